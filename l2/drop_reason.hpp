@@ -1,0 +1,58 @@
+// Why a frame or datagram was dropped. One enum for the whole switch so that
+// every port and the forwarding core count drops the same way: an array of
+// counters indexed by drop_reason, and a stable name for each reason that
+// appears in logs and counters output.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace l2 {
+
+enum class drop_reason : std::uint8_t {
+  // Frame parsing (l2::frame_view::parse).
+  runt,              ///< shorter than an Ethernet header
+  giant,             ///< longer than max_frame_size
+  truncated_tag,     ///< 802.1Q TPID present but the tag/ethertype is cut off
+  // Forwarding decision (l2::forwarder::decide).
+  multicast_source,  ///< source MAC has the group bit set
+  link_local,        ///< destination is 01:80:c2:00:00:0x (never forwarded)
+  reflection,        ///< known unicast whose port is the ingress port
+  split_horizon,     ///< known unicast from an uplink to another uplink
+  port_down,         ///< ingress or the unicast egress port is down
+  vlan_not_allowed,  ///< VLAN not allowed on the port (VLAN policy)
+  no_egress,         ///< flood set empty: no other port to send to
+  // Egress (ports).
+  tx_queue_full,     ///< output would block (EAGAIN/ENOBUFS): dropped, never queued
+  tx_error,          ///< the port's write failed for another reason
+  // UDP/VXLAN uplinks.
+  not_peer,          ///< datagram from an address that is not a configured peer
+  vxlan_short,       ///< shorter than VXLAN header + Ethernet header
+  vxlan_bad_flags,   ///< VXLAN I flag clear
+  vxlan_wrong_vni,   ///< VNI is not ours
+};
+
+/// Number of drop reasons (size of a counter array indexed by drop_reason).
+inline constexpr std::size_t drop_reason_count =
+    static_cast<std::size_t>(drop_reason::vxlan_wrong_vni) + 1;
+
+/// Stable snake_case name of a reason, e.g. "multicast_source".
+std::string_view to_string(drop_reason reason);
+
+/// One counter per drop reason.
+struct drop_counters {
+  std::array<std::uint64_t, drop_reason_count> by_reason{};  ///< indexed by reason
+
+  /// Adds one drop for `reason`.
+  void count(drop_reason reason) { ++by_reason[static_cast<std::size_t>(reason)]; }
+  /// Drops counted for `reason`.
+  std::uint64_t operator[](drop_reason reason) const {
+    return by_reason[static_cast<std::size_t>(reason)];
+  }
+  /// Sum over all reasons.
+  std::uint64_t total() const;
+};
+
+}  // namespace l2

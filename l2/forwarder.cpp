@@ -1,0 +1,107 @@
+// forwarder: the per-frame pipeline of DESIGN.md "Life of a frame", steps 2-5,
+// as one function with no I/O and no allocation. The port sets are fixed-size
+// bitmaps, so a flood set is computed with a few word operations.
+#include "l2/forwarder.hpp"
+
+#include <stdexcept>
+
+namespace l2 {
+
+forwarder::forwarder(std::size_t table_capacity, std::chrono::nanoseconds aging)
+    : table_(table_capacity, aging) {}
+
+void forwarder::add_port(port_id port, port_role role) {
+  if (port >= max_ports) throw std::out_of_range("l2::forwarder::add_port: port id >= max_ports");
+  // A new port starts up; re-adding a known port changes only its role.
+  if (!ports_.contains(port)) {
+    ports_.insert(port);
+    up_.insert(port);
+  }
+  if (role == port_role::uplink) {
+    uplinks_.insert(port);
+    locals_.erase(port);
+  } else {
+    locals_.insert(port);
+    uplinks_.erase(port);
+  }
+}
+
+void forwarder::remove_port(port_id port) {
+  if (port >= max_ports) return;
+  ports_.erase(port);
+  up_.erase(port);
+  uplinks_.erase(port);
+  locals_.erase(port);
+  table_.flush_port(port);
+}
+
+void forwarder::set_port_up(port_id port, bool up) {
+  if (!ports_.contains(port)) return;  // unknown ports stay unknown (and down)
+  if (up) {
+    up_.insert(port);
+  } else {
+    up_.erase(port);
+    table_.flush_port(port);
+  }
+}
+
+forward_decision forwarder::drop(drop_reason reason, vlan_id vlan) {
+  drops_.count(reason);
+  forward_decision decision;
+  decision.kind = forward_decision::action::drop;
+  decision.reason = reason;
+  decision.vlan = vlan;
+  return decision;
+}
+
+forward_decision forwarder::flood(port_id ingress, vlan_id vlan) {
+  forward_decision decision;
+  decision.ports = up_;
+  // Split horizon: what came from an uplink goes only to local ports.
+  if (uplinks_.contains(ingress)) decision.ports &= locals_;
+  if (ingress < max_ports) decision.ports.erase(ingress);
+  if (decision.ports.empty()) return drop(drop_reason::no_egress, vlan);
+  decision.kind = forward_decision::action::flood;
+  decision.vlan = vlan;
+  return decision;
+}
+
+forward_decision forwarder::decide(port_id ingress, std::span<const std::byte> bytes, time_point now) {
+  // 1. Parse: the only length check; afterwards accessors cannot overrun.
+  const frame_parse_result parsed = frame_view::parse(bytes);
+  if (!parsed) return drop(parsed.reason);
+  const frame_view& frame = *parsed.frame;
+
+  // 2. Ingress VLAN (transparent policy: the tag's VID, or 0 when untagged).
+  const std::optional<vlan_tag> tag = frame.tag();
+  const vlan_id vlan = tag ? tag->vid : vlan_id{0};
+
+  // 3. Ingress port must be known and up.
+  if (!up_.contains(ingress)) return drop(drop_reason::port_down, vlan);
+
+  // 4. Learn the source; a group address is never a valid source.
+  const mac_address source = frame.source();
+  if (source.is_multicast()) return drop(drop_reason::multicast_source, vlan);
+  if (!source.is_zero()) table_.learn(vlan, source, ingress, now);
+
+  // 5. Destination.
+  const mac_address destination = frame.destination();
+  if (destination.is_link_local()) return drop(drop_reason::link_local, vlan);
+  if (destination.is_multicast()) return flood(ingress, vlan);  // includes broadcast
+  const std::optional<port_id> egress = table_.lookup(vlan, destination, now);
+  if (!egress) return flood(ingress, vlan);  // unknown unicast
+  if (*egress == ingress) return drop(drop_reason::reflection, vlan);
+  if (!up_.contains(*egress)) return drop(drop_reason::port_down, vlan);
+  // Split horizon holds for known unicast too: in a full mesh the sender's
+  // switch reaches that uplink's peer directly, so relaying would duplicate.
+  if (uplinks_.contains(ingress) && uplinks_.contains(*egress)) {
+    return drop(drop_reason::split_horizon, vlan);
+  }
+  forward_decision decision;
+  decision.kind = forward_decision::action::unicast;
+  decision.port = *egress;
+  decision.vlan = vlan;
+  return decision;
+}
+
+}  // namespace l2

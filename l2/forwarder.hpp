@@ -1,0 +1,108 @@
+// forwarder: the forwarding decision of the switch, as DESIGN.md's "Life of a
+// frame" describes it. For each frame it parses the bytes (checked view),
+// decides the ingress VLAN, learns the source address, looks up the
+// destination and answers: drop (with a reason), send to one port, or flood
+// to a set of ports. It knows each port's role (local or uplink) and whether
+// it is up; it does no I/O. Flooding excludes the ingress port and, for frames
+// that came from an uplink, every other uplink (split horizon).
+//
+// VLAN policy today is "transparent": a tagged frame belongs to its tag's VLAN
+// (learning is per VLAN) and is forwarded unchanged; untagged frames are VLAN 0.
+#pragma once
+
+#include <bitset>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "l2/drop_reason.hpp"
+#include "l2/frame.hpp"
+#include "l2/mac_table.hpp"
+#include "l2/types.hpp"
+
+namespace l2 {
+
+/// A set of ports, as a fixed-size bitmap (no allocation).
+class port_set {
+ public:
+  void insert(port_id port) { bits_.set(port); }
+  void erase(port_id port) { bits_.reset(port); }
+  bool contains(port_id port) const { return port < max_ports && bits_.test(port); }
+  std::size_t count() const { return bits_.count(); }
+  bool empty() const { return bits_.none(); }
+  void clear() { bits_.reset(); }
+
+  /// Calls f(port_id) for each member, in increasing order.
+  template <typename F>
+  void for_each(F&& f) const {
+    for (std::size_t i = bits_._Find_first(); i < max_ports; i = bits_._Find_next(i)) {
+      f(static_cast<port_id>(i));
+    }
+  }
+
+  port_set& operator&=(const port_set& other) { bits_ &= other.bits_; return *this; }
+  port_set& operator|=(const port_set& other) { bits_ |= other.bits_; return *this; }
+  friend bool operator==(const port_set&, const port_set&) = default;
+
+ private:
+  std::bitset<max_ports> bits_;
+};
+
+/// Whether a port faces local guests/namespaces or another switch across the underlay.
+enum class port_role : std::uint8_t { local, uplink };
+
+/// What to do with one frame.
+struct forward_decision {
+  enum class action : std::uint8_t { drop, unicast, flood };
+
+  action kind = action::drop;
+  drop_reason reason = drop_reason::runt;  ///< when kind == drop
+  port_id port = no_port;                  ///< when kind == unicast
+  port_set ports;                          ///< when kind == flood (never empty)
+  vlan_id vlan = 0;                        ///< the frame's VLAN, when parsed
+};
+
+class forwarder {
+ public:
+  /// A forwarder over a MAC table of `table_capacity` entries with `aging`.
+  forwarder(std::size_t table_capacity, std::chrono::nanoseconds aging);
+
+  /// Adds port `port` (< max_ports), up, with `role`. Re-adding replaces the role.
+  void add_port(port_id port, port_role role);
+  /// Removes a port and flushes its MAC entries.
+  void remove_port(port_id port);
+  /// Marks a port up or down. Going down flushes its dynamic MAC entries.
+  void set_port_up(port_id port, bool up);
+  bool is_port_up(port_id port) const { return up_.contains(port); }
+
+  /// The decision for `bytes` received on `ingress` at `now`. Learns the source.
+  /// Drops: malformed (runt, giant, truncated_tag), multicast_source,
+  /// port_down (ingress down, or the known unicast port is down),
+  /// link_local (after learning), reflection, split_horizon (a known unicast
+  /// from an uplink whose port is another uplink), no_egress (nothing to
+  /// flood to). Every drop is also counted in drops(). An all-zero source is
+  /// forwarded but not learned.
+  forward_decision decide(port_id ingress, std::span<const std::byte> bytes, time_point now);
+
+  /// Removes expired entries. Returns how many.
+  std::size_t age(time_point now) { return table_.age(now); }
+
+  mac_table& table() { return table_; }
+  const mac_table& table() const { return table_; }
+  /// Drops counted by decide(), by reason.
+  const drop_counters& drops() const { return drops_; }
+
+ private:
+  forward_decision drop(drop_reason reason, vlan_id vlan = 0);
+  /// The flood decision for a frame from `ingress`, or a no_egress drop.
+  forward_decision flood(port_id ingress, vlan_id vlan);
+
+  mac_table table_;
+  port_set ports_;    ///< every known port
+  port_set up_;       ///< ports that are up (always a subset of ports_)
+  port_set uplinks_;  ///< ports with role uplink
+  port_set locals_;   ///< ports with role local (ports_ minus uplinks_)
+  drop_counters drops_;
+};
+
+}  // namespace l2

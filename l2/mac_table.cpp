@@ -1,0 +1,232 @@
+// mac_table: open addressing with linear probing and backward-shift deletion
+// (see the header for the design). A few details worth knowing:
+//
+// - The home slot of a key is the low bits of a 64-bit finalizer (MurmurHash3's
+//   fmix64) of the key, so keys that differ only in a few MAC bits or only in
+//   the VLAN still spread over the whole array.
+// - The array has at least 2 * capacity slots and never holds more than
+//   capacity entries, so there is always an empty slot and every probe ends.
+// - An entry that has expired but not yet been swept by age() is a miss for
+//   lookup(). learn() treats it the same way: learning such an address
+//   (on any port) counts as `learned`, not `refreshed` or `moved`, and reuses
+//   the slot in place (no capacity check; the port limit applies when the
+//   port changes).
+// - The port limit also applies to moves: a move onto a port that is at its
+//   limit is refused (port_limit) and the entry stays where it was, so a
+//   port's dynamic entry count never grows past its limit.
+// - counters().refused counts every learn() that returned table_full or
+//   port_limit.
+#include "l2/mac_table.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <limits>
+
+namespace l2 {
+namespace {
+
+// MurmurHash3's 64-bit finalizer: every input bit affects every output bit.
+std::uint64_t mix(std::uint64_t key) {
+  key ^= key >> 33;
+  key *= 0xff51afd7ed558ccdULL;
+  key ^= key >> 33;
+  key *= 0xc4ceb9fe1a85ec53ULL;
+  key ^= key >> 33;
+  return key;
+}
+
+constexpr std::uint64_t mac_mask = (std::uint64_t{1} << 48) - 1;
+
+}  // namespace
+
+mac_table::mac_table(std::size_t capacity, std::chrono::nanoseconds aging)
+    : capacity_(std::max<std::size_t>(capacity, 1)),
+      aging_(aging),
+      port_counts_(max_ports, 0),
+      port_limits_(max_ports, 0) {
+  slots_.resize(std::bit_ceil(2 * capacity_));
+  mask_ = slots_.size() - 1;
+}
+
+std::uint64_t mac_table::make_key(vlan_id vlan, const mac_address& mac) {
+  return (std::uint64_t{vlan} << 48) | mac.to_u64();
+}
+
+mac_entry mac_table::to_entry(const slot& s) {
+  mac_entry entry;
+  entry.vlan = static_cast<vlan_id>(s.key >> 48);
+  entry.mac = mac_address::from_u64(s.key & mac_mask);
+  entry.port = s.port;
+  entry.last_seen = s.last_seen;
+  entry.is_static = s.is_static;
+  return entry;
+}
+
+std::size_t mac_table::home(std::uint64_t key) const { return static_cast<std::size_t>(mix(key)) & mask_; }
+
+std::size_t mac_table::find(std::uint64_t key) const {
+  std::size_t i = home(key);
+  while (slots_[i].used && slots_[i].key != key) i = (i + 1) & mask_;
+  return i;
+}
+
+bool mac_table::expired(const slot& s, time_point now) const {
+  return !s.is_static && now - s.last_seen > aging_;
+}
+
+bool mac_table::at_limit(port_id port) const {
+  return port < max_ports && port_limits_[port] != 0 && port_counts_[port] >= port_limits_[port];
+}
+
+void mac_table::add_to_port(port_id port) {
+  if (port < max_ports) ++port_counts_[port];
+}
+
+void mac_table::remove_from_port(port_id port) {
+  if (port < max_ports && port_counts_[port] > 0) --port_counts_[port];
+}
+
+void mac_table::erase_at(std::size_t index) {
+  if (!slots_[index].is_static) remove_from_port(slots_[index].port);
+  --count_;
+  // Backward shift: walk the rest of the probe run; an entry may move into the
+  // hole when the hole lies on its probe path, i.e. between its home slot and
+  // where it sits now (cyclically). Then the hole moves to where it was.
+  std::size_t hole = index;
+  for (std::size_t j = (index + 1) & mask_; slots_[j].used; j = (j + 1) & mask_) {
+    const std::size_t from_home = (j - home(slots_[j].key)) & mask_;
+    const std::size_t from_hole = (j - hole) & mask_;
+    if (from_home >= from_hole) {
+      slots_[hole] = slots_[j];
+      hole = j;
+    }
+  }
+  slots_[hole] = slot{};
+}
+
+template <typename Pred>
+std::size_t mac_table::erase_if(Pred pred) {
+  // Sweep once from slot 0. After erasing at i another entry may have shifted
+  // into slot i, so i is examined again. Entries only ever shift backwards
+  // towards the hole, which lies at or after i (an unexamined entry never lands
+  // before i), and entries that wrap around from the start were already kept.
+  std::size_t removed = 0;
+  std::size_t i = 0;
+  while (i < slots_.size()) {
+    if (slots_[i].used && pred(slots_[i])) {
+      erase_at(i);
+      ++removed;
+    } else {
+      ++i;
+    }
+  }
+  return removed;
+}
+
+learn_result mac_table::learn(vlan_id vlan, const mac_address& mac, port_id port, time_point now) {
+  const std::uint64_t key = make_key(vlan, mac);
+  const std::size_t i = find(key);
+  slot& s = slots_[i];
+
+  // Known address.
+  if (s.used) {
+    if (s.is_static) return learn_result::static_entry;
+    const bool stale = expired(s, now);
+    if (s.port == port) {
+      s.last_seen = now;
+      if (stale) {
+        ++counters_.learned;
+        return learn_result::learned;
+      }
+      return learn_result::refreshed;
+    }
+    if (at_limit(port)) {
+      ++counters_.refused;
+      return learn_result::port_limit;
+    }
+    remove_from_port(s.port);
+    add_to_port(port);
+    s.port = port;
+    s.last_seen = now;
+    if (stale) {
+      ++counters_.learned;
+      return learn_result::learned;
+    }
+    ++counters_.moved;
+    return learn_result::moved;
+  }
+
+  // New address: slot i is the empty slot at the end of its probe run.
+  if (at_limit(port)) {
+    ++counters_.refused;
+    return learn_result::port_limit;
+  }
+  if (count_ >= capacity_) {
+    ++counters_.refused;
+    return learn_result::table_full;
+  }
+  s.key = key;
+  s.last_seen = now;
+  s.port = port;
+  s.used = true;
+  s.is_static = false;
+  ++count_;
+  add_to_port(port);
+  ++counters_.learned;
+  return learn_result::learned;
+}
+
+std::optional<port_id> mac_table::lookup(vlan_id vlan, const mac_address& mac, time_point now) const {
+  const slot& s = slots_[find(make_key(vlan, mac))];
+  if (!s.used || expired(s, now)) return std::nullopt;
+  return s.port;
+}
+
+std::size_t mac_table::age(time_point now) {
+  const std::size_t removed = erase_if([&](const slot& s) { return expired(s, now); });
+  counters_.expired += removed;
+  return removed;
+}
+
+std::size_t mac_table::flush() {
+  return erase_if([](const slot& s) { return !s.is_static; });
+}
+
+std::size_t mac_table::flush_port(port_id port) {
+  return erase_if([port](const slot& s) { return !s.is_static && s.port == port; });
+}
+
+bool mac_table::add_static(vlan_id vlan, const mac_address& mac, port_id port) {
+  const std::uint64_t key = make_key(vlan, mac);
+  slot& s = slots_[find(key)];
+  if (s.used) {
+    if (!s.is_static) remove_from_port(s.port);  // dynamic -> static
+  } else {
+    if (count_ >= capacity_) return false;
+    s.key = key;
+    s.used = true;
+    ++count_;
+  }
+  s.port = port;
+  s.is_static = true;
+  s.last_seen = time_point{};
+  return true;
+}
+
+bool mac_table::remove(vlan_id vlan, const mac_address& mac) {
+  const std::size_t i = find(make_key(vlan, mac));
+  if (!slots_[i].used) return false;
+  erase_at(i);
+  return true;
+}
+
+void mac_table::set_port_limit(port_id port, std::size_t limit) {
+  if (port >= max_ports) return;
+  port_limits_[port] = static_cast<std::uint32_t>(std::min<std::size_t>(limit, std::numeric_limits<std::uint32_t>::max()));
+}
+
+std::size_t mac_table::port_count(port_id port) const {
+  return port < max_ports ? port_counts_[port] : 0;
+}
+
+}  // namespace l2

@@ -1,0 +1,146 @@
+// mac_table: where each (VLAN, MAC) was last seen.
+//
+// The key (12-bit VLAN, 48-bit MAC) packs into one 64-bit integer. Entries live
+// in one flat array of slots allocated at construction (twice the capacity,
+// rounded up to a power of two, so the load factor stays at or below 1/2) and
+// are found by open addressing with linear probing from a mixed hash of the
+// key. Deletion shifts the following entries of the probe run back instead of
+// leaving tombstones, so lookups never slow down as entries come and go. No
+// operation allocates after construction, and the table never holds more than
+// `capacity` entries: when it is full, a new address is refused (the frame is
+// still forwarded, by flooding) and counted; existing entries are refreshed
+// and moved as usual. A per-port limit can cap how many dynamic entries one
+// port may hold. Static entries never age and never move. Time is passed in;
+// an entry whose age exceeds the aging time is a miss for lookup() even
+// before age() sweeps it out.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "l2/mac_address.hpp"
+#include "l2/types.hpp"
+
+namespace l2 {
+
+/// What learn() did.
+enum class learn_result : std::uint8_t {
+  learned,       ///< new entry
+  refreshed,     ///< known on the same port; time updated
+  moved,         ///< known on another port; now on this one
+  table_full,    ///< new address refused: table at capacity
+  port_limit,    ///< new address refused: the port is at its limit
+  static_entry,  ///< address has a static entry; left unchanged
+};
+
+/// One entry, as reported by for_each().
+struct mac_entry {
+  vlan_id vlan = 0;          ///< VLAN the address was seen in
+  mac_address mac;           ///< the address
+  port_id port = no_port;    ///< where it was last seen
+  time_point last_seen{};    ///< when (meaningless for static entries)
+  bool is_static = false;    ///< static entries never age and never move
+};
+
+/// Counters since construction.
+struct mac_table_counters {
+  std::uint64_t learned = 0;  ///< new entries
+  std::uint64_t moved = 0;    ///< entries that changed port
+  std::uint64_t expired = 0;  ///< entries removed by age()
+  std::uint64_t refused = 0;  ///< new addresses refused (table full or port limit)
+};
+
+class mac_table {
+ public:
+  /// A table of at most `capacity` entries (capacity >= 1; 0 is taken as 1)
+  /// whose dynamic entries expire `aging` after they were last seen.
+  mac_table(std::size_t capacity, std::chrono::nanoseconds aging);
+
+  /// Records that `mac` in `vlan` was seen on `port` at `now`. Returns
+  /// learned (a new entry, or an expired, not yet swept entry seen again),
+  /// refreshed, moved, static_entry (nothing changed), or table_full /
+  /// port_limit (refused and counted in counters().refused). The port limit
+  /// applies to moves as well: a move onto a port at its limit is refused and
+  /// the entry stays on its old port.
+  learn_result learn(vlan_id vlan, const mac_address& mac, port_id port, time_point now);
+
+  /// The port `mac` in `vlan` was last seen on, or nullopt when unknown or expired at `now`.
+  std::optional<port_id> lookup(vlan_id vlan, const mac_address& mac, time_point now) const;
+
+  /// Removes dynamic entries older than the aging time at `now`. Returns how many.
+  std::size_t age(time_point now);
+
+  /// Removes all dynamic entries (static entries stay). Returns how many.
+  std::size_t flush();
+
+  /// Removes the dynamic entries on `port`. Returns how many.
+  std::size_t flush_port(port_id port);
+
+  /// Adds or replaces a static entry. Returns false when the table is full.
+  bool add_static(vlan_id vlan, const mac_address& mac, port_id port);
+
+  /// Removes the entry (static or dynamic) for `mac` in `vlan`. Returns whether there was one.
+  bool remove(vlan_id vlan, const mac_address& mac);
+
+  /// Caps the dynamic entries `port` may hold; 0 = no limit (the default).
+  void set_port_limit(port_id port, std::size_t limit);
+
+  /// Calls f(const mac_entry&) for every entry, in no particular order.
+  template <typename F>
+  void for_each(F&& f) const {
+    for (const slot& s : slots_) {
+      if (s.used) f(to_entry(s));
+    }
+  }
+
+  /// Entries held now (dynamic and static, expired ones not yet swept included).
+  std::size_t count() const { return count_; }
+  /// Dynamic entries held for `port`.
+  std::size_t port_count(port_id port) const;
+  /// Most entries the table will hold.
+  std::size_t capacity() const { return capacity_; }
+  /// The aging time.
+  std::chrono::nanoseconds aging() const { return aging_; }
+  const mac_table_counters& counters() const { return counters_; }
+
+ private:
+  struct slot {
+    std::uint64_t key = 0;    ///< (vlan << 48) | mac
+    time_point last_seen{};   ///< last time seen (dynamic entries)
+    port_id port = no_port;   ///< where
+    bool used = false;        ///< slot holds an entry
+    bool is_static = false;   ///< static entry
+  };
+
+  static std::uint64_t make_key(vlan_id vlan, const mac_address& mac);
+  static mac_entry to_entry(const slot& s);
+  std::size_t home(std::uint64_t key) const;
+  /// Index of the slot holding `key`, or of the empty slot where it would go.
+  std::size_t find(std::uint64_t key) const;
+  bool expired(const slot& s, time_point now) const;
+  /// Empties slot `index` and shifts the rest of its probe run back.
+  void erase_at(std::size_t index);
+  /// Removes every entry for which pred(const slot&) holds, in one in-place
+  /// sweep. Returns how many. Defined in mac_table.cpp (used only there).
+  template <typename Pred>
+  std::size_t erase_if(Pred pred);
+  /// True when `port` has a limit and already holds that many dynamic entries.
+  bool at_limit(port_id port) const;
+  /// Adjusts the dynamic entry count of `port` (ports >= max_ports are not tracked).
+  void add_to_port(port_id port);
+  void remove_from_port(port_id port);
+
+  std::vector<slot> slots_;                  ///< power-of-two sized, >= 2 * capacity
+  std::size_t mask_ = 0;                     ///< slots_.size() - 1
+  std::size_t capacity_ = 0;
+  std::size_t count_ = 0;
+  std::chrono::nanoseconds aging_;
+  std::vector<std::uint32_t> port_counts_;   ///< dynamic entries per port, max_ports long
+  std::vector<std::uint32_t> port_limits_;   ///< 0 = no limit, max_ports long
+  mac_table_counters counters_;
+};
+
+}  // namespace l2

@@ -1,0 +1,206 @@
+#include "ports/device_port.hpp"
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "l2/frame.hpp"
+
+namespace ports {
+namespace {
+
+constexpr int receive_buffer_size = 4 << 20;
+
+/// Where received frames start in buffer_: room to put a VLAN tag back in front.
+constexpr std::size_t headroom = l2::vlan_tag_size;
+
+}  // namespace
+
+std::unique_ptr<device_port> device_port::open(boost::asio::io_context& io, l2::port_id id,
+                                               const std::string& name) {
+  if (auto problem = netdev::name_problem(name)) throw port_error(name + ": " + *problem);
+  switch (netdev::type_of(name)) {
+    case netdev::interface_type::missing:
+      throw port_error(name + ": no such interface; create it first (for a QEMU guest: "
+                       "`ip tuntap add " + name + " mode tap`), or use --port tap:" + name +
+                       " to have vswitchd create a TAP");
+    case netdev::interface_type::tun:
+      throw port_error(name + ": is a TUN (layer 3) device; vswitchd switches Ethernet frames. "
+                       "Recreate it as a TAP: ip tuntap del " + name + " mode tun && ip tuntap add " +
+                       name + " mode tap");
+    case netdev::interface_type::tap:
+    case netdev::interface_type::other:
+      break;
+  }
+
+  // Protocol 0 until bind(), so no frame of another interface slips in before it.
+  unique_fd fd(::socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    const int err = errno;
+    throw port_error(name + ": cannot open a packet socket (" + std::strerror(err) +
+                     "); run vswitchd as root (it needs CAP_NET_RAW)");
+  }
+  const unsigned ifindex = netdev::index_of(name);
+  const int one = 1;
+  // Frames we (or anyone) send out of this interface are not input. Older
+  // kernels lack the option; read_one() checks the packet type as well.
+  (void)::setsockopt(fd.get(), SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+  if (::setsockopt(fd.get(), SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0) {
+    throw port_error(name + ": PACKET_AUXDATA failed (" + std::string(std::strerror(errno)) + ")");
+  }
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &receive_buffer_size,
+                   sizeof receive_buffer_size) < 0) {
+    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &receive_buffer_size,
+                       sizeof receive_buffer_size);
+  }
+
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = htons(ETH_P_ALL);
+  addr.sll_ifindex = static_cast<int>(ifindex);
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
+    const int err = errno;
+    throw port_error(name + ": cannot bind a packet socket to it (" + std::strerror(err) + ")");
+  }
+  packet_mreq mreq{};
+  mreq.mr_ifindex = static_cast<int>(ifindex);
+  mreq.mr_type = PACKET_MR_PROMISC;
+  if (::setsockopt(fd.get(), SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mreq, sizeof mreq) < 0) {
+    const int err = errno;
+    throw port_error(name + ": cannot make it promiscuous (" + std::string(std::strerror(err)) +
+                     "); run vswitchd as root");
+  }
+
+  auto dev = std::unique_ptr<device_port>(new device_port(io, id, name, std::move(fd), ifindex));
+  dev->brought_up_ = netdev::bring_up(name);
+  return dev;
+}
+
+device_port::device_port(boost::asio::io_context& io, l2::port_id id, const std::string& name,
+                         unique_fd fd, unsigned ifindex)
+    : port(id, name, port_kind::device),
+      reader_(io, std::move(fd)),
+      link_timer_(io),
+      buffer_(headroom + l2::max_frame_size + 1),
+      ifindex_(ifindex) {}
+
+device_port::~device_port() {
+  stop();
+  if (brought_up_ && netdev::index_of(name()) == ifindex_) (void)netdev::set_up(name(), false);
+}
+
+void device_port::start(port_listener& listener) {
+  listener_ = &listener;
+  reader_.start([this] { return read_one(); });
+}
+
+read_loop::step device_port::read_one() {
+  std::byte* const frame = buffer_.data() + headroom;
+  iovec iov{frame, buffer_.size() - headroom};
+  sockaddr_ll from{};
+  alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(tpacket_auxdata))];
+  msghdr msg{};
+  msg.msg_name = &from;
+  msg.msg_namelen = sizeof from;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+
+  const ssize_t n = ::recvmsg(reader_.fd(), &msg, MSG_TRUNC);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return read_loop::step::would_block;
+    if (errno == EINTR) return read_loop::step::again;
+    if (errno == ENETDOWN || errno == ENXIO || errno == ENODEV) return link_lost();
+    return read_loop::step::again;  // transient (e.g. ENOBUFS); keep reading
+  }
+  if (from.sll_pkttype == PACKET_OUTGOING) return read_loop::step::again;
+  if (!is_up()) {
+    link_timer_.cancel();
+    set_up(true, "link is up again");
+  }
+  std::size_t size = static_cast<std::size_t>(n);
+  if ((msg.msg_flags & MSG_TRUNC) != 0 || size > l2::max_frame_size) {
+    counters_.drops.count(l2::drop_reason::giant);
+    return read_loop::step::again;
+  }
+
+  // Put back a VLAN tag the kernel moved into metadata (VLAN receive offload).
+  std::byte* start = frame;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA) continue;
+    tpacket_auxdata aux;
+    std::memcpy(&aux, CMSG_DATA(c), sizeof aux);
+    if ((aux.tp_status & TP_STATUS_VLAN_VALID) == 0 || size < 2 * l2::mac_address::size) break;
+    const std::uint16_t tpid =
+        (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) != 0 ? aux.tp_vlan_tpid : l2::ethertype_vlan;
+    start = frame - l2::vlan_tag_size;
+    std::memmove(start, frame, 2 * l2::mac_address::size);
+    const std::uint16_t tag[2] = {htons(tpid), htons(aux.tp_vlan_tci)};
+    std::memcpy(start + 2 * l2::mac_address::size, tag, sizeof tag);
+    size += l2::vlan_tag_size;
+    break;
+  }
+  deliver(std::span<const std::byte>(start, size));
+  return read_loop::step::again;
+}
+
+read_loop::step device_port::link_lost() {
+  if (netdev::index_of(name()) != ifindex_) {
+    set_up(false, "the interface was deleted");
+    return read_loop::step::stop;
+  }
+  set_up(false, "link is down");
+  watch_link();
+  return read_loop::step::again;
+}
+
+void device_port::watch_link() {
+  link_timer_.expires_after(std::chrono::seconds(1));
+  link_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || is_up() || reader_.fd() < 0) return;
+    if (netdev::index_of(name()) != ifindex_) {
+      reader_.close();
+      set_up(false, "the interface was deleted");  // already down: no second log line
+      return;
+    }
+    if (netdev::is_up(name()).value_or(false)) {
+      set_up(true, "link is up again");
+      return;
+    }
+    watch_link();
+  });
+}
+
+void device_port::send(std::span<const std::byte> frame) {
+  if (!is_up()) {
+    counters_.drops.count(l2::drop_reason::port_down);
+    return;
+  }
+  const ssize_t n = ::send(reader_.fd(), frame.data(), frame.size(), MSG_DONTWAIT);
+  if (n >= 0) {
+    count_tx(frame.size());
+  } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+    counters_.drops.count(l2::drop_reason::tx_queue_full);
+  } else if (errno == ENETDOWN || errno == ENXIO) {
+    counters_.drops.count(l2::drop_reason::port_down);
+  } else {
+    counters_.drops.count(l2::drop_reason::tx_error);
+  }
+}
+
+void device_port::stop() {
+  link_timer_.cancel();
+  reader_.close();
+}
+
+std::string device_port::describe() const { return "dev " + name() + " (kernel side, AF_PACKET)"; }
+
+}  // namespace ports

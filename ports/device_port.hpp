@@ -1,0 +1,58 @@
+// device_port: the kernel side of an existing interface, through an AF_PACKET
+// socket bound to it in promiscuous mode, as the Linux bridge takes its ports.
+// This is how vswitchd switches a QEMU guest: QEMU holds the file side of its
+// TAP (`-netdev tap,ifname=qtap0,script=no,downscript=no`) and the switch
+// takes the other side. It also attaches veths and NICs.
+//
+// Frames the socket sees leaving the interface (PACKET_OUTGOING, including the
+// ones vswitchd itself sends) are ignored. A VLAN tag the kernel took off into
+// packet metadata is put back, so the switch sees the frame as it was on the
+// wire. The socket stays bound while the interface exists, so a TAP that QEMU
+// opens later, closes or reopens keeps working. When the interface goes
+// administratively down the port goes down (its MACs are flushed) and comes
+// back up when the interface does; when the interface is deleted the port
+// goes down for good.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ports/netdev.hpp"
+#include "ports/port.hpp"
+#include "ports/read_loop.hpp"
+
+namespace ports {
+
+class device_port final : public port {
+ public:
+  /// Attaches to the existing interface `name`. Throws port_error naming the
+  /// problem and the fix (no such interface, a TUN device, no permission).
+  static std::unique_ptr<device_port> open(boost::asio::io_context& io, l2::port_id id,
+                                           const std::string& name);
+  ~device_port() override;
+
+  void start(port_listener& listener) override;
+  void send(std::span<const std::byte> frame) override;
+  void stop() override;
+  std::string describe() const override;
+
+ private:
+  device_port(boost::asio::io_context& io, l2::port_id id, const std::string& name, unique_fd fd,
+              unsigned ifindex);
+  read_loop::step read_one();
+  /// The socket reported ENETDOWN: tell link down from deletion.
+  read_loop::step link_lost();
+  /// While the link is down, checks once a second whether it is back.
+  void watch_link();
+
+  read_loop reader_;
+  boost::asio::steady_timer link_timer_;
+  std::vector<std::byte> buffer_;  ///< one frame, with room to re-insert a VLAN tag
+  unsigned ifindex_ = 0;
+  bool brought_up_ = false;        ///< the daemon set IFF_UP on the interface
+};
+
+}  // namespace ports

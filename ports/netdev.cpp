@@ -1,0 +1,102 @@
+#include "ports/netdev.hpp"
+
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "ports/port.hpp"
+
+namespace ports {
+
+unique_fd& unique_fd::operator=(unique_fd&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+unique_fd::~unique_fd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+namespace netdev {
+namespace {
+
+/// ifreq with the name filled in (the caller checked its length).
+ifreq make_ifreq(const std::string& name) {
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  return ifr;
+}
+
+/// A datagram socket for interface ioctls.
+unique_fd control_socket() { return unique_fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)); }
+
+}  // namespace
+
+std::optional<std::string> name_problem(std::string_view name) {
+  if (name.empty()) return "the interface name is empty";
+  if (name.size() >= IFNAMSIZ) {
+    return "interface names are at most " + std::to_string(IFNAMSIZ - 1) + " characters";
+  }
+  if (name == "." || name == "..") return "'.' and '..' are not interface names";
+  for (char c : name) {
+    if (c == '/' || c == ':' || c == ',' || c == '=' || c <= ' ' || c == 0x7f) {
+      return std::string("interface names cannot contain '") + c + "'";
+    }
+  }
+  return std::nullopt;
+}
+
+unsigned index_of(const std::string& name) { return ::if_nametoindex(name.c_str()); }
+
+interface_type type_of(const std::string& name) {
+  if (index_of(name) == 0) return interface_type::missing;
+  // TUN/TAP devices (and only they) have a tun_flags attribute in sysfs.
+  std::ifstream in("/sys/class/net/" + name + "/tun_flags");
+  unsigned long flags = 0;
+  if (!(in >> std::hex >> flags)) return interface_type::other;
+  return (flags & IFF_TAP) != 0 ? interface_type::tap : interface_type::tun;
+}
+
+std::optional<bool> is_up(const std::string& name) {
+  unique_fd sock = control_socket();
+  if (!sock) return std::nullopt;
+  ifreq ifr = make_ifreq(name);
+  if (::ioctl(sock.get(), SIOCGIFFLAGS, &ifr) < 0) return std::nullopt;
+  return (ifr.ifr_flags & IFF_UP) != 0;
+}
+
+std::error_code set_up(const std::string& name, bool up) {
+  unique_fd sock = control_socket();
+  if (!sock) return {errno, std::system_category()};
+  ifreq ifr = make_ifreq(name);
+  if (::ioctl(sock.get(), SIOCGIFFLAGS, &ifr) < 0) return {errno, std::system_category()};
+  if (up) {
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+  } else {
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags & ~IFF_UP);
+  }
+  if (::ioctl(sock.get(), SIOCSIFFLAGS, &ifr) < 0) return {errno, std::system_category()};
+  return {};
+}
+
+bool bring_up(const std::string& name) {
+  if (is_up(name).value_or(false)) return false;
+  if (std::error_code ec = set_up(name, true)) {
+    throw port_error(name + ": cannot bring the link up (" + ec.message() +
+                     "); run vswitchd as root (it needs CAP_NET_ADMIN)");
+  }
+  return true;
+}
+
+}  // namespace netdev
+}  // namespace ports

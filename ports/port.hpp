@@ -1,0 +1,120 @@
+// ports: the I/O side of the switch. A port moves Ethernet frames between the
+// switch core and one outside thing: a TAP device's file side (tap_port), an
+// interface's kernel side through AF_PACKET (device_port), or one VXLAN peer
+// across the underlay (uplink_port, sharing a udp_endpoint with the others).
+//
+// Every kind has the same shape: an id and a name, start(listener) to begin
+// reading, send() that never blocks (a full queue drops and counts), stop(),
+// counters, and a link state. Received frames and link changes go to the
+// port_listener, which is the daemon's datapath. All of it runs on the one
+// io_context thread; nothing here locks.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "l2/drop_reason.hpp"
+#include "l2/types.hpp"
+
+namespace ports {
+
+/// Traffic counters of one port.
+struct port_counters {
+  std::uint64_t rx_frames = 0;  ///< frames received from the outside
+  std::uint64_t rx_bytes = 0;   ///< their bytes
+  std::uint64_t tx_frames = 0;  ///< frames handed to the outside
+  std::uint64_t tx_bytes = 0;   ///< their bytes
+  l2::drop_counters drops;      ///< drops charged to this port, by reason
+};
+
+/// What kind of thing a port talks to.
+enum class port_kind : std::uint8_t {
+  tap,     ///< file side of a TAP device (/dev/net/tun)
+  device,  ///< kernel side of an interface (AF_PACKET)
+  uplink,  ///< a VXLAN peer over UDP
+  other,   ///< anything else (test doubles)
+};
+
+/// Short name of a kind: "tap", "dev", "uplink", "other".
+std::string_view to_string(port_kind kind);
+
+/// A start-up error: the message names the thing, the reason and the fix.
+class port_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class port;
+
+/// Receives what ports read. Implemented by the daemon's datapath.
+class port_listener {
+ public:
+  /// A frame arrived on `from`. `frame` is valid only during the call.
+  virtual void on_frame(port& from, std::span<const std::byte> frame) = 0;
+  /// `p` went up or down; `why` says why, for the log.
+  virtual void on_link_change(port& p, bool up, std::string_view why) = 0;
+
+ protected:
+  ~port_listener() = default;
+};
+
+class port {
+ public:
+  port(l2::port_id id, std::string name, port_kind kind)
+      : id_(id), name_(std::move(name)), kind_(kind) {}
+  virtual ~port() = default;
+  port(const port&) = delete;
+  port& operator=(const port&) = delete;
+
+  l2::port_id id() const { return id_; }
+  const std::string& name() const { return name_; }
+  port_kind kind() const { return kind_; }
+  /// Whether the port can carry frames now.
+  bool is_up() const { return up_; }
+
+  /// Starts reading; frames and link changes go to `listener` from now on.
+  virtual void start(port_listener& listener) = 0;
+  /// Sends one frame. Never blocks: when the output is full the frame is
+  /// dropped and counted (tx_queue_full), on other errors counted (tx_error).
+  virtual void send(std::span<const std::byte> frame) = 0;
+  /// Stops reading. Idempotent. The destructor releases the device.
+  virtual void stop() = 0;
+  /// One line for the log: kind, name and how it is attached.
+  virtual std::string describe() const = 0;
+
+  port_counters& counters() { return counters_; }
+  const port_counters& counters() const { return counters_; }
+
+ protected:
+  /// Records a link change and tells the listener (once per change).
+  void set_up(bool up, std::string_view why) {
+    if (up == up_) return;
+    up_ = up;
+    if (listener_ != nullptr) listener_->on_link_change(*this, up, why);
+  }
+  /// Counts one frame that was sent out.
+  void count_tx(std::size_t size) {
+    ++counters_.tx_frames;
+    counters_.tx_bytes += size;
+  }
+  /// Counts one received frame and hands it to the listener.
+  void deliver(std::span<const std::byte> frame) {
+    ++counters_.rx_frames;
+    counters_.rx_bytes += frame.size();
+    listener_->on_frame(*this, frame);
+  }
+
+  port_listener* listener_ = nullptr;  ///< set by start()
+  port_counters counters_;
+
+ private:
+  l2::port_id id_;
+  std::string name_;
+  port_kind kind_;
+  bool up_ = true;
+};
+
+}  // namespace ports

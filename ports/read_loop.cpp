@@ -1,0 +1,52 @@
+#include "ports/read_loop.hpp"
+
+#include <boost/asio/post.hpp>
+
+namespace ports {
+
+read_loop::read_loop(boost::asio::io_context& io, unique_fd fd)
+    : descriptor_(io, fd.get()), fd_(fd.release()) {}
+
+read_loop::~read_loop() { close(); }
+
+void read_loop::start(std::function<step()> read_one) {
+  read_one_ = std::move(read_one);
+  wait();
+}
+
+void read_loop::close() {
+  if (!open_) return;
+  open_ = false;
+  boost::system::error_code ignored;
+  descriptor_.close(ignored);
+}
+
+void read_loop::wait() {
+  descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                         [this](const boost::system::error_code& ec) {
+                           if (ec || !open_) return;  // cancelled by close()
+                           drain();
+                         });
+}
+
+void read_loop::drain() {
+  for (std::size_t n = 0; n < budget; ++n) {
+    if (!open_) return;
+    switch (read_one_()) {
+      case step::again:
+        continue;
+      case step::would_block:
+        if (open_) wait();
+        return;
+      case step::stop:
+        close();
+        return;
+    }
+  }
+  // Budget spent with data left: run again after the other ready handlers.
+  boost::asio::post(descriptor_.get_executor(), [this] {
+    if (open_) drain();
+  });
+}
+
+}  // namespace ports

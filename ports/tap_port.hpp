@@ -1,0 +1,56 @@
+// tap_port: the file side of a TAP device. vswitchd opens /dev/net/tun and
+// attaches to the TAP by name (TUNSETIFF, IFF_TAP | IFF_NO_PI): it creates the
+// TAP when no interface of that name exists, or attaches a persistent TAP that
+// no process holds (as made by `ip tuntap add NAME mode tap`). The interface
+// side is then typically moved into a network namespace. A TAP the daemon
+// created disappears when the daemon closes it; an attached persistent TAP is
+// left as it was found (if the daemon brought its link up, it takes it down).
+// If the interface is deleted under the daemon, reads fail with EBADFD: the
+// port goes down and stays down; the other ports carry on.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ports/netdev.hpp"
+#include "ports/port.hpp"
+#include "ports/read_loop.hpp"
+
+namespace ports {
+
+class tap_port final : public port {
+ public:
+  /// Why open() could not take the file side, when the caller may try the kernel side instead.
+  enum class open_failure { none, busy };
+
+  /// Opens (creating if needed) the TAP `name`. Throws port_error naming the
+  /// problem and the fix: no /dev/net/tun, no permission, a TUN device, an
+  /// interface that is not a TAP. If `busy` is not null and the TAP is held by
+  /// another process, sets *busy = open_failure::busy and returns nullptr
+  /// instead of throwing.
+  static std::unique_ptr<tap_port> open(boost::asio::io_context& io, l2::port_id id,
+                                        const std::string& name, open_failure* busy = nullptr);
+  ~tap_port() override;
+
+  void start(port_listener& listener) override;
+  void send(std::span<const std::byte> frame) override;
+  void stop() override;
+  std::string describe() const override;
+
+  /// True when the daemon created the TAP (it vanishes when the daemon exits).
+  bool created() const { return created_; }
+
+ private:
+  tap_port(boost::asio::io_context& io, l2::port_id id, const std::string& name, unique_fd fd,
+           bool created);
+  read_loop::step read_one();
+
+  read_loop reader_;
+  std::vector<std::byte> buffer_;  ///< one frame; preallocated
+  bool created_ = false;           ///< the daemon made this TAP
+  bool brought_up_ = false;        ///< the daemon set IFF_UP on an attached TAP
+};
+
+}  // namespace ports

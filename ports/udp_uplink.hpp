@@ -1,0 +1,115 @@
+// UDP uplinks: VXLAN (RFC 7348) tunnels to other switches across the underlay.
+//
+// One udp_endpoint owns the local UDP socket (--listen) and carries every
+// peer; each configured peer is its own uplink_port, so the MAC table learns
+// which peer a remote MAC sits behind. Frames go out as VXLAN datagrams with
+// our VNI, so the Linux kernel's vxlan device, Open vSwitch and hardware VTEPs
+// are peers out of the box.
+//
+// Receiving, the endpoint finds the peer by the datagram's source address. A
+// configured peer's datagrams are accepted whatever their source port (the
+// kernel's vxlan picks it per flow), except where two peers share an address
+// (two daemons on one host): then the source port must match one of them.
+// Datagrams from anyone else are dropped and counted on the endpoint
+// (not_peer); malformed VXLAN from a peer is dropped and counted on that
+// peer's port (vxlan_short, vxlan_bad_flags, vxlan_wrong_vni).
+#pragma once
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "l2/drop_reason.hpp"
+#include "l2/vxlan.hpp"
+#include "ports/netdev.hpp"
+#include "ports/port.hpp"
+#include "ports/read_loop.hpp"
+
+namespace ports {
+
+class uplink_port;
+
+/// The address a datagram came from, with IPv4-mapped IPv6 turned back into IPv4.
+boost::asio::ip::udp::endpoint canonical(const boost::asio::ip::udp::endpoint& ep);
+
+class udp_endpoint {
+ public:
+  /// Counters of datagrams no peer port could be charged with.
+  struct endpoint_counters {
+    std::uint64_t rx_datagrams = 0;  ///< every datagram received
+    l2::drop_counters drops;         ///< not_peer
+  };
+
+  /// Binds the UDP socket to `local`. `option` names the setting for error
+  /// messages (e.g. "--listen 0.0.0.0:4789"). Throws port_error (address in
+  /// use, not an address of this host, no permission).
+  static std::unique_ptr<udp_endpoint> open(boost::asio::io_context& io,
+                                            const boost::asio::ip::udp::endpoint& local,
+                                            l2::vni vni, const std::string& option);
+
+  /// Makes `peer` reachable; it must outlive the endpoint's reading.
+  void add_peer(uplink_port& peer);
+  /// Starts reading (idempotent; the first uplink_port::start calls it).
+  void start();
+  /// Stops reading and closes the socket.
+  void stop();
+
+  /// Sends `frame` to `peer` as one VXLAN datagram; counts on the peer's port.
+  void send(uplink_port& peer, std::span<const std::byte> frame);
+
+  /// Whether the socket is IPv6 (dual-stack): peers are then addressed as IPv6.
+  bool is_v6() const { return v6_; }
+  const boost::asio::ip::udp::endpoint& local() const { return local_; }
+  l2::vni vni() const { return vni_; }
+  const endpoint_counters& counters() const { return counters_; }
+
+ private:
+  udp_endpoint(boost::asio::io_context& io, unique_fd fd,
+               const boost::asio::ip::udp::endpoint& local, l2::vni vni);
+  read_loop::step read_one();
+  uplink_port* find_peer(const boost::asio::ip::udp::endpoint& from) const;
+
+  read_loop reader_;
+  boost::asio::ip::udp::endpoint local_;
+  l2::vni vni_;
+  bool v6_ = false;
+  bool started_ = false;
+  std::array<std::byte, l2::vxlan_header_size> header_;  ///< our VXLAN header, precomputed
+  std::vector<uplink_port*> peers_;
+  std::vector<std::byte> buffer_;  ///< one datagram; preallocated
+  endpoint_counters counters_;
+};
+
+class uplink_port final : public port {
+ public:
+  /// A peer at `remote` reached through `endpoint`. `name` is how the user wrote it.
+  uplink_port(l2::port_id id, std::string name, udp_endpoint& endpoint,
+              const boost::asio::ip::udp::endpoint& remote);
+
+  void start(port_listener& listener) override;
+  void send(std::span<const std::byte> frame) override;
+  void stop() override {}
+  std::string describe() const override;
+
+  /// The peer's address (canonical: IPv4 as IPv4).
+  const boost::asio::ip::udp::endpoint& remote() const { return remote_; }
+  /// The peer's address as the socket wants it (IPv4-mapped on a dual-stack socket).
+  const boost::asio::ip::udp::endpoint& destination() const { return destination_; }
+
+  /// Called by the endpoint with a datagram from this peer: decapsulates and delivers.
+  void receive(std::span<const std::byte> datagram);
+  /// Called by the endpoint after a send.
+  void sent(std::size_t frame_size) { count_tx(frame_size); }
+  /// Called by the endpoint when a send failed.
+  void send_failed(l2::drop_reason reason) { counters_.drops.count(reason); }
+
+ private:
+  udp_endpoint& endpoint_;
+  boost::asio::ip::udp::endpoint remote_;
+  boost::asio::ip::udp::endpoint destination_;
+};
+
+}  // namespace ports

@@ -1,0 +1,112 @@
+#include "switchd/datapath.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+namespace switchd {
+
+datapath::datapath(boost::asio::io_context& io, std::size_t table_capacity,
+                   std::chrono::seconds mac_aging, clock_fn clock)
+    : io_(io), forwarder_(table_capacity, mac_aging), clock_(clock), aging_timer_(io) {}
+
+datapath::~datapath() { stop(); }
+
+void datapath::add_port(std::unique_ptr<ports::port> p) {
+  if (p->id() != next_id() || ports_.size() >= l2::max_ports) {
+    throw std::logic_error("datapath::add_port: bad port id");
+  }
+  forwarder_.add_port(p->id(), p->kind() == ports::port_kind::uplink ? l2::port_role::uplink
+                                                                      : l2::port_role::local);
+  ports_.push_back(std::move(p));
+}
+
+void datapath::start() {
+  for (auto& p : ports_) {
+    p->start(*this);
+    spdlog::info("port {}: {}", p->id(), p->describe());
+  }
+  schedule_aging();
+}
+
+void datapath::stop() {
+  aging_timer_.cancel();
+  for (auto& p : ports_) p->stop();
+}
+
+void datapath::on_frame(ports::port& from, std::span<const std::byte> frame) {
+  const l2::forward_decision d = forwarder_.decide(from.id(), frame, clock_());
+  switch (d.kind) {
+    case l2::forward_decision::action::drop:
+      from.counters().drops.count(d.reason);
+      break;
+    case l2::forward_decision::action::unicast:
+      ports_[d.port]->send(frame);
+      break;
+    case l2::forward_decision::action::flood:
+      d.ports.for_each([&](l2::port_id out) { ports_[out]->send(frame); });
+      break;
+  }
+}
+
+void datapath::on_link_change(ports::port& p, bool up, std::string_view why) {
+  const std::size_t before = forwarder_.table().port_count(p.id());
+  forwarder_.set_port_up(p.id(), up);
+  if (up) {
+    spdlog::info("port {} ({}): up: {}", p.name(), ports::to_string(p.kind()), why);
+  } else {
+    spdlog::warn("port {} ({}): down: {}; flushed {} MAC entries; the other ports carry on",
+                 p.name(), ports::to_string(p.kind()), why, before);
+  }
+}
+
+void datapath::schedule_aging() {
+  aging_timer_.expires_after(std::chrono::seconds(1));
+  aging_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    const std::size_t n = forwarder_.age(clock_());
+    if (n > 0) spdlog::debug("aged out {} MAC entries", n);
+    schedule_aging();
+  });
+}
+
+std::string format_counters(const ports::port_counters& c) {
+  std::string text = "rx " + std::to_string(c.rx_frames) + " frames " +
+                     std::to_string(c.rx_bytes) + " bytes, tx " + std::to_string(c.tx_frames) +
+                     " frames " + std::to_string(c.tx_bytes) + " bytes, drops:";
+  bool any = false;
+  for (std::size_t i = 0; i < l2::drop_reason_count; ++i) {
+    if (c.drops.by_reason[i] == 0) continue;
+    text += " " + std::string(l2::to_string(static_cast<l2::drop_reason>(i))) + "=" +
+            std::to_string(c.drops.by_reason[i]);
+    any = true;
+  }
+  if (!any) text += " none";
+  return text;
+}
+
+void datapath::log_counters() const {
+  for (const auto& p : ports_) {
+    spdlog::info("counters: port {} ({}, {}): {}", p->name(), ports::to_string(p->kind()),
+                 p->is_up() ? "up" : "down", format_counters(p->counters()));
+  }
+  const l2::mac_table& t = forwarder_.table();
+  const l2::mac_table_counters& tc = t.counters();
+  spdlog::info("counters: mac table {} of {} entries; learned {}, moved {}, expired {}, refused {}",
+               t.count(), t.capacity(), tc.learned, tc.moved, tc.expired, tc.refused);
+
+  // The entries themselves, bounded so a full table does not flood the log.
+  constexpr std::size_t most_listed = 100;
+  std::size_t listed = 0;
+  const l2::time_point now = clock_();
+  t.for_each([&](const l2::mac_entry& e) {
+    if (listed++ >= most_listed) return;
+    const auto age = std::chrono::duration_cast<std::chrono::seconds>(now - e.last_seen).count();
+    spdlog::info("mac: {} vlan {} on {} ({})", e.mac.to_string(), e.vlan,
+                 e.port < ports_.size() ? ports_[e.port]->name() : std::string("?"),
+                 e.is_static ? std::string("static") : "seen " + std::to_string(age) + " s ago");
+  });
+  if (listed > most_listed) spdlog::info("mac: ... and {} more", listed - most_listed);
+}
+
+}  // namespace switchd

@@ -1,0 +1,69 @@
+// options: the daemon's settings, from the command line and from `--config
+// FILE` (the same options as `key = value` lines). parse_options checks
+// everything that can be checked without touching the system (syntax, ranges,
+// duplicates) and reports the first problem as an options_error whose message
+// names the option, the reason and the fix.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace switchd {
+
+/// A bad option: the message names it and says how to fix it.
+class options_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// How a --port is attached.
+enum class port_mode {
+  automatic,  ///< NAME: file side if it is a free TAP or missing, else kernel side
+  tap,        ///< tap:NAME — file side, created if missing
+  device,     ///< dev:NAME — kernel side of an existing interface (AF_PACKET)
+};
+
+struct port_spec {
+  port_mode mode = port_mode::automatic;
+  std::string name;  ///< interface name
+  std::string text;  ///< as the user wrote it
+};
+
+/// HOST:PORT as written; resolved when the daemon starts.
+struct host_port {
+  std::string host;        ///< name, IPv4 address, or IPv6 address (without brackets)
+  std::uint16_t port = 0;
+  std::string text;        ///< as the user wrote it
+};
+
+struct options {
+  std::vector<port_spec> ports;        ///< --port, in order
+  std::vector<host_port> uplinks;      ///< --uplink, in order
+  std::optional<host_port> listen;     ///< --listen; default chosen from the uplinks
+  std::uint32_t vni = 1;               ///< --vni
+  std::uint32_t mac_aging = 300;       ///< --mac-aging, seconds
+  std::uint32_t mac_table_size = 8192; ///< --mac-table-size, entries
+  std::string log_level = "info";      ///< --log-level
+};
+
+/// What the command line asks for.
+struct command {
+  enum class action { run, help, version } what = action::run;
+  options opts;
+  std::string text;  ///< the help text (for action::help)
+};
+
+/// Parses argv (and the --config file it names). Throws options_error.
+command parse_options(int argc, const char* const argv[]);
+
+/// Parses "HOST:PORT", "[IPv6]:PORT" or "IPv4:PORT". `option` names the
+/// option for the error message. Throws options_error.
+host_port parse_host_port(const std::string& text, const std::string& option);
+
+/// Parses "NAME", "tap:NAME" or "dev:NAME". Throws options_error.
+port_spec parse_port_spec(const std::string& text);
+
+}  // namespace switchd

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages vswitchd needs, only those missing.
+#   tests/install-deps.sh build   to build and run the daemon
+#   tests/install-deps.sh test    to build and run the whole test suite
+set -euo pipefail
+
+build=(build-essential cmake libboost-dev libboost-program-options-dev libspdlog-dev
+       iproute2 iputils-ping)
+test=("${build[@]}" libgtest-dev libgmock-dev iperf3 ethtool procps psmisc python3 util-linux)
+
+case "${1:-}" in
+  build) wanted=("${build[@]}") ;;
+  test) wanted=("${test[@]}") ;;
+  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "$0: missing packages: ${missing[*]}" >&2
+  echo "$0: run as root, or: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null

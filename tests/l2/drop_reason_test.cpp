@@ -1,0 +1,62 @@
+// Tests of drop_reason names and drop_counters.
+#include "l2/drop_reason.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+namespace {
+
+using l2::drop_reason;
+
+TEST(drop_reason, names_are_the_enumerator_spellings) {
+  struct case_t {
+    drop_reason reason;
+    std::string_view name;
+  };
+  const case_t cases[] = {
+      {drop_reason::runt, "runt"},
+      {drop_reason::giant, "giant"},
+      {drop_reason::truncated_tag, "truncated_tag"},
+      {drop_reason::multicast_source, "multicast_source"},
+      {drop_reason::link_local, "link_local"},
+      {drop_reason::reflection, "reflection"},
+      {drop_reason::split_horizon, "split_horizon"},
+      {drop_reason::port_down, "port_down"},
+      {drop_reason::vlan_not_allowed, "vlan_not_allowed"},
+      {drop_reason::no_egress, "no_egress"},
+      {drop_reason::tx_queue_full, "tx_queue_full"},
+      {drop_reason::tx_error, "tx_error"},
+      {drop_reason::not_peer, "not_peer"},
+      {drop_reason::vxlan_short, "vxlan_short"},
+      {drop_reason::vxlan_bad_flags, "vxlan_bad_flags"},
+      {drop_reason::vxlan_wrong_vni, "vxlan_wrong_vni"},
+  };
+  static_assert(std::size(cases) == l2::drop_reason_count);
+  for (const case_t& c : cases) EXPECT_EQ(l2::to_string(c.reason), c.name);
+}
+
+TEST(drop_reason, names_are_unique_and_out_of_range_is_unknown) {
+  std::set<std::string, std::less<>> names;
+  for (std::size_t i = 0; i < l2::drop_reason_count; ++i) {
+    names.emplace(l2::to_string(static_cast<drop_reason>(i)));
+  }
+  EXPECT_EQ(names.size(), l2::drop_reason_count);
+  EXPECT_EQ(names.count("unknown"), 0u);
+  EXPECT_EQ(l2::to_string(static_cast<drop_reason>(l2::drop_reason_count)), "unknown");
+}
+
+TEST(drop_counters, count_index_and_total) {
+  l2::drop_counters counters;
+  EXPECT_EQ(counters.total(), 0u);
+  counters.count(drop_reason::runt);
+  counters.count(drop_reason::runt);
+  counters.count(drop_reason::vxlan_wrong_vni);
+  EXPECT_EQ(counters[drop_reason::runt], 2u);
+  EXPECT_EQ(counters[drop_reason::vxlan_wrong_vni], 1u);
+  EXPECT_EQ(counters[drop_reason::giant], 0u);
+  EXPECT_EQ(counters.total(), 3u);
+}
+
+}  // namespace

@@ -1,0 +1,42 @@
+// fake_port: a port without a device, for running the daemon's wiring without
+// privileges. inject() plays a frame arriving from outside; sent holds every
+// frame the switch handed to the port; fail_sends makes sends fail as a
+// broken device would; go_down()/go_up() play link changes.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ports/port.hpp"
+
+namespace switchd::testing {
+
+class fake_port final : public ports::port {
+ public:
+  fake_port(l2::port_id id, std::string name, ports::port_kind kind = ports::port_kind::other)
+      : port(id, std::move(name), kind) {}
+
+  void start(ports::port_listener& listener) override { listener_ = &listener; }
+  void send(std::span<const std::byte> frame) override {
+    if (fail_sends) {
+      counters_.drops.count(l2::drop_reason::tx_error);
+      return;
+    }
+    sent.emplace_back(frame.begin(), frame.end());
+    count_tx(frame.size());
+  }
+  void stop() override {}
+  std::string describe() const override { return "fake " + name(); }
+
+  /// A frame arrives from outside.
+  void inject(std::span<const std::byte> frame) { deliver(frame); }
+  void go_down(std::string_view why) { set_up(false, why); }
+  void go_up(std::string_view why) { set_up(true, why); }
+
+  std::vector<std::vector<std::byte>> sent;  ///< frames sent out, in order
+  bool fail_sends = false;                   ///< make send() fail (tx_error)
+};
+
+}  // namespace switchd::testing

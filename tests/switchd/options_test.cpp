@@ -1,0 +1,149 @@
+// Command line and config file parsing: good input gives the settings; every
+// bad input names the option and the fix.
+#include "switchd/options.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace switchd {
+namespace {
+
+command parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "vswitchd");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  return parse_options(static_cast<int>(argv.size()), argv.data());
+}
+
+/// The options_error message parse() throws, or "" if it does not throw.
+std::string error_of(std::vector<std::string> args) {
+  try {
+    parse(std::move(args));
+  } catch (const options_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(options, defaults_and_ports) {
+  const command cmd = parse({"--port", "tap0", "--port", "tap:tap1", "--port", "dev:qtap0"});
+  ASSERT_EQ(cmd.what, command::action::run);
+  const options& o = cmd.opts;
+  ASSERT_EQ(o.ports.size(), 3u);
+  EXPECT_EQ(o.ports[0].mode, port_mode::automatic);
+  EXPECT_EQ(o.ports[0].name, "tap0");
+  EXPECT_EQ(o.ports[1].mode, port_mode::tap);
+  EXPECT_EQ(o.ports[1].name, "tap1");
+  EXPECT_EQ(o.ports[2].mode, port_mode::device);
+  EXPECT_EQ(o.ports[2].name, "qtap0");
+  EXPECT_EQ(o.vni, 1u);
+  EXPECT_EQ(o.mac_aging, 300u);
+  EXPECT_EQ(o.mac_table_size, 8192u);
+  EXPECT_EQ(o.log_level, "info");
+  EXPECT_FALSE(o.listen.has_value());
+}
+
+TEST(options, uplinks_in_every_address_form) {
+  const command cmd = parse({"--uplink", "otherhost:4789", "--uplink", "192.0.2.1:5000",
+                             "--uplink", "[2001:db8::1]:4790", "--listen", "[::]:4789", "--vni",
+                             "16777215"});
+  const options& o = cmd.opts;
+  ASSERT_EQ(o.uplinks.size(), 3u);
+  EXPECT_EQ(o.uplinks[0].host, "otherhost");
+  EXPECT_EQ(o.uplinks[0].port, 4789);
+  EXPECT_EQ(o.uplinks[1].host, "192.0.2.1");
+  EXPECT_EQ(o.uplinks[2].host, "2001:db8::1");
+  EXPECT_EQ(o.uplinks[2].port, 4790);
+  ASSERT_TRUE(o.listen.has_value());
+  EXPECT_EQ(o.listen->host, "::");
+  EXPECT_EQ(o.vni, 16777215u);
+}
+
+TEST(options, help_and_version) {
+  const command help = parse({"--help"});
+  EXPECT_EQ(help.what, command::action::help);
+  EXPECT_NE(help.text.find("--port"), std::string::npos);
+  EXPECT_NE(help.text.find("default 300"), std::string::npos);
+  EXPECT_EQ(parse({"--version"}).what, command::action::version);
+}
+
+TEST(options, config_file_takes_the_same_options) {
+  const std::string path = ::testing::TempDir() + "vswitchd_options_test.conf";
+  {
+    std::ofstream out(path);
+    out << "# a comment\nport = tap0\nport = dev:veth1\nuplink = 192.0.2.7:4789\n"
+           "vni = 42\nmac-aging = 60\nmac-table-size = 100\nlog-level = debug\n";
+  }
+  const command cmd = parse({"--config", path, "--port", "tap9"});
+  const options& o = cmd.opts;
+  ASSERT_EQ(o.ports.size(), 3u);
+  EXPECT_EQ(o.ports[0].name, "tap9") << "the command line comes first";
+  EXPECT_EQ(o.ports[2].name, "veth1");
+  EXPECT_EQ(o.vni, 42u);
+  EXPECT_EQ(o.mac_aging, 60u);
+  EXPECT_EQ(o.mac_table_size, 100u);
+  EXPECT_EQ(o.log_level, "debug");
+  std::remove(path.c_str());
+}
+
+struct bad_case {
+  std::vector<std::string> args;
+  std::vector<std::string> expected;  ///< fragments the message must contain
+};
+
+class options_errors : public ::testing::TestWithParam<bad_case> {};
+
+TEST_P(options_errors, name_the_option_and_the_fix) {
+  const std::string message = error_of(GetParam().args);
+  ASSERT_FALSE(message.empty()) << "no error for a bad command line";
+  for (const std::string& fragment : GetParam().expected) {
+    EXPECT_NE(message.find(fragment), std::string::npos)
+        << "message: " << message << "\nmissing: " << fragment;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    all, options_errors,
+    ::testing::Values(
+        bad_case{{"--prot", "tap0"}, {"prot", "--help"}},
+        bad_case{{}, {"no ports", "--port"}},
+        bad_case{{"--port", "tap0", "--port", "tap0"}, {"tap0", "twice"}},
+        bad_case{{"--port", "tap0", "--port", "dev:tap0"}, {"twice"}},
+        bad_case{{"--port", "averyveryverylongname"}, {"--port", "15 characters"}},
+        bad_case{{"--port", "foo:tap0"}, {"unknown port kind", "dev:NAME"}},
+        bad_case{{"--port", "tap:"}, {"--port", "empty"}},
+        bad_case{{"--uplink", "otherhost"}, {"--uplink otherhost", "HOST:PORT"}},
+        bad_case{{"--uplink", "otherhost:0"}, {"--uplink", "1 to 65535"}},
+        bad_case{{"--uplink", "otherhost:65536"}, {"--uplink", "1 to 65535"}},
+        bad_case{{"--uplink", "otherhost:http"}, {"--uplink", "not a number"}},
+        bad_case{{"--uplink", "2001:db8::1:4789"}, {"--uplink", "brackets"}},
+        bad_case{{"--uplink", "[2001:db8::1]4789"}, {"--uplink", "[ADDR]:PORT"}},
+        bad_case{{"--uplink", ":4789"}, {"--uplink", "missing host"}},
+        bad_case{{"--uplink", "h:1", "--uplink", "h:1"}, {"--uplink h:1", "twice"}},
+        bad_case{{"--port", "tap0", "--vni", "16777216"}, {"--vni", "24 bits"}},
+        bad_case{{"--port", "tap0", "--vni", "-1"}, {"--vni", "not a number"}},
+        bad_case{{"--port", "tap0", "--mac-aging", "0"}, {"--mac-aging", "1 to"}},
+        bad_case{{"--port", "tap0", "--mac-table-size", "0"}, {"--mac-table-size"}},
+        bad_case{{"--port", "tap0", "--log-level", "loud"}, {"--log-level", "trace"}},
+        bad_case{{"--port", "tap0", "--listen", "0.0.0.0:4789"}, {"--listen", "--uplink"}},
+        bad_case{{"--config", "/nonexistent/vswitchd.conf"}, {"--config", "cannot read"}},
+        bad_case{{"--port"}, {"port"}}));
+
+TEST(options, unknown_key_in_config_file_is_named) {
+  const std::string path = ::testing::TempDir() + "vswitchd_options_bad.conf";
+  {
+    std::ofstream out(path);
+    out << "port = tap0\nprot = tap1\n";
+  }
+  const std::string message = error_of({"--config", path});
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  EXPECT_NE(message.find("prot"), std::string::npos) << message;
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace switchd
