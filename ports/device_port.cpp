@@ -80,6 +80,17 @@ std::unique_ptr<device_port> device_port::open(boost::asio::io_context& io, l2::
 
   auto dev = std::unique_ptr<device_port>(new device_port(io, id, name, std::move(fd), ifindex));
   dev->brought_up_ = netdev::bring_up(name);
+  // Binding to a down interface leaves ENETDOWN pending on the socket; it is
+  // up now, so read and discard that error instead of reporting a link loss.
+  int pending = 0;
+  socklen_t pending_size = sizeof pending;
+  (void)::getsockopt(dev->reader_.fd(), SOL_SOCKET, SO_ERROR, &pending, &pending_size);
+  // GRO would merge received TCP segments into frames larger than the MTU,
+  // which no other port could send (until ports carry offload metadata).
+  // If it cannot be turned off, describe() says so.
+  if (netdev::gro(name).value_or(false)) {
+    dev->gro_ = netdev::set_gro(name, false) ? gro_state::stuck_on : gro_state::turned_off;
+  }
   return dev;
 }
 
@@ -93,7 +104,10 @@ device_port::device_port(boost::asio::io_context& io, l2::port_id id, const std:
 
 device_port::~device_port() {
   stop();
-  if (brought_up_ && netdev::index_of(name()) == ifindex_) (void)netdev::set_up(name(), false);
+  // Leave the interface as it was found.
+  if (netdev::index_of(name()) != ifindex_) return;
+  if (gro_ == gro_state::turned_off) (void)netdev::set_gro(name(), true);
+  if (brought_up_) (void)netdev::set_up(name(), false);
 }
 
 void device_port::start(port_listener& listener) {
@@ -201,6 +215,11 @@ void device_port::stop() {
   reader_.close();
 }
 
-std::string device_port::describe() const { return "dev " + name() + " (kernel side, AF_PACKET)"; }
+std::string device_port::describe() const {
+  std::string text = "dev " + name() + " (kernel side, AF_PACKET";
+  if (gro_ == gro_state::turned_off) text += "; GRO turned off while attached";
+  if (gro_ == gro_state::stuck_on) text += "; GRO is on and cannot be turned off: TCP may stall";
+  return text + ")";
+}
 
 }  // namespace ports

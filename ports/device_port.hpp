@@ -11,7 +11,8 @@
 // opens later, closes or reopens keeps working. When the interface goes
 // administratively down the port goes down (its MACs are flushed) and comes
 // back up when the interface does; when the interface is deleted the port
-// goes down for good.
+// goes down for good. GRO on the interface is turned off while attached (it
+// would merge frames beyond the MTU); the daemon restores it on exit.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -53,6 +54,10 @@ class device_port final : public port {
   std::vector<std::byte> buffer_;  ///< one frame, with room to re-insert a VLAN tag
   unsigned ifindex_ = 0;
   bool brought_up_ = false;        ///< the daemon set IFF_UP on the interface
+  /// Generic receive offload on the interface: it merges TCP segments into
+  /// frames over the MTU that other ports cannot send, so it is turned off
+  /// while attached (and back on at exit).
+  enum class gro_state { off, turned_off, stuck_on } gro_ = gro_state::off;
 };
 
 }  // namespace ports

@@ -1,7 +1,9 @@
 #include "ports/netdev.hpp"
 
 #include <fcntl.h>
+#include <linux/ethtool.h>
 #include <linux/if_tun.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -86,6 +88,29 @@ std::error_code set_up(const std::string& name, bool up) {
     ifr.ifr_flags = static_cast<short>(ifr.ifr_flags & ~IFF_UP);
   }
   if (::ioctl(sock.get(), SIOCSIFFLAGS, &ifr) < 0) return {errno, std::system_category()};
+  return {};
+}
+
+std::optional<bool> gro(const std::string& name) {
+  unique_fd sock = control_socket();
+  if (!sock) return std::nullopt;
+  ethtool_value value{};
+  value.cmd = ETHTOOL_GGRO;
+  ifreq ifr = make_ifreq(name);
+  ifr.ifr_data = reinterpret_cast<char*>(&value);
+  if (::ioctl(sock.get(), SIOCETHTOOL, &ifr) < 0) return std::nullopt;
+  return value.data != 0;
+}
+
+std::error_code set_gro(const std::string& name, bool on) {
+  unique_fd sock = control_socket();
+  if (!sock) return {errno, std::system_category()};
+  ethtool_value value{};
+  value.cmd = ETHTOOL_SGRO;
+  value.data = on ? 1 : 0;
+  ifreq ifr = make_ifreq(name);
+  ifr.ifr_data = reinterpret_cast<char*>(&value);
+  if (::ioctl(sock.get(), SIOCETHTOOL, &ifr) < 0) return {errno, std::system_category()};
   return {};
 }
 

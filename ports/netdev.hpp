@@ -49,6 +49,12 @@ std::optional<bool> is_up(const std::string& name);
 /// Sets or clears IFF_UP on `name`.
 std::error_code set_up(const std::string& name, bool up);
 
+/// Whether generic receive offload is on for `name`, or nullopt if it cannot be read.
+std::optional<bool> gro(const std::string& name);
+
+/// Turns generic receive offload on or off for `name`.
+std::error_code set_gro(const std::string& name, bool on);
+
 /// Brings `name` up if it is down. Returns true if it changed the state.
 /// Throws port_error if the interface cannot be brought up.
 bool bring_up(const std::string& name);

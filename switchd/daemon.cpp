@@ -93,7 +93,10 @@ void daemon::open_port(const port_spec& spec) {
                  spec.name, spec.name);
     datapath_.add_port(ports::device_port::open(io_, id, spec.name));
   } catch (const ports::port_error& e) {
-    throw startup_error(where + e.what());
+    // Port errors start with the interface name, which `where` already gives.
+    std::string_view message = e.what();
+    if (message.starts_with(spec.name + ": ")) message.remove_prefix(spec.name.size() + 2);
+    throw startup_error(where + std::string(message));
   }
 }
 
@@ -151,7 +154,7 @@ void daemon::wait_for_signals() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     if (signo == SIGUSR1) {
-      datapath_.log_counters();
+      log_counters();
       wait_for_signals();
       return;
     }
@@ -179,13 +182,17 @@ int daemon::run() {
                  l.port());
   }
   io_.run();
-  datapath_.log_counters();
+  log_counters();
+  return 0;
+}
+
+void daemon::log_counters() const {
   if (endpoint_) {
     const auto& c = endpoint_->counters();
     spdlog::info("counters: udp endpoint: rx {} datagrams, dropped from non-peers {}",
                  c.rx_datagrams, c.drops[l2::drop_reason::not_peer]);
   }
-  return 0;
+  datapath_.log_counters();
 }
 
 }  // namespace switchd

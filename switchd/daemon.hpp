@@ -34,6 +34,8 @@ class daemon {
   void open_port(const port_spec& spec);
   void open_uplinks(const options& opts);
   void wait_for_signals();
+  /// Logs the UDP endpoint's counters, then the datapath's.
+  void log_counters() const;
 
   boost::asio::io_context io_{1};
   std::unique_ptr<ports::udp_endpoint> endpoint_;  ///< outlives the uplink ports that use it

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# b. Kernel-side ports: two veth pairs, one end in each guest namespace, the other
+# end in the switch namespace attached with dev:. Ping both ways, iperf3 TCP for 3 s,
+# the daemon's counters, clean SIGTERM (the veths it attached stay).
+#
+# Known limitation until the offload work lands: a veth peer hands AF_PACKET
+# frames with partial checksums and GSO super-frames, which breaks TCP. So the
+# guest-side veths get `ethtool -K IF tx off` (this also turns off TSO/GSO).
+# Measured: without it iperf3 cannot even connect (the SYN's checksum is left
+# partial; ping works). GRO on the attached (switch-side) ends must be off: it
+# is off by default on veths here (kernel 6.18), and the test turns it off
+# explicitly for kernels where it is not. With `gro on` the attached end hands
+# over GRO super-frames (> MTU) that vswitchd cannot send on the other veth
+# (counted as tx_error there) and iperf3 drops to 0 Gbit/s.
+# DEV_TX_OFF=0 and DEV_GRO=on|default change these for experiments.
+#
+# The switch-side veths are left down: vswitchd brings them up itself. The test
+# fails if the daemon then reports them down: a spurious "down: link is down"
+# right after "ready" (the daemon binds its packet socket while the interface is
+# down, which leaves ENETDOWN pending on the socket). It runs every other check
+# first.
+set -euo pipefail
+TEST_TAG=dv
+source "$(dirname "$0")/lib.sh"
+need_root iperf3 ss ethtool
+
+make_ns sw
+make_ns a
+make_ns b
+ga="$(name ga)"; sa="$(name sa)"   # guest end in a, switch end
+gb="$(name gb)"; sb="$(name sb)"
+make_veth a "$ga" sw "$sa"
+make_veth b "$gb" sw "$sb"
+if [ "${DEV_TX_OFF:-1}" = 1 ]; then
+  in_ns a ethtool -K "$ga" tx off >/dev/null
+  in_ns b ethtool -K "$gb" tx off >/dev/null
+fi
+if [ "${DEV_GRO:-off}" != default ]; then
+  in_ns sw ethtool -K "$sa" gro "${DEV_GRO:-off}" >/dev/null
+  in_ns sw ethtool -K "$sb" gro "${DEV_GRO:-off}" >/dev/null
+fi
+addr_up a "$ga" 10.12.0.1/24
+addr_up b "$gb" 10.12.0.2/24
+
+check "vswitchd attaches dev:$sa and dev:$sb (brings them up)"
+start_vswitchd sw "$WORK/vswitchd.log" --port "dev:$sa" --port "dev:$sb"
+pid="$VSW_PID"
+
+check "ping both ways"
+wait_ping a 10.12.0.2
+ping_ok a 10.12.0.2 5
+ping_ok b 10.12.0.1 5
+
+check "iperf3 TCP 3 s from a to b"
+iperf3_gbits a b 10.12.0.2 3
+echo "RESULT b: iperf3 TCP $GBITS Gbit/s"
+
+# A port the daemon reported down after "ready" (nothing here takes one down).
+spurious="$(grep -E "port ($sa|$sb) \(dev\): down:" "$WORK/vswitchd.log" || true)"
+allowed=()
+# The frames that met the spuriously down port were dropped for that reason only.
+[ -n "$spurious" ] && allowed=(no_egress port_down)
+
+check "counters: both ports received and sent, no drops"
+lines="$(counters "$pid" "$WORK/vswitchd.log")"
+printf '%s\n' "$lines"
+for p in "$sa" "$sb"; do
+  line="$(port_line "$lines" "$p")"
+  [ -n "$line" ] || fail "no counters line for port $p"
+  grep -qF "port $p (dev, up):" <<<"$line" || fail "port $p is not reported (dev, up): $line"
+  [ "$(rx_frames "$line")" -gt 1000 ] || fail "port $p received too few frames: $line"
+  [ "$(tx_frames "$line")" -gt 1000 ] || fail "port $p sent too few frames: $line"
+  check_drops "$line" "${allowed[@]}"
+done
+
+check "SIGTERM: exit 0 within 1 s; the attached veths are left in place"
+stop_vswitchd "$pid" 1
+exists sw "$sa" || fail "veth $sa vanished after vswitchd stopped"
+exists sw "$sb" || fail "veth $sb vanished after vswitchd stopped"
+
+check "the attached ports were not reported down after 'ready'"
+[ -z "$spurious" ] || fail "daemon bug: a dev: port it brought up itself was reported down right after ready (frames to it were dropped until it saw traffic or its 1 s link timer fired):
+$spurious"
+
+pass "dev_ping_iperf: ping both ways, iperf3 $GBITS Gbit/s, counters, clean stop"

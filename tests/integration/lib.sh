@@ -1,0 +1,323 @@
+# shellcheck shell=bash
+# Shared helpers for the vswitchd integration tests. Source it from a test script
+# after setting TEST_TAG (2-3 lowercase letters naming the test):
+#
+#   TEST_TAG=tp
+#   source "$(dirname "$0")/lib.sh"     # reads the vswitchd path from $1 or $VSWITCHD
+#   need_root
+#
+# Everything a test makes lives in namespaces it creates itself, named
+# it-<tag><pid>-<role>; interfaces are named <tag><pid><suffix> (<= 15 chars).
+# An EXIT trap kills every process the test started (TERM, then KILL) and deletes
+# every namespace, even when the test fails halfway. Every wait is bounded.
+
+set -euo pipefail
+
+: "${TEST_TAG:?set TEST_TAG before sourcing lib.sh}"
+VSWITCHD="${1:-${VSWITCHD:-}}"
+ID="${TEST_TAG}$$"                      # prefix of every name this run makes
+NS_PREFIX="it-${ID}"
+PYTHON="$(command -v python3 || true)"
+[ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
+
+WORK="$(mktemp -d "/tmp/vswitchd-it-${TEST_TAG}.XXXXXX")"
+declare -a T_PIDS=()      # processes started in the background
+declare -a T_NAMESPACES=() # namespaces made by make_ns
+declare -a T_LOGS=()      # daemon logs, printed by fail
+T_FAILED=0
+VSW_PID=""                # set by start_vswitchd
+
+log() { printf '%s\n' "$*"; }
+check() { printf -- '-- %s\n' "$*"; }   # announces what the test checks next
+
+print_logs() {
+  local f
+  for f in "${T_LOGS[@]}"; do
+    [ -f "$f" ] || continue
+    printf '===== %s =====\n' "$f"
+    tail -n 200 "$f"
+  done
+}
+
+# fail MSG: the test failed; say why, show the daemon logs, exit 1 (cleanup runs).
+fail() {
+  T_FAILED=1
+  # In a command substitution: tell the main shell the logs were printed already.
+  [ "$BASH_SUBSHELL" -gt 0 ] && : >"$WORK/failed"
+  printf 'FAIL: %s\n' "$*" >&2
+  print_logs >&2
+  exit 1
+}
+
+pass() { printf 'PASS: %s\n' "$*"; }
+
+# need_root: skip (exit 77) without root, /dev/net/tun or the tools we use.
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then echo "SKIP: needs root (namespaces, TAPs, veths)"; exit 77; fi
+  if [ ! -c /dev/net/tun ]; then echo "SKIP: /dev/net/tun is missing (modprobe tun)"; exit 77; fi
+  if [ -z "$VSWITCHD" ] || [ ! -x "$VSWITCHD" ]; then
+    T_FAILED=1
+    echo "FAIL: no vswitchd binary at '$VSWITCHD': pass its path as the first argument or set VSWITCHD" >&2
+    exit 1
+  fi
+  local tool
+  for tool in ip ping timeout "$@"; do
+    command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
+  done
+  if ! ip netns add "${NS_PREFIX}-probe" 2>/dev/null; then
+    echo "SKIP: cannot create network namespaces"; exit 77
+  fi
+  ip netns del "${NS_PREFIX}-probe"
+  reap_stale
+}
+
+# Namespaces left by an earlier run that was killed (e.g. by a ctest timeout)
+# before its trap could run: their owner's pid is dead. Delete them.
+reap_stale() {
+  local ns pid
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^it-[a-z]+[0-9]+-' || true); do
+    pid="$(sed -E 's/^it-[a-z]+([0-9]+)-.*/\1/' <<<"$ns")"
+    if [ "$pid" != "$$" ] && ! kill -0 "$pid" 2>/dev/null; then
+      kill_ns_pids "$ns"
+      ip netns del "$ns" 2>/dev/null || true
+    fi
+  done
+}
+
+# kill_ns_pids NS: TERM then KILL every process still running in namespace NS.
+kill_ns_pids() {
+  local ns="$1" pids
+  pids="$(ip netns pids "$ns" 2>/dev/null || true)"
+  [ -n "$pids" ] || return 0
+  kill -TERM $pids 2>/dev/null || true
+  for _ in $(seq 20); do
+    pids="$(ip netns pids "$ns" 2>/dev/null || true)"
+    [ -n "$pids" ] || return 0
+    sleep 0.1
+  done
+  kill -KILL $pids 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$? pid ns alive
+  set +e
+  trap - EXIT INT TERM
+  # Our background processes first (TERM, up to 2 s, then KILL).
+  for pid in "${T_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for _ in $(seq 20); do
+    alive=0
+    for pid in "${T_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" -eq 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${T_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  # Then anything else still running inside our namespaces, then the namespaces
+  # (which deletes the veths, vxlans, bridges and TAPs in them).
+  for ns in "${T_NAMESPACES[@]}"; do kill_ns_pids "$ns"; done
+  for ns in "${T_NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  wait 2>/dev/null
+  [ -e "$WORK/failed" ] && T_FAILED=1
+  if [ "$rc" -ne 0 ] && [ "$T_FAILED" -eq 0 ] && [ "$rc" -ne 77 ]; then
+    # set -e or an unexpected error stopped the script: show the logs too.
+    printf 'FAIL: %s stopped with status %d (see the output above)\n' "$(basename "$0")" "$rc" >&2
+    print_logs >&2
+  fi
+  if [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || [ -z "$(ls -A "$WORK")" ]; then
+    rm -rf "$WORK"
+  else
+    printf 'logs kept in %s\n' "$WORK" >&2
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# name SUFFIX: an interface name for this run (<= 15 characters).
+name() {
+  local n="${ID}$1"
+  [ "${#n}" -le 15 ] || { echo "interface name $n is too long" >&2; exit 1; }
+  printf '%s' "$n"
+}
+
+# ns ROLE: the name of this run's namespace ROLE.
+# make_ns ROLE: create namespace ROLE (recorded for cleanup), lo up, IPv6 off.
+ns() { printf '%s-%s' "$NS_PREFIX" "$1"; }
+make_ns() {
+  local n
+  n="$(ns "$1")"
+  ip netns add "$n"
+  T_NAMESPACES+=("$n")
+  ip -n "$n" link set lo up
+  # No IPv6: no router solicitations, DAD or MLD reports flooding through the switch.
+  ip netns exec "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+    net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
+}
+
+# in_ns ROLE CMD...: run CMD in namespace ROLE.
+in_ns() { local n; n="$(ns "$1")"; shift; ip netns exec "$n" "$@"; }
+
+# start_vswitchd ROLE LOGFILE ARGS...: run the daemon in namespace ROLE in the
+# background; wait (<= 10 s) for "vswitchd ready:". Sets VSW_PID.
+start_vswitchd() {
+  local role="$1" logf="$2"
+  shift 2
+  T_LOGS+=("$logf")
+  ip netns exec "$(ns "$role")" "$VSWITCHD" "$@" >"$logf" 2>&1 &
+  VSW_PID=$!
+  T_PIDS+=("$VSW_PID")
+  for _ in $(seq 100); do
+    grep -q 'vswitchd ready:' "$logf" 2>/dev/null && return 0
+    kill -0 "$VSW_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$VSW_PID" 2>/dev/null; then
+    fail "vswitchd $* (in $role) did not log 'vswitchd ready:' within 10 s"
+  fi
+  local rc=0
+  wait "$VSW_PID" || rc=$?
+  fail "vswitchd $* (in $role) exited with status $rc before it was ready"
+}
+
+# counters PID LOG: SIGUSR1 the daemon, wait (<= 5 s) for its counter dump and
+# print the new "counters:" lines.
+counters() {
+  local pid="$1" logf="$2" before
+  before="$(wc -l <"$logf")"
+  kill -USR1 "$pid" || fail "vswitchd (pid $pid) is not running"
+  for _ in $(seq 50); do
+    # (grep -q on a here-string: in a pipe its early exit could SIGPIPE the writer)
+    if grep -q 'counters: mac table' <<<"$(tail -n "+$((before + 1))" "$logf")"; then
+      tail -n "+$((before + 1))" "$logf" | grep 'counters:'
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "vswitchd (pid $pid) did not log its counters within 5 s of SIGUSR1"
+}
+
+# port_line LINES PORT: the counters line of PORT in LINES.
+port_line() { grep -F "counters: port $2 (" <<<"$1" | tail -n 1 || true; }
+# rx_frames LINE / tx_frames LINE: the frame counts of a port's counters line.
+rx_frames() { sed -nE 's/.* rx ([0-9]+) frames.*/\1/p' <<<"$1"; }
+tx_frames() { sed -nE 's/.* tx ([0-9]+) frames.*/\1/p' <<<"$1"; }
+# drops_of LINE: "none" or the "reason=N ..." list of a port's counters line.
+drops_of() { sed -nE 's/.*drops: (.*)$/\1/p' <<<"$1"; }
+# drop_count LINE REASON: the count of REASON in LINE (0 when absent).
+drop_count() {
+  local n
+  n="$(grep -oE "(^|[ ,])$2=[0-9]+" <<<"$(drops_of "$1")" | grep -oE '[0-9]+$' || true)"
+  printf '%s' "${n:-0}"
+}
+
+# check_drops LINE ALLOWED...: fail if the line counts a drop reason not in ALLOWED.
+check_drops() {
+  local line="$1" d reason ok a
+  shift
+  for d in $(drops_of "$line"); do
+    [ "$d" = none ] && continue
+    reason="${d%%=*}"
+    ok=0
+    for a in "$@"; do [ "$a" = "$reason" ] && ok=1; done
+    [ "$ok" -eq 1 ] || fail "unexpected drops ($d) in: $line"
+  done
+}
+
+# stop_vswitchd PID [SECONDS]: SIGTERM; it must exit 0 within SECONDS (default 1).
+stop_vswitchd() {
+  local pid="$1" limit="${2:-1}" rc=0
+  kill -TERM "$pid" || fail "vswitchd (pid $pid) was not running at SIGTERM"
+  for _ in $(seq $((limit * 20))); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -0 "$pid" 2>/dev/null && fail "vswitchd (pid $pid) still running ${limit} s after SIGTERM"
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 0 ] || fail "vswitchd (pid $pid) exited with status $rc after SIGTERM (want 0)"
+}
+
+# tap_to_ns FROM_ROLE IFNAME TO_ROLE ADDR/PREFIX [MTU]: move an interface (e.g. a
+# TAP vswitchd created in the switch namespace) into another namespace, address it
+# and bring it up.
+tap_to_ns() {
+  local from="$1" ifn="$2" to="$3" addr="$4" mtu="${5:-}"
+  ip -n "$(ns "$from")" link set "$ifn" netns "$(ns "$to")"
+  addr_up "$to" "$ifn" "$addr" "$mtu"
+}
+
+# addr_up ROLE IFNAME ADDR/PREFIX [MTU]: address an interface and bring it up.
+addr_up() {
+  local n
+  n="$(ns "$1")"
+  [ -n "${4:-}" ] && ip -n "$n" link set "$2" mtu "$4"
+  ip -n "$n" addr add "$3" dev "$2"
+  ip -n "$n" link set "$2" up
+}
+
+# make_veth ROLE1 IF1 ROLE2 IF2: a veth pair with one end in each namespace (both down).
+make_veth() {
+  ip link add "$2" netns "$(ns "$1")" type veth peer name "$4" netns "$(ns "$3")"
+}
+
+# ping_ok FROM_ROLE DEST [COUNT] [EXTRA PING ARGS...]: COUNT pings (default 3), all answered.
+ping_ok() {
+  local from="$1" dst="$2" count="${3:-3}" out
+  shift 3 2>/dev/null || shift $#
+  if ! out="$(in_ns "$from" ping -n -q -c "$count" -i 0.2 -W 2 "$@" "$dst" 2>&1)"; then
+    fail "ping from $from to $dst $*: no answer: $out"
+  fi
+  grep -qE " $count received" <<<"$out" || fail "ping from $from to $dst $*: lost some: $out"
+  log "   ping $from -> $dst${*:+ $*}: $count/$count answered"
+}
+
+# wait_ping FROM_ROLE DEST: up to 5 s until one ping is answered (links settling).
+wait_ping() {
+  local _
+  for _ in $(seq 5); do
+    in_ns "$1" ping -n -q -c 1 -W 1 "$2" >/dev/null 2>&1 && return 0
+  done
+  fail "no ping answer from $1 to $2 within 5 s"
+}
+
+# iperf3_gbits CLIENT_ROLE SERVER_ROLE SERVER_ADDR SECONDS: a TCP iperf3 run;
+# sets GBITS to the receiver's rate in Gbit/s; fails below $MIN_GBITS (default 0.1).
+# shellcheck disable=SC2034  # GBITS is read by the test scripts
+GBITS=""
+iperf3_gbits() {
+  local cl="$1" sv="$2" addr="$3" secs="$4" spid json rate port=5201
+  in_ns "$sv" iperf3 -s -1 -B "$addr" -p "$port" >"$WORK/iperf3-server.log" 2>&1 &
+  spid=$!
+  T_PIDS+=("$spid")
+  for _ in $(seq 50); do
+    [ -n "$(in_ns "$sv" ss -Htln "sport = :$port" 2>/dev/null)" ] && break
+    sleep 0.1
+  done
+  if ! json="$(timeout $((secs + 15)) ip netns exec "$(ns "$cl")" \
+                 iperf3 -c "$addr" -p "$port" -t "$secs" --connect-timeout 3000 -J 2>&1)"; then
+    printf '%s\n' "$json" | tail -n 30 >&2
+    fail "iperf3 from $cl to $addr failed"
+  fi
+  rate="$("$PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+if "error" in d or "sum_received" not in d.get("end", {}):
+    sys.exit("iperf3: " + d.get("error", "no result"))
+print("%.2f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))' <<<"$json" 2>&1)" \
+    || fail "iperf3 TCP from $cl to $addr failed: $rate"
+  wait "$spid" 2>/dev/null || true
+  # shellcheck disable=SC2034  # read by the test scripts
+  GBITS="$rate"
+  # A path that connects but loses most segments (e.g. super-frames the switch
+  # cannot forward) shows as a rate near 0.
+  "$PYTHON" -c 'import sys; sys.exit(float(sys.argv[1]) < float(sys.argv[2]))' "$rate" "${MIN_GBITS:-0.1}" ||
+    fail "iperf3 TCP from $cl to $addr: $rate Gbit/s, below ${MIN_GBITS:-0.1} Gbit/s"
+}
+
+# if_rx_packets ROLE IFNAME: the kernel's rx packet counter of an interface.
+if_rx_packets() {
+  ip -n "$(ns "$1")" -s -j link show "$2" |
+    "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'
+}
+
+# exists ROLE IFNAME: does the interface exist in that namespace?
+exists() { ip -n "$(ns "$1")" link show "$2" >/dev/null 2>&1; }

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# d. Two "hosts" (namespaces h1, h2) joined by a veth underlay, each running
+# vswitchd with a TAP into its own VM namespace (vm1, vm2) and a VXLAN --uplink
+# to the other host. VM-to-VM ping both ways (also full 1500-byte packets) and
+# iperf3 TCP for 3 s; counters on the uplink ports.
+#
+# MTU: VXLAN adds 50 bytes (outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14),
+# so the underlay veth gets MTU 1600 and the guests keep their 1500.
+set -euo pipefail
+TEST_TAG=th
+source "$(dirname "$0")/lib.sh"
+need_root iperf3 ss
+
+make_ns h1
+make_ns h2
+make_ns vm1
+make_ns vm2
+u1="$(name u1)"; u2="$(name u2)"; t1="$(name t1)"; t2="$(name t2)"
+make_veth h1 "$u1" h2 "$u2"
+addr_up h1 "$u1" 10.200.4.1/24 1600
+addr_up h2 "$u2" 10.200.4.2/24 1600
+
+check "vswitchd on each host: a TAP and an uplink to the other host"
+start_vswitchd h1 "$WORK/vswitchd-h1.log" --port "tap:$t1" --uplink 10.200.4.2:4789
+pid1="$VSW_PID"
+start_vswitchd h2 "$WORK/vswitchd-h2.log" --port "tap:$t2" --uplink 10.200.4.1:4789
+pid2="$VSW_PID"
+tap_to_ns h1 "$t1" vm1 10.14.0.1/24
+tap_to_ns h2 "$t2" vm2 10.14.0.2/24
+
+check "VM-to-VM ping both ways, also 1472-byte payloads with DF (1500-byte packets)"
+wait_ping vm1 10.14.0.2
+ping_ok vm1 10.14.0.2 5
+ping_ok vm2 10.14.0.1 5
+ping_ok vm1 10.14.0.2 3 -s 1472 -M "do"
+ping_ok vm2 10.14.0.1 3 -s 1472 -M "do"
+
+check "iperf3 TCP 3 s from vm1 to vm2"
+iperf3_gbits vm1 vm2 10.14.0.2 3
+echo "RESULT d: iperf3 TCP $GBITS Gbit/s"
+
+check "counters: TAP and uplink ports carried the traffic, no drops"
+for h in 1 2; do
+  pidv="pid$h"; tv="t$h"
+  peer="10.200.4.$((3 - h)):4789"
+  lines="$(counters "${!pidv}" "$WORK/vswitchd-h$h.log")"
+  printf '%s\n' "$lines" | grep 'counters: port'
+  for p in "${!tv}" "$peer"; do
+    line="$(port_line "$lines" "$p")"
+    [ -n "$line" ] || fail "h$h: no counters line for port $p"
+    grep -q ', up): ' <<<"$line" || fail "h$h: port $p is not up: $line"
+    [ "$(rx_frames "$line")" -gt 1000 ] || fail "h$h: port $p received too few frames: $line"
+    [ "$(tx_frames "$line")" -gt 1000 ] || fail "h$h: port $p sent too few frames: $line"
+    check_drops "$line"
+  done
+done
+
+check "SIGTERM: both exit 0 within 1 s; no datagram came from a non-peer"
+stop_vswitchd "$pid1" 1
+stop_vswitchd "$pid2" 1
+for h in 1 2; do
+  grep -q 'counters: udp endpoint: rx [0-9]* datagrams, dropped from non-peers 0$' \
+    "$WORK/vswitchd-h$h.log" || fail "h$h: datagrams dropped from non-peers: $(grep 'udp endpoint' "$WORK/vswitchd-h$h.log")"
+done
+
+pass "two_hosts: VM ping both ways over VXLAN (1500-byte packets too), iperf3 $GBITS Gbit/s"
