@@ -34,4 +34,6 @@ case "$what" in
   integration) ctest --test-dir build -L integration --output-on-failure || status=1 ;;
   *) echo "tests/run.sh: unknown argument '$what'; use all, unit or integration" >&2; exit 2 ;;
 esac
+# The figures the integration tests measured (iperf3 rates).
+grep -h '^RESULT' build/Testing/Temporary/LastTest.log 2>/dev/null || true
 exit "$status"
