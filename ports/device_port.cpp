@@ -32,9 +32,7 @@ std::unique_ptr<device_port> device_port::open(boost::asio::io_context& io, l2::
                        "`ip tuntap add " + name + " mode tap`), or use --port tap:" + name +
                        " to have vswitchd create a TAP");
     case netdev::interface_type::tun:
-      throw port_error(name + ": is a TUN (layer 3) device; vswitchd switches Ethernet frames. "
-                       "Recreate it as a TAP: ip tuntap del " + name + " mode tun && ip tuntap add " +
-                       name + " mode tap");
+      throw port_error(netdev::tun_refusal(name));
     case netdev::interface_type::tap:
     case netdev::interface_type::other:
       break;
@@ -198,15 +196,10 @@ void device_port::send(std::span<const std::byte> frame) {
     counters_.drops.count(l2::drop_reason::port_down);
     return;
   }
-  const ssize_t n = ::send(reader_.fd(), frame.data(), frame.size(), MSG_DONTWAIT);
-  if (n >= 0) {
+  if (::send(reader_.fd(), frame.data(), frame.size(), MSG_DONTWAIT) >= 0) {
     count_tx(frame.size());
-  } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
-    counters_.drops.count(l2::drop_reason::tx_queue_full);
-  } else if (errno == ENETDOWN || errno == ENXIO) {
-    counters_.drops.count(l2::drop_reason::port_down);
   } else {
-    counters_.drops.count(l2::drop_reason::tx_error);
+    counters_.drops.count(send_drop_reason(errno));
   }
 }
 

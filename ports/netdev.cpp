@@ -114,6 +114,11 @@ std::error_code set_gro(const std::string& name, bool on) {
   return {};
 }
 
+std::string tun_refusal(const std::string& name) {
+  return name + ": is a TUN (layer 3) device; vswitchd switches Ethernet frames. Recreate it as "
+                "a TAP: ip tuntap del " + name + " mode tun && ip tuntap add " + name + " mode tap";
+}
+
 bool bring_up(const std::string& name) {
   if (is_up(name).value_or(false)) return false;
   if (std::error_code ec = set_up(name, true)) {

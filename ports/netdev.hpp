@@ -55,6 +55,9 @@ std::optional<bool> gro(const std::string& name);
 /// Turns generic receive offload on or off for `name`.
 std::error_code set_gro(const std::string& name, bool on);
 
+/// The message refusing the TUN (layer 3) device `name`, with the fix.
+std::string tun_refusal(const std::string& name);
+
 /// Brings `name` up if it is down. Returns true if it changed the state.
 /// Throws port_error if the interface cannot be brought up.
 bool bring_up(const std::string& name);

@@ -41,6 +41,11 @@ enum class port_kind : std::uint8_t {
 /// Short name of a kind: "tap", "dev", "uplink", "other".
 std::string_view to_string(port_kind kind);
 
+/// The drop reason for a failed send with errno `err`: tx_queue_full when the
+/// output would block (EAGAIN, ENOBUFS), port_down when the interface is not
+/// up (EIO from a TAP, ENETDOWN, ENXIO), tx_error otherwise.
+l2::drop_reason send_drop_reason(int err);
+
 /// A start-up error: the message names the thing, the reason and the fix.
 class port_error : public std::runtime_error {
  public:

@@ -24,9 +24,7 @@ std::unique_ptr<tap_port> tap_port::open(boost::asio::io_context& io, l2::port_i
 
   const netdev::interface_type before = netdev::type_of(name);
   if (before == netdev::interface_type::tun) {
-    throw port_error(name + ": is a TUN (layer 3) device; vswitchd switches Ethernet frames. "
-                     "Recreate it as a TAP: ip tuntap del " + name + " mode tun && ip tuntap add " +
-                     name + " mode tap");
+    throw port_error(netdev::tun_refusal(name));
   }
   if (before == netdev::interface_type::other) {
     throw port_error(name + ": exists and is not a TAP device; attach its kernel side with "
@@ -117,15 +115,10 @@ void tap_port::send(std::span<const std::byte> frame) {
     counters_.drops.count(l2::drop_reason::port_down);
     return;
   }
-  const ssize_t n = ::write(reader_.fd(), frame.data(), frame.size());
-  if (n >= 0) {
+  if (::write(reader_.fd(), frame.data(), frame.size()) >= 0) {
     count_tx(frame.size());
-  } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
-    counters_.drops.count(l2::drop_reason::tx_queue_full);
-  } else if (errno == EIO) {
-    counters_.drops.count(l2::drop_reason::port_down);  // the interface is not up
   } else {
-    counters_.drops.count(l2::drop_reason::tx_error);
+    counters_.drops.count(send_drop_reason(errno));  // EIO: the interface is not up
   }
 }
 

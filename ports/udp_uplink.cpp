@@ -131,10 +131,8 @@ void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame) {
   msg.msg_iovlen = 2;
   if (::sendmsg(reader_.fd(), &msg, MSG_DONTWAIT) >= 0) {
     peer.sent(frame.size());
-  } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
-    peer.send_failed(l2::drop_reason::tx_queue_full);
   } else {
-    peer.send_failed(l2::drop_reason::tx_error);
+    peer.send_failed(send_drop_reason(errno));
   }
 }
 
