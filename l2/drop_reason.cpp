@@ -17,6 +17,7 @@ std::string_view to_string(drop_reason reason) {
     case drop_reason::port_down: return "port_down";
     case drop_reason::vlan_not_allowed: return "vlan_not_allowed";
     case drop_reason::no_egress: return "no_egress";
+    case drop_reason::bad_vnet_header: return "bad_vnet_header";
     case drop_reason::tx_queue_full: return "tx_queue_full";
     case drop_reason::tx_error: return "tx_error";
     case drop_reason::not_peer: return "not_peer";

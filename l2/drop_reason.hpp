@@ -24,6 +24,8 @@ enum class drop_reason : std::uint8_t {
   port_down,         ///< ingress or the unicast egress port is down
   vlan_not_allowed,  ///< VLAN not allowed on the port (VLAN policy)
   no_egress,         ///< flood set empty: no other port to send to
+  // Offloads (l2::offload): a virtio-net header that does not fit its frame.
+  bad_vnet_header,   ///< unknown gso type, gso_size 0, csum/hdr fields outside the frame, ...
   // Egress (ports).
   tx_queue_full,     ///< output would block (EAGAIN/ENOBUFS): dropped, never queued
   tx_error,          ///< the port's write failed for another reason

@@ -26,6 +26,7 @@ TEST(drop_reason, names_are_the_enumerator_spellings) {
       {drop_reason::port_down, "port_down"},
       {drop_reason::vlan_not_allowed, "vlan_not_allowed"},
       {drop_reason::no_egress, "no_egress"},
+      {drop_reason::bad_vnet_header, "bad_vnet_header"},
       {drop_reason::tx_queue_full, "tx_queue_full"},
       {drop_reason::tx_error, "tx_error"},
       {drop_reason::not_peer, "not_peer"},
