@@ -19,12 +19,42 @@
 // payload length for the whole run and a fresh IPv4 header checksum; the TCP
 // checksum field holds the pseudo-header sum (as the kernel leaves a partial
 // checksum); and the header: gso_type TCPV4/TCPV6 (| ECN if the first segment
-// had CWR or ECE), gso_size = the first segment's payload size, hdr_len = the
+// had CWR; see below), gso_size = the first segment's payload size, hdr_len = the
 // header length, flags NEEDS_CSUM, csum_start/csum_offset at the TCP checksum.
 // A run of one segment is passed on unchanged (plain header).
+//
+// Details, as the kernel does them (tcp_gro_receive, tcp_gro_complete,
+// tcp4/tcp6_gro_complete, inet_gro_receive, ipv6_gro_receive):
+// - The TCP checksum field of a super-frame holds the folded pseudo-header
+//   sum for the merged TCP length, NOT complemented: tcp4_gro_complete stores
+//   `th->check = ~tcp_v4_check(len, saddr, daddr, 0)`, and tcp_v4_check()
+//   returns csum_fold() = ~fold(pseudo), so the field is fold(pseudo) (same in
+//   tcp6_gro_complete). Completing it is: ones'-complement sum from
+//   csum_start to the end of the frame, fold, complement, store.
+// - ECN: gso_type gets gso_ecn when the first segment has CWR (tcp_gro_complete
+//   tests th->cwr only; ECE is an ordinary flag that must match in every
+//   segment). CWR is allowed on the first segment only (a later segment with
+//   CWR is refused, as the kernel flushes on it).
+// - PSH on the segment that ends the run is set in the super-frame's TCP
+//   header (the kernel ORs FIN|PSH into the held header), so that
+//   resegmenting puts it back on the last segment.
+// - FIN, SYN, RST and URG segments are refused (the kernel would append a FIN
+//   segment as the last of a run; here it is simply forwarded on its own).
+//   ACK must be set. A PSH segment with no run pending is refused: it could
+//   only ever be a run of one.
+// - IPv4: total length and IPv6 payload length must match the frame exactly
+//   (no Ethernet padding); TOS, TTL and the DF bit must match the first
+//   segment's (IPv6: version, traffic class, flow label, hop limit); without
+//   DF the id must be the first segment's plus the segment's index (with DF
+//   the id of an atomic datagram carries no meaning, RFC 6864, and is
+//   ignored). Segments without payload are refused. A larger payload than the
+//   first segment's is refused.
+// - Super-frames are at most min(max_size, max_frame_size) bytes, and their IP
+//   length fields always fit 16 bits.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <vector>
 
@@ -57,7 +87,16 @@ class tcp_coalescer {
   std::vector<std::byte> buffer_;  ///< the run being built
   std::size_t size_ = 0;           ///< bytes of buffer_ in use
   vnet_header header_{};           ///< header of the run
-  // (the implementation adds what it needs: offsets, expected sequence, count, ...)
+  std::size_t network_offset_ = 0;    ///< IP header offset in the run (14, or 18 with a tag)
+  std::size_t transport_offset_ = 0;  ///< TCP header offset in the run
+  std::size_t header_size_ = 0;       ///< Ethernet + IP + TCP header bytes of the run
+  std::size_t segment_size_ = 0;      ///< payload bytes of the first segment (the MSS)
+  std::size_t count_ = 0;             ///< segments in the run
+  std::uint32_t next_sequence_ = 0;   ///< sequence number the next segment must carry
+  std::uint16_t first_id_ = 0;        ///< IPv4 id of the first segment
+  bool ipv6_ = false;                 ///< the run is TCP over IPv6
+  bool closed_ = false;               ///< PSH or a short segment ended the run
+  bool push_ = false;                 ///< the last segment had PSH
 };
 
 }  // namespace l2

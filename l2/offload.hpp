@@ -71,10 +71,22 @@ struct packet {
 
 /// Checks `header` against `frame`: a known gso type (TCPV4, TCPV6, UDP_L4,
 /// optionally ECN) whose IP version and L4 protocol match the frame's actual
-/// headers (one 802.1Q tag allowed), gso_size > 0, NEEDS_CSUM set with
+/// headers (one 802.1Q tag allowed), gso_size >= 8, NEEDS_CSUM set with
 /// csum_start at the L4 header and csum_offset at its checksum field, and all
 /// of it inside the frame; or for a non-GSO frame with NEEDS_CSUM, csum_start +
 /// csum_offset + 2 <= frame size. Returns true when usable.
+///
+/// In detail, for a GSO frame: Ethernet, at most one 802.1Q tag, then IPv4
+/// (version 4, IHL >= 5, not a fragment) or IPv6 without extension headers,
+/// then TCP (data offset >= 5) or UDP, every header inside the IP datagram;
+/// the IP length matches the frame, which may be longer only by Ethernet
+/// padding (frames up to 60 bytes, 64 tagged); the payload is not empty; and
+/// gso_size >= 8 (a smaller MSS is nonsense; the floor bounds the segment
+/// count, see segment_buffer_size()). The UDP length field is not checked: it
+/// is rewritten per segment from the IP length. hdr_len is only a hint and is
+/// never used, but a hdr_len larger than the frame is rejected (as the kernel
+/// does). A plain header (is_plain()) is always valid; UFO (gso_udp), unknown
+/// types and gso_ecn without a type are not.
 bool validate(const vnet_header& header, std::span<const std::byte> frame);
 
 /// Completes the partial checksum of a NEEDS_CSUM frame in place: the
@@ -82,7 +94,11 @@ bool validate(const vnet_header& header, std::span<const std::byte> frame);
 /// holds the pseudo-header sum, as the kernel leaves it) is folded and stored
 /// at csum_start + csum_offset. Returns false (and changes nothing) if the
 /// header does not fit the frame. A UDP checksum that comes out 0 is stored
-/// as 0xffff.
+/// as 0xffff (as the kernel's skb_checksum_help, this is done for any
+/// protocol: 0 and 0xffff are the same ones'-complement value, so a TCP
+/// checksum stays valid). A header without NEEDS_CSUM has nothing to
+/// complete: returns true and changes nothing. The frame's protocols are not
+/// parsed: call validate() first to know the header describes the frame.
 bool complete_checksum(std::span<std::byte> frame, const vnet_header& header);
 
 /// Where segment() put its output.
@@ -95,7 +111,12 @@ struct segment_result {
   explicit operator bool() const { return ok; }
 };
 
-/// Bytes of `out` that segment() needs at most for `frame` with `headroom`.
+/// Bytes of `out` that segment() needs at most for `frame` with `headroom`,
+/// for any header validate() accepts: at most ceil(min(frame_size, 65535) / 8)
+/// segments (gso_size >= 8), each with `headroom` and a copy of the headers
+/// (at most 138 bytes: tagged Ethernet, IPv4 and TCP with 40 bytes of options
+/// each), plus the payload. For max_frame_size and a headroom of 8 that is
+/// about 1.2 MB. Saturates at SIZE_MAX instead of overflowing.
 std::size_t segment_buffer_size(std::size_t frame_size, std::size_t headroom);
 
 /// Cuts a GSO super-frame (TCPV4, TCPV6 or UDP_L4) into wire-ready frames, as
@@ -110,9 +131,14 @@ std::size_t segment_buffer_size(std::size_t frame_size, std::size_t headroom);
 /// Segment i starts at out[i * stride + headroom] (the caller may write its own
 /// encapsulation header into the `headroom` bytes before it) and is
 /// stride - headroom bytes long, except the last, which ends at total_size.
-/// So the whole output is what UDP_SEGMENT with gso_size = stride wants.
-/// Fails (ok == false, nothing promised about `out`) if validate() fails or
-/// `out` is smaller than segment_buffer_size(frame.size(), headroom).
+/// So the whole output is what UDP_SEGMENT with gso_size = stride wants (mind
+/// that the kernel caps one UDP_SEGMENT send at 64 segments; a tiny gso_size
+/// can produce more). With one segment, stride == total_size. Headroom bytes
+/// are never written. A super-frame's Ethernet padding is not copied.
+/// Fails (ok == false, reason bad_vnet_header) if validate() fails or the
+/// segments do not fit in `out`; the exact size needed is checked before
+/// anything is written, so on failure `out` is unchanged. `out` of
+/// segment_buffer_size(frame.size(), headroom) bytes always fits.
 segment_result segment(std::span<const std::byte> frame, const vnet_header& header,
                        std::size_t headroom, std::span<std::byte> out);
 

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -50,6 +51,9 @@ std::unique_ptr<device_port> device_port::open(boost::asio::io_context& io, l2::
   // Frames we (or anyone) send out of this interface are not input. Older
   // kernels lack the option; read_one() checks the packet type as well.
   (void)::setsockopt(fd.get(), SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+  if (::setsockopt(fd.get(), SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) {
+    throw port_error(name + ": PACKET_VNET_HDR failed (" + std::string(std::strerror(errno)) + ")");
+  }
   if (::setsockopt(fd.get(), SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0) {
     throw port_error(name + ": PACKET_AUXDATA failed (" + std::string(std::strerror(errno)) + ")");
   }
@@ -115,14 +119,15 @@ void device_port::start(port_listener& listener) {
 
 read_loop::step device_port::read_one() {
   std::byte* const frame = buffer_.data() + headroom;
-  iovec iov{frame, buffer_.size() - headroom};
+  std::array<std::byte, l2::vnet_header_size> header;
+  iovec iov[2] = {{header.data(), header.size()}, {frame, buffer_.size() - headroom}};
   sockaddr_ll from{};
   alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(tpacket_auxdata))];
   msghdr msg{};
   msg.msg_name = &from;
   msg.msg_namelen = sizeof from;
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 2;
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
 
@@ -138,7 +143,9 @@ read_loop::step device_port::read_one() {
     link_timer_.cancel();
     set_up(true, "link is up again");
   }
-  std::size_t size = static_cast<std::size_t>(n);
+  if (n < static_cast<ssize_t>(l2::vnet_header_size)) return read_loop::step::again;
+  std::size_t size = static_cast<std::size_t>(n) - l2::vnet_header_size;
+  l2::vnet_header offload = l2::parse_vnet_header(header);
   if ((msg.msg_flags & MSG_TRUNC) != 0 || size > l2::max_frame_size) {
     counters_.drops.count(l2::drop_reason::giant);
     return read_loop::step::again;
@@ -158,9 +165,16 @@ read_loop::step device_port::read_one() {
     const std::uint16_t tag[2] = {htons(tpid), htons(aux.tp_vlan_tci)};
     std::memcpy(start + 2 * l2::mac_address::size, tag, sizeof tag);
     size += l2::vlan_tag_size;
+    // The kernel counted offsets from the untagged frame.
+    if (!offload.is_plain()) {
+      offload.csum_start = static_cast<std::uint16_t>(offload.csum_start + l2::vlan_tag_size);
+      if (offload.hdr_len != 0) {
+        offload.hdr_len = static_cast<std::uint16_t>(offload.hdr_len + l2::vlan_tag_size);
+      }
+    }
     break;
   }
-  deliver(std::span<const std::byte>(start, size));
+  deliver(l2::packet{std::span<const std::byte>(start, size), offload});
   return read_loop::step::again;
 }
 
@@ -191,13 +205,20 @@ void device_port::watch_link() {
   });
 }
 
-void device_port::send(std::span<const std::byte> frame) {
+void device_port::send(const l2::packet& packet) {
   if (!is_up()) {
     counters_.drops.count(l2::drop_reason::port_down);
     return;
   }
-  if (::send(reader_.fd(), frame.data(), frame.size(), MSG_DONTWAIT) >= 0) {
-    count_tx(frame.size());
+  std::array<std::byte, l2::vnet_header_size> header;
+  emit_vnet_header_for(packet, header);
+  iovec iov[2] = {{header.data(), header.size()},
+                  {const_cast<std::byte*>(packet.frame.data()), packet.frame.size()}};
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 2;
+  if (::sendmsg(reader_.fd(), &msg, MSG_DONTWAIT) >= 0) {
+    count_tx(packet.frame.size());
   } else {
     counters_.drops.count(send_drop_reason(errno));
   }

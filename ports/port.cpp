@@ -1,5 +1,6 @@
 #include "ports/port.hpp"
 
+#include <algorithm>
 #include <cerrno>
 
 namespace ports {
@@ -16,6 +17,27 @@ std::string_view to_string(port_kind kind) {
       return "other";
   }
   return "other";
+}
+
+void port::send_segments(std::span<std::byte> buffer, const l2::segment_result& segments) {
+  const std::size_t headroom = segment_headroom();
+  for (std::size_t i = 0; i < segments.count; ++i) {
+    const std::size_t start = i * segments.stride + headroom;
+    const std::size_t end =
+        i + 1 == segments.count ? segments.total_size : (i + 1) * segments.stride;
+    send(l2::packet{buffer.subspan(start, end - start), {}});
+  }
+}
+
+void emit_vnet_header_for(const l2::packet& packet,
+                          std::span<std::byte, l2::vnet_header_size> out) {
+  if (!packet.offload.is_plain()) {
+    l2::emit_vnet_header(packet.offload, out);
+    return;
+  }
+  l2::vnet_header plain;
+  plain.hdr_len = static_cast<std::uint16_t>(std::min<std::size_t>(packet.frame.size(), 0xffff));
+  l2::emit_vnet_header(plain, out);
 }
 
 l2::drop_reason send_drop_reason(int err) {

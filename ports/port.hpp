@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "l2/drop_reason.hpp"
+#include "l2/offload.hpp"
 #include "l2/types.hpp"
 
 namespace ports {
@@ -38,6 +39,14 @@ enum class port_kind : std::uint8_t {
   other,   ///< anything else (test doubles)
 };
 
+/// Writes the virtio-net header to send `packet` with, through a TAP or a
+/// PACKET_VNET_HDR socket. For a plain frame it sets hdr_len to the frame's
+/// size: the kernel then builds a linear skb, as for a socket without the
+/// header, instead of one with the frame in page fragments (several times
+/// slower for small frames downstream).
+void emit_vnet_header_for(const l2::packet& packet,
+                          std::span<std::byte, l2::vnet_header_size> out);
+
 /// Short name of a kind: "tap", "dev", "uplink", "other".
 std::string_view to_string(port_kind kind);
 
@@ -57,8 +66,9 @@ class port;
 /// Receives what ports read. Implemented by the daemon's datapath.
 class port_listener {
  public:
-  /// A frame arrived on `from`. `frame` is valid only during the call.
-  virtual void on_frame(port& from, std::span<const std::byte> frame) = 0;
+  /// A frame arrived on `from`, with its offload header (all zero for a
+  /// plain frame; already validated). Valid only during the call.
+  virtual void on_frame(port& from, const l2::packet& packet) = 0;
   /// `p` went up or down; `why` says why, for the log.
   virtual void on_link_change(port& p, bool up, std::string_view why) = 0;
 
@@ -84,7 +94,17 @@ class port {
   virtual void start(port_listener& listener) = 0;
   /// Sends one frame. Never blocks: when the output is full the frame is
   /// dropped and counted (tx_queue_full), on other errors counted (tx_error).
-  virtual void send(std::span<const std::byte> frame) = 0;
+  /// A packet that is not plain (GSO, partial checksum) is only handed to a
+  /// port whose carries_offload() is true; the datapath segments for the others.
+  virtual void send(const l2::packet& packet) = 0;
+
+  /// Whether send() takes packets with GSO or partial checksums as they are.
+  virtual bool carries_offload() const { return false; }
+  /// Bytes to leave free in front of every segment for send_segments().
+  virtual std::size_t segment_headroom() const { return 0; }
+  /// Sends the plain segments l2::segment() wrote into `buffer` (each behind
+  /// segment_headroom() free bytes). The default sends them one by one.
+  virtual void send_segments(std::span<std::byte> buffer, const l2::segment_result& segments);
   /// Stops reading. Idempotent. The destructor releases the device.
   virtual void stop() = 0;
   /// One line for the log: kind, name and how it is attached.
@@ -100,16 +120,26 @@ class port {
     up_ = up;
     if (listener_ != nullptr) listener_->on_link_change(*this, up, why);
   }
+  /// Counts one frame that was received.
+  void count_rx(std::size_t size) {
+    ++counters_.rx_frames;
+    counters_.rx_bytes += size;
+  }
   /// Counts one frame that was sent out.
   void count_tx(std::size_t size) {
     ++counters_.tx_frames;
     counters_.tx_bytes += size;
   }
-  /// Counts one received frame and hands it to the listener.
-  void deliver(std::span<const std::byte> frame) {
-    ++counters_.rx_frames;
-    counters_.rx_bytes += frame.size();
-    listener_->on_frame(*this, frame);
+  /// Counts one received packet (unless `count` is false: the port counted
+  /// it itself) and hands it to the listener, or drops it (bad_vnet_header)
+  /// if its offload header does not fit the frame.
+  void deliver(const l2::packet& packet, bool count = true) {
+    if (count) count_rx(packet.frame.size());
+    if (!packet.offload.is_plain() && !l2::validate(packet.offload, packet.frame)) {
+      counters_.drops.count(l2::drop_reason::bad_vnet_header);
+      return;
+    }
+    listener_->on_frame(*this, packet);
   }
 
   port_listener* listener_ = nullptr;  ///< set by start()

@@ -4,17 +4,42 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include <array>
 
 #include <cerrno>
 #include <cstring>
 
 #include "l2/frame.hpp"
 
+// Debian 12's headers predate UDP segmentation offload for TAPs (Linux 6.2).
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+
 namespace ports {
 namespace {
 
 std::string errno_text(int err) { return std::strerror(err); }
+
+/// Queue length for TAPs the daemon creates: room for bursts toward the switch.
+constexpr int created_tap_queue_length = 10000;
+
+/// Enables the offloads the kernel supports; returns the TUN_F_* flags set.
+unsigned enable_offloads(int fd) {
+  const unsigned base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+  // Unknown bits fail with EINVAL: try with UDP segmentation, then without.
+  for (unsigned flags : {base | TUN_F_USO4 | TUN_F_USO6, base}) {
+    if (::ioctl(fd, TUNSETOFFLOAD, static_cast<unsigned long>(flags)) == 0) return flags;
+  }
+  return 0;
+}
 
 }  // namespace
 
@@ -44,7 +69,7 @@ std::unique_ptr<tap_port> tap_port::open(boost::asio::io_context& io, l2::port_i
 
   ifreq ifr{};
   std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
   if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) {
     const int err = errno;
     if (err == EBUSY) {
@@ -68,8 +93,21 @@ std::unique_ptr<tap_port> tap_port::open(boost::asio::io_context& io, l2::port_i
     throw port_error(name + ": TUNSETIFF failed (" + errno_text(err) + ")");
   }
 
+  const int vnet_size = l2::vnet_header_size;
+  if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &vnet_size) < 0) {
+    throw port_error(name + ": TUNSETVNETHDRSZ failed (" + errno_text(errno) + ")");
+  }
+  const unsigned offloads = enable_offloads(fd.get());
   const bool created = before == netdev::interface_type::missing;
+  if (created) {
+    ifreq qlen{};
+    std::strncpy(qlen.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    qlen.ifr_qlen = created_tap_queue_length;
+    unique_fd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (sock) (void)::ioctl(sock.get(), SIOCSIFTXQLEN, &qlen);
+  }
   auto tap = std::unique_ptr<tap_port>(new tap_port(io, id, name, std::move(fd), created));
+  tap->offloads_ = offloads;
   tap->brought_up_ = netdev::bring_up(name) && !created;
   return tap;
 }
@@ -78,7 +116,7 @@ tap_port::tap_port(boost::asio::io_context& io, l2::port_id id, const std::strin
                    unique_fd fd, bool created)
     : port(id, name, port_kind::tap),
       reader_(io, std::move(fd)),
-      buffer_(l2::max_frame_size + 1),
+      buffer_(l2::vnet_header_size + l2::max_frame_size + 1),
       created_(created) {}
 
 tap_port::~tap_port() {
@@ -96,10 +134,13 @@ void tap_port::start(port_listener& listener) {
 
 read_loop::step tap_port::read_one() {
   const ssize_t n = ::read(reader_.fd(), buffer_.data(), buffer_.size());
-  if (n > 0) {
-    deliver(std::span<const std::byte>(buffer_.data(), static_cast<std::size_t>(n)));
+  if (n >= static_cast<ssize_t>(l2::vnet_header_size)) {
+    const std::span<const std::byte> bytes(buffer_.data(), static_cast<std::size_t>(n));
+    deliver(l2::packet{bytes.subspan(l2::vnet_header_size),
+                       l2::parse_vnet_header(bytes.first<l2::vnet_header_size>())});
     return read_loop::step::again;
   }
+  if (n > 0) return read_loop::step::again;  // shorter than the header: cannot happen
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return read_loop::step::would_block;
   if (n < 0 && errno == EINTR) return read_loop::step::again;
   // EBADFD: the interface was deleted under us. Anything else is as fatal.
@@ -110,13 +151,17 @@ read_loop::step tap_port::read_one() {
   return read_loop::step::stop;
 }
 
-void tap_port::send(std::span<const std::byte> frame) {
+void tap_port::send(const l2::packet& packet) {
   if (!is_up()) {
     counters_.drops.count(l2::drop_reason::port_down);
     return;
   }
-  if (::write(reader_.fd(), frame.data(), frame.size()) >= 0) {
-    count_tx(frame.size());
+  std::array<std::byte, l2::vnet_header_size> header;
+  emit_vnet_header_for(packet, header);
+  const iovec iov[2] = {{header.data(), header.size()},
+                        {const_cast<std::byte*>(packet.frame.data()), packet.frame.size()}};
+  if (::writev(reader_.fd(), iov, 2) >= 0) {
+    count_tx(packet.frame.size());
   } else {
     counters_.drops.count(send_drop_reason(errno));  // EIO: the interface is not up
   }
@@ -125,7 +170,13 @@ void tap_port::send(std::span<const std::byte> frame) {
 void tap_port::stop() { reader_.close(); }
 
 std::string tap_port::describe() const {
-  return "tap " + name() + (created_ ? " (file side, created)" : " (file side, attached)");
+  std::string text = "tap " + name() + (created_ ? " (file side, created" : " (file side, attached");
+  if ((offloads_ & TUN_F_TSO4) != 0) {
+    text += (offloads_ & TUN_F_USO4) != 0 ? ", offloads: csum tso uso" : ", offloads: csum tso";
+  } else {
+    text += ", no offloads";
+  }
+  return text + ")";
 }
 
 }  // namespace ports

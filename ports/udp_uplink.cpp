@@ -1,9 +1,13 @@
 #include "ports/udp_uplink.hpp"
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -14,8 +18,12 @@ namespace ip = boost::asio::ip;
 
 constexpr int socket_buffer_size = 4 << 20;
 
-/// Largest UDP payload: a maximal inner frame behind the VXLAN header.
-constexpr std::size_t max_datagram_size = 65536;
+/// Receive buffer per message: a whole UDP_GRO batch or one maximal datagram.
+constexpr std::size_t message_buffer_size = 65536;
+
+/// UDP_SEGMENT limits: segments per call, and bytes per call (a UDP payload).
+constexpr std::size_t max_gso_segments = 64;
+constexpr std::size_t max_gso_bytes = 65000;
 
 void enlarge_buffer(int fd, int force_option, int option) {
   if (::setsockopt(fd, SOL_SOCKET, force_option, &socket_buffer_size, sizeof socket_buffer_size) <
@@ -48,6 +56,9 @@ std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
   }
   enlarge_buffer(fd.get(), SO_RCVBUFFORCE, SO_RCVBUF);
   enlarge_buffer(fd.get(), SO_SNDBUFFORCE, SO_SNDBUF);
+  // Receive runs of one flow's datagrams as one buffer (Linux 5.0+); optional.
+  const int one = 1;
+  (void)::setsockopt(fd.get(), IPPROTO_UDP, UDP_GRO, &one, sizeof one);
   if (::bind(fd.get(), local.data(), static_cast<socklen_t>(local.size())) < 0) {
     const int err = errno;
     std::string fix;
@@ -71,7 +82,7 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
       vni_(vni),
       v6_(local.address().is_v6()),
       header_(l2::vxlan_encode(vni)),
-      buffer_(max_datagram_size) {}
+      buffers_(batch * message_buffer_size) {}
 
 void udp_endpoint::add_peer(uplink_port& peer) { peers_.push_back(&peer); }
 
@@ -84,29 +95,78 @@ void udp_endpoint::start() {
 void udp_endpoint::stop() { reader_.close(); }
 
 read_loop::step udp_endpoint::read_one() {
-  ip::udp::endpoint from;
-  iovec iov{buffer_.data(), buffer_.size()};
-  msghdr msg{};
-  msg.msg_name = from.data();
-  msg.msg_namelen = static_cast<socklen_t>(from.capacity());
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  const ssize_t n = ::recvmsg(reader_.fd(), &msg, 0);
+  std::array<mmsghdr, batch> messages{};
+  std::array<iovec, batch> iov{};
+  std::array<sockaddr_in6, batch> from{};
+  constexpr std::size_t control_size = CMSG_SPACE(sizeof(int));
+  alignas(cmsghdr) std::array<std::array<unsigned char, control_size>, batch> control{};
+  for (std::size_t i = 0; i < batch; ++i) {
+    iov[i] = {buffers_.data() + i * message_buffer_size, message_buffer_size};
+    msghdr& h = messages[i].msg_hdr;
+    h.msg_name = &from[i];
+    h.msg_namelen = sizeof from[i];
+    h.msg_iov = &iov[i];
+    h.msg_iovlen = 1;
+    h.msg_control = control[i].data();
+    h.msg_controllen = control_size;
+  }
+  const int n = ::recvmmsg(reader_.fd(), messages.data(), batch, MSG_DONTWAIT, nullptr);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return read_loop::step::would_block;
     return read_loop::step::again;  // EINTR, or an ICMP error queued on the socket
   }
-  from.resize(msg.msg_namelen);
-  ++counters_.rx_datagrams;
-  uplink_port* peer = find_peer(canonical(from));
-  if (peer == nullptr) {
-    counters_.drops.count(l2::drop_reason::not_peer);
-    return read_loop::step::again;
+  for (int i = 0; i < n; ++i) {
+    const msghdr& h = messages[i].msg_hdr;
+    ip::udp::endpoint source;
+    std::memcpy(source.data(), h.msg_name, std::min<std::size_t>(h.msg_namelen, source.capacity()));
+    source.resize(std::min<std::size_t>(h.msg_namelen, source.capacity()));
+    const std::span<const std::byte> payload(static_cast<const std::byte*>(iov[i].iov_base),
+                                             messages[i].msg_len);
+    // UDP_GRO: the payload is a run of datagrams of gso_size bytes (the last may be shorter).
+    std::size_t gso_size = payload.size();
+    for (const cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), const_cast<cmsghdr*>(c))) {
+      if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == UDP_GRO) {
+        int size = 0;
+        std::memcpy(&size, CMSG_DATA(c), sizeof size);
+        if (size > 0) gso_size = static_cast<std::size_t>(size);
+      }
+    }
+    uplink_port* peer = find_peer(canonical(source));
+    for (std::size_t at = 0; at < payload.size() || at == 0; at += gso_size) {
+      ++counters_.rx_datagrams;
+      if (peer == nullptr) {
+        counters_.drops.count(l2::drop_reason::not_peer);
+      } else {
+        receive(*peer, payload.subspan(at, std::min(gso_size, payload.size() - at)));
+      }
+      if (payload.empty()) break;
+    }
   }
-  std::size_t size = static_cast<std::size_t>(n);
-  if ((msg.msg_flags & MSG_TRUNC) != 0) size = 0;  // cannot happen at 64 KiB; treat as short
-  peer->receive(std::span<const std::byte>(buffer_.data(), size));
-  return read_loop::step::again;
+  flush_run();
+  return n < static_cast<int>(batch) ? read_loop::step::would_block : read_loop::step::again;
+}
+
+void udp_endpoint::receive(uplink_port& peer, std::span<const std::byte> datagram) {
+  const std::optional<std::span<const std::byte>> inner = peer.decapsulate(datagram);
+  if (!inner) return;
+  if (run_peer_ != &peer) flush_run();
+  if (coalescer_.add(*inner)) {
+    run_peer_ = &peer;
+    return;
+  }
+  // It does not join the current run: deliver that, then start a new one
+  // with this frame or, if it can never be merged, deliver it as it is.
+  flush_run();
+  if (coalescer_.add(*inner)) {
+    run_peer_ = &peer;
+  } else {
+    peer.hand_over(l2::packet{*inner, {}});
+  }
+}
+
+void udp_endpoint::flush_run() {
+  if (coalescer_.pending() && run_peer_ != nullptr) run_peer_->hand_over(coalescer_.flush());
+  run_peer_ = nullptr;
 }
 
 uplink_port* udp_endpoint::find_peer(const ip::udp::endpoint& from) const {
@@ -119,6 +179,68 @@ uplink_port* udp_endpoint::find_peer(const ip::udp::endpoint& from) const {
     ++hosts;
   }
   return hosts == 1 ? same_host : nullptr;
+}
+
+void udp_endpoint::send_segments(uplink_port& peer, std::span<std::byte> buffer,
+                                 const l2::segment_result& segments) {
+  // Every segment gets its VXLAN header in the headroom in front of it.
+  for (std::size_t i = 0; i < segments.count; ++i) {
+    std::copy(header_.begin(), header_.end(), buffer.begin() + static_cast<std::ptrdiff_t>(i * segments.stride));
+  }
+  // Blocks of whole segments within UDP_SEGMENT's limits, one sendmsg each.
+  const std::size_t per_block =
+      std::max<std::size_t>(1, std::min(max_gso_segments, max_gso_bytes / segments.stride));
+  for (std::size_t first = 0; first < segments.count; first += per_block) {
+    const std::size_t count = std::min(per_block, segments.count - first);
+    const std::size_t begin = first * segments.stride;
+    const std::size_t end =
+        first + count == segments.count ? segments.total_size : (first + count) * segments.stride;
+    const std::span<const std::byte> block(buffer.data() + begin, end - begin);
+    if (count > 1 && udp_segment_ && send_block(peer, block, segments.stride, count)) continue;
+    // One datagram per segment: UDP_SEGMENT is off, refused, or there is one segment.
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t at = i * segments.stride;
+      const std::size_t size = std::min(segments.stride, block.size() - at);
+      send_block(peer, block.subspan(at, size), size, 1);
+    }
+  }
+}
+
+bool udp_endpoint::send_block(uplink_port& peer, std::span<const std::byte> block,
+                              std::size_t stride, std::size_t count) {
+  iovec iov{const_cast<std::byte*>(block.data()), block.size()};
+  msghdr msg{};
+  msg.msg_name = const_cast<sockaddr*>(peer.destination().data());
+  msg.msg_namelen = static_cast<socklen_t>(peer.destination().size());
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
+  if (count > 1) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+    const auto size = static_cast<std::uint16_t>(stride);
+    std::memcpy(CMSG_DATA(c), &size, sizeof size);
+  }
+  if (::sendmsg(reader_.fd(), &msg, MSG_DONTWAIT) >= 0) {
+    // Count inner frames: each segment minus its VXLAN header.
+    for (std::size_t i = 0; i < count; ++i) {
+      peer.sent(std::min(stride, block.size() - i * stride) - l2::vxlan_header_size);
+    }
+    return true;
+  }
+  const int err = errno;
+  if (count > 1 && (err == EIO || err == EINVAL || err == ENOPROTOOPT || err == EOPNOTSUPP)) {
+    // EIO: no GSO on this path at all; EINVAL: a segment exceeds the path
+    // MTU. The caller sends the segments one by one.
+    if (err != EINVAL) udp_segment_ = false;
+    return false;
+  }
+  for (std::size_t i = 0; i < count; ++i) peer.send_failed(send_drop_reason(err));
+  return true;
 }
 
 void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame) {
@@ -154,15 +276,17 @@ void uplink_port::start(port_listener& listener) {
   endpoint_.start();
 }
 
-void uplink_port::send(std::span<const std::byte> frame) { endpoint_.send(*this, frame); }
+void uplink_port::send(const l2::packet& packet) { endpoint_.send(*this, packet.frame); }
 
-void uplink_port::receive(std::span<const std::byte> datagram) {
+std::optional<std::span<const std::byte>> uplink_port::decapsulate(
+    std::span<const std::byte> datagram) {
   const l2::vxlan_decode_result r = l2::vxlan_decode(datagram, endpoint_.vni());
   if (!r) {
     counters_.drops.count(r.reason);
-    return;
+    return std::nullopt;
   }
-  deliver(r.inner);
+  count_rx(r.inner.size());
+  return r.inner;
 }
 
 std::string uplink_port::describe() const {

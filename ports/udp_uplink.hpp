@@ -13,15 +13,25 @@
 // Datagrams from anyone else are dropped and counted on the endpoint
 // (not_peer); malformed VXLAN from a peer is dropped and counted on that
 // peer's port (vxlan_short, vxlan_bad_flags, vxlan_wrong_vni).
+//
+// Fast path: the socket reads up to `batch` messages per system call
+// (recvmmsg) with UDP_GRO, so one message may hold many datagrams of one
+// flow; their inner TCP segments are merged back into super-frames
+// (l2::tcp_coalescer) so a TAP takes a whole run in one write. Sending, a
+// super-frame that the datapath segmented goes out in one sendmsg with
+// UDP_SEGMENT (each segment behind its own VXLAN header), falling back to
+// one datagram per segment where the kernel refuses.
 #pragma once
 
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "l2/coalesce.hpp"
 #include "l2/drop_reason.hpp"
 #include "l2/vxlan.hpp"
 #include "ports/netdev.hpp"
@@ -59,6 +69,12 @@ class udp_endpoint {
 
   /// Sends `frame` to `peer` as one VXLAN datagram; counts on the peer's port.
   void send(uplink_port& peer, std::span<const std::byte> frame);
+  /// Sends segments laid out by l2::segment() with VXLAN headroom to `peer`.
+  void send_segments(uplink_port& peer, std::span<std::byte> buffer,
+                     const l2::segment_result& segments);
+
+  /// Messages read per system call.
+  static constexpr std::size_t batch = 16;
 
   /// Whether the socket is IPv6 (dual-stack): peers are then addressed as IPv6.
   bool is_v6() const { return v6_; }
@@ -71,6 +87,13 @@ class udp_endpoint {
                const boost::asio::ip::udp::endpoint& local, l2::vni vni);
   read_loop::step read_one();
   uplink_port* find_peer(const boost::asio::ip::udp::endpoint& from) const;
+  /// One datagram from `peer`: decapsulate, then merge into the current run or deliver.
+  void receive(uplink_port& peer, std::span<const std::byte> datagram);
+  /// Delivers the run being merged, if any.
+  void flush_run();
+  /// One sendmsg of `count` segments of `stride` bytes (UDP_SEGMENT when count > 1).
+  bool send_block(uplink_port& peer, std::span<const std::byte> block, std::size_t stride,
+                  std::size_t count);
 
   read_loop reader_;
   boost::asio::ip::udp::endpoint local_;
@@ -79,7 +102,10 @@ class udp_endpoint {
   bool started_ = false;
   std::array<std::byte, l2::vxlan_header_size> header_;  ///< our VXLAN header, precomputed
   std::vector<uplink_port*> peers_;
-  std::vector<std::byte> buffer_;  ///< one datagram; preallocated
+  std::vector<std::byte> buffers_;  ///< `batch` receive buffers of 64 KiB; preallocated
+  l2::tcp_coalescer coalescer_;     ///< userspace GRO of received TCP segments
+  uplink_port* run_peer_ = nullptr; ///< the peer whose frames the coalescer holds
+  bool udp_segment_ = true;         ///< the kernel takes UDP_SEGMENT (cleared on EIO)
   endpoint_counters counters_;
 };
 
@@ -90,7 +116,11 @@ class uplink_port final : public port {
               const boost::asio::ip::udp::endpoint& remote);
 
   void start(port_listener& listener) override;
-  void send(std::span<const std::byte> frame) override;
+  void send(const l2::packet& packet) override;
+  std::size_t segment_headroom() const override { return l2::vxlan_header_size; }
+  void send_segments(std::span<std::byte> buffer, const l2::segment_result& segments) override {
+    endpoint_.send_segments(*this, buffer, segments);
+  }
   void stop() override {}
   std::string describe() const override;
 
@@ -99,8 +129,11 @@ class uplink_port final : public port {
   /// The peer's address as the socket wants it (IPv4-mapped on a dual-stack socket).
   const boost::asio::ip::udp::endpoint& destination() const { return destination_; }
 
-  /// Called by the endpoint with a datagram from this peer: decapsulates and delivers.
-  void receive(std::span<const std::byte> datagram);
+  /// Called by the endpoint with a datagram from this peer: the inner frame,
+  /// or nothing (counted as a drop on this port) if it is not valid VXLAN for us.
+  std::optional<std::span<const std::byte>> decapsulate(std::span<const std::byte> datagram);
+  /// Called by the endpoint to hand over a (possibly merged) packet.
+  void hand_over(const l2::packet& packet) { deliver(packet, false); }
   /// Called by the endpoint after a send.
   void sent(std::size_t frame_size) { count_tx(frame_size); }
   /// Called by the endpoint when a send failed.

@@ -2,13 +2,24 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace switchd {
+namespace {
+
+/// The most headroom any port asks for in front of a segment (VXLAN: 8 bytes).
+constexpr std::size_t max_segment_headroom = 64;
+
+}  // namespace
 
 datapath::datapath(boost::asio::io_context& io, std::size_t table_capacity,
                    std::chrono::seconds mac_aging, clock_fn clock)
-    : io_(io), forwarder_(table_capacity, mac_aging), clock_(clock), aging_timer_(io) {}
+    : io_(io),
+      forwarder_(table_capacity, mac_aging),
+      clock_(clock),
+      aging_timer_(io),
+      segments_(l2::segment_buffer_size(l2::max_frame_size, max_segment_headroom)) {}
 
 datapath::~datapath() { stop(); }
 
@@ -34,19 +45,33 @@ void datapath::stop() {
   for (auto& p : ports_) p->stop();
 }
 
-void datapath::on_frame(ports::port& from, std::span<const std::byte> frame) {
-  const l2::forward_decision d = forwarder_.decide(from.id(), frame, clock_());
+void datapath::on_frame(ports::port& from, const l2::packet& packet) {
+  const l2::forward_decision d = forwarder_.decide(from.id(), packet.frame, clock_());
   switch (d.kind) {
     case l2::forward_decision::action::drop:
       from.counters().drops.count(d.reason);
       break;
     case l2::forward_decision::action::unicast:
-      ports_[d.port]->send(frame);
+      transmit(*ports_[d.port], packet);
       break;
     case l2::forward_decision::action::flood:
-      d.ports.for_each([&](l2::port_id out) { ports_[out]->send(frame); });
+      d.ports.for_each([&](l2::port_id out) { transmit(*ports_[out], packet); });
       break;
   }
+}
+
+void datapath::transmit(ports::port& out, const l2::packet& packet) {
+  if (packet.offload.is_plain() || out.carries_offload()) {
+    out.send(packet);
+    return;
+  }
+  const std::size_t headroom = std::min(out.segment_headroom(), max_segment_headroom);
+  const l2::segment_result segments = l2::segment(packet.frame, packet.offload, headroom, segments_);
+  if (!segments) {
+    out.counters().drops.count(segments.reason);
+    return;
+  }
+  out.send_segments(segments_, segments);
 }
 
 void datapath::on_link_change(ports::port& p, bool up, std::string_view why) {

@@ -36,7 +36,7 @@ class datapath final : public ports::port_listener {
   /// Stops every port and the timer.
   void stop();
 
-  void on_frame(ports::port& from, std::span<const std::byte> frame) override;
+  void on_frame(ports::port& from, const l2::packet& packet) override;
   void on_link_change(ports::port& p, bool up, std::string_view why) override;
 
   /// Logs per-port counters, drops by reason, the MAC table size and its first
@@ -51,12 +51,16 @@ class datapath final : public ports::port_listener {
 
  private:
   void schedule_aging();
+  /// Sends `packet` out of `out`: as it is if it is plain or `out` carries
+  /// offloads, else segmented (or its checksum completed) in software.
+  void transmit(ports::port& out, const l2::packet& packet);
 
   boost::asio::io_context& io_;
   l2::forwarder forwarder_;
   clock_fn clock_;
   std::vector<std::unique_ptr<ports::port>> ports_;  ///< indexed by port id
   boost::asio::steady_timer aging_timer_;
+  std::vector<std::byte> segments_;  ///< software GSO output; allocated once
 };
 
 /// "rx 3 frames 294 bytes, tx 2 frames 196 bytes, drops: reflection=1" for one port.

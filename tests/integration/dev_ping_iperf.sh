@@ -3,17 +3,13 @@
 # end in the switch namespace attached with dev:. Ping both ways, iperf3 TCP for 3 s,
 # the daemon's counters, clean SIGTERM (the veths it attached stay).
 #
-# Known limitation until the offload work lands: a veth peer hands AF_PACKET
-# frames with partial checksums and GSO super-frames, which breaks TCP. So the
-# guest-side veths get `ethtool -K IF tx off` (this also turns off TSO/GSO).
-# Measured: without it iperf3 cannot even connect (the SYN's checksum is left
-# partial; ping works). GRO on the attached (switch-side) ends must be off: it
-# is off by default on veths here (kernel 6.18), and the test turns it off
-# explicitly for kernels where it is not. With `gro on` the attached end hands
-# over GRO super-frames (> MTU) that vswitchd cannot send on the other veth
-# (counted as tx_error there) and iperf3 drops to 0 Gbit/s.
-# DEV_TX_OFF=0 and DEV_GRO=on|default change these for experiments.
-#
+# Offloads: the guest-side veths keep the kernel's defaults (checksum offload,
+# TSO, GSO), so the switch gets 64 KB super-frames with partial checksums and
+# must pass them on with their virtio-net header (PACKET_VNET_HDR). The switch
+# turns GRO off on the ends it attaches while it holds them; the test sets
+# GRO on there first (DEV_GRO=on) to check that. DEV_TX_OFF=1 turns the guest
+# side's offloads off, for comparison with plain 1500-byte frames.
+
 # The switch-side veths are left down: vswitchd brings them up itself. The test
 # fails if the daemon then reports them down: a spurious "down: link is down"
 # right after "ready" (the daemon binds its packet socket while the interface is
@@ -31,13 +27,13 @@ ga="$(name ga)"; sa="$(name sa)"   # guest end in a, switch end
 gb="$(name gb)"; sb="$(name sb)"
 make_veth a "$ga" sw "$sa"
 make_veth b "$gb" sw "$sb"
-if [ "${DEV_TX_OFF:-1}" = 1 ]; then
+if [ "${DEV_TX_OFF:-0}" = 1 ]; then
   in_ns a ethtool -K "$ga" tx off >/dev/null
   in_ns b ethtool -K "$gb" tx off >/dev/null
 fi
-if [ "${DEV_GRO:-off}" != default ]; then
-  in_ns sw ethtool -K "$sa" gro "${DEV_GRO:-off}" >/dev/null
-  in_ns sw ethtool -K "$sb" gro "${DEV_GRO:-off}" >/dev/null
+if [ "${DEV_GRO:-on}" != default ]; then
+  in_ns sw ethtool -K "$sa" gro "${DEV_GRO:-on}" >/dev/null
+  in_ns sw ethtool -K "$sb" gro "${DEV_GRO:-on}" >/dev/null
 fi
 addr_up a "$ga" 10.12.0.1/24
 addr_up b "$gb" 10.12.0.2/24
@@ -77,6 +73,12 @@ check "SIGTERM: exit 0 within 1 s; the attached veths are left in place"
 stop_vswitchd "$pid" 1
 exists sw "$sa" || fail "veth $sa vanished after vswitchd stopped"
 exists sw "$sb" || fail "veth $sb vanished after vswitchd stopped"
+if [ "${DEV_GRO:-on}" = on ]; then
+  for p in "$sa" "$sb"; do
+    in_ns sw ethtool -k "$p" | grep -q "generic-receive-offload: on" ||
+      fail "GRO on $p was not restored when vswitchd stopped"
+  done
+fi
 
 check "the attached ports were not reported down after 'ready'"
 [ -z "$spurious" ] || fail "daemon bug: a dev: port it brought up itself was reported down right after ready (frames to it were dropped until it saw traffic or its 1 s link timer fired):

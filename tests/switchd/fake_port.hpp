@@ -19,24 +19,30 @@ class fake_port final : public ports::port {
       : port(id, std::move(name), kind) {}
 
   void start(ports::port_listener& listener) override { listener_ = &listener; }
-  void send(std::span<const std::byte> frame) override {
+  void send(const l2::packet& packet) override {
     if (fail_sends) {
       counters_.drops.count(l2::drop_reason::tx_error);
       return;
     }
-    sent.emplace_back(frame.begin(), frame.end());
-    count_tx(frame.size());
+    sent.emplace_back(packet.frame.begin(), packet.frame.end());
+    sent_offload.push_back(packet.offload);
+    count_tx(packet.frame.size());
   }
+  bool carries_offload() const override { return offload; }
   void stop() override {}
   std::string describe() const override { return "fake " + name(); }
 
   /// A frame arrives from outside.
-  void inject(std::span<const std::byte> frame) { deliver(frame); }
+  void inject(std::span<const std::byte> frame, const l2::vnet_header& offload = {}) {
+    deliver(l2::packet{frame, offload});
+  }
   void go_down(std::string_view why) { set_up(false, why); }
   void go_up(std::string_view why) { set_up(true, why); }
 
   std::vector<std::vector<std::byte>> sent;  ///< frames sent out, in order
+  std::vector<l2::vnet_header> sent_offload; ///< their offload headers
   bool fail_sends = false;                   ///< make send() fail (tx_error)
+  bool offload = false;                      ///< carries_offload()
 };
 
 }  // namespace switchd::testing
