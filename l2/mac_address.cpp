@@ -4,6 +4,9 @@
 // ':' or '-', used consistently ("aa:bb:cc:dd:ee:ff", "AA-BB-CC-DD-EE-FF").
 #include "l2/mac_address.hpp"
 
+#include <bit>
+#include <cstring>
+
 namespace l2 {
 namespace {
 
@@ -61,8 +64,14 @@ std::string mac_address::to_string() const {
 }
 
 std::uint64_t mac_address::to_u64() const {
+  // One 6-byte load and a byte swap (the compiler turns this into exactly that).
   std::uint64_t value = 0;
-  for (std::uint8_t octet : octets_) value = (value << 8) | octet;
+  std::memcpy(&value, octets_.data(), size);
+  if constexpr (std::endian::native == std::endian::little) {
+    value = __builtin_bswap64(value) >> 16;
+  } else {
+    value >>= 16;
+  }
   return value;
 }
 

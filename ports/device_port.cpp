@@ -19,8 +19,11 @@ namespace {
 
 constexpr int receive_buffer_size = 4 << 20;
 
-/// Where received frames start in buffer_: room to put a VLAN tag back in front.
+/// Where received frames start in their slot: room to put a VLAN tag back in front.
 constexpr std::size_t headroom = l2::vlan_tag_size;
+
+/// One receive buffer: headroom, the largest frame, and a byte to see truncation.
+constexpr std::size_t slot_size = headroom + l2::max_frame_size + 1;
 
 }  // namespace
 
@@ -101,7 +104,7 @@ device_port::device_port(boost::asio::io_context& io, l2::port_id id, const std:
     : port(id, name, port_kind::device),
       reader_(io, std::move(fd)),
       link_timer_(io),
-      buffer_(headroom + l2::max_frame_size + 1),
+      buffer_(batch * slot_size),
       ifindex_(ifindex) {}
 
 device_port::~device_port() {
@@ -118,39 +121,48 @@ void device_port::start(port_listener& listener) {
 }
 
 read_loop::step device_port::read_one() {
-  std::byte* const frame = buffer_.data() + headroom;
-  std::array<std::byte, l2::vnet_header_size> header;
-  iovec iov[2] = {{header.data(), header.size()}, {frame, buffer_.size() - headroom}};
-  sockaddr_ll from{};
-  alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(tpacket_auxdata))];
-  msghdr msg{};
-  msg.msg_name = &from;
-  msg.msg_namelen = sizeof from;
-  msg.msg_iov = iov;
-  msg.msg_iovlen = 2;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-
-  const ssize_t n = ::recvmsg(reader_.fd(), &msg, MSG_TRUNC);
+  // Up to `batch` frames per system call, each into its own buffer.
+  for (std::size_t i = 0; i < batch; ++i) {
+    rx_slot& m = rx_[i];
+    m.iov[0] = {m.header.data(), m.header.size()};
+    m.iov[1] = {buffer_.data() + i * slot_size + headroom, slot_size - headroom};
+    msghdr& h = messages_[i].msg_hdr;
+    h = msghdr{};
+    h.msg_name = &m.from;
+    h.msg_namelen = sizeof m.from;
+    h.msg_iov = m.iov.data();
+    h.msg_iovlen = m.iov.size();
+    h.msg_control = m.control.data();
+    h.msg_controllen = m.control.size();
+  }
+  const int n = ::recvmmsg(reader_.fd(), messages_.data(), batch, MSG_TRUNC, nullptr);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return read_loop::step::would_block;
     if (errno == EINTR) return read_loop::step::again;
     if (errno == ENETDOWN || errno == ENXIO || errno == ENODEV) return link_lost();
     return read_loop::step::again;  // transient (e.g. ENOBUFS); keep reading
   }
-  if (from.sll_pkttype == PACKET_OUTGOING) return read_loop::step::again;
+  for (int i = 0; i < n; ++i) receive(static_cast<std::size_t>(i));
+  return n < static_cast<int>(batch) ? read_loop::step::would_block : read_loop::step::again;
+}
+
+void device_port::receive(std::size_t i) {
+  rx_slot& m = rx_[i];
+  msghdr& msg = messages_[i].msg_hdr;
+  const std::size_t n = messages_[i].msg_len;
+  std::byte* const frame = buffer_.data() + i * slot_size + headroom;
+  if (m.from.sll_pkttype == PACKET_OUTGOING) return;
   if (!is_up()) {
     link_timer_.cancel();
     set_up(true, "link is up again");
   }
-  if (n < static_cast<ssize_t>(l2::vnet_header_size)) return read_loop::step::again;
-  std::size_t size = static_cast<std::size_t>(n) - l2::vnet_header_size;
-  l2::vnet_header offload = l2::parse_vnet_header(header);
+  if (n < l2::vnet_header_size) return;
+  std::size_t size = n - l2::vnet_header_size;
+  l2::vnet_header offload = l2::parse_vnet_header(m.header);
   if ((msg.msg_flags & MSG_TRUNC) != 0 || size > l2::max_frame_size) {
     counters_.drops.count(l2::drop_reason::giant);
-    return read_loop::step::again;
+    return;
   }
-
   // Put back a VLAN tag the kernel moved into metadata (VLAN receive offload).
   std::byte* start = frame;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
@@ -175,8 +187,8 @@ read_loop::step device_port::read_one() {
     break;
   }
   deliver(l2::packet{std::span<const std::byte>(start, size), offload});
-  return read_loop::step::again;
 }
+
 
 read_loop::step device_port::link_lost() {
   if (netdev::index_of(name()) != ifindex_) {

@@ -22,6 +22,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <linux/if_packet.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,7 +54,12 @@ class device_port final : public port {
  private:
   device_port(boost::asio::io_context& io, l2::port_id id, const std::string& name, unique_fd fd,
               unsigned ifindex);
+  /// Frames read per system call (recvmmsg).
+  static constexpr std::size_t batch = 8;
+
   read_loop::step read_one();
+  /// Handles message i of the last recvmmsg.
+  void receive(std::size_t i);
   /// The socket reported ENETDOWN: tell link down from deletion.
   read_loop::step link_lost();
   /// While the link is down, checks once a second whether it is back.
@@ -57,7 +67,16 @@ class device_port final : public port {
 
   read_loop reader_;
   boost::asio::steady_timer link_timer_;
-  std::vector<std::byte> buffer_;  ///< one frame, with room to re-insert a VLAN tag
+  std::vector<std::byte> buffer_;  ///< `batch` frame slots, each with room to re-insert a VLAN tag
+  /// Per-message receive state for recvmmsg.
+  struct rx_slot {
+    std::array<std::byte, l2::vnet_header_size> header;  ///< the virtio-net header
+    std::array<iovec, 2> iov;                           ///< header, then frame
+    sockaddr_ll from;                                   ///< packet type (outgoing?)
+    alignas(cmsghdr) std::array<unsigned char, CMSG_SPACE(sizeof(tpacket_auxdata))> control;
+  };
+  std::array<rx_slot, batch> rx_{};
+  std::array<mmsghdr, batch> messages_{};
   unsigned ifindex_ = 0;
   bool brought_up_ = false;        ///< the daemon set IFF_UP on the interface
   /// Generic receive offload on the interface: it merges TCP segments into

@@ -6,7 +6,7 @@ set -euo pipefail
 
 build=(build-essential cmake libboost-dev libboost-program-options-dev libspdlog-dev
        iproute2 iputils-ping)
-test=("${build[@]}" libgtest-dev libgmock-dev iperf3 ethtool procps psmisc python3 util-linux)
+test=("${build[@]}" libgtest-dev libgmock-dev iperf3 ethtool tcpdump procps psmisc python3 util-linux)
 
 case "${1:-}" in
   build) wanted=("${build[@]}") ;;

@@ -18,7 +18,7 @@
 set -euo pipefail
 TEST_TAG=dv
 source "$(dirname "$0")/lib.sh"
-need_root iperf3 ss ethtool
+need_root iperf3 ss ethtool tcpdump
 
 make_ns sw
 make_ns a
@@ -46,6 +46,23 @@ check "ping both ways"
 wait_ping a 10.12.0.2
 ping_ok a 10.12.0.2 5
 ping_ok b 10.12.0.1 5
+
+check "802.1Q-tagged frames keep their tag across dev: ports (the kernel strips it into metadata)"
+# A raw tagged broadcast (VLAN 7, priority 5, ethertype 0x88b5) from a; tcpdump in b must see the tag.
+in_ns b timeout 10 tcpdump -i "$gb" -e -n -c 1 'vlan 7 and ether proto 0x88b5' >"$WORK/tagged.txt" 2>"$WORK/tcpdump.err" &
+tcpdump_pid=$!
+T_PIDS+=("$tcpdump_pid")
+for _ in $(seq 50); do grep -q "listening on" "$WORK/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
+in_ns a "$PYTHON" -c '
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+frame = bytes.fromhex("ffffffffffff" "020000000001" "8100" "a007" "88b5") + b"tagged" * 10
+for _ in range(3): s.send(frame)
+' "$ga"
+wait "$tcpdump_pid" || fail "tcpdump in b saw no frame tagged with VLAN 7: $(cat "$WORK/tcpdump.err")"
+grep -q "vlan 7, p 5" "$WORK/tagged.txt" || fail "the tag did not survive: $(cat "$WORK/tagged.txt")"
+log "   $(head -n 1 "$WORK/tagged.txt")"
 
 check "iperf3 TCP 3 s from a to b"
 iperf3_gbits a b 10.12.0.2 3
