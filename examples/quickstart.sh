@@ -14,7 +14,7 @@ fi
 echo "== installing build dependencies (if missing)"
 bash tests/install-deps.sh build
 echo "== building"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" --target vswitchd
 vswitchd=build/switchd/vswitchd
 

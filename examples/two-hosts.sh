@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "two-hosts: run as root: sudo $0" >&2; exit 1; }
 
 bash tests/install-deps.sh build
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" --target vswitchd >/dev/null
 vswitchd="$PWD/build/switchd/vswitchd"
 

@@ -1,9 +1,9 @@
 // mac_table: open addressing with linear probing and backward-shift deletion
 // (see the header for the design). A few details worth knowing:
 //
-// - The home slot of a key is the low bits of a 64-bit finalizer (MurmurHash3's
-//   fmix64) of the key, so keys that differ only in a few MAC bits or only in
-//   the VLAN still spread over the whole array.
+// - The home slot of a key is the top bits of the key times 2^64/phi
+//   (Fibonacci hashing): one multiplication, and keys that differ only in a
+//   few MAC bits or only in the VLAN still spread over the whole array.
 // - The array has at least 2 * capacity slots and never holds more than
 //   capacity entries, so there is always an empty slot and every probe ends.
 // - An entry that has expired but not yet been swept by age() is a miss for
@@ -25,16 +25,6 @@
 namespace l2 {
 namespace {
 
-// MurmurHash3's 64-bit finalizer: every input bit affects every output bit.
-std::uint64_t mix(std::uint64_t key) {
-  key ^= key >> 33;
-  key *= 0xff51afd7ed558ccdULL;
-  key ^= key >> 33;
-  key *= 0xc4ceb9fe1a85ec53ULL;
-  key ^= key >> 33;
-  return key;
-}
-
 constexpr std::uint64_t mac_mask = (std::uint64_t{1} << 48) - 1;
 
 }  // namespace
@@ -44,29 +34,35 @@ mac_table::mac_table(std::size_t capacity, std::chrono::nanoseconds aging)
       aging_(aging),
       port_counts_(max_ports, 0),
       port_limits_(max_ports, 0) {
-  slots_.resize(std::bit_ceil(2 * capacity_));
-  mask_ = slots_.size() - 1;
+  const std::size_t size = std::bit_ceil(std::max<std::size_t>(2 * capacity_, 2));
+  keys_.assign(size, empty_key);
+  slots_.resize(size);
+  mask_ = size - 1;
+  shift_ = static_cast<unsigned>(64 - std::countr_zero(size));
 }
 
 std::uint64_t mac_table::make_key(vlan_id vlan, const mac_address& mac) {
-  return (std::uint64_t{vlan} << 48) | mac.to_u64();
+  return occupied_bit | ((std::uint64_t{vlan} & 0xfff) << 48) | mac.to_u64();
 }
 
-mac_entry mac_table::to_entry(const slot& s) {
+mac_entry mac_table::to_entry(std::size_t index) const {
+  const slot& s = slots_[index];
   mac_entry entry;
-  entry.vlan = static_cast<vlan_id>(s.key >> 48);
-  entry.mac = mac_address::from_u64(s.key & mac_mask);
+  entry.vlan = static_cast<vlan_id>((keys_[index] >> 48) & 0xfff);
+  entry.mac = mac_address::from_u64(keys_[index] & mac_mask);
   entry.port = s.port;
   entry.last_seen = s.last_seen;
   entry.is_static = s.is_static;
   return entry;
 }
 
-std::size_t mac_table::home(std::uint64_t key) const { return static_cast<std::size_t>(mix(key)) & mask_; }
+std::size_t mac_table::home(std::uint64_t key) const {
+  return static_cast<std::size_t>((key * 0x9e3779b97f4a7c15ULL) >> shift_);
+}
 
 std::size_t mac_table::find(std::uint64_t key) const {
   std::size_t i = home(key);
-  while (slots_[i].used && slots_[i].key != key) i = (i + 1) & mask_;
+  while (keys_[i] != empty_key && keys_[i] != key) i = (i + 1) & mask_;
   return i;
 }
 
@@ -93,14 +89,16 @@ void mac_table::erase_at(std::size_t index) {
   // hole when the hole lies on its probe path, i.e. between its home slot and
   // where it sits now (cyclically). Then the hole moves to where it was.
   std::size_t hole = index;
-  for (std::size_t j = (index + 1) & mask_; slots_[j].used; j = (j + 1) & mask_) {
-    const std::size_t from_home = (j - home(slots_[j].key)) & mask_;
+  for (std::size_t j = (index + 1) & mask_; keys_[j] != empty_key; j = (j + 1) & mask_) {
+    const std::size_t from_home = (j - home(keys_[j])) & mask_;
     const std::size_t from_hole = (j - hole) & mask_;
     if (from_home >= from_hole) {
+      keys_[hole] = keys_[j];
       slots_[hole] = slots_[j];
       hole = j;
     }
   }
+  keys_[hole] = empty_key;
   slots_[hole] = slot{};
 }
 
@@ -112,8 +110,8 @@ std::size_t mac_table::erase_if(Pred pred) {
   // before i), and entries that wrap around from the start were already kept.
   std::size_t removed = 0;
   std::size_t i = 0;
-  while (i < slots_.size()) {
-    if (slots_[i].used && pred(slots_[i])) {
+  while (i < keys_.size()) {
+    if (keys_[i] != empty_key && pred(slots_[i])) {
       erase_at(i);
       ++removed;
     } else {
@@ -129,7 +127,7 @@ learn_result mac_table::learn(vlan_id vlan, const mac_address& mac, port_id port
   slot& s = slots_[i];
 
   // Known address.
-  if (s.used) {
+  if (keys_[i] != empty_key) {
     if (s.is_static) return learn_result::static_entry;
     const bool stale = expired(s, now);
     if (s.port == port) {
@@ -165,10 +163,9 @@ learn_result mac_table::learn(vlan_id vlan, const mac_address& mac, port_id port
     ++counters_.refused;
     return learn_result::table_full;
   }
-  s.key = key;
+  keys_[i] = key;
   s.last_seen = now;
   s.port = port;
-  s.used = true;
   s.is_static = false;
   ++count_;
   add_to_port(port);
@@ -177,8 +174,10 @@ learn_result mac_table::learn(vlan_id vlan, const mac_address& mac, port_id port
 }
 
 std::optional<port_id> mac_table::lookup(vlan_id vlan, const mac_address& mac, time_point now) const {
-  const slot& s = slots_[find(make_key(vlan, mac))];
-  if (!s.used || expired(s, now)) return std::nullopt;
+  const std::size_t i = find(make_key(vlan, mac));
+  if (keys_[i] == empty_key) return std::nullopt;
+  const slot& s = slots_[i];
+  if (expired(s, now)) return std::nullopt;
   return s.port;
 }
 
@@ -198,13 +197,13 @@ std::size_t mac_table::flush_port(port_id port) {
 
 bool mac_table::add_static(vlan_id vlan, const mac_address& mac, port_id port) {
   const std::uint64_t key = make_key(vlan, mac);
-  slot& s = slots_[find(key)];
-  if (s.used) {
+  const std::size_t i = find(key);
+  slot& s = slots_[i];
+  if (keys_[i] != empty_key) {
     if (!s.is_static) remove_from_port(s.port);  // dynamic -> static
   } else {
     if (count_ >= capacity_) return false;
-    s.key = key;
-    s.used = true;
+    keys_[i] = key;
     ++count_;
   }
   s.port = port;
@@ -215,7 +214,7 @@ bool mac_table::add_static(vlan_id vlan, const mac_address& mac, port_id port) {
 
 bool mac_table::remove(vlan_id vlan, const mac_address& mac) {
   const std::size_t i = find(make_key(vlan, mac));
-  if (!slots_[i].used) return false;
+  if (keys_[i] == empty_key) return false;
   erase_at(i);
   return true;
 }

@@ -42,6 +42,21 @@ ip::udp::endpoint canonical(const ip::udp::endpoint& ep) {
   return ep;
 }
 
+std::string to_string(const ip::udp::endpoint& ep) {
+  // Appends only: GCC 12 at -O3 warns falsely (-Wrestrict) on "[" + string.
+  std::string text;
+  if (ep.address().is_v6()) {
+    text += '[';
+    text += ep.address().to_string();
+    text += ']';
+  } else {
+    text += ep.address().to_string();
+  }
+  text += ':';
+  text += std::to_string(ep.port());
+  return text;
+}
+
 std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
                                                  const ip::udp::endpoint& local, l2::vni vni,
                                                  const std::string& option) {
@@ -290,11 +305,8 @@ std::optional<std::span<const std::byte>> uplink_port::decapsulate(
 }
 
 std::string uplink_port::describe() const {
-  std::string text = "uplink " + name() + " (VXLAN to ";
-  const auto& a = remote_.address();
-  text += a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
-  text += ":" + std::to_string(remote_.port()) + ", VNI " + std::to_string(endpoint_.vni()) + ")";
-  return text;
+  return "uplink " + name() + " (VXLAN to " + to_string(remote_) + ", VNI " +
+         std::to_string(endpoint_.vni()) + ")";
 }
 
 }  // namespace ports

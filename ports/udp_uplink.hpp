@@ -45,6 +45,9 @@ class uplink_port;
 /// The address a datagram came from, with IPv4-mapped IPv6 turned back into IPv4.
 boost::asio::ip::udp::endpoint canonical(const boost::asio::ip::udp::endpoint& ep);
 
+/// "192.0.2.1:4789" or "[2001:db8::1]:4789".
+std::string to_string(const boost::asio::ip::udp::endpoint& ep);
+
 class udp_endpoint {
  public:
   /// Counters of datagrams no peer port could be charged with.

@@ -176,10 +176,8 @@ int daemon::run() {
                std::chrono::duration_cast<std::chrono::seconds>(
                    datapath_.forwarder().table().aging()).count());
   if (endpoint_) {
-    const auto& l = endpoint_->local();
-    spdlog::info("uplinks: VXLAN VNI {} on UDP {}:{}", endpoint_->vni(),
-                 l.address().is_v6() ? "[" + l.address().to_string() + "]" : l.address().to_string(),
-                 l.port());
+    spdlog::info("uplinks: VXLAN VNI {} on UDP {}", endpoint_->vni(),
+                 ports::to_string(endpoint_->local()));
   }
   io_.run();
   log_counters();

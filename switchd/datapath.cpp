@@ -102,8 +102,10 @@ std::string format_counters(const ports::port_counters& c) {
   bool any = false;
   for (std::size_t i = 0; i < l2::drop_reason_count; ++i) {
     if (c.drops.by_reason[i] == 0) continue;
-    text += " " + std::string(l2::to_string(static_cast<l2::drop_reason>(i))) + "=" +
-            std::to_string(c.drops.by_reason[i]);
+    text += ' ';
+    text += l2::to_string(static_cast<l2::drop_reason>(i));
+    text += '=';
+    text += std::to_string(c.drops.by_reason[i]);
     any = true;
   }
   if (!any) text += " none";

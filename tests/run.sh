@@ -24,8 +24,8 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
   ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs" || status=1
 fi
 
-echo "== build (RelWithDebInfo)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+echo "== build (Release)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$jobs"
 
 case "$what" in

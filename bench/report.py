@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Turns the figures of one bench/run.sh run into the Markdown report and the
+data file of the chart (bench/plot.gp).
+
+  report.py RESULTS REASONS SYSTEM OUT_MD OUT_DAT
+
+RESULTS: lines "setup<TAB>metric<TAB>value", value a number or "fail"; a metric
+measured several times (TCP, best of N) has several lines: the best number
+counts. REASONS: "setup<TAB>metric<TAB>why" for each failure. SYSTEM:
+"key<TAB>value" lines (date, kernel, cpu, commit, build, method, time, ...).
+"""
+import sys
+from collections import defaultdict
+
+# Configurations, in table order: key, section, configuration, switch.
+ROWS = [
+    ("tapvsw", "1", "local, file-side TAPs", "vswitchd `--port tap:`"),
+    ("bridge", "1, 2", "local, veths", "Linux bridge (anchor)"),
+    ("vde", "1", "local, file-side TAPs", "vde_switch `-t` (anchor)"),
+    ("devvsw", "2", "local, kernel-side ports on veths", "vswitchd `--port dev:`"),
+    ("tunkk", "3", "tunnel, veth underlay", "kernel vxlan+bridge ↔ kernel (anchor)"),
+    ("tunvv", "3", "tunnel, veth underlay", "vswitchd ↔ vswitchd"),
+    ("tunvk", "3", "tunnel, veth underlay", "vswitchd (h1) ↔ kernel vxlan (h2)"),
+]
+# Short names for the chart.
+PLOT_NAMES = {
+    "tapvsw": "vswitchd tap:",
+    "bridge": "Linux bridge",
+    "vde": "vde\\_switch",
+    "devvsw": "vswitchd dev:",
+    "tunkk": "kernel-kernel vxlan",
+    "tunvv": "vswitchd-vswitchd",
+    "tunvk": "vswitchd-kernel",
+}
+SWITCH_PROCESS = {"tapvsw", "vde", "devvsw", "tunvv", "tunvk"}
+
+
+def read_tsv(path, n):
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) >= n:
+                    rows.append(parts[: n - 1] + ["\t".join(parts[n - 1:])])
+    except FileNotFoundError:
+        pass
+    return rows
+
+
+def main():
+    results_path, reasons_path, system_path, out_md, out_dat = sys.argv[1:6]
+    values = defaultdict(list)          # (setup, metric) -> [float or None]
+    for setup, metric, value in read_tsv(results_path, 3):
+        try:
+            values[(setup, metric)].append(float(value))
+        except ValueError:
+            values[(setup, metric)].append(None)
+    reasons = defaultdict(list)
+    for setup, metric, why in read_tsv(reasons_path, 3):
+        if why not in reasons[(setup, metric)]:
+            reasons[(setup, metric)].append(why)
+    system = dict((k, v) for k, v in read_tsv(system_path, 2))
+
+    # A metric's figure: the best number (TCP: highest; others are measured
+    # once), None when every try failed, "missing" when not measured.
+    def fig(setup, metric):
+        vs = values.get((setup, metric))
+        if not vs:
+            return "missing"
+        nums = [v for v in vs if v is not None]
+        if not nums:
+            return None
+        return max(nums) if metric.startswith("tcp") else nums[-1]
+
+    def tries(setup, metric):
+        vs = values.get((setup, metric), [])
+        return sum(1 for v in vs if v is not None), len(vs)
+
+    def cell(setup, metric, fmt):
+        f = fig(setup, metric)
+        if f == "missing":
+            return "—"
+        if f is None:
+            return "fail"
+        s = fmt % f
+        ok, n = tries(setup, metric)
+        if metric.startswith("tcp") and ok < n:
+            s += " (%d/%d ok)" % (ok, n)
+        return s
+
+    out = []
+    w = out.append
+    w("# vswitchd side by side: kernel bridge, vde_switch, kernel vxlan")
+    w("")
+    w("| | |")
+    w("|---|---|")
+    for key, label in [("date", "date"), ("commit", "vswitchd"), ("build", "build"),
+                       ("kernel", "kernel"), ("cpu", "CPU"), ("tools", "tools"),
+                       ("method", "method"), ("time", "total time")]:
+        if key in system:
+            w("| %s | %s |" % (label, system[key]))
+    w("")
+    w("## Figures")
+    w("")
+    w("Receiver-side TCP rate (iperf3, best of the tries), ping RTT average, and at a fixed "
+      "load of 64-byte UDP datagrams the switch process's CPU time (utime+stime) per "
+      "datagram received, and the loss. A → B, VMs are namespaces with MTU 1500 and the "
+      "kernel's default offloads.")
+    w("")
+    w("| # | configuration | switch | TCP 1 stream Gbit/s | TCP -P 4 Gbit/s | ping RTT µs "
+      "| switch CPU µs / 64-B frame | loss % at that load |")
+    w("|---|---|---|---:|---:|---:|---:|---:|")
+    for key, sec, conf, sw in ROWS:
+        cpu = cell(key, "cpu", "%.2f") if key in SWITCH_PROCESS else "— (kernel)"
+        loss = cell(key, "loss", "%.2f")
+        if key == "tunvv" and cpu not in ("fail", "—"):
+            cpu += " (both daemons)"
+        w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            sec, conf, sw, cell(key, "tcp1", "%.2f"), cell(key, "tcp4", "%.2f"),
+            cell(key, "rtt", "%.0f"), cpu, loss))
+    w("")
+
+    # Ratios against the project's targets.
+    w("## Ratios and targets")
+    w("")
+    w("| figure | measured | target | |")
+    w("|---|---:|---|---|")
+
+    def num(setup, metric):
+        f = fig(setup, metric)
+        return None if f in (None, "missing") else f
+
+    def ratio_row(label, a, b, metric, target, higher=True):
+        x, y = num(a, metric), num(b, metric)
+        if y is None or y == 0:
+            w("| %s | — | %s %.1f× | n/a (anchor %s) |" % (
+                label, "≥" if higher else "≤", target, "failed" if y is None else "is 0"))
+            return
+        if x is None:
+            w("| %s | fail | %s %.1f× | **missed** (vswitchd failed) |" % (
+                label, "≥" if higher else "≤", target))
+            return
+        r = x / y
+        met = r >= target if higher else r <= target
+        w("| %s | %.2f× | %s %.1f× | %s |" % (
+            label, r, "≥" if higher else "≤", target, "met" if met else "**missed**"))
+
+    for m, mname in (("tcp1", "TCP 1 stream"), ("tcp4", "TCP -P 4")):
+        ratio_row("local TAP %s: vswitchd / Linux bridge" % mname, "tapvsw", "bridge", m, 0.9)
+    for m, mname in (("tcp1", "TCP 1 stream"), ("tcp4", "TCP -P 4")):
+        ratio_row("local TAP %s: vswitchd / vde_switch" % mname, "tapvsw", "vde", m, 8.0)
+    for m, mname in (("tcp1", "TCP 1 stream"), ("tcp4", "TCP -P 4")):
+        ratio_row("local dev %s: vswitchd / Linux bridge" % mname, "devvsw", "bridge", m, 0.7)
+
+    # CPU per frame, with the loss condition.
+    x, y, loss = num("tapvsw", "cpu"), num("vde", "cpu"), num("tapvsw", "loss")
+    label = "CPU per 64-byte frame: vswitchd tap: / vde_switch (and vswitchd loss)"
+    if y is None or y == 0:
+        w("| %s | — | ≤ 0.5×, loss ≤ 1 %% | n/a (anchor failed) |" % label)
+    elif x is None or loss is None:
+        w("| %s | fail | ≤ 0.5×, loss ≤ 1 %% | **missed** (vswitchd failed) |" % label)
+    else:
+        r = x / y
+        met = r <= 0.5 and loss <= 1.0
+        w("| %s | %.2f×, loss %.2f %% | ≤ 0.5×, loss ≤ 1 %% | %s |" % (
+            label, r, loss, "met" if met else "**missed**"))
+
+    for key, name in (("tapvsw", "tap:"), ("devvsw", "dev:")):
+        x, y = num(key, "rtt"), num("bridge", "rtt")
+        label = "ping RTT: vswitchd %s − Linux bridge" % name
+        if y is None:
+            w("| %s | — | ≤ +30 µs | n/a (anchor failed) |" % label)
+        elif x is None:
+            w("| %s | fail | ≤ +30 µs | **missed** (vswitchd failed) |" % label)
+        else:
+            d = x - y
+            w("| %s | %+.0f µs | ≤ +30 µs | %s |" % (label, d, "met" if d <= 30 else "**missed**"))
+
+    for m, mname in (("tcp1", "TCP 1 stream"), ("tcp4", "TCP -P 4")):
+        ratio_row("tunnel %s: vswitchd↔vswitchd / kernel VXLAN" % mname, "tunvv", "tunkk", m, 0.5)
+    for m, mname in (("tcp1", "TCP 1 stream"), ("tcp4", "TCP -P 4")):
+        ratio_row("tunnel %s: vswitchd↔kernel vxlan / kernel VXLAN" % mname, "tunvk", "tunkk", m, 0.3)
+    w("")
+
+    if reasons:
+        w("## Failures")
+        w("")
+        names = {k: "%s (%s)" % (sw, conf) for k, _, conf, sw in ROWS}
+        order = {k: i for i, (k, *_) in enumerate(ROWS)}
+        metric_names = {"tcp1": "TCP 1 stream", "tcp4": "TCP -P 4", "rtt": "ping",
+                        "cpu": "CPU", "loss": "loss"}
+        grouped = {}                     # (setup, why) -> [metric], in first-seen order
+        for (setup, metric), whys in reasons.items():
+            for why in whys:
+                grouped.setdefault((setup, why), []).append(metric)
+        for (setup, why), metrics in sorted(grouped.items(),
+                                            key=lambda kv: order.get(kv[0][0], 99)):
+            w("- %s, %s: %s" % (names.get(setup, setup),
+                                ", ".join(metric_names.get(m, m) for m in metrics),
+                                why.replace("|", "\\|")))
+        w("")
+    if "notes" in system:
+        w(system["notes"])
+        w("")
+
+    with open(out_md, "w", encoding="utf-8") as f:
+        f.write("\n".join(out))
+
+    # Chart data: name tcp1 tcp4 rtt cpu, then the state of each (0 measured,
+    # 1 failed, 2 not measured: the kernel has no switch process); a value that
+    # is not measured reads 0.
+    def d(setup, metric):
+        f = fig(setup, metric)
+        if f == "missing" or (metric == "cpu" and setup not in SWITCH_PROCESS):
+            return "0", 2
+        if f is None:
+            return "0", 1
+        return "%.4f" % f, 0
+
+    with open(out_dat, "w", encoding="utf-8") as f:
+        f.write("# name tcp1 tcp4 rtt_us cpu_us state_tcp1 state_tcp4 state_rtt state_cpu"
+                " (0 measured, 1 failed, 2 not measured)\n")
+        for key, *_ in ROWS:
+            cols = [d(key, m) for m in ("tcp1", "tcp4", "rtt", "cpu")]
+            f.write('"%s" %s %s\n' % (PLOT_NAMES[key], " ".join(v for v, _ in cols),
+                                      " ".join(str(st) for _, st in cols)))
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+# shellcheck shell=bash
+# The configurations of bench/run.sh. Each setup_NAME builds one, in namespaces
+# of its own, and returns non-zero (FAIL_WHY set) when it could not. All of them
+# give the same two "VMs": namespace NAME-a with 10.211.0.1/24 and NAME-b with
+# 10.211.0.2/24, MTU 1500, the kernel's default offloads (no ethtool on the VM
+# side), IPv6 off. S_PIDS[NAME] lists the switch processes whose CPU time is
+# measured.
+#
+#   bridge  Linux bridge in NAME-sw, a veth from each VM to it
+#   tapvsw  vswitchd --port tap:X --port tap:Y in NAME-sw, the TAPs moved into the VMs
+#   vde     vde_switch -t X -t Y in NAME-sw, the TAPs moved into the VMs
+#   devvsw  vswitchd --port dev:X --port dev:Y on the switch ends of the veths
+#   tunkk   hosts h1, h2 on a veth underlay (MTU 1600, 10.212.0.1 / .2), each a
+#           bridge with a kernel vxlan device (VNI 1, port 4789) and a veth to its VM
+#   tunvv   the same hosts, each vswitchd --port tap:X --uplink <other>:4789
+#   tunvk   h1 as in tunvv, h2 as in tunkk
+
+VM_A=10.211.0.1
+VM_B=10.211.0.2
+UL_1=10.212.0.1
+UL_2=10.212.0.2
+declare -A S_PIDS=()
+
+vms() { make_ns "$1-a" && make_ns "$1-b"; }
+
+setup_bridge() {
+  local s=bridge
+  make_ns $s-sw && vms $s || return 1
+  veth $s-a "$(ifn ba)" $s-sw "$(ifn bpa)" && veth $s-b "$(ifn bb)" $s-sw "$(ifn bpb)" || return 1
+  try ip -n "$(ns $s-sw)" link add "$(ifn br)" type bridge || return 1
+  local p
+  for p in bpa bpb; do
+    try ip -n "$(ns $s-sw)" link set "$(ifn $p)" master "$(ifn br)" || return 1
+    try ip -n "$(ns $s-sw)" link set "$(ifn $p)" up || return 1
+  done
+  try ip -n "$(ns $s-sw)" link set "$(ifn br)" up || return 1
+  addr_up $s-a "$(ifn ba)" $VM_A/24 1500 && addr_up $s-b "$(ifn bb)" $VM_B/24 1500
+}
+
+setup_tapvsw() {
+  local s=tapvsw
+  make_ns $s-sw && vms $s || return 1
+  start_vswitchd $s-sw $s --port "tap:$(ifn ta)" --port "tap:$(ifn tb)" || return 1
+  S_PIDS[$s]="$SW_PID"
+  move_to $s-sw "$(ifn ta)" $s-a && move_to $s-sw "$(ifn tb)" $s-b || return 1
+  addr_up $s-a "$(ifn ta)" $VM_A/24 1500 && addr_up $s-b "$(ifn tb)" $VM_B/24 1500
+}
+
+setup_vde() {
+  local s=vde
+  make_ns $s-sw && vms $s || return 1
+  start_vde $s-sw $s "$(ifn va)" "$(ifn vb)" || return 1
+  S_PIDS[$s]="$SW_PID"
+  move_to $s-sw "$(ifn va)" $s-a && move_to $s-sw "$(ifn vb)" $s-b || return 1
+  addr_up $s-a "$(ifn va)" $VM_A/24 1500 && addr_up $s-b "$(ifn vb)" $VM_B/24 1500
+}
+
+setup_devvsw() {
+  local s=devvsw
+  make_ns $s-sw && vms $s || return 1
+  veth $s-a "$(ifn da)" $s-sw "$(ifn dpa)" && veth $s-b "$(ifn db)" $s-sw "$(ifn dpb)" || return 1
+  try ip -n "$(ns $s-sw)" link set "$(ifn dpa)" up && try ip -n "$(ns $s-sw)" link set "$(ifn dpb)" up || return 1
+  start_vswitchd $s-sw $s --port "dev:$(ifn dpa)" --port "dev:$(ifn dpb)" || return 1
+  S_PIDS[$s]="$SW_PID"
+  addr_up $s-a "$(ifn da)" $VM_A/24 1500 && addr_up $s-b "$(ifn db)" $VM_B/24 1500
+}
+
+# underlay SETUP CODE: hosts SETUP-h1 and SETUP-h2, a veth between them (MTU 1600:
+# room for VXLAN's 50 bytes, so the VMs keep 1500), plus the two VM namespaces.
+underlay() {
+  local s="$1" c="$2"
+  make_ns "$s-h1" && make_ns "$s-h2" && vms "$s" || return 1
+  veth "$s-h1" "$(ifn "${c}u1")" "$s-h2" "$(ifn "${c}u2")" 1600 || return 1
+  addr_up "$s-h1" "$(ifn "${c}u1")" $UL_1/24 1600 && addr_up "$s-h2" "$(ifn "${c}u2")" $UL_2/24 1600
+}
+
+# kernel_host SETUP CODE I VMROLE VMADDR: on host I, bridge + vxlan (VNI 1, port
+# 4789, remote the other host) + a veth to the VM.
+kernel_host() {
+  local s="$1" c="$2" i="$3" vm="$4" addr="$5" h here remote
+  h="$s-h$i"
+  if [ "$i" = 1 ]; then here=$UL_1; remote=$UL_2; else here=$UL_2; remote=$UL_1; fi
+  try ip -n "$(ns "$h")" link add "$(ifn "${c}x$i")" type vxlan id 1 remote "$remote" \
+    local "$here" dstport 4789 dev "$(ifn "${c}u$i")" || return 1
+  try ip -n "$(ns "$h")" link add "$(ifn "${c}br$i")" type bridge || return 1
+  veth "$vm" "$(ifn "${c}v$i")" "$h" "$(ifn "${c}p$i")" || return 1
+  local p
+  for p in "${c}x$i" "${c}p$i"; do
+    try ip -n "$(ns "$h")" link set "$(ifn "$p")" master "$(ifn "${c}br$i")" || return 1
+    try ip -n "$(ns "$h")" link set "$(ifn "$p")" up || return 1
+  done
+  try ip -n "$(ns "$h")" link set "$(ifn "${c}br$i")" up || return 1
+  addr_up "$vm" "$(ifn "${c}v$i")" "$addr/24" 1500
+}
+
+# vswitchd_host SETUP CODE I VMROLE VMADDR: on host I, vswitchd with a TAP into
+# the VM and an uplink to the other host. Appends its pid to S_PIDS[SETUP].
+vswitchd_host() {
+  local s="$1" c="$2" i="$3" vm="$4" addr="$5" h remote t
+  h="$s-h$i"; t="$(ifn "${c}t$i")"
+  if [ "$i" = 1 ]; then remote=$UL_2; else remote=$UL_1; fi
+  start_vswitchd "$h" "$s-h$i" --port "tap:$t" --uplink "$remote:4789" || return 1
+  S_PIDS[$s]="${S_PIDS[$s]:-}${S_PIDS[$s]:+ }$SW_PID"
+  move_to "$h" "$t" "$vm" && addr_up "$vm" "$t" "$addr/24" 1500
+}
+
+setup_tunkk() {
+  underlay tunkk k || return 1
+  kernel_host tunkk k 1 tunkk-a $VM_A && kernel_host tunkk k 2 tunkk-b $VM_B
+}
+
+setup_tunvv() {
+  underlay tunvv w || return 1
+  vswitchd_host tunvv w 1 tunvv-a $VM_A && vswitchd_host tunvv w 2 tunvv-b $VM_B
+}
+
+setup_tunvk() {
+  underlay tunvk m || return 1
+  # A veth hands the kernel vxlan's datagrams over with the inner checksums
+  # still partial (checksum offload that a real NIC would complete on the
+  # wire); vswitchd reads them from a UDP socket and cannot know. So h2's
+  # underlay end computes checksums in software, as a NIC does. Host side
+  # only: the VMs keep their default offloads.
+  if [ "${BENCH_VK_UNDERLAY_TX_OFF:-1}" = 1 ]; then
+    try ip netns exec "$(ns tunvk-h2)" ethtool -K "$(ifn mu2)" tx off || return 1
+  fi
+  vswitchd_host tunvk m 1 tunvk-a $VM_A && kernel_host tunvk m 2 tunvk-b $VM_B
+}
