@@ -1,9 +1,11 @@
 #include "l2/coalesce.hpp"
 
+
 #include <algorithm>
 #include <cstring>
 #include <optional>
 
+#include "l2/byte_order.hpp"
 #include "l2/checksum.hpp"
 #include "l2/frame.hpp"
 
@@ -53,23 +55,7 @@ constexpr std::uint8_t tcp_cwr = 0x80;
 constexpr std::size_t max_run_count = 64;   // segments per run, as the kernel's GRO
 constexpr std::size_t max_ip_length = 65535;  // IPv4 total length / IPv6 payload length
 
-std::uint16_t load16(std::span<const std::byte> bytes, std::size_t offset) {
-  return static_cast<std::uint16_t>((std::to_integer<unsigned>(bytes[offset]) << 8) |
-                                    std::to_integer<unsigned>(bytes[offset + 1]));
-}
-
-std::uint32_t load32(std::span<const std::byte> bytes, std::size_t offset) {
-  return (std::uint32_t{load16(bytes, offset)} << 16) | load16(bytes, offset + 2);
-}
-
-void store16(std::span<std::byte> bytes, std::size_t offset, std::uint16_t value) {
-  bytes[offset] = static_cast<std::byte>(value >> 8);
-  bytes[offset + 1] = static_cast<std::byte>(value & 0xff);
-}
-
-std::uint8_t load8(std::span<const std::byte> bytes, std::size_t offset) {
-  return std::to_integer<std::uint8_t>(bytes[offset]);
-}
+using namespace byte_order;
 
 /// What add() needs to know of one TCP segment; only parse_segment() makes one.
 struct segment_info {

@@ -1,9 +1,10 @@
 // Ethernet frame parsing and emitting. frame_view::parse is the only place
 // that checks lengths; every accessor below relies on the invariant it
 // establishes (at least a full header, and a full tag when the TPID says there
-// is one) and reads at fixed offsets. Network byte order is handled here, in
-// read_u16 and write_u16, and nowhere else.
+// is one) and reads at fixed offsets, through l2/byte_order.hpp.
 #include "l2/frame.hpp"
+
+#include "l2/byte_order.hpp"
 
 namespace l2 {
 namespace {
@@ -16,16 +17,6 @@ constexpr std::size_t tagged_type_offset = ethernet_type_offset + vlan_tag_size;
 constexpr unsigned pcp_shift = 13;
 constexpr unsigned dei_bit = 1u << 12;
 constexpr unsigned vid_mask = 0x0fff;
-
-std::uint16_t read_u16(std::span<const std::byte> bytes, std::size_t offset) {
-  return static_cast<std::uint16_t>((std::to_integer<unsigned>(bytes[offset]) << 8) |
-                                    std::to_integer<unsigned>(bytes[offset + 1]));
-}
-
-void write_u16(std::span<std::byte> out, std::size_t offset, std::uint16_t value) {
-  out[offset] = static_cast<std::byte>(value >> 8);
-  out[offset + 1] = static_cast<std::byte>(value & 0xff);
-}
 
 void write_mac(std::span<std::byte> out, std::size_t offset, const mac_address& mac) {
   for (std::size_t i = 0; i < mac_address::size; ++i) {
@@ -44,11 +35,11 @@ std::size_t emit(const frame_header& header, std::span<std::byte> out) {
     // Fields wider than the wire allows are truncated to their bit width.
     const unsigned tci = ((header.tag->pcp & 0x7u) << pcp_shift) |
                          (header.tag->dei ? dei_bit : 0u) | (header.tag->vid & vid_mask);
-    write_u16(out, ethernet_type_offset, ethertype_vlan);
-    write_u16(out, tag_control_offset, static_cast<std::uint16_t>(tci));
-    write_u16(out, tagged_type_offset, header.ethertype);
+    byte_order::store16(out, ethernet_type_offset, ethertype_vlan);
+    byte_order::store16(out, tag_control_offset, static_cast<std::uint16_t>(tci));
+    byte_order::store16(out, tagged_type_offset, header.ethertype);
   } else {
-    write_u16(out, ethernet_type_offset, header.ethertype);
+    byte_order::store16(out, ethernet_type_offset, header.ethertype);
   }
   return header_size;
 }
@@ -63,7 +54,7 @@ frame_parse_result frame_view::parse(std::span<const std::byte> bytes) {
     result.reason = drop_reason::giant;
     return result;
   }
-  if (read_u16(bytes, ethernet_type_offset) == ethertype_vlan &&
+  if (byte_order::load16(bytes, ethernet_type_offset) == ethertype_vlan &&
       bytes.size() < ethernet_header_size + vlan_tag_size) {
     result.reason = drop_reason::truncated_tag;
     return result;
@@ -72,7 +63,7 @@ frame_parse_result frame_view::parse(std::span<const std::byte> bytes) {
   return result;
 }
 
-bool frame_view::tagged() const { return read_u16(bytes_, ethernet_type_offset) == ethertype_vlan; }
+bool frame_view::tagged() const { return byte_order::load16(bytes_, ethernet_type_offset) == ethertype_vlan; }
 
 mac_address frame_view::destination() const {
   return mac_address::from_bytes(bytes_.subspan<ethernet_destination_offset, mac_address::size>());
@@ -84,7 +75,7 @@ mac_address frame_view::source() const {
 
 std::optional<vlan_tag> frame_view::tag() const {
   if (!tagged()) return std::nullopt;
-  const unsigned tci = read_u16(bytes_, tag_control_offset);
+  const unsigned tci = byte_order::load16(bytes_, tag_control_offset);
   vlan_tag tag;
   tag.pcp = static_cast<std::uint8_t>(tci >> pcp_shift);
   tag.dei = (tci & dei_bit) != 0;
@@ -93,7 +84,7 @@ std::optional<vlan_tag> frame_view::tag() const {
 }
 
 std::uint16_t frame_view::ethertype() const {
-  return read_u16(bytes_, tagged() ? tagged_type_offset : ethernet_type_offset);
+  return byte_order::load16(bytes_, tagged() ? tagged_type_offset : ethernet_type_offset);
 }
 
 frame_header frame_view::header() const {

@@ -7,10 +7,12 @@
 // output size before it writes anything.
 #include "l2/offload.hpp"
 
+
 #include <algorithm>
 #include <limits>
 #include <optional>
 
+#include "l2/byte_order.hpp"
 #include "l2/checksum.hpp"
 #include "l2/frame.hpp"
 
@@ -68,35 +70,8 @@ constexpr std::size_t max_headers_size = ethernet_header_size + vlan_tag_size + 
 /// IPv6 payload length, both 16 bits).
 constexpr std::size_t max_gso_payload_size = 65535;
 
-// Byte order: only here, in parse and emit.
-std::uint16_t load16(std::span<const std::byte> bytes, std::size_t offset) {
-  return static_cast<std::uint16_t>((std::to_integer<unsigned>(bytes[offset]) << 8) |
-                                    std::to_integer<unsigned>(bytes[offset + 1]));
-}
-
-std::uint32_t load32(std::span<const std::byte> bytes, std::size_t offset) {
-  return (std::uint32_t{load16(bytes, offset)} << 16) | load16(bytes, offset + 2);
-}
-
-void store16(std::span<std::byte> bytes, std::size_t offset, std::uint16_t value) {
-  bytes[offset] = static_cast<std::byte>(value >> 8);
-  bytes[offset + 1] = static_cast<std::byte>(value & 0xff);
-}
-
-void store32(std::span<std::byte> bytes, std::size_t offset, std::uint32_t value) {
-  store16(bytes, offset, static_cast<std::uint16_t>(value >> 16));
-  store16(bytes, offset + 2, static_cast<std::uint16_t>(value & 0xffff));
-}
-
-std::uint16_t load16_le(std::span<const std::byte> bytes, std::size_t offset) {
-  return static_cast<std::uint16_t>(std::to_integer<unsigned>(bytes[offset]) |
-                                    (std::to_integer<unsigned>(bytes[offset + 1]) << 8));
-}
-
-void store16_le(std::span<std::byte> bytes, std::size_t offset, std::uint16_t value) {
-  bytes[offset] = static_cast<std::byte>(value & 0xff);
-  bytes[offset + 1] = static_cast<std::byte>(value >> 8);
-}
+// Byte order: l2/byte_order.hpp, used only in parse and emit steps.
+using namespace byte_order;
 
 /// Where a frame's IP and TCP/UDP headers are, as found in the frame itself.
 struct layout {
