@@ -4,7 +4,6 @@
 // ':' or '-', used consistently ("aa:bb:cc:dd:ee:ff", "AA-BB-CC-DD-EE-FF").
 #include "l2/mac_address.hpp"
 
-#include <bit>
 #include <cstring>
 
 namespace l2 {
@@ -61,18 +60,6 @@ std::string mac_address::to_string() const {
     text[i * 3 + 1] = digits[octets_[i] & 0x0f];
   }
   return text;
-}
-
-std::uint64_t mac_address::to_u64() const {
-  // One 6-byte load and a byte swap (the compiler turns this into exactly that).
-  std::uint64_t value = 0;
-  std::memcpy(&value, octets_.data(), size);
-  if constexpr (std::endian::native == std::endian::little) {
-    value = __builtin_bswap64(value) >> 16;
-  } else {
-    value >>= 16;
-  }
-  return value;
 }
 
 bool mac_address::is_broadcast() const {

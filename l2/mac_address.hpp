@@ -5,7 +5,9 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <compare>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -32,7 +34,20 @@ class mac_address {
   /// Lower-case "aa:bb:cc:dd:ee:ff".
   std::string to_string() const;
   /// The address in the low 48 bits, first octet most significant.
-  std::uint64_t to_u64() const;
+  std::uint64_t to_u64() const {
+    // In registers: a 4-byte and a 2-byte load, each byte-swapped. (Copying
+    // the 6 bytes into a stack word and reading it back as 8 costs a failed
+    // store-to-load forward on every call; this runs for every frame.)
+    std::uint32_t high = 0;
+    std::uint16_t low = 0;
+    std::memcpy(&high, octets_.data(), 4);
+    std::memcpy(&low, octets_.data() + 4, 2);
+    if constexpr (std::endian::native == std::endian::little) {
+      high = __builtin_bswap32(high);
+      low = __builtin_bswap16(low);
+    }
+    return (std::uint64_t{high} << 16) | low;
+  }
   const std::array<std::uint8_t, size>& octets() const { return octets_; }
 
   /// True for ff:ff:ff:ff:ff:ff.

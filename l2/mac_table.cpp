@@ -16,6 +16,8 @@
 //   port's dynamic entry count never grows past its limit.
 // - counters().refused counts every learn() that returned table_full or
 //   port_limit.
+// - make_key(), home(), find(), expired() and lookup() are inline in the
+//   header (the per-frame path); everything else is here.
 #include "l2/mac_table.hpp"
 
 #include <algorithm>
@@ -41,10 +43,6 @@ mac_table::mac_table(std::size_t capacity, std::chrono::nanoseconds aging)
   shift_ = static_cast<unsigned>(64 - std::countr_zero(size));
 }
 
-std::uint64_t mac_table::make_key(vlan_id vlan, const mac_address& mac) {
-  return occupied_bit | ((std::uint64_t{vlan} & 0xfff) << 48) | mac.to_u64();
-}
-
 mac_entry mac_table::to_entry(std::size_t index) const {
   const slot& s = slots_[index];
   mac_entry entry;
@@ -54,20 +52,6 @@ mac_entry mac_table::to_entry(std::size_t index) const {
   entry.last_seen = s.last_seen;
   entry.is_static = s.is_static;
   return entry;
-}
-
-std::size_t mac_table::home(std::uint64_t key) const {
-  return static_cast<std::size_t>((key * 0x9e3779b97f4a7c15ULL) >> shift_);
-}
-
-std::size_t mac_table::find(std::uint64_t key) const {
-  std::size_t i = home(key);
-  while (keys_[i] != empty_key && keys_[i] != key) i = (i + 1) & mask_;
-  return i;
-}
-
-bool mac_table::expired(const slot& s, time_point now) const {
-  return !s.is_static && now - s.last_seen > aging_;
 }
 
 bool mac_table::at_limit(port_id port) const {
@@ -171,14 +155,6 @@ learn_result mac_table::learn(vlan_id vlan, const mac_address& mac, port_id port
   add_to_port(port);
   ++counters_.learned;
   return learn_result::learned;
-}
-
-std::optional<port_id> mac_table::lookup(vlan_id vlan, const mac_address& mac, time_point now) const {
-  const std::size_t i = find(make_key(vlan, mac));
-  if (keys_[i] == empty_key) return std::nullopt;
-  const slot& s = slots_[i];
-  if (expired(s, now)) return std::nullopt;
-  return s.port;
 }
 
 std::size_t mac_table::age(time_point now) {
