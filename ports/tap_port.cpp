@@ -129,23 +129,26 @@ tap_port::~tap_port() {
 
 void tap_port::start(port_listener& listener) {
   listener_ = &listener;
-  reader_.start_reads(
-      buffer_, [this](std::size_t n) { receive(n); },
-      [this](int err) { return read_failed(err); });
+  reader_.start([this] { return read_one(); });
 }
 
-void tap_port::receive(std::size_t n) {
-  if (n < l2::vnet_header_size) return;  // shorter than the header: cannot happen
-  const std::span<const std::byte> bytes(buffer_.data(), n);
-  deliver(l2::packet{bytes.subspan(l2::vnet_header_size),
-                     l2::parse_vnet_header(bytes.first<l2::vnet_header_size>())});
-}
-
-bool tap_port::read_failed(int err) {
-  if (err == EINTR || err == EAGAIN) return true;
+read_loop::step tap_port::read_one() {
+  const ssize_t n = ::read(reader_.fd(), buffer_.data(), buffer_.size());
+  if (n >= static_cast<ssize_t>(l2::vnet_header_size)) {
+    const std::span<const std::byte> bytes(buffer_.data(), static_cast<std::size_t>(n));
+    deliver(l2::packet{bytes.subspan(l2::vnet_header_size),
+                       l2::parse_vnet_header(bytes.first<l2::vnet_header_size>())});
+    return read_loop::step::again;
+  }
+  if (n > 0) return read_loop::step::again;  // shorter than the header: cannot happen
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return read_loop::step::would_block;
+  if (n < 0 && errno == EINTR) return read_loop::step::again;
   // EBADFD: the interface was deleted under us. Anything else is as fatal.
-  set_up(false, err == EBADFD ? std::string("the TAP was deleted") : "read failed: " + errno_text(err));
-  return false;
+  const std::string why = n == 0 ? std::string("end of file")
+                                 : (errno == EBADFD ? std::string("the TAP was deleted")
+                                                    : "read failed: " + errno_text(errno));
+  set_up(false, why);
+  return read_loop::step::stop;
 }
 
 void tap_port::send(const l2::packet& packet) {

@@ -52,10 +52,7 @@ class tap_port final : public port {
  private:
   tap_port(boost::asio::io_context& io, l2::port_id id, const std::string& name, unique_fd fd,
            bool created);
-  /// A frame of `n` bytes (virtio-net header included) is in buffer_.
-  void receive(std::size_t n);
-  /// A read failed with `err`; returns whether to go on reading.
-  bool read_failed(int err);
+  read_loop::step read_one();
 
   read_loop reader_;
   std::vector<std::byte> buffer_;  ///< virtio-net header + one frame; preallocated
