@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstring>
 
+#include <boost/asio/post.hpp>
+
 #include "l2/frame.hpp"
 
 namespace ports {
@@ -224,6 +226,17 @@ void device_port::send(const l2::packet& packet) {
   }
   std::array<std::byte, l2::vnet_header_size> header;
   emit_vnet_header_for(packet, header);
+  // Small frames wait for the end of this input batch and leave together.
+  if (tx_batch::fits(header.size(), packet.frame.size())) {
+    if (tx_.full()) flush();
+    tx_.push(header, packet.frame, nullptr, 0, nullptr);
+    if (!flush_posted_) {
+      flush_posted_ = true;
+      boost::asio::post(link_timer_.get_executor(), [this] { flush(); });
+    }
+    return;
+  }
+  flush();  // keep the order
   iovec iov[2] = {{header.data(), header.size()},
                   {const_cast<std::byte*>(packet.frame.data()), packet.frame.size()}};
   msghdr msg{};
@@ -234,6 +247,18 @@ void device_port::send(const l2::packet& packet) {
   } else {
     counters_.drops.count(send_drop_reason(errno));
   }
+}
+
+void device_port::flush() {
+  flush_posted_ = false;
+  if (tx_.empty()) return;
+  if (reader_.fd() < 0) {
+    tx_.clear();  // the socket is closed: nothing can go out
+    return;
+  }
+  tx_.send_all(
+      reader_.fd(), [this](void*, std::size_t size) { count_tx(size); },
+      [this](void*, int err) { counters_.drops.count(send_drop_reason(err)); });
 }
 
 void device_port::stop() {

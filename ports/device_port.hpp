@@ -34,6 +34,7 @@
 #include "ports/netdev.hpp"
 #include "ports/port.hpp"
 #include "ports/read_loop.hpp"
+#include "ports/tx_batch.hpp"
 
 namespace ports {
 
@@ -60,6 +61,8 @@ class device_port final : public port {
   read_loop::step read_one();
   /// Handles message i of the last recvmmsg.
   void receive(std::size_t i);
+  /// Sends the queued small frames (one sendmmsg).
+  void flush();
   /// The socket reported ENETDOWN: tell link down from deletion.
   read_loop::step link_lost();
   /// While the link is down, checks once a second whether it is back.
@@ -76,6 +79,8 @@ class device_port final : public port {
     alignas(cmsghdr) std::array<unsigned char, CMSG_SPACE(sizeof(tpacket_auxdata))> control;
   };
   std::array<rx_slot, batch> rx_{};
+  tx_batch tx_;                  ///< small frames waiting for the end of the input batch
+  bool flush_posted_ = false;    ///< a flush() is queued on the io_context
   std::array<mmsghdr, batch> messages_{};
   unsigned ifindex_ = 0;
   bool brought_up_ = false;        ///< the daemon set IFF_UP on the interface

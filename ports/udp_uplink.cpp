@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 
 #include <array>
 #include <cerrno>
@@ -92,7 +93,8 @@ std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
 
 udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
                            const ip::udp::endpoint& local, l2::vni vni)
-    : reader_(io, std::move(fd)),
+    : io_(io),
+      reader_(io, std::move(fd)),
       local_(local),
       vni_(vni),
       v6_(local.address().is_v6()),
@@ -198,6 +200,7 @@ uplink_port* udp_endpoint::find_peer(const ip::udp::endpoint& from) const {
 
 void udp_endpoint::send_segments(uplink_port& peer, std::span<std::byte> buffer,
                                  const l2::segment_result& segments) {
+  flush();  // keep the order
   // Every segment gets its VXLAN header in the headroom in front of it.
   for (std::size_t i = 0; i < segments.count; ++i) {
     std::copy(header_.begin(), header_.end(), buffer.begin() + static_cast<std::ptrdiff_t>(i * segments.stride));
@@ -259,6 +262,18 @@ bool udp_endpoint::send_block(uplink_port& peer, std::span<const std::byte> bloc
 }
 
 void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame) {
+  // Small frames wait for the end of this input batch and leave together.
+  if (tx_batch::fits(header_.size(), frame.size())) {
+    if (tx_.full()) flush();
+    tx_.push(header_, frame, peer.destination().data(),
+             static_cast<socklen_t>(peer.destination().size()), &peer);
+    if (!flush_posted_) {
+      flush_posted_ = true;
+      boost::asio::post(io_, [this] { flush(); });
+    }
+    return;
+  }
+  flush();  // keep the order
   iovec iov[2] = {{header_.data(), header_.size()},
                   {const_cast<std::byte*>(frame.data()), frame.size()}};
   msghdr msg{};
@@ -271,6 +286,19 @@ void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame) {
   } else {
     peer.send_failed(send_drop_reason(errno));
   }
+}
+
+void udp_endpoint::flush() {
+  flush_posted_ = false;
+  if (tx_.empty()) return;
+  if (reader_.fd() < 0) {
+    tx_.clear();  // the socket is closed: nothing can go out
+    return;
+  }
+  tx_.send_all(
+      reader_.fd(),
+      [](void* peer, std::size_t size) { static_cast<uplink_port*>(peer)->sent(size); },
+      [](void* peer, int err) { static_cast<uplink_port*>(peer)->send_failed(send_drop_reason(err)); });
 }
 
 uplink_port::uplink_port(l2::port_id id, std::string name, udp_endpoint& endpoint,

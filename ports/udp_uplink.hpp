@@ -37,6 +37,7 @@
 #include "ports/netdev.hpp"
 #include "ports/port.hpp"
 #include "ports/read_loop.hpp"
+#include "ports/tx_batch.hpp"
 
 namespace ports {
 
@@ -94,10 +95,13 @@ class udp_endpoint {
   void receive(uplink_port& peer, std::span<const std::byte> datagram);
   /// Delivers the run being merged, if any.
   void flush_run();
+  /// Sends the queued small frames (one sendmmsg).
+  void flush();
   /// One sendmsg of `count` segments of `stride` bytes (UDP_SEGMENT when count > 1).
   bool send_block(uplink_port& peer, std::span<const std::byte> block, std::size_t stride,
                   std::size_t count);
 
+  boost::asio::io_context& io_;
   read_loop reader_;
   boost::asio::ip::udp::endpoint local_;
   l2::vni vni_;
@@ -109,6 +113,8 @@ class udp_endpoint {
   l2::tcp_coalescer coalescer_;     ///< userspace GRO of received TCP segments
   uplink_port* run_peer_ = nullptr; ///< the peer whose frames the coalescer holds
   bool udp_segment_ = true;         ///< the kernel takes UDP_SEGMENT (cleared on EIO)
+  tx_batch tx_;                     ///< small frames waiting for the end of the input batch
+  bool flush_posted_ = false;       ///< a flush() is queued on the io_context
   endpoint_counters counters_;
 };
 

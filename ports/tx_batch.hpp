@@ -1,0 +1,91 @@
+// tx_batch: frames waiting to go out of one socket in a single sendmmsg.
+//
+// A port queues small frames here (a copy: the frame's buffer belongs to the
+// port it came from and is reused by its next read) and sends them all at the
+// end of the current batch of input: the first queued frame posts a flush to
+// the io_context, which runs after the handler that is reading, so a burst of
+// frames read in one wake-up leaves in one system call. Frames too large for
+// a slot (TCP super-frames) are not queued; the port flushes what is queued
+// first, to keep the order, and sends them on their own. All preallocated.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <netinet/in.h>
+#include <span>
+#include <vector>
+
+namespace ports {
+
+class tx_batch {
+ public:
+  static constexpr std::size_t capacity = 32;     ///< frames per sendmmsg
+  static constexpr std::size_t slot_size = 2048;  ///< prefix + frame bytes per slot
+
+  tx_batch() : buffer_(capacity * slot_size) {}
+
+  /// Whether a frame of `size` bytes behind a `prefix_size`-byte header fits a slot.
+  static bool fits(std::size_t prefix_size, std::size_t size) {
+    return prefix_size + size <= slot_size;
+  }
+  bool empty() const { return count_ == 0; }
+  /// Drops everything queued (the socket is gone).
+  void clear() { count_ = 0; }
+  bool full() const { return count_ == capacity; }
+
+  /// Queues `prefix` + `frame` (fits() must hold, !full()) for destination
+  /// `to` (null for a bound socket); `tag` comes back to the callbacks of send_all.
+  void push(std::span<const std::byte> prefix, std::span<const std::byte> frame,
+            const sockaddr* to, socklen_t to_size, void* tag) {
+    std::byte* slot = buffer_.data() + count_ * slot_size;
+    std::memcpy(slot, prefix.data(), prefix.size());
+    std::memcpy(slot + prefix.size(), frame.data(), frame.size());
+    iov_[count_] = {slot, prefix.size() + frame.size()};
+    msghdr& h = messages_[count_].msg_hdr;
+    h = msghdr{};
+    h.msg_iov = &iov_[count_];
+    h.msg_iovlen = 1;
+    if (to != nullptr) {
+      std::memcpy(&addresses_[count_], to, std::min<std::size_t>(to_size, sizeof addresses_[0]));
+      h.msg_name = &addresses_[count_];
+      h.msg_namelen = to_size;
+    }
+    tags_[count_] = tag;
+    frame_sizes_[count_] = frame.size();
+    ++count_;
+  }
+
+  /// Sends everything queued with sendmmsg. Calls sent(tag, frame_size) for
+  /// each frame that went out and failed(tag, errno) for each that did not.
+  template <typename Sent, typename Failed>
+  void send_all(int fd, Sent&& sent, Failed&& failed) {
+    std::size_t i = 0;
+    while (i < count_) {
+      const int n = ::sendmmsg(fd, messages_.data() + i, static_cast<unsigned>(count_ - i),
+                               MSG_DONTWAIT);
+      if (n <= 0) {
+        failed(tags_[i], n < 0 ? errno : EIO);  // the first one failed: drop it, go on
+        ++i;
+        continue;
+      }
+      for (int k = 0; k < n; ++k, ++i) sent(tags_[i], frame_sizes_[i]);
+    }
+    count_ = 0;
+  }
+
+ private:
+  std::vector<std::byte> buffer_;                  ///< capacity slots of slot_size bytes
+  std::array<mmsghdr, capacity> messages_{};
+  std::array<iovec, capacity> iov_{};
+  std::array<sockaddr_in6, capacity> addresses_{};  ///< big enough for IPv4 and IPv6
+  std::array<void*, capacity> tags_{};
+  std::array<std::size_t, capacity> frame_sizes_{};
+  std::size_t count_ = 0;
+};
+
+}  // namespace ports
