@@ -12,8 +12,6 @@
 #include <chrono>
 #include <cstring>
 
-#include <boost/asio/post.hpp>
-
 #include "l2/frame.hpp"
 
 namespace ports {
@@ -107,6 +105,7 @@ device_port::device_port(boost::asio::io_context& io, l2::port_id id, const std:
       reader_(io, std::move(fd)),
       link_timer_(io),
       buffer_(batch * slot_size),
+      tx_(io, [this] { flush(); }),
       ifindex_(ifindex) {}
 
 device_port::~device_port() {
@@ -228,12 +227,7 @@ void device_port::send(const l2::packet& packet) {
   emit_vnet_header_for(packet, header);
   // Small frames wait for the end of this input batch and leave together.
   if (tx_batch::fits(header.size(), packet.frame.size())) {
-    if (tx_.full()) flush();
     tx_.push(header, packet.frame, nullptr, 0, nullptr);
-    if (!flush_posted_) {
-      flush_posted_ = true;
-      boost::asio::post(link_timer_.get_executor(), [this] { flush(); });
-    }
     return;
   }
   flush();  // keep the order
@@ -250,7 +244,6 @@ void device_port::send(const l2::packet& packet) {
 }
 
 void device_port::flush() {
-  flush_posted_ = false;
   if (tx_.empty()) return;
   if (reader_.fd() < 0) {
     tx_.clear();  // the socket is closed: nothing can go out

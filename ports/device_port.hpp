@@ -80,7 +80,6 @@ class device_port final : public port {
   };
   std::array<rx_slot, batch> rx_{};
   tx_batch tx_;                  ///< small frames waiting for the end of the input batch
-  bool flush_posted_ = false;    ///< a flush() is queued on the io_context
   std::array<mmsghdr, batch> messages_{};
   unsigned ifindex_ = 0;
   bool brought_up_ = false;        ///< the daemon set IFF_UP on the interface

@@ -12,10 +12,14 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
 #include <array>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <functional>
 #include <netinet/in.h>
 #include <span>
 #include <vector>
@@ -27,7 +31,10 @@ class tx_batch {
   static constexpr std::size_t capacity = 32;     ///< frames per sendmmsg
   static constexpr std::size_t slot_size = 2048;  ///< prefix + frame bytes per slot
 
-  tx_batch() : buffer_(capacity * slot_size) {}
+  /// `flush` sends what is queued (the port calls send_all() in it); it is
+  /// posted to `io` when the first frame of a batch is queued.
+  tx_batch(boost::asio::io_context& io, std::function<void()> flush)
+      : io_(io), flush_(std::move(flush)), buffer_(capacity * slot_size) {}
 
   /// Whether a frame of `size` bytes behind a `prefix_size`-byte header fits a slot.
   static bool fits(std::size_t prefix_size, std::size_t size) {
@@ -38,10 +45,19 @@ class tx_batch {
   void clear() { count_ = 0; }
   bool full() const { return count_ == capacity; }
 
-  /// Queues `prefix` + `frame` (fits() must hold, !full()) for destination
-  /// `to` (null for a bound socket); `tag` comes back to the callbacks of send_all.
+  /// Queues `prefix` + `frame` (fits() must hold) for destination `to` (null
+  /// for a bound socket); `tag` comes back to the callbacks of send_all. A
+  /// full queue is flushed first; the first frame of a batch posts the flush.
   void push(std::span<const std::byte> prefix, std::span<const std::byte> frame,
             const sockaddr* to, socklen_t to_size, void* tag) {
+    if (full()) flush_();
+    if (!flush_posted_) {
+      flush_posted_ = true;
+      boost::asio::post(io_, [this] {
+        flush_posted_ = false;
+        flush_();
+      });
+    }
     std::byte* slot = buffer_.data() + count_ * slot_size;
     std::memcpy(slot, prefix.data(), prefix.size());
     std::memcpy(slot + prefix.size(), frame.data(), frame.size());
@@ -79,6 +95,9 @@ class tx_batch {
   }
 
  private:
+  boost::asio::io_context& io_;
+  std::function<void()> flush_;
+  bool flush_posted_ = false;                       ///< a flush is queued on io_
   std::vector<std::byte> buffer_;                  ///< capacity slots of slot_size bytes
   std::array<mmsghdr, capacity> messages_{};
   std::array<iovec, capacity> iov_{};

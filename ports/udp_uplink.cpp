@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
 
 #include <array>
 #include <cerrno>
@@ -93,13 +92,13 @@ std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
 
 udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
                            const ip::udp::endpoint& local, l2::vni vni)
-    : io_(io),
-      reader_(io, std::move(fd)),
+    : reader_(io, std::move(fd)),
       local_(local),
       vni_(vni),
       v6_(local.address().is_v6()),
       header_(l2::vxlan_encode(vni)),
-      buffers_(batch * message_buffer_size) {}
+      buffers_(batch * message_buffer_size),
+      tx_(io, [this] { flush(); }) {}
 
 void udp_endpoint::add_peer(uplink_port& peer) { peers_.push_back(&peer); }
 
@@ -264,13 +263,8 @@ bool udp_endpoint::send_block(uplink_port& peer, std::span<const std::byte> bloc
 void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame) {
   // Small frames wait for the end of this input batch and leave together.
   if (tx_batch::fits(header_.size(), frame.size())) {
-    if (tx_.full()) flush();
     tx_.push(header_, frame, peer.destination().data(),
              static_cast<socklen_t>(peer.destination().size()), &peer);
-    if (!flush_posted_) {
-      flush_posted_ = true;
-      boost::asio::post(io_, [this] { flush(); });
-    }
     return;
   }
   flush();  // keep the order
@@ -289,7 +283,6 @@ void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame) {
 }
 
 void udp_endpoint::flush() {
-  flush_posted_ = false;
   if (tx_.empty()) return;
   if (reader_.fd() < 0) {
     tx_.clear();  // the socket is closed: nothing can go out

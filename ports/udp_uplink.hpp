@@ -101,7 +101,6 @@ class udp_endpoint {
   bool send_block(uplink_port& peer, std::span<const std::byte> block, std::size_t stride,
                   std::size_t count);
 
-  boost::asio::io_context& io_;
   read_loop reader_;
   boost::asio::ip::udp::endpoint local_;
   l2::vni vni_;
@@ -114,7 +113,6 @@ class udp_endpoint {
   uplink_port* run_peer_ = nullptr; ///< the peer whose frames the coalescer holds
   bool udp_segment_ = true;         ///< the kernel takes UDP_SEGMENT (cleared on EIO)
   tx_batch tx_;                     ///< small frames waiting for the end of the input batch
-  bool flush_posted_ = false;       ///< a flush() is queued on the io_context
   endpoint_counters counters_;
 };
 
