@@ -68,4 +68,6 @@ echo "   (${ns_a} has MAC $(ip -n "$ns_a" -br link show "$tap_a" | awk '{print $
 kill -USR1 "$pid"
 sleep 0.3
 grep -E "counters:|mac:" "$log" | sed 's/^[0-9-]* [0-9:.]* info: /   /'
+echo "   (a port_down drop or two is normal here: frames flooded before the other"
+echo "    namespace had brought its end of the TAP up)"
 echo "== done; stopping vswitchd and removing the namespaces"
