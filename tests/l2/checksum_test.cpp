@@ -6,21 +6,12 @@
 #include <random>
 #include <vector>
 
+#include "test_bytes.hpp"
+
 namespace {
 
 using l2::checksum::add;
 using l2::checksum::fold;
-
-std::uint16_t reference(const std::vector<std::byte>& data) {
-  std::uint32_t sum = 0;
-  for (std::size_t i = 0; i < data.size(); i += 2) {
-    std::uint32_t word = std::to_integer<std::uint32_t>(data[i]) << 8;
-    if (i + 1 < data.size()) word |= std::to_integer<std::uint32_t>(data[i + 1]);
-    sum += word;
-    sum = (sum & 0xffff) + (sum >> 16);
-  }
-  return static_cast<std::uint16_t>(sum);
-}
 
 TEST(checksum, rfc1071_example) {
   const std::vector<std::byte> data = {std::byte{0x00}, std::byte{0x01}, std::byte{0xf2},
@@ -34,10 +25,10 @@ TEST(checksum, matches_reference_for_every_length_and_alignment) {
   for (std::size_t size = 0; size < 200; ++size) {
     std::vector<std::byte> data(size);
     for (auto& b : data) b = static_cast<std::byte>(rng());
-    EXPECT_EQ(fold(add(0, data)), reference(data)) << "size " << size;
+    EXPECT_EQ(fold(add(0, data)), l2_test::reference_sum(data)) << "size " << size;
   }
   std::vector<std::byte> ones(9000, std::byte{0xff});
-  EXPECT_EQ(fold(add(0, ones)), reference(ones));
+  EXPECT_EQ(fold(add(0, ones)), l2_test::reference_sum(ones));
 }
 
 TEST(checksum, split_at_even_offsets_equals_whole) {

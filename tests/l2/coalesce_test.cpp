@@ -27,14 +27,7 @@ using l2_test::byte_vector;
 
 std::uint16_t reference_sum(const byte_vector& data, std::size_t begin = 0, std::size_t end = SIZE_MAX) {
   end = std::min(end, data.size());
-  std::uint32_t sum = 0;
-  for (std::size_t i = begin; i < end; i += 2) {
-    std::uint32_t word = std::to_integer<std::uint32_t>(data[i]) << 8;
-    if (i + 1 < end) word |= std::to_integer<std::uint32_t>(data[i + 1]);
-    sum += word;
-    sum = (sum & 0xffff) + (sum >> 16);
-  }
-  return static_cast<std::uint16_t>(sum);
+  return l2_test::reference_sum(std::span<const std::byte>(data).subspan(begin, end - begin));
 }
 
 std::uint16_t ones_add(std::uint16_t a, std::uint16_t b) {

@@ -29,6 +29,7 @@ using l2::drop_reason;
 using l2::vnet_header;
 using l2_test::byte_vector;
 using l2_test::bytes;
+using l2_test::reference_sum;
 
 constexpr std::byte sentinel{0xcc};
 constexpr std::uint8_t tcp_fin = 0x01;
@@ -76,19 +77,6 @@ byte_vector hex(std::string_view text) {
   }
   EXPECT_LT(high, 0) << "odd number of hex digits";
   return out;
-}
-
-/// The Internet checksum's folded sum, the obvious way: 16-bit words, end-
-/// around carry after every addition, an odd last byte padded with zero.
-std::uint16_t reference_sum(std::span<const std::byte> data) {
-  std::uint32_t sum = 0;
-  for (std::size_t i = 0; i < data.size(); i += 2) {
-    std::uint32_t word = std::to_integer<std::uint32_t>(data[i]) << 8;
-    if (i + 1 < data.size()) word |= std::to_integer<std::uint32_t>(data[i + 1]);
-    sum += word;
-    sum = (sum & 0xffff) + (sum >> 16);
-  }
-  return static_cast<std::uint16_t>(sum);
 }
 
 /// Pseudo-header (RFC 793/768 for IPv4, RFC 8200 for IPv6) followed by the L4 bytes.

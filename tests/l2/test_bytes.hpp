@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -18,6 +19,20 @@
 namespace l2_test {
 
 using byte_vector = std::vector<std::byte>;
+
+/// The Internet checksum's folded sum, the obvious way, as an independent
+/// reference for l2::checksum: 16-bit big-endian words, end-around carry after
+/// every addition, an odd last byte padded with zero.
+inline std::uint16_t reference_sum(std::span<const std::byte> data) {
+  std::uint32_t sum = 0;
+  for (std::size_t i = 0; i < data.size(); i += 2) {
+    std::uint32_t word = std::to_integer<std::uint32_t>(data[i]) << 8;
+    if (i + 1 < data.size()) word |= std::to_integer<std::uint32_t>(data[i + 1]);
+    sum += word;
+    sum = (sum & 0xffff) + (sum >> 16);
+  }
+  return static_cast<std::uint16_t>(sum);
+}
 
 /// Bytes from integer literals, e.g. bytes({0x08, 0x00}).
 inline byte_vector bytes(std::initializer_list<int> values) {
