@@ -14,16 +14,9 @@ need_root
 
 # ---- 1. a TAP deleted under the daemon -------------------------------------
 check "1. three TAP guests A, B, C on one vswitchd"
-make_ns sw
-make_ns a
-make_ns b
-make_ns c
 ta="$(name a)"; tb="$(name b)"; tc="$(name c)"
-start_vswitchd sw "$WORK/vswitchd-taps.log" --port "tap:$ta" --port "tap:$tb" --port "tap:$tc"
+tap_switch "$WORK/vswitchd-taps.log" 10.16.0 a b c
 pid="$VSW_PID"
-tap_to_ns sw "$ta" a 10.16.0.1/24
-tap_to_ns sw "$tb" b 10.16.0.2/24
-tap_to_ns sw "$tc" c 10.16.0.3/24
 wait_ping a 10.16.0.3
 ping_ok a 10.16.0.2 2
 
@@ -53,25 +46,14 @@ check_drops "$(port_line "$lines" "$tc")" port_down
 stop_vswitchd "$pid" 1
 
 # ---- 2. junk from a stranger, malformed VXLAN from the peer -----------------
-make_ns h1
-make_ns h2
+x1="$(name x1)"; xs="$(name xs)"; t1="$(name t1)"; t2="$(name t2)"
+two_hosts_underlay 10.200.6
 make_ns st
-make_ns vm1
-make_ns vm2
-u1="$(name u1)"; u2="$(name u2)"; x1="$(name x1)"; xs="$(name xs)"
-t1="$(name t1)"; t2="$(name t2)"
-make_veth h1 "$u1" h2 "$u2"
-addr_up h1 "$u1" 10.200.6.1/24 1600
-addr_up h2 "$u2" 10.200.6.2/24 1600
 make_veth h1 "$x1" st "$xs"                   # the stranger's link to h1
 addr_up h1 "$x1" 10.201.6.1/24
 addr_up st "$xs" 10.201.6.3/24
-start_vswitchd h1 "$WORK/vswitchd-h1.log" --port "tap:$t1" --uplink 10.200.6.2:4789
-pid1="$VSW_PID"
-start_vswitchd h2 "$WORK/vswitchd-h2.log" --port "tap:$t2" --uplink 10.200.6.1:4789
-pid2="$VSW_PID"
-tap_to_ns h1 "$t1" vm1 10.17.0.1/24
-tap_to_ns h2 "$t2" vm2 10.17.0.2/24
+vswitchd_on_hosts 10.200.6 10.17.0
+pid1="$PID1"; pid2="$PID2"
 wait_ping vm1 10.17.0.2
 ping_ok vm1 10.17.0.2 2
 

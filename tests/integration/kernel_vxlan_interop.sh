@@ -12,15 +12,9 @@ TEST_TAG=kv
 source "$(dirname "$0")/lib.sh"
 need_root iperf3 ss ethtool
 
-make_ns h1
-make_ns h2
-make_ns vm1
-make_ns vm2
 u1="$(name u1)"; u2="$(name u2)"; t1="$(name t1)"
 g2="$(name g2)"; s2="$(name s2)"; vx="$(name vx)"; br="$(name br)"
-make_veth h1 "$u1" h2 "$u2"
-addr_up h1 "$u1" 10.200.5.1/24 1600
-addr_up h2 "$u2" 10.200.5.2/24 1600
+two_hosts_underlay 10.200.5
 # A veth hands the kernel vxlan's datagrams over with the inner TCP checksum still
 # partial (checksum offload: a real NIC would complete it on the wire); vswitchd
 # reads them from a UDP socket and cannot know, so vm1 drops them and TCP never

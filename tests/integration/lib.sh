@@ -245,6 +245,48 @@ tap_to_ns() {
   addr_up "$to" "$ifn" "$addr" "$mtu"
 }
 
+# tap_switch LOGFILE SUBNET ROLE...: a switch namespace "sw" running vswitchd
+# with one file-side TAP per ROLE; each ROLE becomes a namespace with its TAP
+# (named $(name ROLE)) at SUBNET.1, SUBNET.2, ... /24. Sets VSW_PID.
+tap_switch() {
+  local logf="$1" subnet="$2" role i=0 ports=()
+  shift 2
+  make_ns sw
+  for role in "$@"; do make_ns "$role"; ports+=(--port "tap:$(name "$role")"); done
+  start_vswitchd sw "$logf" "${ports[@]}"
+  for role in "$@"; do
+    i=$((i + 1))
+    tap_to_ns sw "$(name "$role")" "$role" "$subnet.$i/24"
+  done
+}
+
+# two_hosts_underlay SUBNET: "hosts" h1 and h2 and VM namespaces vm1, vm2; h1
+# and h2 joined by a veth underlay ($(name u1), $(name u2)) at SUBNET.1 and
+# SUBNET.2 /24 with MTU 1600, room for VXLAN's 50 bytes so the VMs keep 1500.
+two_hosts_underlay() {
+  make_ns h1
+  make_ns h2
+  make_ns vm1
+  make_ns vm2
+  make_veth h1 "$(name u1)" h2 "$(name u2)"
+  addr_up h1 "$(name u1)" "$1.1/24" 1600
+  addr_up h2 "$(name u2)" "$1.2/24" 1600
+}
+
+# vswitchd_on_hosts UNDERLAY VMSUBNET: on h1 and h2 (two_hosts_underlay
+# UNDERLAY), vswitchd with a TAP into vm1 / vm2 (at VMSUBNET.1 and .2) and an
+# uplink to the other host. Logs in $WORK/vswitchd-h1.log, -h2.log; sets PID1, PID2.
+PID1=""
+PID2=""
+vswitchd_on_hosts() {
+  start_vswitchd h1 "$WORK/vswitchd-h1.log" --port "tap:$(name t1)" --uplink "$1.2:4789"
+  PID1="$VSW_PID"
+  start_vswitchd h2 "$WORK/vswitchd-h2.log" --port "tap:$(name t2)" --uplink "$1.1:4789"
+  PID2="$VSW_PID"
+  tap_to_ns h1 "$(name t1)" vm1 "$2.1/24"
+  tap_to_ns h2 "$(name t2)" vm2 "$2.2/24"
+}
+
 # addr_up ROLE IFNAME ADDR/PREFIX [MTU]: address an interface and bring it up.
 addr_up() {
   local n

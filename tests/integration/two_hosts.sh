@@ -11,22 +11,12 @@ TEST_TAG=th
 source "$(dirname "$0")/lib.sh"
 need_root iperf3 ss
 
-make_ns h1
-make_ns h2
-make_ns vm1
-make_ns vm2
-u1="$(name u1)"; u2="$(name u2)"; t1="$(name t1)"; t2="$(name t2)"
-make_veth h1 "$u1" h2 "$u2"
-addr_up h1 "$u1" 10.200.4.1/24 1600
-addr_up h2 "$u2" 10.200.4.2/24 1600
+t1="$(name t1)"; t2="$(name t2)"
+two_hosts_underlay 10.200.4
 
 check "vswitchd on each host: a TAP and an uplink to the other host"
-start_vswitchd h1 "$WORK/vswitchd-h1.log" --port "tap:$t1" --uplink 10.200.4.2:4789
-pid1="$VSW_PID"
-start_vswitchd h2 "$WORK/vswitchd-h2.log" --port "tap:$t2" --uplink 10.200.4.1:4789
-pid2="$VSW_PID"
-tap_to_ns h1 "$t1" vm1 10.14.0.1/24
-tap_to_ns h2 "$t2" vm2 10.14.0.2/24
+vswitchd_on_hosts 10.200.4 10.14.0
+pid1="$PID1"; pid2="$PID2"
 
 check "VM-to-VM ping both ways, also 1472-byte payloads with DF (1500-byte packets)"
 wait_ping vm1 10.14.0.2

@@ -8,17 +8,9 @@ TEST_TAG=ui
 source "$(dirname "$0")/lib.sh"
 need_root iperf3 ss
 
-make_ns sw
-make_ns a
-make_ns b
-make_ns c
 ta="$(name a)"; tb="$(name b)"; tc="$(name c)"
-
-start_vswitchd sw "$WORK/vswitchd.log" --port "tap:$ta" --port "tap:$tb" --port "tap:$tc"
+tap_switch "$WORK/vswitchd.log" 10.13.0 a b c
 pid="$VSW_PID"
-tap_to_ns sw "$ta" a 10.13.0.1/24
-tap_to_ns sw "$tb" b 10.13.0.2/24
-tap_to_ns sw "$tc" c 10.13.0.3/24
 
 check "learning: A and B ping each other, C pings A"
 wait_ping a 10.13.0.2
