@@ -15,8 +15,7 @@ constexpr std::size_t max_segment_headroom = 64;
 
 datapath::datapath(boost::asio::io_context& io, std::size_t table_capacity,
                    std::chrono::seconds mac_aging, clock_fn clock)
-    : io_(io),
-      forwarder_(table_capacity, mac_aging),
+    : forwarder_(table_capacity, mac_aging),
       clock_(clock),
       aging_timer_(io),
       segments_(l2::segment_buffer_size(l2::max_frame_size, max_segment_headroom)) {}

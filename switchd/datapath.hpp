@@ -55,7 +55,6 @@ class datapath final : public ports::port_listener {
   /// offloads, else segmented (or its checksum completed) in software.
   void transmit(ports::port& out, const l2::packet& packet);
 
-  boost::asio::io_context& io_;
   l2::forwarder forwarder_;
   clock_fn clock_;
   std::vector<std::unique_ptr<ports::port>> ports_;  ///< indexed by port id
