@@ -38,6 +38,17 @@ inline void store32(std::span<std::byte> bytes, std::size_t offset, std::uint32_
   store16(bytes, offset + 2, static_cast<std::uint16_t>(value & 0xffff));
 }
 
+/// Big-endian 64 bits at `offset`.
+inline std::uint64_t load64(std::span<const std::byte> bytes, std::size_t offset) {
+  return (std::uint64_t{load32(bytes, offset)} << 32) | load32(bytes, offset + 4);
+}
+
+/// Writes `value` big-endian at `offset`.
+inline void store64(std::span<std::byte> bytes, std::size_t offset, std::uint64_t value) {
+  store32(bytes, offset, static_cast<std::uint32_t>(value >> 32));
+  store32(bytes, offset + 4, static_cast<std::uint32_t>(value & 0xffffffff));
+}
+
 /// Little-endian 16 bits at `offset` (virtio-net header).
 inline std::uint16_t load16_le(std::span<const std::byte> bytes, std::size_t offset) {
   return static_cast<std::uint16_t>(std::to_integer<unsigned>(bytes[offset]) |

@@ -24,6 +24,13 @@ std::string_view to_string(drop_reason reason) {
     case drop_reason::vxlan_short: return "vxlan_short";
     case drop_reason::vxlan_bad_flags: return "vxlan_bad_flags";
     case drop_reason::vxlan_wrong_vni: return "vxlan_wrong_vni";
+    case drop_reason::too_big: return "too_big";
+    case drop_reason::sealed_short: return "sealed_short";
+    case drop_reason::sealed_bad_version: return "sealed_bad_version";
+    case drop_reason::sealed_unknown_key: return "sealed_unknown_key";
+    case drop_reason::sealed_forged: return "sealed_forged";
+    case drop_reason::sealed_replayed: return "sealed_replayed";
+    case drop_reason::sealed_stale: return "sealed_stale";
   }
   // Not an enumerator (a value cast from an integer): never crash on it.
   return "unknown";

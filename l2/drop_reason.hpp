@@ -34,11 +34,19 @@ enum class drop_reason : std::uint8_t {
   vxlan_short,       ///< shorter than VXLAN header + Ethernet header
   vxlan_bad_flags,   ///< VXLAN I flag clear
   vxlan_wrong_vni,   ///< VNI is not ours
+  too_big,           ///< frame larger than the uplink's inner MTU (never fragmented)
+  // Sealed (encrypted, authenticated) uplinks: ports/sealed.hpp.
+  sealed_short,      ///< shorter than a sealed header + tag
+  sealed_bad_version,///< version byte is not ours (e.g. plain VXLAN on a sealed overlay)
+  sealed_unknown_key,///< key id matches none of our keys
+  sealed_forged,     ///< authentication failed: tampered, truncated or a wrong key
+  sealed_replayed,   ///< sequence number already seen or behind the replay window
+  sealed_stale,      ///< addressed to another life of this daemon, or from a retired life of the peer
 };
 
 /// Number of drop reasons (size of a counter array indexed by drop_reason).
 inline constexpr std::size_t drop_reason_count =
-    static_cast<std::size_t>(drop_reason::vxlan_wrong_vni) + 1;
+    static_cast<std::size_t>(drop_reason::sealed_stale) + 1;
 
 /// Stable snake_case name of a reason, e.g. "multicast_source".
 std::string_view to_string(drop_reason reason);

@@ -5,8 +5,9 @@
 set -euo pipefail
 
 build=(build-essential cmake libboost-dev libboost-program-options-dev libspdlog-dev
-       iproute2 iputils-ping)
-test=("${build[@]}" libgtest-dev libgmock-dev iperf3 ethtool tcpdump procps psmisc python3 util-linux)
+       libsodium-dev pkg-config iproute2 iputils-ping)
+test=("${build[@]}" libgtest-dev libgmock-dev iperf3 ethtool tcpdump procps psmisc python3 python3-nacl python3-scapy
+      util-linux)
 
 case "${1:-}" in
   build) wanted=("${build[@]}") ;;

@@ -33,6 +33,13 @@ TEST(drop_reason, names_are_the_enumerator_spellings) {
       {drop_reason::vxlan_short, "vxlan_short"},
       {drop_reason::vxlan_bad_flags, "vxlan_bad_flags"},
       {drop_reason::vxlan_wrong_vni, "vxlan_wrong_vni"},
+      {drop_reason::too_big, "too_big"},
+      {drop_reason::sealed_short, "sealed_short"},
+      {drop_reason::sealed_bad_version, "sealed_bad_version"},
+      {drop_reason::sealed_unknown_key, "sealed_unknown_key"},
+      {drop_reason::sealed_forged, "sealed_forged"},
+      {drop_reason::sealed_replayed, "sealed_replayed"},
+      {drop_reason::sealed_stale, "sealed_stale"},
   };
   static_assert(std::size(cases) == l2::drop_reason_count);
   for (const case_t& c : cases) EXPECT_EQ(l2::to_string(c.reason), c.name);
