@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "l2/drop_reason.hpp"
+#include "l2/frame.hpp"
 #include "l2/offload.hpp"
 #include "l2/types.hpp"
 
@@ -105,6 +106,8 @@ class port {
   /// Sends the plain segments l2::segment() wrote into `buffer` (each behind
   /// segment_headroom() free bytes). The default sends them one by one.
   virtual void send_segments(std::span<std::byte> buffer, const l2::segment_result& segments);
+  /// The largest frame this port can send (an uplink: its inner MTU).
+  virtual std::size_t max_frame_size() const { return l2::max_frame_size; }
   /// Stops reading. Idempotent. The destructor releases the device.
   virtual void stop() = 0;
   /// One line for the log: kind, name and how it is attached.

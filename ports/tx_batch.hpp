@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstddef>
@@ -43,6 +44,13 @@ class tx_batch {
   bool empty() const { return count_ == 0; }
   /// Drops everything queued (the socket is gone).
   void clear() { count_ = 0; }
+  /// Whether a queued datagram carries `tag`.
+  bool holds(const void* tag) const {
+    for (std::size_t i = 0; i < count_; ++i) {
+      if (tags_[i] == tag) return true;
+    }
+    return false;
+  }
   bool full() const { return count_ == capacity; }
 
   /// Queues `prefix` + `frame` (fits() must hold) for destination `to` (null
@@ -50,6 +58,21 @@ class tx_batch {
   /// full queue is flushed first; the first frame of a batch posts the flush.
   void push(std::span<const std::byte> prefix, std::span<const std::byte> frame,
             const sockaddr* to, socklen_t to_size, void* tag) {
+    push_filled(
+        prefix.size() + frame.size(),
+        [&](std::span<std::byte> slot) {
+          std::memcpy(slot.data(), prefix.data(), prefix.size());
+          std::memcpy(slot.data() + prefix.size(), frame.data(), frame.size());
+        },
+        to, to_size, tag, frame.size());
+  }
+
+  /// Queues a datagram of `size` bytes (<= slot_size) that `fill(slot)` writes
+  /// into its slot (e.g. sealing a frame in place); `frame_size` is what
+  /// send_all reports for it. Otherwise as push().
+  template <typename Fill>
+  void push_filled(std::size_t size, Fill&& fill, const sockaddr* to, socklen_t to_size,
+                   void* tag, std::size_t frame_size) {
     if (full()) flush_();
     if (!flush_posted_) {
       flush_posted_ = true;
@@ -59,9 +82,8 @@ class tx_batch {
       });
     }
     std::byte* slot = buffer_.data() + count_ * slot_size;
-    std::memcpy(slot, prefix.data(), prefix.size());
-    std::memcpy(slot + prefix.size(), frame.data(), frame.size());
-    iov_[count_] = {slot, prefix.size() + frame.size()};
+    fill(std::span<std::byte>(slot, size));
+    iov_[count_] = {slot, size};
     msghdr& h = messages_[count_].msg_hdr;
     h = msghdr{};
     h.msg_iov = &iov_[count_];
@@ -72,7 +94,7 @@ class tx_batch {
       h.msg_namelen = to_size;
     }
     tags_[count_] = tag;
-    frame_sizes_[count_] = frame.size();
+    frame_sizes_[count_] = frame_size;
     ++count_;
   }
 

@@ -5,11 +5,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
+
+#include "l2/byte_order.hpp"
 
 namespace ports {
 namespace {
@@ -24,6 +27,19 @@ constexpr std::size_t message_buffer_size = 65536;
 /// UDP_SEGMENT limits: segments per call, and bytes per call (a UDP payload).
 constexpr std::size_t max_gso_segments = 64;
 constexpr std::size_t max_gso_bytes = 65000;
+
+/// Handshake probes to one peer: at most one per this interval.
+constexpr auto nudge_interval = std::chrono::milliseconds(100);
+/// A peer that is down has its name re-resolved at most this often.
+constexpr auto down_resolve_interval = std::chrono::seconds(5);
+/// Assumed when the route's MTU cannot be read.
+constexpr std::size_t fallback_mtu = 1500;
+
+std::uint64_t now_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
 
 void enlarge_buffer(int fd, int force_option, int option) {
   if (::setsockopt(fd, SOL_SOCKET, force_option, &socket_buffer_size, sizeof socket_buffer_size) <
@@ -57,8 +73,10 @@ std::string to_string(const ip::udp::endpoint& ep) {
   return text;
 }
 
+
 std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
-                                                 const ip::udp::endpoint& local, l2::vni vni,
+                                                 const ip::udp::endpoint& local,
+                                                 const uplink_settings& settings,
                                                  const std::string& option) {
   const bool v6 = local.address().is_v6();
   unique_fd fd(::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -68,7 +86,12 @@ std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
   if (v6) {
     const int off = 0;  // dual-stack: IPv4 peers too, as IPv4-mapped addresses
     (void)::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    const int dont = IPV6_PMTUDISC_DO;
+    (void)::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_MTU_DISCOVER, &dont, sizeof dont);
   }
+  // Never fragment: a frame that does not fit is dropped and counted (too_big).
+  const int dont = IP_PMTUDISC_DO;
+  (void)::setsockopt(fd.get(), IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof dont);
   enlarge_buffer(fd.get(), SO_RCVBUFFORCE, SO_RCVBUF);
   enlarge_buffer(fd.get(), SO_SNDBUFFORCE, SO_SNDBUF);
   // Receive runs of one flow's datagrams as one buffer (Linux 5.0+); optional.
@@ -87,28 +110,81 @@ std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
     }
     throw port_error(option + ": cannot bind (" + std::strerror(err) + ")" + fix);
   }
-  return std::unique_ptr<udp_endpoint>(new udp_endpoint(io, std::move(fd), local, vni));
+  return std::unique_ptr<udp_endpoint>(new udp_endpoint(io, std::move(fd), local, settings));
 }
 
 udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
-                           const ip::udp::endpoint& local, l2::vni vni)
-    : reader_(io, std::move(fd)),
+                           const ip::udp::endpoint& local, const uplink_settings& settings)
+    : io_(io),
+      reader_(io, std::move(fd)),
       local_(local),
-      vni_(vni),
+      settings_(settings),
+      sealed_(!settings.keys.empty()),
       v6_(local.address().is_v6()),
-      header_(l2::vxlan_encode(vni)),
+      header_(l2::vxlan_encode(settings.vni)),
       buffers_(batch * message_buffer_size),
-      tx_(io, [this] { flush(); }) {}
+      tx_(io, [this] { flush(); }),
+      timer_(io),
+      resolver_(io) {
+  if (sealed_) {
+    instance_ = sealed::random_instance();
+    set_keys(settings.keys);
+    scratch_.resize(l2::max_frame_size + sealed::overhead);
+  }
+}
+
+udp_endpoint::~udp_endpoint() = default;
+
+bool udp_endpoint::set_keys(const std::vector<sealed::key>& keys) {
+  if (!sealed_ || keys.empty()) return false;
+  settings_.keys = keys;
+  key_ids_.clear();
+  for (const sealed::key& k : keys) key_ids_.push_back(sealed::key_id_of(k));
+  return true;
+}
 
 void udp_endpoint::add_peer(uplink_port& peer) { peers_.push_back(&peer); }
+
+void udp_endpoint::remove_peer(uplink_port& peer) {
+  if (tx_.holds(&peer)) flush();  // queued datagrams name the peer: send them now
+  if (run_peer_ == &peer) flush_run();
+  std::erase(peers_, &peer);
+}
 
 void udp_endpoint::start() {
   if (started_) return;
   started_ = true;
   reader_.start([this] { return read_one(); });
+  tick();  // the first probes go out at once
 }
 
-void udp_endpoint::stop() { reader_.close(); }
+void udp_endpoint::stop() {
+  timer_.cancel();
+  resolver_.cancel();
+  reader_.close();
+}
+
+std::size_t udp_endpoint::max_frame_size_to(const ip::udp::endpoint& remote) const {
+  const bool v4 = remote.address().is_v4();
+  std::size_t mtu = settings_.underlay_mtu;
+  if (mtu == 0) {
+    // The route's MTU towards the peer: a connected socket knows it.
+    mtu = fallback_mtu;
+    unique_fd probe(::socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (probe && ::connect(probe.get(), remote.data(), static_cast<socklen_t>(remote.size())) == 0) {
+      int value = 0;
+      socklen_t size = sizeof value;
+      if (::getsockopt(probe.get(), v4 ? IPPROTO_IP : IPPROTO_IPV6, v4 ? IP_MTU : IPV6_MTU,
+                       &value, &size) == 0 &&
+          value > 0) {
+        mtu = static_cast<std::size_t>(value);
+      }
+    }
+  }
+  const std::size_t outer = (v4 ? 20 : 40) + 8 + encapsulation_size();
+  if (mtu <= outer + l2::ethernet_header_size) return l2::ethernet_header_size;
+  return std::min(mtu - outer, l2::max_frame_size);
+}
 
 read_loop::step udp_endpoint::read_one() {
   std::array<mmsghdr, batch> messages{};
@@ -136,8 +212,8 @@ read_loop::step udp_endpoint::read_one() {
     ip::udp::endpoint source;
     std::memcpy(source.data(), h.msg_name, std::min<std::size_t>(h.msg_namelen, source.capacity()));
     source.resize(std::min<std::size_t>(h.msg_namelen, source.capacity()));
-    const std::span<const std::byte> payload(static_cast<const std::byte*>(iov[i].iov_base),
-                                             messages[i].msg_len);
+    const std::span<std::byte> payload(static_cast<std::byte*>(iov[i].iov_base),
+                                       messages[i].msg_len);
     // UDP_GRO: the payload is a run of datagrams of gso_size bytes (the last may be shorter).
     std::size_t gso_size = payload.size();
     for (const cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), const_cast<cmsghdr*>(c))) {
@@ -162,27 +238,115 @@ read_loop::step udp_endpoint::read_one() {
   return n < static_cast<int>(batch) ? read_loop::step::would_block : read_loop::step::again;
 }
 
-void udp_endpoint::receive(uplink_port& peer, std::span<const std::byte> datagram) {
-  const std::optional<std::span<const std::byte>> inner = peer.decapsulate(datagram);
+void udp_endpoint::receive(uplink_port& peer, std::span<std::byte> datagram) {
+  const std::optional<std::span<const std::byte>> inner =
+      sealed_ ? open_sealed(peer, datagram) : peer.decapsulate(datagram);
   if (!inner) return;
+  peer.received(inner->size());
+  pass_on(peer, *inner);
+}
+
+void udp_endpoint::pass_on(uplink_port& peer, std::span<const std::byte> inner) {
   if (run_peer_ != &peer) flush_run();
-  if (coalescer_.add(*inner)) {
+  if (coalescer_.add(inner)) {
     run_peer_ = &peer;
     return;
   }
   // It does not join the current run: deliver that, then start a new one
   // with this frame or, if it can never be merged, deliver it as it is.
   flush_run();
-  if (coalescer_.add(*inner)) {
+  if (coalescer_.add(inner)) {
     run_peer_ = &peer;
   } else {
-    peer.hand_over(l2::packet{*inner, {}});
+    peer.hand_over(l2::packet{inner, {}});
   }
 }
 
 void udp_endpoint::flush_run() {
   if (coalescer_.pending() && run_peer_ != nullptr) run_peer_->hand_over(coalescer_.flush());
   run_peer_ = nullptr;
+}
+
+std::optional<std::span<const std::byte>> udp_endpoint::open_sealed(
+    uplink_port& peer, std::span<std::byte> datagram) {
+  // 1. Header checks, before any cryptography.
+  const sealed::parsed p = sealed::parse(datagram);
+  if (!p.ok) {
+    peer.drop(p.reason);
+    return std::nullopt;
+  }
+  const auto id = std::find(key_ids_.begin(), key_ids_.end(), p.h.key_id);
+  if (id == key_ids_.end()) {
+    peer.drop(l2::drop_reason::sealed_unknown_key);
+    return std::nullopt;
+  }
+  uplink_port::peer_state& st = peer.state();
+  const bool current = st.instance != 0 && p.h.sender == st.instance;
+  if (current && !st.window.check(p.h.sequence)) {
+    peer.drop(l2::drop_reason::sealed_replayed);
+    return std::nullopt;
+  }
+  if (!current && st.is_retired(p.h.sender)) {
+    peer.drop(l2::drop_reason::sealed_stale);
+    return std::nullopt;
+  }
+  // 2. Authenticate and decrypt in place.
+  const std::optional<std::span<std::byte>> plain =
+      sealed::open_in_place(settings_.keys[static_cast<std::size_t>(id - key_ids_.begin())], datagram);
+  if (!plain) {
+    peer.drop(l2::drop_reason::sealed_forged);
+    return std::nullopt;
+  }
+  // 3. Handshake: a new instance of the peer is adopted once it addresses
+  // this run of ours (which proves the datagram is not a replay from before).
+  const auto now = std::chrono::steady_clock::now();
+  const auto nudge = [&](std::uint64_t receiver) {
+    if (now - st.last_nudge < nudge_interval) return;
+    st.last_nudge = now;
+    send_control(peer, sealed::message::probe, receiver, now_ns());
+  };
+  if (!current) {
+    if (p.h.receiver != instance_) {
+      // It does not know us yet (we started, or it did): tell it who we are.
+      nudge(p.h.sender);
+      if (p.h.type == sealed::message::data) peer.drop(l2::drop_reason::sealed_stale);
+      return std::nullopt;
+    }
+    const bool restarted = st.instance != 0;
+    st.adopt(p.h.sender);
+    if (restarted) spdlog::info("peer {}: restarted (new instance); replay window reset", peer.name());
+  }
+  st.window.accept(p.h.sequence);
+  if (p.h.receiver != instance_) {
+    // The peer still addresses an earlier run of ours: nothing it sends can be
+    // trusted to be fresh until it learns this one.
+    nudge(st.instance);
+    if (p.h.type == sealed::message::data) peer.drop(l2::drop_reason::sealed_stale);
+    return std::nullopt;
+  }
+  // 4. Alive; then by type.
+  st.last_rx = now;
+  if (!peer.is_up()) peer.set_alive(true, "answered (sealed handshake done)");
+  switch (p.h.type) {
+    case sealed::message::data:
+      return std::span<const std::byte>(*plain);
+    case sealed::message::probe:
+      if (plain->size() == sizeof(std::uint64_t)) {
+        send_control(peer, sealed::message::reply, st.instance, l2::byte_order::load64(*plain, 0));
+      }
+      return std::nullopt;
+    case sealed::message::reply:
+      if (plain->size() == sizeof(std::uint64_t)) {
+        const std::uint64_t sent = l2::byte_order::load64(*plain, 0);
+        const std::uint64_t at = now_ns();
+        if (sent <= at && at - sent < 60'000'000'000ULL) {
+          st.rtt = std::chrono::nanoseconds(at - sent);
+          ++st.replies_received;
+        }
+      }
+      return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 uplink_port* udp_endpoint::find_peer(const ip::udp::endpoint& from) const {
@@ -197,34 +361,84 @@ uplink_port* udp_endpoint::find_peer(const ip::udp::endpoint& from) const {
   return hosts == 1 ? same_host : nullptr;
 }
 
+sealed::header udp_endpoint::next_header(uplink_port& peer, sealed::message type) {
+  uplink_port::peer_state& st = peer.state();
+  return sealed::header{type, key_ids_.front(), instance_, st.instance, st.next_sequence++};
+}
+
+void udp_endpoint::send_control(uplink_port& peer, sealed::message type, std::uint64_t receiver,
+                                std::uint64_t token) {
+  if (reader_.fd() < 0) return;
+  std::array<std::byte, sealed::overhead + sizeof(std::uint64_t)> datagram{};
+  sealed::header h = next_header(peer, type);
+  h.receiver = receiver;
+  l2::byte_order::store64(datagram, sealed::header_size, token);
+  const std::size_t size =
+      sealed::seal_in_place(settings_.keys.front(), h, datagram, sizeof(std::uint64_t));
+  if (type == sealed::message::probe) ++peer.state().probes_sent;
+  (void)::sendto(reader_.fd(), datagram.data(), size, MSG_DONTWAIT, peer.destination().data(),
+                 static_cast<socklen_t>(peer.destination().size()));
+}
+
 void udp_endpoint::send_segments(uplink_port& peer, std::span<std::byte> buffer,
                                  const l2::segment_result& segments) {
   flush();  // keep the order
-  // Every segment gets its VXLAN header in the headroom in front of it.
-  for (std::size_t i = 0; i < segments.count; ++i) {
-    std::copy(header_.begin(), header_.end(), buffer.begin() + static_cast<std::ptrdiff_t>(i * segments.stride));
+  const std::size_t room = headroom();
+  const std::size_t first_size = std::min(segments.stride, segments.total_size) - room;
+  if (first_size > peer.max_frame_size()) {
+    for (std::size_t i = 0; i < segments.count; ++i) peer.drop(l2::drop_reason::too_big);
+    return;
   }
+  // Datagram i starts `lead` bytes into segment i's headroom. Plain: the
+  // VXLAN header fills the headroom. Sealed: the header fills the last 32
+  // bytes of it and the tag goes into the first 16 bytes of the next
+  // segment's headroom, so the datagrams lie back to back with the same
+  // stride, ready for UDP_SEGMENT, without a copy.
+  std::size_t lead = 0;
+  if (sealed_) {
+    lead = sealed::tag_size;
+    if (segments.total_size + sealed::tag_size > buffer.size()) {
+      for (std::size_t i = 0; i < segments.count; ++i) peer.drop(l2::drop_reason::tx_error);
+      return;
+    }
+    for (std::size_t i = 0; i < segments.count; ++i) {
+      const std::size_t at = i * segments.stride;
+      const std::size_t size = std::min(segments.stride, segments.total_size - at) - room;
+      sealed::seal_in_place(settings_.keys.front(), next_header(peer, sealed::message::data),
+                            buffer.subspan(at + lead, size + sealed::overhead), size);
+    }
+  } else {
+    for (std::size_t i = 0; i < segments.count; ++i) {
+      std::copy(header_.begin(), header_.end(),
+                buffer.begin() + static_cast<std::ptrdiff_t>(i * segments.stride));
+    }
+  }
+  const std::size_t overhead = encapsulation_size();
   // Blocks of whole segments within UDP_SEGMENT's limits, one sendmsg each.
   const std::size_t per_block =
       std::max<std::size_t>(1, std::min(max_gso_segments, max_gso_bytes / segments.stride));
   for (std::size_t first = 0; first < segments.count; first += per_block) {
     const std::size_t count = std::min(per_block, segments.count - first);
-    const std::size_t begin = first * segments.stride;
-    const std::size_t end =
-        first + count == segments.count ? segments.total_size : (first + count) * segments.stride;
+    const std::size_t begin = first * segments.stride + lead;
+    const std::size_t end = (first + count == segments.count ? segments.total_size
+                                                              : (first + count) * segments.stride) +
+                            lead;
     const std::span<const std::byte> block(buffer.data() + begin, end - begin);
-    if (count > 1 && udp_segment_ && send_block(peer, block, segments.stride, count)) continue;
+    if (count > 1 && udp_segment_ && send_block(peer, block, segments.stride, count, overhead)) {
+      continue;
+    }
     // One datagram per segment: UDP_SEGMENT is off, refused, or there is one segment.
     for (std::size_t i = 0; i < count; ++i) {
       const std::size_t at = i * segments.stride;
       const std::size_t size = std::min(segments.stride, block.size() - at);
-      send_block(peer, block.subspan(at, size), size, 1);
+      send_block(peer, block.subspan(at, size), size, 1, overhead);
     }
   }
 }
 
 bool udp_endpoint::send_block(uplink_port& peer, std::span<const std::byte> block,
-                              std::size_t stride, std::size_t count) {
+                              std::size_t stride, std::size_t count,
+                              std::size_t per_segment_overhead) {
   iovec iov{const_cast<std::byte*>(block.data()), block.size()};
   msghdr msg{};
   msg.msg_name = const_cast<sockaddr*>(peer.destination().data());
@@ -243,9 +457,9 @@ bool udp_endpoint::send_block(uplink_port& peer, std::span<const std::byte> bloc
     std::memcpy(CMSG_DATA(c), &size, sizeof size);
   }
   if (::sendmsg(reader_.fd(), &msg, MSG_DONTWAIT) >= 0) {
-    // Count inner frames: each segment minus its VXLAN header.
+    // Count inner frames: each segment minus its encapsulation.
     for (std::size_t i = 0; i < count; ++i) {
-      peer.sent(std::min(stride, block.size() - i * stride) - l2::vxlan_header_size);
+      peer.sent(std::min(stride, block.size() - i * stride) - per_segment_overhead);
     }
     return true;
   }
@@ -256,29 +470,55 @@ bool udp_endpoint::send_block(uplink_port& peer, std::span<const std::byte> bloc
     if (err != EINVAL) udp_segment_ = false;
     return false;
   }
-  for (std::size_t i = 0; i < count; ++i) peer.send_failed(send_drop_reason(err));
+  const l2::drop_reason reason = err == EMSGSIZE ? l2::drop_reason::too_big : send_drop_reason(err);
+  for (std::size_t i = 0; i < count; ++i) peer.drop(reason);
   return true;
 }
 
 void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame) {
+  if (frame.size() > peer.max_frame_size()) {
+    peer.drop(l2::drop_reason::too_big);
+    return;
+  }
+  const sockaddr* to = peer.destination().data();
+  const auto to_size = static_cast<socklen_t>(peer.destination().size());
+  if (sealed_) {
+    const std::size_t size = frame.size() + sealed::overhead;
+    const sealed::header h = next_header(peer, sealed::message::data);
+    const auto seal = [&](std::span<std::byte> out) {
+      std::memcpy(out.data() + sealed::header_size, frame.data(), frame.size());
+      sealed::seal_in_place(settings_.keys.front(), h, out, frame.size());
+    };
+    if (size <= tx_batch::slot_size) {
+      tx_.push_filled(size, seal, to, to_size, &peer, frame.size());
+      return;
+    }
+    flush();  // keep the order
+    seal(std::span<std::byte>(scratch_.data(), size));
+    if (::sendto(reader_.fd(), scratch_.data(), size, MSG_DONTWAIT, to, to_size) >= 0) {
+      peer.sent(frame.size());
+    } else {
+      peer.drop(errno == EMSGSIZE ? l2::drop_reason::too_big : send_drop_reason(errno));
+    }
+    return;
+  }
   // Small frames wait for the end of this input batch and leave together.
   if (tx_batch::fits(header_.size(), frame.size())) {
-    tx_.push(header_, frame, peer.destination().data(),
-             static_cast<socklen_t>(peer.destination().size()), &peer);
+    tx_.push(header_, frame, to, to_size, &peer);
     return;
   }
   flush();  // keep the order
   iovec iov[2] = {{header_.data(), header_.size()},
                   {const_cast<std::byte*>(frame.data()), frame.size()}};
   msghdr msg{};
-  msg.msg_name = const_cast<sockaddr*>(peer.destination().data());
-  msg.msg_namelen = static_cast<socklen_t>(peer.destination().size());
+  msg.msg_name = const_cast<sockaddr*>(to);
+  msg.msg_namelen = to_size;
   msg.msg_iov = iov;
   msg.msg_iovlen = 2;
   if (::sendmsg(reader_.fd(), &msg, MSG_DONTWAIT) >= 0) {
     peer.sent(frame.size());
   } else {
-    peer.send_failed(send_drop_reason(errno));
+    peer.drop(errno == EMSGSIZE ? l2::drop_reason::too_big : send_drop_reason(errno));
   }
 }
 
@@ -291,25 +531,127 @@ void udp_endpoint::flush() {
   tx_.send_all(
       reader_.fd(),
       [](void* peer, std::size_t size) { static_cast<uplink_port*>(peer)->sent(size); },
-      [](void* peer, int err) { static_cast<uplink_port*>(peer)->send_failed(send_drop_reason(err)); });
+      [](void* peer, int err) {
+        static_cast<uplink_port*>(peer)->drop(err == EMSGSIZE ? l2::drop_reason::too_big
+                                                              : send_drop_reason(err));
+      });
 }
 
+void udp_endpoint::schedule_tick() {
+  timer_.expires_after(sealed_ ? settings_.keepalive : std::chrono::milliseconds(1000));
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) tick();
+  });
+}
+
+void udp_endpoint::tick() {
+  const auto now = std::chrono::steady_clock::now();
+  for (uplink_port* peer : peers_) {
+    uplink_port::peer_state& st = peer->state();
+    if (sealed_) {
+      // Liveness: silent for too long means down; probes go out either way
+      // (they keep NAT and firewall state, and measure the RTT).
+      if (peer->is_up() && now - st.last_rx > settings_.peer_timeout) {
+        peer->set_alive(false, "nothing authentic received for " +
+                                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      settings_.peer_timeout).count() / 1000.0)
+                                       .substr(0, 4) +
+                                   " s");
+      }
+      send_control(*peer, sealed::message::probe, st.instance, now_ns());
+    }
+    // Names are looked up again now and then, and often while the peer is down.
+    if (!peer->host().empty() &&
+        (now - st.last_resolve >= settings_.resolve_interval ||
+         (sealed_ && !peer->is_up() && now - st.last_resolve >= down_resolve_interval))) {
+      st.last_resolve = now;
+      resolve(*peer);
+    }
+  }
+  schedule_tick();
+}
+
+void udp_endpoint::resolve(uplink_port& peer) {
+  const std::uint64_t serial = peer.serial();
+  resolver_.async_resolve(
+      peer.host(), peer.service(), ip::resolver_base::numeric_service,
+      [this, serial](const boost::system::error_code& ec, ip::udp::resolver::results_type results) {
+        if (ec == boost::asio::error::operation_aborted) return;
+        const auto it = std::find_if(peers_.begin(), peers_.end(),
+                                     [&](const uplink_port* p) { return p->serial() == serial; });
+        if (it == peers_.end()) return;  // removed meanwhile
+        uplink_port& peer = **it;
+        if (ec || results.empty()) {
+          spdlog::warn("peer {}: cannot resolve {} ({}); keeping {}", peer.name(), peer.host(),
+                       ec ? ec.message() : std::string("no address"), to_string(peer.remote()));
+          return;
+        }
+        std::optional<ip::udp::endpoint> v4, v6;
+        for (const auto& r : results) {
+          const ip::udp::endpoint ep = canonical(r.endpoint());
+          if (ep == peer.remote()) return;  // still one of its addresses
+          if (ep.address().is_v4() && !v4) v4 = ep;
+          if (ep.address().is_v6() && !v6) v6 = ep;
+        }
+        const std::optional<ip::udp::endpoint> next = v4 ? v4 : (v6_ ? v6 : std::nullopt);
+        if (!next) return;
+        spdlog::info("peer {}: {} now resolves to {} (was {})", peer.name(), peer.host(),
+                     to_string(*next), to_string(peer.remote()));
+        peer.set_remote(*next);
+      });
+}
+
+bool uplink_port::peer_state::is_retired(std::uint64_t id) const {
+  return std::find(retired.begin(), retired.end(), id) != retired.end();
+}
+
+void uplink_port::peer_state::adopt(std::uint64_t id) {
+  if (instance != 0) {
+    retired[next_retired] = instance;
+    next_retired = (next_retired + 1) % retired.size();
+  }
+  instance = id;
+  window.reset();
+}
+
+namespace {
+std::uint64_t next_serial = 1;
+}  // namespace
+
 uplink_port::uplink_port(l2::port_id id, std::string name, udp_endpoint& endpoint,
-                         const ip::udp::endpoint& remote)
+                         const ip::udp::endpoint& remote, std::string host, std::string service)
     : port(id, std::move(name), port_kind::uplink),
       endpoint_(endpoint),
-      remote_(canonical(remote)),
-      destination_(remote_) {
+      host_(std::move(host)),
+      service_(std::move(service)),
+      serial_(next_serial++) {
+  set_remote(remote);
+  // A sealed peer is down until the handshake with it is done.
+  if (endpoint_.is_sealed()) set_up(false, "no handshake yet");
+  endpoint_.add_peer(*this);
+}
+
+uplink_port::~uplink_port() { stop(); }
+
+void uplink_port::set_remote(const ip::udp::endpoint& remote) {
+  remote_ = canonical(remote);
+  destination_ = remote_;
   if (endpoint_.is_v6() && remote_.address().is_v4()) {
     destination_ = ip::udp::endpoint(
         ip::make_address_v6(ip::v4_mapped, remote_.address().to_v4()), remote_.port());
   }
-  endpoint_.add_peer(*this);
+  max_frame_ = endpoint_.max_frame_size_to(remote_);
 }
 
 void uplink_port::start(port_listener& listener) {
   listener_ = &listener;
   endpoint_.start();
+}
+
+void uplink_port::stop() {
+  if (!attached_) return;
+  attached_ = false;
+  endpoint_.remove_peer(*this);
 }
 
 void uplink_port::send(const l2::packet& packet) { endpoint_.send(*this, packet.frame); }
@@ -321,13 +663,16 @@ std::optional<std::span<const std::byte>> uplink_port::decapsulate(
     counters_.drops.count(r.reason);
     return std::nullopt;
   }
-  count_rx(r.inner.size());
   return r.inner;
 }
 
 std::string uplink_port::describe() const {
-  return "uplink " + name() + " (VXLAN to " + to_string(remote_) + ", VNI " +
-         std::to_string(endpoint_.vni()) + ")";
+  std::string text = "uplink " + name() + " (";
+  text += endpoint_.is_sealed() ? "sealed" : "VXLAN";
+  text += " to " + to_string(remote_);
+  if (!endpoint_.is_sealed()) text += ", VNI " + std::to_string(endpoint_.vni());
+  text += ", inner frames up to " + std::to_string(max_frame_) + " bytes)";
+  return text;
 }
 
 }  // namespace ports

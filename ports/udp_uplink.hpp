@@ -1,31 +1,49 @@
-// UDP uplinks: VXLAN (RFC 7348) tunnels to other switches across the underlay.
+// UDP uplinks: tunnels to other switches across the underlay, as plain VXLAN
+// (RFC 7348) or sealed (encrypted and authenticated, ports/sealed.hpp).
 //
 // One udp_endpoint owns the local UDP socket (--listen) and carries every
-// peer; each configured peer is its own uplink_port, so the MAC table learns
-// which peer a remote MAC sits behind. Frames go out as VXLAN datagrams with
-// our VNI, so the Linux kernel's vxlan device, Open vSwitch and hardware VTEPs
-// are peers out of the box.
+// peer; each peer is its own uplink_port, so the MAC table learns which peer
+// a remote MAC sits behind. Peers can be added and removed while the switch
+// runs (--peers-file).
+//
+// Plain mode: frames go out as VXLAN datagrams with our VNI, so the Linux
+// kernel's vxlan device, Open vSwitch and hardware VTEPs are peers out of the
+// box. There is no liveness protocol in VXLAN: plain peers are always up.
+//
+// Sealed mode (--key-file): every datagram is sealed with XChaCha20-Poly1305
+// under the overlay's key and carries our instance (random per start), the
+// peer's instance as we know it and a sequence number. A replay window per
+// peer, the instance handshake and keepalive probes (which also measure the
+// RTT) run here; a peer with nothing authentic for --peer-timeout goes down
+// (its MACs are flushed by the datapath) and comes back up as soon as it
+// answers again, e.g. after a restart.
 //
 // Receiving, the endpoint finds the peer by the datagram's source address. A
-// configured peer's datagrams are accepted whatever their source port (the
-// kernel's vxlan picks it per flow), except where two peers share an address
-// (two daemons on one host): then the source port must match one of them.
+// peer's datagrams are accepted whatever their source port (the kernel's
+// vxlan picks it per flow), except where two peers share an address (two
+// daemons on one host): then the source port must match one of them.
 // Datagrams from anyone else are dropped and counted on the endpoint
-// (not_peer); malformed VXLAN from a peer is dropped and counted on that
-// peer's port (vxlan_short, vxlan_bad_flags, vxlan_wrong_vni).
+// (not_peer); malformed ones from a peer are counted on that peer's port.
 //
 // Fast path: the socket reads up to `batch` messages per system call
 // (recvmmsg) with UDP_GRO, so one message may hold many datagrams of one
 // flow; their inner TCP segments are merged back into super-frames
 // (l2::tcp_coalescer) so a TAP takes a whole run in one write. Sending, a
 // super-frame that the datapath segmented goes out in one sendmsg with
-// UDP_SEGMENT (each segment behind its own VXLAN header), falling back to
-// one datagram per segment where the kernel refuses.
+// UDP_SEGMENT (each segment behind its own header, sealed in place), falling
+// back to one datagram per segment where the kernel refuses.
+//
+// MTU: the socket never fragments (IP_PMTUDISC_DO). Each peer's largest
+// inner frame is the underlay MTU towards it (the route's, or
+// --underlay-mtu) minus IP, UDP and the encapsulation; larger frames are
+// dropped and counted (too_big).
 #pragma once
 
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,10 +51,12 @@
 
 #include "l2/coalesce.hpp"
 #include "l2/drop_reason.hpp"
+#include "l2/replay_window.hpp"
 #include "l2/vxlan.hpp"
 #include "ports/netdev.hpp"
 #include "ports/port.hpp"
 #include "ports/read_loop.hpp"
+#include "ports/sealed.hpp"
 #include "ports/tx_batch.hpp"
 
 namespace ports {
@@ -48,6 +68,16 @@ boost::asio::ip::udp::endpoint canonical(const boost::asio::ip::udp::endpoint& e
 
 /// "192.0.2.1:4789" or "[2001:db8::1]:4789".
 std::string to_string(const boost::asio::ip::udp::endpoint& ep);
+
+/// How the uplinks behave; fixed when the endpoint opens (keys can change).
+struct uplink_settings {
+  l2::vni vni = 1;                                     ///< VXLAN network identifier (plain mode)
+  std::vector<sealed::key> keys;                       ///< empty: plain VXLAN; else sealed, first seals
+  std::chrono::milliseconds keepalive{1000};           ///< probe interval per peer (sealed)
+  std::chrono::milliseconds peer_timeout{5000};        ///< silent this long: peer down (sealed)
+  std::chrono::seconds resolve_interval{60};           ///< names re-resolved this often
+  std::size_t underlay_mtu = 0;                        ///< 0: the route's MTU towards each peer
+};
 
 class udp_endpoint {
  public:
@@ -62,94 +92,179 @@ class udp_endpoint {
   /// use, not an address of this host, no permission).
   static std::unique_ptr<udp_endpoint> open(boost::asio::io_context& io,
                                             const boost::asio::ip::udp::endpoint& local,
-                                            l2::vni vni, const std::string& option);
+                                            const uplink_settings& settings,
+                                            const std::string& option);
+  ~udp_endpoint();
 
-  /// Makes `peer` reachable; it must outlive the endpoint's reading.
+  /// Makes `peer` reachable; it must stay alive until remove_peer() or the end.
   void add_peer(uplink_port& peer);
-  /// Starts reading (idempotent; the first uplink_port::start calls it).
+  /// Forgets `peer` (its queued datagrams go out first); it may be destroyed after.
+  void remove_peer(uplink_port& peer);
+  /// Starts reading and the keepalive timer (idempotent; uplink_port::start calls it).
   void start();
   /// Stops reading and closes the socket.
   void stop();
+  /// Replaces the keys (sealed mode only; the first seals). Returns false in plain mode.
+  bool set_keys(const std::vector<sealed::key>& keys);
 
-  /// Sends `frame` to `peer` as one VXLAN datagram; counts on the peer's port.
+  /// Sends `frame` to `peer` as one datagram; counts on the peer's port.
   void send(uplink_port& peer, std::span<const std::byte> frame);
-  /// Sends segments laid out by l2::segment() with VXLAN headroom to `peer`.
+  /// Sends segments laid out by l2::segment() with headroom() to `peer`.
   void send_segments(uplink_port& peer, std::span<std::byte> buffer,
                      const l2::segment_result& segments);
 
   /// Messages read per system call.
   static constexpr std::size_t batch = 16;
 
+  /// Bytes in front of each segment: the VXLAN header, or the sealed header
+  /// plus room for the previous segment's tag.
+  std::size_t headroom() const { return sealed_ ? sealed::overhead : l2::vxlan_header_size; }
+  /// Bytes a datagram adds to an inner frame (8 for VXLAN, 48 sealed).
+  std::size_t encapsulation_size() const {
+    return sealed_ ? sealed::overhead : l2::vxlan_header_size;
+  }
+  bool is_sealed() const { return sealed_; }
   /// Whether the socket is IPv6 (dual-stack): peers are then addressed as IPv6.
   bool is_v6() const { return v6_; }
   const boost::asio::ip::udp::endpoint& local() const { return local_; }
-  l2::vni vni() const { return vni_; }
+  l2::vni vni() const { return settings_.vni; }
+  const uplink_settings& settings() const { return settings_; }
+  /// Our instance (sealed mode): random, fixed for this run.
+  std::uint64_t instance() const { return instance_; }
   const endpoint_counters& counters() const { return counters_; }
+  /// The largest inner frame for a peer at `remote`: the underlay MTU
+  /// towards it minus IP, UDP and the encapsulation.
+  std::size_t max_frame_size_to(const boost::asio::ip::udp::endpoint& remote) const;
 
  private:
   udp_endpoint(boost::asio::io_context& io, unique_fd fd,
-               const boost::asio::ip::udp::endpoint& local, l2::vni vni);
+               const boost::asio::ip::udp::endpoint& local, const uplink_settings& settings);
   read_loop::step read_one();
   uplink_port* find_peer(const boost::asio::ip::udp::endpoint& from) const;
-  /// One datagram from `peer`: decapsulate, then merge into the current run or deliver.
-  void receive(uplink_port& peer, std::span<const std::byte> datagram);
+  /// One datagram from `peer`: decapsulate or open, then merge into the current run or deliver.
+  void receive(uplink_port& peer, std::span<std::byte> datagram);
+  /// The sealed receive path: checks, handshake, replay window, probes.
+  std::optional<std::span<const std::byte>> open_sealed(uplink_port& peer,
+                                                        std::span<std::byte> datagram);
+  /// Hands an inner frame to the coalescer or to `peer`.
+  void pass_on(uplink_port& peer, std::span<const std::byte> inner);
   /// Delivers the run being merged, if any.
   void flush_run();
   /// Sends the queued small frames (one sendmmsg).
   void flush();
   /// One sendmsg of `count` segments of `stride` bytes (UDP_SEGMENT when count > 1).
   bool send_block(uplink_port& peer, std::span<const std::byte> block, std::size_t stride,
-                  std::size_t count);
+                  std::size_t count, std::size_t per_segment_overhead);
+  /// The header of the next sealed datagram of `type` to `peer`.
+  sealed::header next_header(uplink_port& peer, sealed::message type);
+  /// Sends a probe (or a reply with `token`) to `peer`, addressed to `receiver`.
+  void send_control(uplink_port& peer, sealed::message type, std::uint64_t receiver,
+                    std::uint64_t token);
+  /// Keepalive timer: probes, timeouts, re-resolution.
+  void schedule_tick();
+  void tick();
+  /// Looks `peer`'s name up again (asynchronously) and follows a changed address.
+  void resolve(uplink_port& peer);
 
+  boost::asio::io_context& io_;
   read_loop reader_;
   boost::asio::ip::udp::endpoint local_;
-  l2::vni vni_;
+  uplink_settings settings_;
+  bool sealed_ = false;
   bool v6_ = false;
   bool started_ = false;
+  std::uint64_t instance_ = 0;                       ///< our instance (sealed)
+  std::vector<std::uint32_t> key_ids_;               ///< ids of settings_.keys, same order
   std::array<std::byte, l2::vxlan_header_size> header_;  ///< our VXLAN header, precomputed
   std::vector<uplink_port*> peers_;
   std::vector<std::byte> buffers_;  ///< `batch` receive buffers of 64 KiB; preallocated
+  std::vector<std::byte> scratch_;  ///< a large frame being sealed; preallocated
   l2::tcp_coalescer coalescer_;     ///< userspace GRO of received TCP segments
   uplink_port* run_peer_ = nullptr; ///< the peer whose frames the coalescer holds
   bool udp_segment_ = true;         ///< the kernel takes UDP_SEGMENT (cleared on EIO)
   tx_batch tx_;                     ///< small frames waiting for the end of the input batch
+  boost::asio::steady_timer timer_;
+  boost::asio::ip::udp::resolver resolver_;
   endpoint_counters counters_;
 };
 
 class uplink_port final : public port {
  public:
-  /// A peer at `remote` reached through `endpoint`. `name` is how the user wrote it.
+  /// A peer at `remote` reached through `endpoint`. `name` is how the user
+  /// wrote it; `host` and `service` are re-resolved periodically when `host`
+  /// is a name.
   uplink_port(l2::port_id id, std::string name, udp_endpoint& endpoint,
-              const boost::asio::ip::udp::endpoint& remote);
+              const boost::asio::ip::udp::endpoint& remote, std::string host = {},
+              std::string service = {});
+  ~uplink_port() override;
 
   void start(port_listener& listener) override;
   void send(const l2::packet& packet) override;
-  std::size_t segment_headroom() const override { return l2::vxlan_header_size; }
+  std::size_t segment_headroom() const override { return endpoint_.headroom(); }
   void send_segments(std::span<std::byte> buffer, const l2::segment_result& segments) override {
     endpoint_.send_segments(*this, buffer, segments);
   }
-  void stop() override {}
+  void stop() override;
   std::string describe() const override;
+  std::size_t max_frame_size() const override { return max_frame_; }
 
   /// The peer's address (canonical: IPv4 as IPv4).
   const boost::asio::ip::udp::endpoint& remote() const { return remote_; }
   /// The peer's address as the socket wants it (IPv4-mapped on a dual-stack socket).
   const boost::asio::ip::udp::endpoint& destination() const { return destination_; }
+  /// Points the peer at a new address (re-resolution) and recomputes its MTU.
+  void set_remote(const boost::asio::ip::udp::endpoint& remote);
+  /// The name to re-resolve, or empty for a literal address.
+  const std::string& host() const { return host_; }
+  const std::string& service() const { return service_; }
+  /// Unique per port object in this process (finds it again after an asynchronous wait).
+  std::uint64_t serial() const { return serial_; }
 
-  /// Called by the endpoint with a datagram from this peer: the inner frame,
-  /// or nothing (counted as a drop on this port) if it is not valid VXLAN for us.
+  /// Liveness and handshake state of a sealed peer.
+  struct peer_state {
+    std::uint64_t instance = 0;                  ///< the peer's current instance; 0 unknown
+    l2::replay_window window;                    ///< of the current instance
+    std::array<std::uint64_t, 16> retired{};     ///< instances it had before (never again)
+    std::size_t next_retired = 0;
+    std::uint64_t next_sequence = 1;             ///< ours, towards this peer
+    std::chrono::steady_clock::time_point last_rx{};     ///< last authentic datagram
+    std::chrono::steady_clock::time_point last_nudge{};  ///< last handshake probe sent
+    std::chrono::steady_clock::time_point last_resolve{};
+    std::chrono::nanoseconds rtt{0};             ///< last measured round trip; 0 none yet
+    std::uint64_t probes_sent = 0;
+    std::uint64_t replies_received = 0;
+
+    bool is_retired(std::uint64_t id) const;
+    /// Makes `id` current: the old one is retired, the window starts afresh.
+    void adopt(std::uint64_t id);
+  };
+  peer_state& state() { return state_; }
+  const peer_state& state() const { return state_; }
+
+  /// Called by the endpoint with a plain datagram from this peer: the inner
+  /// frame, or nothing (counted as a drop on this port) if it is not valid VXLAN for us.
   std::optional<std::span<const std::byte>> decapsulate(std::span<const std::byte> datagram);
   /// Called by the endpoint to hand over a (possibly merged) packet.
   void hand_over(const l2::packet& packet) { deliver(packet, false); }
+  /// Called by the endpoint when a frame was received (counted before merging).
+  void received(std::size_t frame_size) { count_rx(frame_size); }
   /// Called by the endpoint after a send.
   void sent(std::size_t frame_size) { count_tx(frame_size); }
-  /// Called by the endpoint when a send failed.
-  void send_failed(l2::drop_reason reason) { counters_.drops.count(reason); }
+  /// Called by the endpoint when a datagram from this peer or a send failed.
+  void drop(l2::drop_reason reason) { counters_.drops.count(reason); }
+  /// Called by the endpoint: the peer's liveness changed.
+  void set_alive(bool alive, std::string_view why) { set_up(alive, why); }
 
  private:
   udp_endpoint& endpoint_;
   boost::asio::ip::udp::endpoint remote_;
   boost::asio::ip::udp::endpoint destination_;
+  std::string host_;
+  std::string service_;
+  std::size_t max_frame_ = l2::max_frame_size;
+  peer_state state_;
+  std::uint64_t serial_;
+  bool attached_ = true;  ///< still known to the endpoint
 };
 
 }  // namespace ports

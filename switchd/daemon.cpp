@@ -3,6 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/ip/udp.hpp>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
 
 #include "ports/device_port.hpp"
 #include "ports/netdev.hpp"
@@ -39,18 +48,80 @@ const ip::udp::endpoint* first_of(const std::vector<ip::udp::endpoint>& eps, boo
   return nullptr;
 }
 
+/// The whole of a small text file, or an error message.
+std::optional<std::string> read_text(const std::string& path, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = std::string("cannot read it (") + std::strerror(errno) + "); check the path";
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (text.str().size() > (1u << 20)) {
+    error = "larger than 1 MiB; is it the right file?";
+    return std::nullopt;
+  }
+  return text.str();
+}
+
+/// "host|port": how peers are told apart before they are resolved.
+std::string peer_key(const host_port& hp) { return hp.host + "|" + std::to_string(hp.port); }
+
+/// Whether `host` is written as an address (nothing to re-resolve).
+bool is_literal(const std::string& host) {
+  boost::system::error_code ec;
+  (void)ip::make_address(host, ec);
+  return !ec;
+}
+
 }  // namespace
 
+std::vector<ports::sealed::key> load_key_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    throw std::runtime_error("--key-file " + path + ": cannot read it (" + std::strerror(errno) +
+                             "); create one with `vswitchd --generate-key > " + path +
+                             " && chmod 600 " + path + "`");
+  }
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    throw std::runtime_error("--key-file " + path + ": is readable or writable by group or others (mode " +
+                             mode + "); a key must stay secret: run chmod 600 " + path);
+  }
+  std::string error;
+  const std::optional<std::string> text = read_text(path, error);
+  if (!text) throw std::runtime_error("--key-file " + path + ": " + error);
+  ports::sealed::key_file parsed = ports::sealed::parse_key_file(*text);
+  if (!parsed.error.empty()) throw std::runtime_error("--key-file " + path + ": " + parsed.error);
+  return parsed.keys;
+}
+
 daemon::daemon(const options& opts)
-    : datapath_(io_, opts.mac_table_size, std::chrono::seconds(opts.mac_aging)),
-      signals_(io_) {
-  if (opts.ports.size() + opts.uplinks.size() > l2::max_ports) {
+    : opts_(opts),
+      datapath_(io_, opts.mac_table_size, std::chrono::seconds(opts.mac_aging)),
+      signals_(io_),
+      watch_timer_(io_) {
+  std::vector<host_port> file_peers;
+  if (opts.peers_file) {
+    std::string error;
+    const std::optional<std::string> text = read_text(*opts.peers_file, error);
+    if (!text) throw startup_error("--peers-file " + *opts.peers_file + ": " + error);
+    peers_stamp_ = stamp_of(*opts.peers_file);
+    try {
+      file_peers = parse_peers_file(*text, *opts.peers_file);
+    } catch (const options_error& e) {
+      throw startup_error(e.what());
+    }
+  }
+  if (opts.ports.size() + opts.uplinks.size() + file_peers.size() > l2::max_ports) {
     throw startup_error("too many ports: at most " + std::to_string(l2::max_ports) +
                         " ports and uplinks together");
   }
+  datapath_.set_clamp_mss(opts.clamp_mss);
   try {
     for (const port_spec& spec : opts.ports) open_port(spec);
-    open_uplinks(opts);
+    open_uplinks(opts, file_peers);
   } catch (const ports::port_error& e) {
     throw startup_error(e.what());
   }
@@ -100,14 +171,32 @@ void daemon::open_port(const port_spec& spec) {
   }
 }
 
-void daemon::open_uplinks(const options& opts) {
-  if (opts.uplinks.empty()) return;
+void daemon::open_uplinks(const options& opts, const std::vector<host_port>& file_peers) {
+  if (opts.uplinks.empty() && !opts.peers_file) return;
+
+  ports::uplink_settings settings;
+  settings.vni = opts.vni;
+  settings.keepalive = std::chrono::seconds(opts.keepalive);
+  settings.peer_timeout = std::chrono::seconds(opts.peer_timeout);
+  settings.resolve_interval = std::chrono::seconds(opts.resolve_interval);
+  settings.underlay_mtu = opts.underlay_mtu;
+  if (opts.key_file) {
+    try {
+      settings.keys = load_key_file(*opts.key_file);
+    } catch (const std::runtime_error& e) {
+      throw startup_error(e.what());
+    }
+    key_stamp_ = stamp_of(*opts.key_file);
+  }
 
   // Resolve the peers, then pick the local endpoint's family.
+  std::vector<std::pair<host_port, std::string>> peers;  // with the option that named it
+  for (const host_port& hp : opts.uplinks) peers.emplace_back(hp, "--uplink");
+  for (const host_port& hp : file_peers) peers.emplace_back(hp, "--peers-file " + *opts.peers_file + ":");
   std::vector<std::vector<ip::udp::endpoint>> candidates;
   bool want_v6 = false;
-  for (const host_port& hp : opts.uplinks) {
-    candidates.push_back(resolve(io_, hp, "--uplink", false));
+  for (const auto& [hp, option] : peers) {
+    candidates.push_back(resolve(io_, hp, option, false));
     if (first_of(candidates.back(), false) == nullptr) want_v6 = true;  // IPv6 only
   }
   ip::udp::endpoint local(want_v6 ? ip::udp::v6() : ip::udp::v4(), l2::vxlan_default_port);
@@ -122,32 +211,160 @@ void daemon::open_uplinks(const options& opts) {
                           "(which serves both) or on an IPv6 address");
     }
   }
-  endpoint_ = ports::udp_endpoint::open(io_, local, opts.vni, listen_option);
+  endpoint_ = ports::udp_endpoint::open(io_, local, settings, listen_option);
+  resolver_ = std::make_unique<ip::udp::resolver>(io_);
 
   const bool v6 = endpoint_->is_v6();
-  for (std::size_t i = 0; i < opts.uplinks.size(); ++i) {
+  for (std::size_t i = 0; i < peers.size(); ++i) {
+    const auto& [hp, option] = peers[i];
     // On a dual-stack socket any family works; prefer IPv4 when both resolve.
     const ip::udp::endpoint* remote = first_of(candidates[i], false);
     if (remote == nullptr && v6) remote = first_of(candidates[i], true);
     if (remote == nullptr) {
-      throw startup_error("--uplink " + opts.uplinks[i].text + ": has no IPv4 address but " +
-                          listen_option + " is IPv4; listen on [::]:PORT instead");
+      throw startup_error(option + " " + hp.text + ": has no IPv4 address but " + listen_option +
+                          " is IPv4; listen on [::]:PORT instead");
     }
-    for (const auto& other : datapath_.ports()) {
-      const auto* up = dynamic_cast<const ports::uplink_port*>(other.get());
-      if (up != nullptr && up->remote() == *remote) {
-        throw startup_error("--uplink " + opts.uplinks[i].text + ": is the same peer as --uplink " +
-                            up->name() + "; give each peer once");
-      }
-    }
-    if (*remote == ports::canonical(endpoint_->local())) {
-      throw startup_error("--uplink " + opts.uplinks[i].text +
-                          ": is this daemon's own --listen address; name another host's");
-    }
-    datapath_.add_port(std::make_unique<ports::uplink_port>(datapath_.next_id(),
-                                                            opts.uplinks[i].text, *endpoint_,
-                                                            *remote));
+    std::string why_not;
+    const std::optional<l2::port_id> id = add_uplink(hp, *remote, why_not);
+    if (!id) throw startup_error(option + " " + hp.text + ": " + why_not);
+    if (i >= opts.uplinks.size()) file_peers_[peer_key(hp)] = *id;
   }
+}
+
+std::optional<l2::port_id> daemon::add_uplink(const host_port& hp, const ip::udp::endpoint& remote,
+                                              std::string& why_not) {
+  for (const auto& other : datapath_.ports()) {
+    const auto* up = dynamic_cast<const ports::uplink_port*>(other.get());
+    if (up != nullptr && up->remote() == remote) {
+      why_not = "is the same peer as " + up->name() + "; give each peer once";
+      return std::nullopt;
+    }
+  }
+  if (remote == ports::canonical(endpoint_->local())) {
+    why_not = "is this daemon's own --listen address; name another host's";
+    return std::nullopt;
+  }
+  if (remote.address().is_v6() && !endpoint_->is_v6()) {
+    why_not = "is IPv6 but the uplink socket is IPv4; listen on [::]:PORT";
+    return std::nullopt;
+  }
+  if (datapath_.next_id() >= l2::max_ports) {
+    why_not = "too many ports (at most " + std::to_string(l2::max_ports) + ")";
+    return std::nullopt;
+  }
+  const l2::port_id id = datapath_.next_id();
+  datapath_.add_port(std::make_unique<ports::uplink_port>(
+      id, hp.text, *endpoint_, remote, is_literal(hp.host) ? std::string() : hp.host,
+      std::to_string(hp.port)));
+  return id;
+}
+
+daemon::file_stamp daemon::stamp_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec, true};
+}
+
+void daemon::schedule_watch() {
+  watch_timer_.expires_after(std::chrono::seconds(1));
+  watch_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (opts_.key_file && endpoint_ && stamp_of(*opts_.key_file) != key_stamp_) {
+      spdlog::info("--key-file {}: changed; reloading", *opts_.key_file);
+      reload_keys();
+    }
+    if (opts_.peers_file && endpoint_ && stamp_of(*opts_.peers_file) != peers_stamp_) {
+      spdlog::info("--peers-file {}: changed; reloading", *opts_.peers_file);
+      reload_peers();
+    }
+    schedule_watch();
+  });
+}
+
+void daemon::reload_keys() {
+  if (!opts_.key_file || !endpoint_) return;
+  key_stamp_ = stamp_of(*opts_.key_file);
+  try {
+    const std::vector<ports::sealed::key> keys = load_key_file(*opts_.key_file);
+    endpoint_->set_keys(keys);
+    spdlog::info("--key-file {}: {} key(s) loaded; sealing with key id {:08x}", *opts_.key_file,
+                 keys.size(), ports::sealed::key_id_of(keys.front()));
+  } catch (const std::runtime_error& e) {
+    spdlog::error("{}; keeping the keys in use", e.what());
+  }
+}
+
+void daemon::reload_peers() {
+  if (!opts_.peers_file || !endpoint_) return;
+  const std::string& file = *opts_.peers_file;
+  peers_stamp_ = stamp_of(file);
+  std::string error;
+  const std::optional<std::string> text = read_text(file, error);
+  std::vector<host_port> wanted;
+  try {
+    if (!text) throw options_error("--peers-file " + file + ": " + error);
+    wanted = parse_peers_file(*text, file);
+  } catch (const options_error& e) {
+    spdlog::error("{}; keeping the current peers", e.what());
+    return;
+  }
+  const std::uint64_t generation = ++peers_generation_;
+  std::set<std::string> keys;
+  for (const host_port& hp : wanted) keys.insert(peer_key(hp));
+  std::size_t removed = 0;
+  for (auto it = file_peers_.begin(); it != file_peers_.end();) {
+    if (keys.count(it->first) != 0) {
+      ++it;
+      continue;
+    }
+    const auto& p = datapath_.ports()[it->second];
+    spdlog::info("peer {}: removed (no longer in --peers-file)", p ? p->name() : it->first);
+    datapath_.remove_port(it->second);
+    it = file_peers_.erase(it);
+    ++removed;
+  }
+  std::size_t added = 0;
+  for (const host_port& hp : wanted) {
+    if (file_peers_.count(peer_key(hp)) != 0) continue;
+    bool on_command_line = false;
+    for (const host_port& u : opts_.uplinks) on_command_line |= peer_key(u) == peer_key(hp);
+    if (on_command_line) continue;
+    ++added;
+    // Resolved asynchronously: a slow name server never stalls forwarding.
+    resolver_->async_resolve(
+        hp.host, std::to_string(hp.port), ip::resolver_base::numeric_service,
+        [this, hp, generation](const boost::system::error_code& ec,
+                               ip::udp::resolver::results_type results) {
+          if (ec == boost::asio::error::operation_aborted || generation != peers_generation_) return;
+          if (ec || results.empty()) {
+            spdlog::error("--peers-file: {}: cannot resolve {} ({}); fix the name, it is tried "
+                          "again at the next reload",
+                          hp.text, hp.host, ec ? ec.message() : std::string("no address"));
+            return;
+          }
+          std::optional<ip::udp::endpoint> remote;
+          for (const auto& r : results) {
+            const ip::udp::endpoint ep = ports::canonical(r.endpoint());
+            if (ep.address().is_v4()) {
+              remote = ep;
+              break;
+            }
+            if (!remote && endpoint_->is_v6()) remote = ep;
+          }
+          if (!remote) remote = ports::canonical(results.begin()->endpoint());
+          std::string why_not;
+          const std::optional<l2::port_id> id = add_uplink(hp, *remote, why_not);
+          if (!id) {
+            spdlog::error("--peers-file: {}: {}; not added", hp.text, why_not);
+            return;
+          }
+          file_peers_[peer_key(hp)] = *id;
+          spdlog::info("peer {}: added from --peers-file", hp.text);
+        });
+  }
+  spdlog::info("--peers-file {}: {} peer(s) listed, {} to add, {} removed", file, wanted.size(),
+               added, removed);
 }
 
 void daemon::wait_for_signals() {
@@ -158,7 +375,17 @@ void daemon::wait_for_signals() {
       wait_for_signals();
       return;
     }
+    if (signo == SIGHUP) {
+      spdlog::info("SIGHUP: reloading{}{}", opts_.key_file ? " --key-file" : "",
+                   opts_.peers_file ? " --peers-file" : "");
+      reload_keys();
+      reload_peers();
+      wait_for_signals();
+      return;
+    }
     spdlog::info("{}: stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
+    watch_timer_.cancel();
+    if (resolver_) resolver_->cancel();
     datapath_.stop();
     if (endpoint_) endpoint_->stop();
     io_.stop();
@@ -169,14 +396,24 @@ int daemon::run() {
   signals_.add(SIGINT);
   signals_.add(SIGTERM);
   signals_.add(SIGUSR1);
+  signals_.add(SIGHUP);
   wait_for_signals();
   datapath_.start();
+  schedule_watch();
   spdlog::info("vswitchd ready: {} ports, MAC table {} entries, aging {} s",
-               datapath_.ports().size(), datapath_.forwarder().table().capacity(),
+               datapath_.port_count(), datapath_.forwarder().table().capacity(),
                std::chrono::duration_cast<std::chrono::seconds>(
                    datapath_.forwarder().table().aging()).count());
-  if (endpoint_) {
+  if (endpoint_ && endpoint_->is_sealed()) {
+    spdlog::info("uplinks: sealed (XChaCha20-Poly1305, key id {:08x}) on UDP {}; instance {:016x}",
+                 ports::sealed::key_id_of(endpoint_->settings().keys.front()),
+                 ports::to_string(endpoint_->local()), endpoint_->instance());
+  } else if (endpoint_) {
     spdlog::info("uplinks: VXLAN VNI {} on UDP {}", endpoint_->vni(),
+                 ports::to_string(endpoint_->local()));
+    spdlog::warn("uplinks are plain VXLAN: unauthenticated and unencrypted; anyone who can send "
+                 "UDP to {} with a peer's address can inject frames. On an untrusted network "
+                 "use --key-file",
                  ports::to_string(endpoint_->local()));
   }
   io_.run();
@@ -189,6 +426,31 @@ void daemon::log_counters() const {
     const auto& c = endpoint_->counters();
     spdlog::info("counters: udp endpoint: rx {} datagrams, dropped from non-peers {}",
                  c.rx_datagrams, c.drops[l2::drop_reason::not_peer]);
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& p : datapath_.ports()) {
+      const auto* up = dynamic_cast<const ports::uplink_port*>(p.get());
+      if (up == nullptr) continue;
+      const auto& st = up->state();
+      std::string line = "counters: peer " + up->name() + ": " + (up->is_up() ? "up" : "down") +
+                         ", address " + ports::to_string(up->remote()) + ", inner MTU " +
+                         std::to_string(up->max_frame_size()) + " bytes";
+      if (endpoint_->is_sealed()) {
+        char rtt[32];
+        std::snprintf(rtt, sizeof rtt, "%.3f", std::chrono::duration<double, std::milli>(st.rtt).count());
+        line += ", rtt " + std::string(st.rtt.count() > 0 ? rtt : "?") + " ms";
+        if (st.last_rx.time_since_epoch().count() != 0) {
+          char seen[32];
+          std::snprintf(seen, sizeof seen, "%.1f",
+                        std::chrono::duration<double>(now - st.last_rx).count());
+          line += ", last heard " + std::string(seen) + " s ago";
+        } else {
+          line += ", never heard";
+        }
+        line += ", probes " + std::to_string(st.probes_sent) + " sent " +
+                std::to_string(st.replies_received) + " answered";
+      }
+      spdlog::info("{}", line);
+    }
   }
   datapath_.log_counters();
 }

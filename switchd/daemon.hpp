@@ -2,18 +2,27 @@
 // opens every device and socket or throws with a message that names the
 // option, the reason and the fix — so nothing is half started: whatever was
 // opened before the failure is closed again (TAPs it created vanish). run()
-// serves until SIGINT or SIGTERM; SIGUSR1 logs the counters.
+// serves until SIGINT or SIGTERM; SIGUSR1 logs the counters; SIGHUP reloads
+// the --key-file and the --peers-file (also done when either file changes,
+// checked each second). A bad file on reload is logged and changes nothing.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <map>
 #include <memory>
+#include <optional>
 
 #include "ports/udp_uplink.hpp"
 #include "switchd/datapath.hpp"
 #include "switchd/options.hpp"
 
 namespace switchd {
+
+/// Reads and checks a --key-file: it must not be readable or writable by
+/// group or others. Throws std::runtime_error with a message naming the fix.
+std::vector<ports::sealed::key> load_key_file(const std::string& path);
 
 /// A start-up failure; the message is for the user as it stands.
 class startup_error : public std::runtime_error {
@@ -31,16 +40,41 @@ class daemon {
   int run();
 
  private:
+  /// Identity of a file's contents for change detection (inode, size, mtime).
+  struct file_stamp {
+    std::uint64_t inode = 0, size = 0;
+    std::int64_t mtime_ns = 0;
+    bool exists = false;
+    friend bool operator==(const file_stamp&, const file_stamp&) = default;
+  };
+  static file_stamp stamp_of(const std::string& path);
+
   void open_port(const port_spec& spec);
-  void open_uplinks(const options& opts);
+  void open_uplinks(const options& opts, const std::vector<host_port>& file_peers);
+  /// Adds an uplink to `remote` unless it is a duplicate or our own address;
+  /// returns its port id. `why_not` gets the reason it was refused.
+  std::optional<l2::port_id> add_uplink(const host_port& hp,
+                                        const boost::asio::ip::udp::endpoint& remote,
+                                        std::string& why_not);
   void wait_for_signals();
-  /// Logs the UDP endpoint's counters, then the datapath's.
+  /// Checks the watched files once a second.
+  void schedule_watch();
+  void reload_keys();
+  void reload_peers();
+  /// Logs the UDP endpoint's counters and the peers' state, then the datapath's.
   void log_counters() const;
 
+  options opts_;
   boost::asio::io_context io_{1};
   std::unique_ptr<ports::udp_endpoint> endpoint_;  ///< outlives the uplink ports that use it
   datapath datapath_;
   boost::asio::signal_set signals_;
+  boost::asio::steady_timer watch_timer_;
+  std::unique_ptr<boost::asio::ip::udp::resolver> resolver_;
+  file_stamp key_stamp_;
+  file_stamp peers_stamp_;
+  std::map<std::string, l2::port_id> file_peers_;  ///< from --peers-file, by "host|port"
+  std::uint64_t peers_generation_ = 0;             ///< bumped by each peers reload
 };
 
 }  // namespace switchd

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+
+#include "l2/tcp_mss.hpp"
 #include <stdexcept>
 
 namespace switchd {
@@ -22,17 +24,49 @@ datapath::datapath(boost::asio::io_context& io, std::size_t table_capacity,
 
 datapath::~datapath() { stop(); }
 
+l2::port_id datapath::next_id() const {
+  for (std::size_t i = 0; i < ports_.size(); ++i) {
+    if (!ports_[i]) return static_cast<l2::port_id>(i);
+  }
+  return static_cast<l2::port_id>(ports_.size());
+}
+
+std::size_t datapath::port_count() const {
+  return static_cast<std::size_t>(
+      std::count_if(ports_.begin(), ports_.end(), [](const auto& p) { return p != nullptr; }));
+}
+
 void datapath::add_port(std::unique_ptr<ports::port> p) {
-  if (p->id() != next_id() || ports_.size() >= l2::max_ports) {
+  const l2::port_id id = p->id();
+  if (id != next_id() || id >= l2::max_ports) {
     throw std::logic_error("datapath::add_port: bad port id");
   }
-  forwarder_.add_port(p->id(), p->kind() == ports::port_kind::uplink ? l2::port_role::uplink
-                                                                      : l2::port_role::local);
-  ports_.push_back(std::move(p));
+  forwarder_.add_port(id, p->kind() == ports::port_kind::uplink ? l2::port_role::uplink
+                                                                 : l2::port_role::local);
+  forwarder_.set_port_up(id, p->is_up());
+  if (id == ports_.size()) {
+    ports_.push_back(std::move(p));
+  } else {
+    ports_[id] = std::move(p);
+  }
+  if (started_) {
+    ports_[id]->start(*this);
+    spdlog::info("port {}: {}", id, ports_[id]->describe());
+  }
+}
+
+void datapath::remove_port(l2::port_id id) {
+  if (id >= ports_.size() || !ports_[id]) return;
+  ports_[id]->stop();
+  forwarder_.remove_port(id);
+  ports_[id].reset();
+  while (!ports_.empty() && !ports_.back()) ports_.pop_back();
 }
 
 void datapath::start() {
+  started_ = true;
   for (auto& p : ports_) {
+    if (!p) continue;
     p->start(*this);
     spdlog::info("port {}: {}", p->id(), p->describe());
   }
@@ -41,10 +75,26 @@ void datapath::start() {
 
 void datapath::stop() {
   aging_timer_.cancel();
-  for (auto& p : ports_) p->stop();
+  for (auto& p : ports_) {
+    if (p) p->stop();
+  }
 }
 
-void datapath::on_frame(ports::port& from, const l2::packet& packet) {
+l2::packet datapath::clamped(const l2::packet& packet, std::size_t max_frame) {
+  // Only small TCP segments can be SYNs worth copying; the check is cheap.
+  if (packet.frame.size() > syn_copy_.size() || packet.offload.is_gso()) return packet;
+  std::copy(packet.frame.begin(), packet.frame.end(), syn_copy_.begin());
+  const std::span<std::byte> copy(syn_copy_.data(), packet.frame.size());
+  const bool partial = (packet.offload.flags & l2::vnet_flag_needs_csum) != 0;
+  if (!l2::clamp_mss(copy, max_frame, partial)) return packet;
+  return l2::packet{copy, packet.offload};
+}
+
+void datapath::on_frame(ports::port& from, const l2::packet& arrived) {
+  // A SYN from across an uplink is clamped for the way back too.
+  const l2::packet packet = clamp_mss_ && from.kind() == ports::port_kind::uplink
+                                ? clamped(arrived, from.max_frame_size())
+                                : arrived;
   const l2::forward_decision d = forwarder_.decide(from.id(), packet.frame, clock_());
   switch (d.kind) {
     case l2::forward_decision::action::drop:
@@ -59,7 +109,10 @@ void datapath::on_frame(ports::port& from, const l2::packet& packet) {
   }
 }
 
-void datapath::transmit(ports::port& out, const l2::packet& packet) {
+void datapath::transmit(ports::port& out, const l2::packet& given) {
+  const l2::packet packet = clamp_mss_ && out.kind() == ports::port_kind::uplink
+                                ? clamped(given, out.max_frame_size())
+                                : given;
   if (packet.offload.is_plain() || out.carries_offload()) {
     out.send(packet);
     return;
@@ -76,11 +129,14 @@ void datapath::transmit(ports::port& out, const l2::packet& packet) {
 void datapath::on_link_change(ports::port& p, bool up, std::string_view why) {
   const std::size_t before = forwarder_.table().port_count(p.id());
   forwarder_.set_port_up(p.id(), up);
+  const bool peer = p.kind() == ports::port_kind::uplink;
   if (up) {
-    spdlog::info("port {} ({}): up: {}", p.name(), ports::to_string(p.kind()), why);
+    spdlog::info("{} {}{}{}: up: {}", peer ? "peer" : "port", p.name(), peer ? "" : " (",
+                 peer ? "" : std::string(ports::to_string(p.kind())) + ")", why);
   } else {
-    spdlog::warn("port {} ({}): down: {}; flushed {} MAC entries; the other ports carry on",
-                 p.name(), ports::to_string(p.kind()), why, before);
+    spdlog::warn("{} {}{}{}: down: {}; flushed {} MAC entries; the other ports carry on",
+                 peer ? "peer" : "port", p.name(), peer ? "" : " (",
+                 peer ? "" : std::string(ports::to_string(p.kind())) + ")", why, before);
   }
 }
 
@@ -113,6 +169,7 @@ std::string format_counters(const ports::port_counters& c) {
 
 void datapath::log_counters() const {
   for (const auto& p : ports_) {
+    if (!p) continue;
     spdlog::info("counters: port {} ({}, {}): {}", p->name(), ports::to_string(p->kind()),
                  p->is_up() ? "up" : "down", format_counters(p->counters()));
   }
@@ -129,7 +186,7 @@ void datapath::log_counters() const {
     if (listed++ >= most_listed) return;
     const auto age = std::chrono::duration_cast<std::chrono::seconds>(now - e.last_seen).count();
     spdlog::info("mac: {} vlan {} on {} ({})", e.mac.to_string(), e.vlan,
-                 e.port < ports_.size() ? ports_[e.port]->name() : std::string("?"),
+                 e.port < ports_.size() && ports_[e.port] ? ports_[e.port]->name() : std::string("?"),
                  e.is_static ? std::string("static") : "seen " + std::to_string(age) + " s ago");
   });
   if (listed > most_listed) spdlog::info("mac: ... and {} more", listed - most_listed);

@@ -8,6 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <array>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -27,10 +28,15 @@ class datapath final : public ports::port_listener {
            std::chrono::seconds mac_aging, clock_fn clock = &real_clock);
   ~datapath();
 
-  /// The id the next added port must have.
-  l2::port_id next_id() const { return static_cast<l2::port_id>(ports_.size()); }
-  /// Adds a port (its id must be next_id()); uplinks get the uplink role.
+  /// The id the next added port must have: the lowest free one.
+  l2::port_id next_id() const;
+  /// Adds a port (its id must be next_id()); uplinks get the uplink role. A
+  /// port added after start() is started at once.
   void add_port(std::unique_ptr<ports::port> p);
+  /// Stops and removes port `id`, flushing its MAC entries; its id becomes free.
+  void remove_port(l2::port_id id);
+  /// Rewrite the MSS of TCP SYNs that cross an uplink to fit its inner MTU.
+  void set_clamp_mss(bool on) { clamp_mss_ = on; }
   /// Starts every port and the aging timer.
   void start();
   /// Stops every port and the timer.
@@ -43,7 +49,10 @@ class datapath final : public ports::port_listener {
   /// 100 entries (info level).
   void log_counters() const;
 
+  /// Indexed by port id; removed ports leave a null slot.
   const std::vector<std::unique_ptr<ports::port>>& ports() const { return ports_; }
+  /// Ports in use.
+  std::size_t port_count() const;
   const l2::forwarder& forwarder() const { return forwarder_; }
   l2::forwarder& forwarder() { return forwarder_; }
 
@@ -59,7 +68,14 @@ class datapath final : public ports::port_listener {
   clock_fn clock_;
   std::vector<std::unique_ptr<ports::port>> ports_;  ///< indexed by port id
   boost::asio::steady_timer aging_timer_;
+  /// A copy of `frame` with its TCP MSS clamped to `max_frame`, or `frame`
+  /// itself when it is not a SYN that needs it.
+  l2::packet clamped(const l2::packet& packet, std::size_t max_frame);
+
   std::vector<std::byte> segments_;  ///< software GSO output; allocated once
+  std::array<std::byte, 512> syn_copy_{};  ///< a SYN being clamped
+  bool clamp_mss_ = false;
+  bool started_ = false;
 };
 
 /// "rx 3 frames 294 bytes, tx 2 frames 196 bytes, drops: reflection=1" for one port.

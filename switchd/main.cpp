@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "ports/sealed.hpp"
 #include "switchd/daemon.hpp"
 #include "switchd/options.hpp"
 
@@ -30,6 +31,10 @@ int main(int argc, char** argv) {
     case switchd::command::action::version:
       std::cout << "vswitchd " << VSWITCHD_VERSION << "\n";
       return 0;
+    case switchd::command::action::generate_key:
+      ports::sealed::initialize();
+      std::cout << ports::sealed::format_key(ports::sealed::generate_key()) << "\n";
+      return 0;
     case switchd::command::action::run:
       break;
   }
@@ -42,6 +47,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   try {
+    ports::sealed::initialize();
     switchd::daemon d(cmd.opts);
     return d.run();
   } catch (const switchd::startup_error& e) {

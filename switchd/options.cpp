@@ -1,6 +1,7 @@
 #include "switchd/options.hpp"
 
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <set>
@@ -102,6 +103,40 @@ host_port parse_host_port(const std::string& text, const std::string& option) {
   return hp;
 }
 
+std::vector<host_port> parse_peers_file(std::string_view text, const std::string& file) {
+  std::vector<host_port> peers;
+  std::set<std::string> seen;
+  std::size_t number = 0;
+  while (!text.empty()) {
+    const std::size_t end = std::min(text.find('\n'), text.size());
+    std::string_view line = text.substr(0, end);
+    text.remove_prefix(std::min(end + 1, text.size()));
+    ++number;
+    if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front()))) line.remove_prefix(1);
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.remove_suffix(1);
+    if (line.empty()) continue;
+    const std::string where = "--peers-file " + file + " line " + std::to_string(number) + ":";
+    if (line.find_first_of(" \t") != std::string_view::npos) {
+      throw options_error(where + " '" + std::string(line) +
+                          "': one peer per line, written HOST:PORT or HOST");
+    }
+    std::string entry(line);
+    // A bare host (a name or an IPv4 address) gets the VXLAN port.
+    if (entry.find(':') == std::string::npos) {
+      entry += ':';  // appends only: GCC 12 at -O3 warns falsely (-Wrestrict) on ":" + string
+      entry += std::to_string(l2::vxlan_default_port);
+    }
+    host_port hp = parse_host_port(entry, where);
+    hp.text = std::string(line);
+    if (!seen.insert(hp.host + "|" + std::to_string(hp.port)).second) {
+      throw options_error(where + " " + hp.text + " is listed twice; list each peer once");
+    }
+    peers.push_back(std::move(hp));
+  }
+  return peers;
+}
+
 command parse_options(int argc, const char* const argv[]) {
   std::vector<std::string> port_texts;
   std::vector<std::string> uplink_texts;
@@ -111,12 +146,19 @@ command parse_options(int argc, const char* const argv[]) {
   std::string table_text;
   std::string log_level;
   std::string config_file;
+  std::string key_file;
+  std::string keepalive_text;
+  std::string timeout_text;
+  std::string resolve_text;
+  std::string mtu_text;
+  std::string peers_file;
 
   po::options_description general("Options", 100, 50);
   // clang-format off
   general.add_options()
       ("help,h", "show this help and exit")
       ("version", "show the version and exit")
+      ("generate-key", "print a new random key for --key-file and exit")
       ("config", po::value(&config_file)->value_name("FILE"),
        "read options from FILE: one `key = value` per line, keys as the long options "
        "without dashes; `#` starts a comment")
@@ -131,7 +173,25 @@ command parse_options(int argc, const char* const argv[]) {
       ("mac-table-size", po::value(&table_text)->value_name("N"),
        "most MAC addresses learned; new ones are refused (and flooded to) when full (default 8192)")
       ("log-level", po::value(&log_level)->value_name("LEVEL"),
-       "trace, debug, info, warn or error (default info)");
+       "trace, debug, info, warn or error (default info)")
+      ("key-file", po::value(&key_file)->value_name("PATH"),
+       "seal every uplink (encrypted and authenticated) with the overlay key in PATH: one "
+       "key per line as 64 hex digits (vswitchd --generate-key), at most two while rotating; "
+       "the first seals; mode 0600. Reloaded on SIGHUP and when it changes. Without it, "
+       "uplinks are plain, unauthenticated VXLAN")
+      ("keepalive", po::value(&keepalive_text)->value_name("SECONDS"),
+       "sealed uplinks: probe each peer this often (default 1)")
+      ("peer-timeout", po::value(&timeout_text)->value_name("SECONDS"),
+       "sealed uplinks: a peer silent this long is down and its MACs are flushed (default 5)")
+      ("resolve-interval", po::value(&resolve_text)->value_name("SECONDS"),
+       "look peer names up again this often; every 5 s while a peer is down (default 60)")
+      ("underlay-mtu", po::value(&mtu_text)->value_name("N"),
+       "MTU of the underlay towards the peers (default: the route's MTU to each peer); "
+       "frames larger than it minus the encapsulation are dropped (too_big)")
+      ("clamp-mss", po::bool_switch(), "lower the MSS of TCP SYNs crossing an uplink to fit its MTU")
+      ("peers-file", po::value(&peers_file)->value_name("PATH"),
+       "more uplink peers, one HOST:PORT (or HOST) per line; reloaded on SIGHUP and when it "
+       "changes: peers added and removed without disturbing the others");
   // clang-format on
 
   po::variables_map vm;
@@ -167,6 +227,10 @@ command parse_options(int argc, const char* const argv[]) {
   }
   if (vm.count("version") != 0) {
     cmd.what = command::action::version;
+    return cmd;
+  }
+  if (vm.count("generate-key") != 0) {
+    cmd.what = command::action::generate_key;
     return cmd;
   }
 
@@ -209,11 +273,47 @@ command parse_options(int argc, const char* const argv[]) {
     }
     o.log_level = log_level;
   }
-  if (o.ports.empty() && o.uplinks.empty()) {
+  if (!key_file.empty()) o.key_file = key_file;
+  if (!peers_file.empty()) o.peers_file = peers_file;
+  o.clamp_mss = vm.count("clamp-mss") != 0 && vm["clamp-mss"].as<bool>();
+  if (!keepalive_text.empty()) {
+    o.keepalive = static_cast<std::uint32_t>(
+        parse_number(keepalive_text, "--keepalive", 1, 3600, "seconds from 1 to 3600"));
+  }
+  if (!timeout_text.empty()) {
+    o.peer_timeout = static_cast<std::uint32_t>(
+        parse_number(timeout_text, "--peer-timeout", 2, 86400, "seconds from 2 to 86400"));
+  }
+  if (o.peer_timeout <= o.keepalive) {
+    throw options_error("--peer-timeout " + std::to_string(o.peer_timeout) +
+                        ": must be longer than --keepalive " + std::to_string(o.keepalive) +
+                        " (a peer needs a few probes to answer); e.g. --peer-timeout " +
+                        std::to_string(o.keepalive * 4));
+  }
+  if (!resolve_text.empty()) {
+    o.resolve_interval = static_cast<std::uint32_t>(
+        parse_number(resolve_text, "--resolve-interval", 1, 86400, "seconds from 1 to 86400"));
+  }
+  if (!mtu_text.empty()) {
+    o.underlay_mtu = static_cast<std::uint32_t>(
+        parse_number(mtu_text, "--underlay-mtu", 576, 65535, "an MTU from 576 to 65535"));
+  }
+  const bool any_uplink = !o.uplinks.empty() || o.peers_file;
+  if (!any_uplink) {
+    for (const char* name : {"key-file", "keepalive", "peer-timeout", "underlay-mtu", "clamp-mss"}) {
+      const bool given = std::string(name) == "clamp-mss" ? o.clamp_mss : vm.count(name) != 0;
+      if (given) {
+        throw options_error(std::string("--") + name +
+                            ": has no effect without uplinks; add --uplink HOST:PORT or "
+                            "--peers-file PATH, or drop it");
+      }
+    }
+  }
+  if (o.ports.empty() && !any_uplink) {
     throw options_error(
         "no ports: give at least one --port NAME (or --uplink HOST:PORT); see vswitchd --help");
   }
-  if (o.listen && o.uplinks.empty()) {
+  if (o.listen && !any_uplink) {
     throw options_error("--listen " + o.listen->text +
                         ": has no effect without --uplink; add an --uplink HOST:PORT or drop it");
   }

@@ -47,11 +47,18 @@ struct options {
   std::uint32_t mac_aging = 300;       ///< --mac-aging, seconds
   std::uint32_t mac_table_size = 8192; ///< --mac-table-size, entries
   std::string log_level = "info";      ///< --log-level
+  std::optional<std::string> key_file; ///< --key-file: sealed uplinks
+  std::uint32_t keepalive = 1;         ///< --keepalive, seconds
+  std::uint32_t peer_timeout = 5;      ///< --peer-timeout, seconds
+  std::uint32_t resolve_interval = 60; ///< --resolve-interval, seconds
+  std::uint32_t underlay_mtu = 0;      ///< --underlay-mtu; 0: the route's MTU
+  bool clamp_mss = false;              ///< --clamp-mss
+  std::optional<std::string> peers_file; ///< --peers-file
 };
 
 /// What the command line asks for.
 struct command {
-  enum class action { run, help, version } what = action::run;
+  enum class action { run, help, version, generate_key } what = action::run;
   options opts;
   std::string text;  ///< the help text (for action::help)
 };
@@ -62,6 +69,10 @@ command parse_options(int argc, const char* const argv[]);
 /// Parses "HOST:PORT", "[IPv6]:PORT" or "IPv4:PORT". `option` names the
 /// option for the error message. Throws options_error.
 host_port parse_host_port(const std::string& text, const std::string& option);
+
+/// Parses a --peers-file's text: one HOST:PORT (or HOST, port 4789) per
+/// line, `#` comments. `file` names it in errors. Throws options_error.
+std::vector<host_port> parse_peers_file(std::string_view text, const std::string& file);
 
 /// Parses "NAME", "tap:NAME" or "dev:NAME". Throws options_error.
 port_spec parse_port_spec(const std::string& text);

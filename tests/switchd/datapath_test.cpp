@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cstring>
 #include <vector>
 
 #include "l2/frame.hpp"
@@ -269,6 +270,78 @@ TEST_F(datapath_test, a_bad_virtio_net_header_is_dropped_on_ingress) {
   EXPECT_TRUE(b.sent.empty());
   EXPECT_EQ(a.counters().drops[l2::drop_reason::bad_vnet_header], 2u);
   EXPECT_EQ(dp_.forwarder().table().count(), 0u) << "nothing learned from a dropped frame";
+}
+
+TEST_F(datapath_test, removed_port_gets_nothing_and_its_id_is_reused) {
+  fake_port& a = add("a");
+  fake_port& b = add("b");
+  fake_port& c = add("c");
+  dp_.start();
+  b.inject(make_frame(broadcast, mac_b));  // learn mac_b on b
+  ASSERT_EQ(dp_.forwarder().table().port_count(b.id()), 1u);
+
+  const l2::port_id b_id = b.id();
+  dp_.remove_port(b_id);  // destroys b
+  EXPECT_EQ(dp_.port_count(), 2u);
+  EXPECT_EQ(dp_.forwarder().table().count(), 0u) << "b's MAC entries go with it";
+  a.inject(make_frame(mac_b, mac_a));  // unknown again: flooded to c only
+  EXPECT_EQ(c.sent.size(), 2u);
+
+  // The freed id is the next one; a port added while running starts at once.
+  EXPECT_EQ(dp_.next_id(), b_id);
+  fake_port& d = add("d");
+  EXPECT_EQ(d.id(), b_id);
+  a.inject(make_frame(broadcast, mac_a));
+  EXPECT_EQ(d.sent.size(), 1u);
+  d.inject(make_frame(mac_a, mac_c));
+  EXPECT_EQ(a.sent.size(), 2u);  // b's broadcast, then d's unicast
+}
+
+/// An IPv4 TCP SYN from mac_a to mac_b carrying MSS `mss` (checksum left 0).
+bytes make_syn(std::uint16_t mss) {
+  bytes f = make_frame(mac_b, mac_a, 20 + 24);
+  std::byte* ip = f.data() + l2::ethernet_header_size;
+  const unsigned char ip_header[20] = {0x45, 0, 0, 44, 0, 1, 0x40, 0, 64, 6, 0, 0,
+                                       10, 0, 0, 1, 10, 0, 0, 2};
+  std::memcpy(ip, ip_header, sizeof ip_header);
+  const unsigned char tcp[24] = {0x30, 0x39, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x60, 0x02,
+                                 0xff, 0xff, 0, 0, 0, 0, 2, 4,
+                                 static_cast<unsigned char>(mss >> 8),
+                                 static_cast<unsigned char>(mss & 0xff)};
+  std::memcpy(ip + 20, tcp, sizeof tcp);
+  return f;
+}
+
+std::uint16_t mss_of(const bytes& f) {
+  const std::size_t at = l2::ethernet_header_size + 20 + 22;
+  return static_cast<std::uint16_t>((std::to_integer<unsigned>(f[at]) << 8) |
+                                    std::to_integer<unsigned>(f[at + 1]));
+}
+
+TEST_F(datapath_test, clamp_mss_rewrites_syns_crossing_an_uplink_only) {
+  fake_port& local = add("local");
+  fake_port& other = add("other");
+  fake_port& up = add("up", ports::port_kind::uplink);
+  up.max_frame = 1424;  // a sealed uplink over a 1500-byte IPv4 underlay
+  dp_.set_clamp_mss(true);
+  dp_.start();
+
+  local.inject(make_syn(1460));  // unknown destination: flooded
+  ASSERT_EQ(up.sent.size(), 1u);
+  ASSERT_EQ(other.sent.size(), 1u);
+  EXPECT_EQ(mss_of(up.sent[0]), 1424 - 14 - 40) << "clamped towards the uplink";
+  EXPECT_EQ(mss_of(other.sent[0]), 1460) << "a local port gets the SYN as it was";
+
+  // A SYN coming in from the uplink is clamped for the local side too.
+  up.inject(make_syn(8960));
+  EXPECT_EQ(mss_of(local.sent.back()), 1424 - 14 - 40);
+
+  // A small MSS is left alone; with clamping off nothing changes.
+  local.inject(make_syn(1200));
+  EXPECT_EQ(mss_of(up.sent.back()), 1200);
+  dp_.set_clamp_mss(false);
+  local.inject(make_syn(1460));
+  EXPECT_EQ(mss_of(up.sent.back()), 1460);
 }
 
 }  // namespace

@@ -29,6 +29,7 @@ class fake_port final : public ports::port {
     count_tx(packet.frame.size());
   }
   bool carries_offload() const override { return offload; }
+  std::size_t max_frame_size() const override { return max_frame; }
   void stop() override {}
   std::string describe() const override { return "fake " + name(); }
 
@@ -43,6 +44,7 @@ class fake_port final : public ports::port {
   std::vector<l2::vnet_header> sent_offload; ///< their offload headers
   bool fail_sends = false;                   ///< make send() fail (tx_error)
   bool offload = false;                      ///< carries_offload()
+  std::size_t max_frame = l2::max_frame_size; ///< max_frame_size()
 };
 
 }  // namespace switchd::testing

@@ -131,7 +131,70 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{"--port", "tap0", "--log-level", "loud"}, {"--log-level", "trace"}},
         bad_case{{"--port", "tap0", "--listen", "0.0.0.0:4789"}, {"--listen", "--uplink"}},
         bad_case{{"--config", "/nonexistent/vswitchd.conf"}, {"--config", "cannot read"}},
-        bad_case{{"--port"}, {"port"}}));
+        bad_case{{"--port"}, {"port"}},
+        bad_case{{"--port", "tap0", "--key-file", "/k"}, {"--key-file", "without uplinks"}},
+        bad_case{{"--port", "tap0", "--clamp-mss"}, {"--clamp-mss", "without uplinks"}},
+        bad_case{{"--uplink", "h:1", "--keepalive", "0"}, {"--keepalive", "1 to 3600"}},
+        bad_case{{"--uplink", "h:1", "--keepalive", "5", "--peer-timeout", "5"},
+                 {"--peer-timeout 5", "longer than --keepalive", "--peer-timeout 20"}},
+        bad_case{{"--uplink", "h:1", "--peer-timeout", "1"}, {"--peer-timeout", "2 to"}},
+        bad_case{{"--uplink", "h:1", "--underlay-mtu", "100"}, {"--underlay-mtu", "576"}},
+        bad_case{{"--uplink", "h:1", "--resolve-interval", "x"}, {"--resolve-interval", "not a number"}}));
+
+TEST(options, uplink_settings) {
+  const command cmd = parse({"--uplink", "h:1", "--key-file", "/etc/vswitchd/key", "--keepalive",
+                             "2", "--peer-timeout", "9", "--underlay-mtu", "9000", "--clamp-mss",
+                             "--peers-file", "/etc/vswitchd/peers", "--resolve-interval", "30"});
+  const options& o = cmd.opts;
+  EXPECT_EQ(o.key_file, "/etc/vswitchd/key");
+  EXPECT_EQ(o.keepalive, 2u);
+  EXPECT_EQ(o.peer_timeout, 9u);
+  EXPECT_EQ(o.underlay_mtu, 9000u);
+  EXPECT_TRUE(o.clamp_mss);
+  EXPECT_EQ(o.peers_file, "/etc/vswitchd/peers");
+  EXPECT_EQ(o.resolve_interval, 30u);
+  // Defaults.
+  const options d = parse({"--uplink", "h:1"}).opts;
+  EXPECT_FALSE(d.key_file);
+  EXPECT_EQ(d.keepalive, 1u);
+  EXPECT_EQ(d.peer_timeout, 5u);
+  EXPECT_EQ(d.underlay_mtu, 0u);
+  EXPECT_FALSE(d.clamp_mss);
+  EXPECT_EQ(d.resolve_interval, 60u);
+  // A peers file alone is enough to run (peers may come later).
+  EXPECT_NO_THROW(parse({"--peers-file", "/p"}));
+  EXPECT_EQ(parse({"--generate-key"}).what, command::action::generate_key);
+}
+
+TEST(options, peers_file_lines) {
+  const std::vector<host_port> peers = parse_peers_file(
+      "# the overlay\n10.0.0.2:4789\n  hostb   # comment\n\n[2001:db8::7]:5000\r\n", "p");
+  ASSERT_EQ(peers.size(), 3u);
+  EXPECT_EQ(peers[0].host, "10.0.0.2");
+  EXPECT_EQ(peers[0].port, 4789);
+  EXPECT_EQ(peers[1].host, "hostb");
+  EXPECT_EQ(peers[1].port, 4789);
+  EXPECT_EQ(peers[1].text, "hostb");
+  EXPECT_EQ(peers[2].host, "2001:db8::7");
+  EXPECT_EQ(peers[2].port, 5000);
+  EXPECT_TRUE(parse_peers_file("# nobody yet\n", "p").empty());
+
+  struct bad {
+    const char* text;
+    const char* expect;
+  };
+  for (const bad& b : {bad{"a:1\nb c\n", "line 2"}, bad{"a:1\na:1\n", "twice"},
+                       bad{"a:0\n", "1 to 65535"}, bad{"2001:db8::1:4789\n", "brackets"}}) {
+    try {
+      parse_peers_file(b.text, "peers.txt");
+      ADD_FAILURE() << "accepted: " << b.text;
+    } catch (const options_error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("peers.txt"), std::string::npos) << m;
+      EXPECT_NE(m.find(b.expect), std::string::npos) << m;
+    }
+  }
+}
 
 TEST(options, unknown_key_in_config_file_is_named) {
   const std::string path = ::testing::TempDir() + "vswitchd_options_bad.conf";
