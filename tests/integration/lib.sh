@@ -363,3 +363,103 @@ if_rx_packets() {
 
 # exists ROLE IFNAME: does the interface exist in that namespace?
 exists() { ip -n "$(ns "$1")" link show "$2" >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------------------
+# Added for the sealed-uplink, recovery and mesh tests (issue 4): generic
+# helpers; nothing above depends on them.
+
+# Test modes, from the environment:
+#   VSWITCHD_TEST_PLAIN=1   the binary predates --key-file, --peers-file and peer
+#                           liveness: run plain VXLAN with --uplink and skip (saying
+#                           so) the checks that need them.
+#   VSWITCHD_TEST_SEALED=0  where a test allows it: the new options, but unsealed
+#                           uplinks (no --key-file).
+plain_mode() { [ "${VSWITCHD_TEST_PLAIN:-0}" = 1 ]; }
+sealed_mode() { ! plain_mode && [ "${VSWITCHD_TEST_SEALED:-1}" = 1 ]; }
+# skipped WHAT: say that a check was left out in this mode.
+skipped() {
+  if plain_mode; then printf -- '   SKIPPED (VSWITCHD_TEST_PLAIN=1): %s\n' "$*"
+  else printf -- '   SKIPPED (VSWITCHD_TEST_SEALED=0): %s\n' "$*"; fi
+}
+
+# make_key_file PATH: a fresh random key line (64 hex digits) in PATH, mode 0600.
+make_key_file() {
+  (umask 077 && printf '# vswitchd test key\n%s\n' \
+    "$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" >"$1")
+  chmod 600 "$1"
+}
+
+# bridge_underlay SUBNET MTU ROLE...: an underlay switch. Namespace "net" holds a
+# Linux bridge $(name br) (no STP: ports forward at once); each ROLE is made here
+# and joined to it by a veth: the i-th ROLE's end $(name "u$i") at SUBNET.i/24,
+# the bridge's end $(name "b$i"); MTU on both ends.
+bridge_underlay() {
+  local subnet="$1" mtu="$2" role i=0 br
+  shift 2
+  make_ns net
+  br="$(name br)"
+  ip -n "$(ns net)" link add "$br" type bridge
+  ip -n "$(ns net)" link set "$br" up
+  for role in "$@"; do
+    i=$((i + 1))
+    make_ns "$role"
+    make_veth "$role" "$(name "u$i")" net "$(name "b$i")"
+    ip -n "$(ns net)" link set "$(name "b$i")" mtu "$mtu" master "$br" up
+    addr_up "$role" "$(name "u$i")" "$subnet.$i/24" "$mtu"
+  done
+}
+
+# if_mac ROLE IFNAME: the MAC address of an interface.
+if_mac() { ip -n "$(ns "$1")" link show "$2" | awk '/link\/ether/ {print $2; exit}'; }
+
+# capture_start ROLE IFNAME FILE [TCPDUMP ARGS/FILTER...]: tcpdump -w FILE in the
+# background (at most 300 s); waits (<= 5 s) until it listens. Sets CAP_PID.
+# Stop it with capture_stop. Its messages go to FILE.err.
+CAP_PID=""
+capture_start() {
+  local role="$1" ifn="$2" file="$3"
+  shift 3
+  ip netns exec "$(ns "$role")" timeout 300 tcpdump -i "$ifn" -n -U --immediate-mode -Z root -s 0 -w "$file" "$@" \
+    2>"$file.err" &
+  CAP_PID=$!
+  T_PIDS+=("$CAP_PID")
+  for _ in $(seq 50); do
+    grep -q "listening on" "$file.err" 2>/dev/null && return 0
+    kill -0 "$CAP_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  fail "tcpdump on $ifn in $role did not start: $(cat "$file.err")"
+}
+
+# capture_stop PID: end a capture_start tcpdump (TERM; it must exit within 5 s).
+capture_stop() {
+  sleep 0.1   # let tcpdump write what it has just read
+  kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$1" 2>/dev/null && fail "tcpdump (pid $1) did not stop within 5 s"
+  wait "$1" 2>/dev/null || true
+}
+
+# log_lines LOGFILE: how many lines LOGFILE has now (a mark for wait_log).
+log_lines() { wc -l <"$1"; }
+
+# wait_log LOGFILE FROM_LINE ERE SECONDS: wait (<= SECONDS) until a line after
+# line FROM_LINE of LOGFILE matches ERE; print the first such line. Returns 1
+# (printing nothing) when none appeared in time.
+wait_log() {
+  local logf="$1" from="$2" re="$3" secs="$4" line
+  for _ in $(seq $((secs * 10))); do
+    line="$(tail -n "+$((from + 1))" "$logf" | grep -E -m 1 -- "$re" || true)"
+    [ -n "$line" ] && { printf '%s\n' "$line"; return 0; }
+    sleep 0.1
+  done
+  return 1
+}
+
+# log_time LINE: the time stamp of a daemon log line ("YYYY-mm-dd HH:MM:SS.mmm ...")
+# as seconds since the epoch, e.g. 1718000000.123.
+log_time() { date -d "${1:0:23}" +%s.%3N; }
+
+# calc EXPR: evaluate an arithmetic EXPR with decimals (awk); a comparison
+# prints 1 or 0, anything else is printed with 2 decimals.
+calc() { awk "BEGIN { x = ($1); if (\"$1\" ~ /[<>=]/) print x; else printf \"%.2f\n\", x }"; }
