@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Helpers of bench/run.sh: names, namespaces, processes, cleanup, and the four
-# measurements (TCP rate, ping RTT, CPU per frame and loss at a fixed UDP load).
+# Helpers of bench/run.sh: names, namespaces, processes (vswitchd, vde_switch,
+# tincd), cleanup, and the four measurements (TCP rate, ping RTT, CPU per frame
+# and loss at a fixed UDP load).
 #
 # Everything a run makes lives in namespaces named vbench-<pid>-<setup>-<role>;
 # interfaces are named vb<pid><code> (<= 15 characters). The EXIT trap (also
@@ -207,6 +208,45 @@ start_vde() {
   FAIL_WHY="vde_switch made no TAPs $* within 5 s"
   log "ERROR: $FAIL_WHY"
   return 1
+}
+
+# start_tincd ROLE NAME CONFDIR TAP: tinc 1.0's tincd -c CONFDIR in the
+# foreground (-D, log on stderr into $WORK/tinc-NAME.log, -d1: connections)
+# in namespace ROLE; waits (<= 5 s) for the TAP it creates (tinc.conf's
+# Interface). Sets SW_PID.
+start_tincd() {
+  local role="$1" name="$2" dir="$3" tap="$4" logf _ rc
+  logf="$WORK/tinc-$name.log"
+  SW_PID=""
+  command -v tincd >/dev/null || { FAIL_WHY="tincd is not installed (apt-get install tinc)"; log "ERROR: $FAIL_WHY"; return 1; }
+  log "start in $(ns "$role"): tincd -c $dir -D -d1 --pidfile=$WORK/tinc-$name.pid"
+  ip netns exec "$(ns "$role")" tincd -c "$dir" -D -d1 --pidfile="$WORK/tinc-$name.pid" \
+    </dev/null >"$logf" 2>&1 &
+  SW_PID=$!
+  B_PIDS+=("$SW_PID")
+  for _ in $(seq 50); do
+    ip -n "$(ns "$role")" link show "$tap" >/dev/null 2>&1 && return 0
+    kill -0 "$SW_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$SW_PID" 2>/dev/null; then
+    FAIL_WHY="tincd -c $dir made no TAP $tap within 5 s: $(tail -n 3 "$logf" | tr '\n' ' ')"
+  else
+    rc=0; wait "$SW_PID" 2>/dev/null || rc=$?
+    FAIL_WHY="tincd -c $dir exited with status $rc: $(tail -n 3 "$logf" | tr '\n' ' ')"
+  fi
+  log "ERROR: $FAIL_WHY"
+  return 1
+}
+
+# tinc_pmtu PID NAME PEER: ask tincd PID for its node list (SIGUSR2, into
+# $WORK/tinc-NAME.log) and print the "min max" of its path MTU discovery
+# towards PEER ("0 1518" at first, "1518 1518" once discovered), or nothing.
+tinc_pmtu() {
+  local pid="$1" logf="$WORK/tinc-$2.log" peer="$3"
+  kill -USR2 "$pid" 2>/dev/null || return 1
+  sleep 0.2
+  sed -nE "s/^ *$peer at .* \(min ([0-9]+) max ([0-9]+)\)$/\1 \2/p" "$logf" | tail -n 1
 }
 
 # cpu_ticks PID...: utime + stime (clock ticks) of the processes, summed.

@@ -22,7 +22,7 @@ set offsets 0, 0, graph 0.12, 0
 
 lbl(v, st, fmt) = st == 0 ? sprintf(fmt, v) : (st == 1 ? "fail" : "n/a")
 
-set multiplot title "vswitchd vs Linux bridge, vde_switch, kernel vxlan   ".subtitle
+set multiplot title "vswitchd vs Linux bridge, vde_switch, kernel vxlan, tinc   ".subtitle
 
 # Top: TCP throughput, one and four streams.
 set origin 0, 0.42

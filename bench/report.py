@@ -18,9 +18,12 @@ ROWS = [
     ("bridge", "1, 2", "local, veths", "Linux bridge (anchor)"),
     ("vde", "1", "local, file-side TAPs", "vde_switch `-t` (anchor)"),
     ("devvsw", "2", "local, kernel-side ports on veths", "vswitchd `--port dev:`"),
-    ("tunkk", "3", "tunnel, veth underlay", "kernel vxlan+bridge ↔ kernel (anchor)"),
+    ("tunkk", "3, 4", "tunnel, veth underlay", "kernel vxlan+bridge ↔ kernel (anchor)"),
     ("tunvv", "3", "tunnel, veth underlay", "vswitchd ↔ vswitchd"),
     ("tunvk", "3", "tunnel, veth underlay", "vswitchd (h1) ↔ kernel vxlan (h2)"),
+    ("encvv", "4", "encrypted tunnel, veth underlay",
+     "vswitchd ↔ vswitchd sealed (`--key-file`)"),
+    ("enctinc", "4", "encrypted tunnel, veth underlay", "tinc 1.0 switch mode ↔ tinc (anchor)"),
 ]
 # Short names for the chart.
 PLOT_NAMES = {
@@ -31,8 +34,11 @@ PLOT_NAMES = {
     "tunkk": "kernel-kernel vxlan",
     "tunvv": "vswitchd-vswitchd",
     "tunvk": "vswitchd-kernel",
+    "encvv": "vswitchd sealed",
+    "enctinc": "tinc",
 }
-SWITCH_PROCESS = {"tapvsw", "vde", "devvsw", "tunvv", "tunvk"}
+SWITCH_PROCESS = {"tapvsw", "vde", "devvsw", "tunvv", "tunvk", "encvv", "enctinc"}
+TWO_PROCESSES = {"tunvv": "both daemons", "encvv": "both daemons", "enctinc": "both tincd"}
 
 
 def read_tsv(path, n):
@@ -61,6 +67,9 @@ def main():
         if why not in reasons[(setup, metric)]:
             reasons[(setup, metric)].append(why)
     system = dict((k, v) for k, v in read_tsv(system_path, 2))
+    # The configurations of this run (--only); every one when not recorded.
+    ran = set(system["setups"].split()) if system.get("setups") else {k for k, *_ in ROWS}
+    rows = [r for r in ROWS if r[0] in ran]
 
     # A metric's figure: the best number (TCP: highest; others are measured
     # once), None when every try failed, "missing" when not measured.
@@ -91,13 +100,13 @@ def main():
 
     out = []
     w = out.append
-    w("# vswitchd side by side: kernel bridge, vde_switch, kernel vxlan")
+    w("# vswitchd side by side: kernel bridge, vde_switch, kernel vxlan, tinc")
     w("")
     w("| | |")
     w("|---|---|")
     for key, label in [("date", "date"), ("commit", "vswitchd"), ("build", "build"),
                        ("kernel", "kernel"), ("cpu", "CPU"), ("tools", "tools"),
-                       ("method", "method"), ("time", "total time")]:
+                       ("method", "method"), ("only", "only"), ("time", "total time")]:
         if key in system:
             w("| %s | %s |" % (label, system[key]))
     w("")
@@ -111,11 +120,11 @@ def main():
     w("| # | configuration | switch | TCP 1 stream Gbit/s | TCP -P 4 Gbit/s | ping RTT µs "
       "| switch CPU µs / 64-B frame | loss % at that load |")
     w("|---|---|---|---:|---:|---:|---:|---:|")
-    for key, sec, conf, sw in ROWS:
+    for key, sec, conf, sw in rows:
         cpu = cell(key, "cpu", "%.2f") if key in SWITCH_PROCESS else "— (kernel)"
         loss = cell(key, "loss", "%.2f")
-        if key == "tunvv" and cpu not in ("fail", "—"):
-            cpu += " (both daemons)"
+        if key in TWO_PROCESSES and cpu not in ("fail", "—"):
+            cpu += " (%s)" % TWO_PROCESSES[key]
         w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
             sec, conf, sw, cell(key, "tcp1", "%.2f"), cell(key, "tcp4", "%.2f"),
             cell(key, "rtt", "%.0f"), cpu, loss))
@@ -126,12 +135,15 @@ def main():
     w("")
     w("| figure | measured | target | |")
     w("|---|---:|---|---|")
+    n_header = len(out)
 
     def num(setup, metric):
         f = fig(setup, metric)
         return None if f in (None, "missing") else f
 
     def ratio_row(label, a, b, metric, target, higher=True):
+        if a not in ran or b not in ran:
+            return
         x, y = num(a, metric), num(b, metric)
         if y is None or y == 0:
             w("| %s | — | %s %.1f× | n/a (anchor %s) |" % (
@@ -156,7 +168,9 @@ def main():
     # CPU per frame, with the loss condition.
     x, y, loss = num("tapvsw", "cpu"), num("vde", "cpu"), num("tapvsw", "loss")
     label = "CPU per 64-byte frame: vswitchd tap: / vde_switch (and vswitchd loss)"
-    if y is None or y == 0:
+    if "tapvsw" not in ran or "vde" not in ran:
+        pass
+    elif y is None or y == 0:
         w("| %s | — | ≤ 0.5×, loss ≤ 1 %% | n/a (anchor failed) |" % label)
     elif x is None or loss is None:
         w("| %s | fail | ≤ 0.5×, loss ≤ 1 %% | **missed** (vswitchd failed) |" % label)
@@ -167,6 +181,8 @@ def main():
             label, r, loss, "met" if met else "**missed**"))
 
     for key, name in (("tapvsw", "tap:"), ("devvsw", "dev:")):
+        if key not in ran or "bridge" not in ran:
+            continue
         x, y = num(key, "rtt"), num("bridge", "rtt")
         label = "ping RTT: vswitchd %s − Linux bridge" % name
         if y is None:
@@ -181,6 +197,14 @@ def main():
         ratio_row("tunnel %s: vswitchd↔vswitchd / kernel VXLAN" % mname, "tunvv", "tunkk", m, 0.5)
     for m, mname in (("tcp1", "TCP 1 stream"), ("tcp4", "TCP -P 4")):
         ratio_row("tunnel %s: vswitchd↔kernel vxlan / kernel VXLAN" % mname, "tunvk", "tunkk", m, 0.3)
+    for m, mname in (("tcp1", "TCP 1 stream"), ("tcp4", "TCP -P 4")):
+        ratio_row("encrypted %s: vswitchd sealed / tinc" % mname, "encvv", "enctinc", m, 5.0)
+    for m, mname in (("tcp1", "TCP 1 stream"), ("tcp4", "TCP -P 4")):
+        ratio_row("encrypted %s: vswitchd sealed / kernel VXLAN (plain)" % mname,
+                  "encvv", "tunkk", m, 0.3)
+    if len(out) == n_header:             # --only left no pair with a target
+        del out[n_header - 2:]
+        w("No target compares the configurations of this run.")
     w("")
 
     if reasons:
@@ -221,7 +245,7 @@ def main():
     with open(out_dat, "w", encoding="utf-8") as f:
         f.write("# name tcp1 tcp4 rtt_us cpu_us state_tcp1 state_tcp4 state_rtt state_cpu"
                 " (0 measured, 1 failed, 2 not measured)\n")
-        for key, *_ in ROWS:
+        for key, *_ in rows:
             cols = [d(key, m) for m in ("tcp1", "tcp4", "rtt", "cpu")]
             f.write('"%s" %s %s\n' % (PLOT_NAMES[key], " ".join(v for v, _ in cols),
                                       " ".join(str(st) for _, st in cols)))

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# vswitchd side by side with the Linux bridge, vde_switch and the kernel's vxlan,
-# on identical namespaces, in one run; prints a Markdown table with the figures
-# and the ratios the project targets. See bench/README.md.
+# vswitchd side by side with the Linux bridge, vde_switch, the kernel's vxlan
+# and tinc, on identical namespaces, in one run; prints a Markdown table with
+# the figures and the ratios the project targets. See bench/README.md.
 #
-#   sudo bench/run.sh [--quick] [--out FILE.md] [--vswitchd PATH]
+#   sudo bench/run.sh [--quick] [--only SECTIONS] [--out FILE.md] [--vswitchd PATH]
 #
-#   --quick, BENCH_QUICK=1   one try per TCP figure, shorter loads (about 1 minute)
+#   --quick, BENCH_QUICK=1   one try per TCP figure, shorter loads (about 1.2 minutes)
+#   --only SECTIONS, BENCH_ONLY=SECTIONS   only these sections, comma-separated:
+#                            local (bridge, vswitchd tap: and dev:, vde_switch),
+#                            tunnel (kernel vxlan, vswitchd plain uplinks),
+#                            encrypted (kernel vxlan, vswitchd sealed, tinc);
+#                            configuration names (tunkk, encvv, ...) work too
 #   --out FILE.md, BENCH_OUT where the report goes (default
 #                            bench/results/<timestamp>.md); the chart is written
 #                            next to it as .png, the detailed log as .log
@@ -27,6 +32,7 @@ usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' 
 OUT="${BENCH_OUT:-}"
 QUICK="${BENCH_QUICK:-0}"
 VSWITCHD="${BENCH_VSWITCHD:-}"   # not $VSWITCHD, which the integration tests use
+ONLY="${BENCH_ONLY:-}"
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -34,11 +40,45 @@ while [ "$#" -gt 0 ]; do
     --out=*) OUT="${1#--out=}" ;;
     --vswitchd) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; VSWITCHD="$2"; shift ;;
     --vswitchd=*) VSWITCHD="${1#--vswitchd=}" ;;
+    --only) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; ONLY="$2"; shift ;;
+    --only=*) ONLY="${1#--only=}" ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
   shift
 done
+
+# The configurations, in measurement order (bench/topo.sh), and the sections.
+ALL_SETUPS=(bridge tapvsw vde devvsw tunkk tunvv tunvk encvv enctinc)
+declare -A SECTION=([local]="bridge tapvsw vde devvsw" [tunnel]="tunkk tunvv tunvk"
+                    [encrypted]="tunkk encvv enctinc")
+SETUPS=()
+if [ -z "$ONLY" ] || [ "$ONLY" = all ]; then
+  SETUPS=("${ALL_SETUPS[@]}")
+else
+  declare -A want=()
+  for w in ${ONLY//,/ }; do
+    if [ -n "${SECTION[$w]:-}" ]; then
+      for x in ${SECTION[$w]}; do want[$x]=1; done
+    elif [[ " ${ALL_SETUPS[*]} " == *" $w "* ]]; then
+      want[$w]=1
+    else
+      echo "bench/run.sh: --only: unknown section or configuration '$w' (sections: local, tunnel, encrypted; configurations: ${ALL_SETUPS[*]})" >&2
+      exit 2
+    fi
+  done
+  for x in "${ALL_SETUPS[@]}"; do [ -n "${want[$x]:-}" ] && SETUPS+=("$x"); done
+  unset want
+  [ "${#SETUPS[@]}" -gt 0 ] || { echo "bench/run.sh: --only '$ONLY' names nothing" >&2; exit 2; }
+fi
+# needs_vswitchd: does a chosen configuration run vswitchd?
+needs_vswitchd() {
+  local x
+  for x in "${SETUPS[@]}"; do
+    case "$x" in tapvsw | devvsw | tunvv | tunvk | encvv) return 0 ;; esac
+  done
+  return 1
+}
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "bench/run.sh: needs root (network namespaces, TAPs, veths): sudo $0" >&2
@@ -72,8 +112,9 @@ say "bench: report $OUT, log $LOG"
 
 # ---- 1. what it needs ------------------------------------------------------------
 
-PACKAGES=(iperf3 vde2 gnuplot-nox iproute2 ethtool procps python3 iputils-ping coreutils
-          build-essential cmake libboost-dev libboost-program-options-dev libspdlog-dev)
+PACKAGES=(iperf3 vde2 tinc gnuplot-nox iproute2 ethtool procps python3 iputils-ping coreutils
+          build-essential cmake pkg-config libboost-dev libboost-program-options-dev libspdlog-dev
+          libsodium-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -118,7 +159,10 @@ first_error() {
   [ -n "$what" ] || what="$(sed -E 's/.*error: //' <<<"$line" | cut -c1-160)"
   printf '%s%s%s' "${unit:+$unit: }" "${loc:+$(basename "${loc%:*}"):${loc##*:}: }" "$what"
 }
-if [ -n "${VSWITCHD:-}" ]; then
+if ! needs_vswitchd; then
+  VSWITCHD=""
+  BUILD_NOTE="not needed (--only $ONLY)"
+elif [ -n "${VSWITCHD:-}" ]; then
   if [ -x "$VSWITCHD" ]; then
     VSWITCHD="$(cd "$(dirname "$VSWITCHD")" && pwd)/$(basename "$VSWITCHD")"
     BUILD_NOTE="given binary $VSWITCHD (not rebuilt)"
@@ -166,14 +210,15 @@ sys build "$BUILD_NOTE"
 sys kernel "$(uname -srm)"
 cpu="$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n 1)"
 sys cpu "${cpu:-unknown}, $(nproc) CPUs online; load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
-sys tools "$(iperf3 --version 2>/dev/null | head -n 1 | cut -d' ' -f1-2 || echo 'iperf3 missing'), vde2 $(dpkg-query -W -f='${Version}' vde2 2>/dev/null || echo missing), $(ip -V 2>/dev/null | sed 's/, libbpf.*//')"
+sys tools "$(iperf3 --version 2>/dev/null | head -n 1 | cut -d' ' -f1-2 || echo 'iperf3 missing'), vde2 $(dpkg-query -W -f='${Version}' vde2 2>/dev/null || echo missing), tinc $(dpkg-query -W -f='${Version}' tinc 2>/dev/null || echo missing), $(ip -V 2>/dev/null | sed 's/, libbpf.*//')"
 sys method "TCP: iperf3 -t $TCP_SECS (1 stream, -P 4), receiver rate, best of up to $REPS tries interleaved over the configurations; ping: $PING_COUNT at 0.05 s after 10 warm-up; CPU: iperf3 -u -l 64 -b $UDP_RATE -t $UDP_SECS, utime+stime delta of the switch process (/proc/PID/stat, $CLK_TCK Hz ticks) / datagrams received"
+sys setups "${SETUPS[*]}"
+[ -n "$ONLY" ] && [ "$ONLY" != all ] && sys only "$ONLY: ${SETUPS[*]}"
 for k in kernel cpu; do log "system $k: $(grep "^$k" "$SYSTEM" | cut -f2)"; done
 
 # ---- 4. the configurations ------------------------------------------------------------
 
 reap_stale
-SETUPS=(bridge tapvsw vde devvsw tunkk tunvv tunvk)
 declare -A S_OK=() S_WHY=() SKIP=()
 T_MEAS0="$(date +%s)"
 for s in "${SETUPS[@]}"; do
@@ -237,7 +282,7 @@ for s in "${SETUPS[@]}"; do
 done
 
 # has_switch SETUP: does SETUP have a switch process, whose CPU time is measured?
-has_switch() { case "$1" in tapvsw | vde | devvsw | tunvv | tunvk) return 0 ;; esac; return 1; }
+has_switch() { case "$1" in tapvsw | vde | devvsw | tunvv | tunvk | encvv | enctinc) return 0 ;; esac; return 1; }
 
 # The kernel anchors too, for their loss: what the machine loses at that load
 # without a switch process (the iperf3 server not scheduled in time, ...).
@@ -267,11 +312,13 @@ done
 MEAS_SECS=$(($(date +%s) - T_MEAS0))
 
 # The daemons' counters (SIGUSR1) and logs into the log, for the curious.
-for s in tapvsw devvsw tunvv tunvk; do
+# tincd: SIGUSR2 dumps its device statistics and nodes.
+for s in tapvsw devvsw tunvv tunvk encvv; do
   for pid in ${S_PIDS[$s]:-}; do kill -USR1 "$pid" 2>/dev/null; done
 done
+for pid in ${S_PIDS[enctinc]:-}; do kill -USR2 "$pid" 2>/dev/null; done
 sleep 0.3
-for f in "$WORK"/vswitchd-*.log; do
+for f in "$WORK"/vswitchd-*.log "$WORK"/tinc-*.log; do
   [ -f "$f" ] || continue
   { echo "===== $(basename "$f") (last 60 lines) ====="; tail -n 60 "$f"; } >>"$LOG"
 done

@@ -14,6 +14,10 @@
 #           bridge with a kernel vxlan device (VNI 1, port 4789) and a veth to its VM
 #   tunvv   the same hosts, each vswitchd --port tap:X --uplink <other>:4789
 #   tunvk   h1 as in tunvv, h2 as in tunkk
+#   encvv   the same hosts, each vswitchd --port tap:X --uplink <other>:4789
+#           --key-file KEY (sealed uplinks: encrypted and authenticated)
+#   enctinc the same hosts, each tinc 1.0's tincd in switch mode (its TAP moved
+#           into the VM), the encrypted anchor; tunkk is the plain one
 
 VM_A=10.211.0.1
 VM_B=10.211.0.2
@@ -93,13 +97,15 @@ kernel_host() {
   addr_up "$vm" "$(ifn "${c}v$i")" "$addr/24" 1500
 }
 
-# vswitchd_host SETUP CODE I VMROLE VMADDR: on host I, vswitchd with a TAP into
-# the VM and an uplink to the other host. Appends its pid to S_PIDS[SETUP].
+# vswitchd_host SETUP CODE I VMROLE VMADDR [ARGS...]: on host I, vswitchd with a
+# TAP into the VM and an uplink to the other host (and ARGS). Appends its pid
+# to S_PIDS[SETUP].
 vswitchd_host() {
   local s="$1" c="$2" i="$3" vm="$4" addr="$5" h remote t
+  shift 5
   h="$s-h$i"; t="$(ifn "${c}t$i")"
   if [ "$i" = 1 ]; then remote=$UL_2; else remote=$UL_1; fi
-  start_vswitchd "$h" "$s-h$i" --port "tap:$t" --uplink "$remote:4789" || return 1
+  start_vswitchd "$h" "$s-h$i" --port "tap:$t" --uplink "$remote:4789" "$@" || return 1
   S_PIDS[$s]="${S_PIDS[$s]:-}${S_PIDS[$s]:+ }$SW_PID"
   move_to "$h" "$t" "$vm" && addr_up "$vm" "$t" "$addr/24" 1500
 }
@@ -125,4 +131,105 @@ setup_tunvk() {
     try ip netns exec "$(ns tunvk-h2)" ethtool -K "$(ifn mu2)" tx off || return 1
   fi
   vswitchd_host tunvk m 1 tunvk-a $VM_A && kernel_host tunvk m 2 tunvk-b $VM_B
+}
+
+# ---- encrypted tunnels ----------------------------------------------------------------
+
+# key_file: KEY_FILE=$WORK/sealed.key, mode 0600 (vswitchd refuses a key file
+# that group or others can read or write), one line of 64 hex digits (32
+# random bytes); the same key on both hosts.
+KEY_FILE=""
+key_file() {
+  local f="$WORK/sealed.key" k
+  KEY_FILE=""
+  k="$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')"
+  [ "${#k}" -eq 64 ] || { FAIL_WHY="could not read 32 random bytes for the key file"; log "ERROR: $FAIL_WHY"; return 1; }
+  (umask 077 && printf '%s\n' "$k" >"$f") || { FAIL_WHY="cannot write $f"; log "ERROR: $FAIL_WHY"; return 1; }
+  try chmod 600 "$f" || return 1
+  KEY_FILE="$f"
+}
+
+setup_encvv() {
+  local s=encvv i vm addr
+  underlay $s s && key_file || return 1
+  for i in 1 2; do
+    if [ "$i" = 1 ]; then vm=$s-a; addr=$VM_A; else vm=$s-b; addr=$VM_B; fi
+    if ! vswitchd_host $s s "$i" "$vm" "$addr" --key-file "$KEY_FILE"; then
+      # A build from before sealed uplinks: say so plainly.
+      if grep -qiE "(unrecogni[sz]ed|unknown) option.*key-file" "$WORK/vswitchd-$s-h$i.log" 2>/dev/null; then
+        FAIL_WHY="this vswitchd has no --key-file option (no sealed uplinks in this build): $(grep -m1 -iE 'key-file' "$WORK/vswitchd-$s-h$i.log")"
+        log "ERROR: $FAIL_WHY"
+      fi
+      return 1
+    fi
+  done
+}
+
+# tinc_host SETUP CODE I: tinc 1.0 configuration of host I in $WORK/tinc-SETUP-hI:
+# tinc.conf (Name hI, Mode switch, DeviceType tap, Interface <its TAP>,
+# ConnectTo the other host; Cipher, Digest, MACLength, Compression and
+# PMTUDiscovery at their defaults), a 2048-bit RSA key pair (tincd -K, stdin
+# not a terminal: no questions, rsa_key.priv and the public key appended to
+# hosts/hI), hosts/hI with Address (its underlay address) and Port 655.
+tinc_host() {
+  local s="$1" c="$2" i="$3" d other here
+  d="$WORK/tinc-$s-h$i"
+  if [ "$i" = 1 ]; then other=2; here=$UL_1; else other=1; here=$UL_2; fi
+  mkdir -p "$d/hosts" || { FAIL_WHY="cannot create $d/hosts"; return 1; }
+  printf 'Name = h%s\nMode = switch\nDeviceType = tap\nInterface = %s\nConnectTo = h%s\nAddressFamily = ipv4\n' \
+    "$i" "$(ifn "${c}t$i")" "$other" >"$d/tinc.conf"
+  printf 'Address = %s\nPort = 655\n' "$here" >"$d/hosts/h$i"
+  try timeout 60 tincd -c "$d" -K2048 </dev/null || return 1
+  grep -q 'BEGIN RSA PUBLIC KEY' "$d/hosts/h$i" ||
+    { FAIL_WHY="tincd -c $d -K2048 wrote no public key into $d/hosts/h$i"; log "ERROR: $FAIL_WHY"; return 1; }
+}
+
+setup_enctinc() {
+  local s=enctinc c=c i pid peer t0 ok lo hi pids=() mm=()
+  command -v tincd >/dev/null || { FAIL_WHY="tincd is not installed (apt-get install tinc)"; log "ERROR: $FAIL_WHY"; return 1; }
+  underlay $s $c || return 1
+  tinc_host $s $c 1 && tinc_host $s $c 2 || return 1
+  # Exchange the hosts files (address, port, public key).
+  try cp "$WORK/tinc-$s-h1/hosts/h1" "$WORK/tinc-$s-h2/hosts/h1" || return 1
+  try cp "$WORK/tinc-$s-h2/hosts/h2" "$WORK/tinc-$s-h1/hosts/h2" || return 1
+  for i in 1 2; do
+    start_tincd "$s-h$i" "$s-h$i" "$WORK/tinc-$s-h$i" "$(ifn "${c}t$i")" || return 1
+    S_PIDS[$s]="${S_PIDS[$s]:-}${S_PIDS[$s]:+ }$SW_PID"
+    # tincd keeps its /dev/net/tun file descriptor: the TAP can change namespace.
+    move_to "$s-h$i" "$(ifn "${c}t$i")" "$s-$([ "$i" = 1 ] && echo a || echo b)" || return 1
+  done
+  addr_up $s-a "$(ifn ${c}t1)" $VM_A/24 1500 && addr_up $s-b "$(ifn ${c}t2)" $VM_B/24 1500 || return 1
+  # Until tinc has discovered the path MTU (probes once a second, after the
+  # first packet made it exchange keys), frames larger than what it has seen
+  # pass go over its TCP meta connection: measure only once both ends have
+  # min = max (<= 20 s; otherwise measured anyway, with a note in the log).
+  wait_ping $s-a $VM_B || return 1
+  read -r -a pids <<<"${S_PIDS[$s]}"
+  t0="$(date +%s)"
+  while :; do
+    ok=1
+    for i in 1 2; do
+      pid="${pids[$((i - 1))]}"
+      if [ "$i" = 1 ]; then peer=h2; else peer=h1; fi
+      if ! kill -0 "$pid" 2>/dev/null; then
+        FAIL_WHY="tincd of h$i exited: $(tail -n 3 "$WORK/tinc-$s-h$i.log" | tr '\n' ' ')"
+        log "ERROR: $FAIL_WHY"
+        return 1
+      fi
+      mm[i]="$(tinc_pmtu "$pid" "$s-h$i" "$peer")"
+      read -r lo hi <<<"${mm[$i]}"
+      [ -n "$lo" ] && [ "$lo" -gt 0 ] && [ "$lo" = "$hi" ] || ok=0
+    done
+    if [ "$ok" = 1 ]; then
+      log "tinc: path MTU discovered after $(($(date +%s) - t0)) s (min max: h1 → h2 ${mm[1]}, h2 → h1 ${mm[2]})"
+      break
+    fi
+    if [ $(($(date +%s) - t0)) -ge 20 ]; then
+      log "WARNING: tinc: path MTU not discovered within 20 s (min max: h1 → h2 ${mm[1]:-?}, h2 → h1 ${mm[2]:-?}); measured anyway"
+      break
+    fi
+    # A frame now and then, so that it keeps probing.
+    in_ns $s-a ping -n -q -c 1 -W 0.5 "$VM_B" >/dev/null 2>&1
+    sleep 0.3
+  done
 }
