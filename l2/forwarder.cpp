@@ -17,12 +17,17 @@ void forwarder::add_port(port_id port, port_role role) {
     ports_.insert(port);
     up_.insert(port);
   }
-  if (role == port_role::uplink) {
-    uplinks_.insert(port);
-    locals_.erase(port);
-  } else {
+  if (role == port_role::local) {
     locals_.insert(port);
     uplinks_.erase(port);
+  } else {
+    uplinks_.insert(port);
+    locals_.erase(port);
+  }
+  if (role == port_role::learned_uplink) {
+    unicast_only_.insert(port);
+  } else {
+    unicast_only_.erase(port);
   }
 }
 
@@ -32,6 +37,7 @@ void forwarder::remove_port(port_id port) {
   up_.erase(port);
   uplinks_.erase(port);
   locals_.erase(port);
+  unicast_only_.erase(port);
   table_.flush_port(port);
 }
 
@@ -57,6 +63,7 @@ forward_decision forwarder::drop(drop_reason reason, vlan_id vlan) {
 forward_decision forwarder::flood(port_id ingress, vlan_id vlan) {
   forward_decision decision;
   decision.ports = up_;
+  decision.ports -= unicast_only_;
   // Split horizon: what came from an uplink goes only to local ports.
   if (uplinks_.contains(ingress)) decision.ports &= locals_;
   if (ingress < max_ports) decision.ports.erase(ingress);

@@ -42,14 +42,18 @@ class port_set {
 
   port_set& operator&=(const port_set& other) { bits_ &= other.bits_; return *this; }
   port_set& operator|=(const port_set& other) { bits_ |= other.bits_; return *this; }
+  port_set& operator-=(const port_set& other) { bits_ &= ~other.bits_; return *this; }
   friend bool operator==(const port_set&, const port_set&) = default;
 
  private:
   std::bitset<max_ports> bits_;
 };
 
-/// Whether a port faces local guests/namespaces or another switch across the underlay.
-enum class port_role : std::uint8_t { local, uplink };
+/// Whether a port faces local guests/namespaces or another switch across the
+/// underlay. A learned uplink is a peer found from its traffic (VXLAN group
+/// mode): known unicast goes to it, but floods never do (they go to the group
+/// once); split horizon applies to it as to every uplink.
+enum class port_role : std::uint8_t { local, uplink, learned_uplink };
 
 /// What to do with one frame.
 struct forward_decision {
@@ -102,6 +106,7 @@ class forwarder {
   port_set up_;       ///< ports that are up (always a subset of ports_)
   port_set uplinks_;  ///< ports with role uplink
   port_set locals_;   ///< ports with role local (ports_ minus uplinks_)
+  port_set unicast_only_;  ///< learned uplinks: never in a flood set
   drop_counters drops_;
 };
 

@@ -110,6 +110,24 @@ std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
     }
     throw port_error(option + ": cannot bind (" + std::strerror(err) + ")" + fix);
   }
+  if (settings.group) {
+    // Join the group; send to it out of the same interface, one hop (as the
+    // kernel's vxlan does by default), and do not hear our own floods back.
+    ip_mreqn join{};
+    join.imr_multiaddr.s_addr = htonl(settings.group->to_uint());
+    join.imr_ifindex = static_cast<int>(settings.group_ifindex);
+    if (::setsockopt(fd.get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &join, sizeof join) < 0) {
+      throw port_error("--group " + settings.group->to_string() + ": cannot join the group (" +
+                       std::strerror(errno) +
+                       "); the host needs a route for it (e.g. `ip route add 224.0.0.0/4 dev "
+                       "IFNAME`) or name the interface with --group-dev");
+    }
+    (void)::setsockopt(fd.get(), IPPROTO_IP, IP_MULTICAST_IF, &join, sizeof join);
+    const int ttl = 1;
+    (void)::setsockopt(fd.get(), IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
+    const int no = 0;
+    (void)::setsockopt(fd.get(), IPPROTO_IP, IP_MULTICAST_LOOP, &no, sizeof no);
+  }
   return std::unique_ptr<udp_endpoint>(new udp_endpoint(io, std::move(fd), local, settings));
 }
 
@@ -207,6 +225,7 @@ read_loop::step udp_endpoint::read_one() {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return read_loop::step::would_block;
     return read_loop::step::again;  // EINTR, or an ICMP error queued on the socket
   }
+  batch_time_ = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) {
     const msghdr& h = messages[i].msg_hdr;
     ip::udp::endpoint source;
@@ -224,6 +243,9 @@ read_loop::step udp_endpoint::read_one() {
       }
     }
     uplink_port* peer = find_peer(canonical(source));
+    if (peer == nullptr && stranger_ && l2::vxlan_decode(payload.first(std::min(gso_size, payload.size())), settings_.vni)) {
+      peer = stranger_(canonical(source));  // group mode: a peer learned from its traffic
+    }
     for (std::size_t at = 0; at < payload.size() || at == 0; at += gso_size) {
       ++counters_.rx_datagrams;
       if (peer == nullptr) {
@@ -242,6 +264,7 @@ void udp_endpoint::receive(uplink_port& peer, std::span<std::byte> datagram) {
   const std::optional<std::span<const std::byte>> inner =
       sealed_ ? open_sealed(peer, datagram) : peer.decapsulate(datagram);
   if (!inner) return;
+  if (!sealed_) peer.state().last_rx = batch_time_;
   peer.received(inner->size());
   pass_on(peer, *inner);
 }

@@ -44,6 +44,7 @@
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,6 +78,8 @@ struct uplink_settings {
   std::chrono::milliseconds peer_timeout{5000};        ///< silent this long: peer down (sealed)
   std::chrono::seconds resolve_interval{60};           ///< names re-resolved this often
   std::size_t underlay_mtu = 0;                        ///< 0: the route's MTU towards each peer
+  std::optional<boost::asio::ip::address_v4> group;    ///< VXLAN multicast group (plain mode)
+  unsigned group_ifindex = 0;                          ///< interface for the group; 0: the route's
 };
 
 class udp_endpoint {
@@ -106,6 +109,11 @@ class udp_endpoint {
   void stop();
   /// Replaces the keys (sealed mode only; the first seals). Returns false in plain mode.
   bool set_keys(const std::vector<sealed::key>& keys);
+  /// Group mode: called with the source of a valid VXLAN datagram that no
+  /// peer matches; returns the peer to charge it to (a new learned peer), or
+  /// nullptr to drop it as not_peer.
+  using stranger_handler = std::function<uplink_port*(const boost::asio::ip::udp::endpoint&)>;
+  void on_stranger(stranger_handler handler) { stranger_ = std::move(handler); }
 
   /// Sends `frame` to `peer` as one datagram; counts on the peer's port.
   void send(uplink_port& peer, std::span<const std::byte> frame);
@@ -186,6 +194,8 @@ class udp_endpoint {
   boost::asio::steady_timer timer_;
   boost::asio::ip::udp::resolver resolver_;
   endpoint_counters counters_;
+  stranger_handler stranger_;
+  std::chrono::steady_clock::time_point batch_time_{};  ///< when the current input batch was read
 };
 
 class uplink_port final : public port {

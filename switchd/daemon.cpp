@@ -172,7 +172,7 @@ void daemon::open_port(const port_spec& spec) {
 }
 
 void daemon::open_uplinks(const options& opts, const std::vector<host_port>& file_peers) {
-  if (opts.uplinks.empty() && !opts.peers_file) return;
+  if (opts.uplinks.empty() && !opts.peers_file && !opts.group) return;
 
   ports::uplink_settings settings;
   settings.vni = opts.vni;
@@ -187,6 +187,16 @@ void daemon::open_uplinks(const options& opts, const std::vector<host_port>& fil
       throw startup_error(e.what());
     }
     key_stamp_ = stamp_of(*opts.key_file);
+  }
+  if (opts.group) {
+    settings.group = ip::make_address_v4(*opts.group);
+    if (opts.group_dev) {
+      settings.group_ifindex = ports::netdev::index_of(*opts.group_dev);
+      if (settings.group_ifindex == 0) {
+        throw startup_error("--group-dev " + *opts.group_dev +
+                            ": no such interface; see `ip link`");
+      }
+    }
   }
 
   // Resolve the peers, then pick the local endpoint's family.
@@ -211,8 +221,20 @@ void daemon::open_uplinks(const options& opts, const std::vector<host_port>& fil
                           "(which serves both) or on an IPv6 address");
     }
   }
+  if (opts.group && (want_v6 || !local.address().is_unspecified() || !local.address().is_v4())) {
+    throw startup_error("--group " + *opts.group + ": needs an IPv4 wildcard socket to hear the "
+                        "group; use --listen 0.0.0.0:PORT and IPv4 peers");
+  }
   endpoint_ = ports::udp_endpoint::open(io_, local, settings, listen_option);
   resolver_ = std::make_unique<ip::udp::resolver>(io_);
+  if (opts.group) {
+    // The group is one uplink that floods reach; peers behind it are learned.
+    const ip::udp::endpoint group(settings.group.value(), endpoint_->local().port());
+    const l2::port_id id = datapath_.next_id();
+    datapath_.add_port(std::make_unique<ports::uplink_port>(
+        id, "group " + ports::to_string(group), *endpoint_, group));
+    endpoint_->on_stranger([this](const ip::udp::endpoint& from) { return learn_peer(from); });
+  }
 
   const bool v6 = endpoint_->is_v6();
   for (std::size_t i = 0; i < peers.size(); ++i) {
@@ -259,6 +281,33 @@ std::optional<l2::port_id> daemon::add_uplink(const host_port& hp, const ip::udp
   return id;
 }
 
+ports::uplink_port* daemon::learn_peer(const ip::udp::endpoint& from) {
+  if (learned_peers_.size() >= max_learned_peers || datapath_.next_id() >= l2::max_ports) {
+    return nullptr;  // counted as not_peer
+  }
+  // Send to the peer's VXLAN port (ours), not the source port it picked for the flow.
+  const ip::udp::endpoint remote(from.address(), endpoint_->local().port());
+  const l2::port_id id = datapath_.next_id();
+  auto peer = std::make_unique<ports::uplink_port>(id, ports::to_string(remote), *endpoint_, remote);
+  ports::uplink_port* raw = peer.get();
+  datapath_.add_port(std::move(peer), l2::port_role::learned_uplink);
+  learned_peers_.push_back(id);
+  spdlog::info("peer {}: learned from --group traffic", raw->name());
+  return raw;
+}
+
+void daemon::forget_idle_peers() {
+  const auto now = std::chrono::steady_clock::now();
+  const auto idle = std::chrono::seconds(opts_.mac_aging);
+  std::erase_if(learned_peers_, [&](l2::port_id id) {
+    const auto* peer = dynamic_cast<const ports::uplink_port*>(datapath_.ports()[id].get());
+    if (peer == nullptr || now - peer->state().last_rx < idle) return false;
+    spdlog::info("peer {}: silent for {} s (--mac-aging); forgotten", peer->name(), opts_.mac_aging);
+    datapath_.remove_port(id);
+    return true;
+  });
+}
+
 daemon::file_stamp daemon::stamp_of(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return {};
@@ -278,6 +327,7 @@ void daemon::schedule_watch() {
       spdlog::info("--peers-file {}: changed; reloading", *opts_.peers_file);
       reload_peers();
     }
+    if (!learned_peers_.empty()) forget_idle_peers();
     schedule_watch();
   });
 }

@@ -56,6 +56,10 @@ class daemon {
   std::optional<l2::port_id> add_uplink(const host_port& hp,
                                         const boost::asio::ip::udp::endpoint& remote,
                                         std::string& why_not);
+  /// Group mode: a new peer for a stranger's valid VXLAN (nullptr when at the limit).
+  ports::uplink_port* learn_peer(const boost::asio::ip::udp::endpoint& from);
+  /// Removes learned peers silent for --mac-aging.
+  void forget_idle_peers();
   void wait_for_signals();
   /// Checks the watched files once a second.
   void schedule_watch();
@@ -75,6 +79,8 @@ class daemon {
   file_stamp peers_stamp_;
   std::map<std::string, l2::port_id> file_peers_;  ///< from --peers-file, by "host|port"
   std::uint64_t peers_generation_ = 0;             ///< bumped by each peers reload
+  std::vector<l2::port_id> learned_peers_;         ///< group mode: peers found from traffic
+  static constexpr std::size_t max_learned_peers = 256;
 };
 
 }  // namespace switchd

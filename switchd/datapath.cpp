@@ -36,13 +36,15 @@ std::size_t datapath::port_count() const {
       std::count_if(ports_.begin(), ports_.end(), [](const auto& p) { return p != nullptr; }));
 }
 
-void datapath::add_port(std::unique_ptr<ports::port> p) {
+void datapath::add_port(std::unique_ptr<ports::port> p, std::optional<l2::port_role> role) {
   const l2::port_id id = p->id();
   if (id != next_id() || id >= l2::max_ports) {
     throw std::logic_error("datapath::add_port: bad port id");
   }
-  forwarder_.add_port(id, p->kind() == ports::port_kind::uplink ? l2::port_role::uplink
-                                                                 : l2::port_role::local);
+  if (!role) {
+    role = p->kind() == ports::port_kind::uplink ? l2::port_role::uplink : l2::port_role::local;
+  }
+  forwarder_.add_port(id, *role);
   forwarder_.set_port_up(id, p->is_up());
   if (id == ports_.size()) {
     ports_.push_back(std::move(p));

@@ -11,6 +11,7 @@
 #include <array>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,8 @@ class datapath final : public ports::port_listener {
   l2::port_id next_id() const;
   /// Adds a port (its id must be next_id()); uplinks get the uplink role. A
   /// port added after start() is started at once.
-  void add_port(std::unique_ptr<ports::port> p);
+  void add_port(std::unique_ptr<ports::port> p,
+                std::optional<l2::port_role> role = std::nullopt);
   /// Stops and removes port `id`, flushing its MAC entries; its id becomes free.
   void remove_port(l2::port_id id);
   /// Rewrite the MSS of TCP SYNs that cross an uplink to fit its inner MTU.

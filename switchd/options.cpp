@@ -1,5 +1,6 @@
 #include "switchd/options.hpp"
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
 #include <cctype>
 #include <charconv>
@@ -152,6 +153,8 @@ command parse_options(int argc, const char* const argv[]) {
   std::string resolve_text;
   std::string mtu_text;
   std::string peers_file;
+  std::string group;
+  std::string group_dev;
 
   po::options_description general("Options", 100, 50);
   // clang-format off
@@ -191,7 +194,13 @@ command parse_options(int argc, const char* const argv[]) {
       ("clamp-mss", po::bool_switch(), "lower the MSS of TCP SYNs crossing an uplink to fit its MTU")
       ("peers-file", po::value(&peers_file)->value_name("PATH"),
        "more uplink peers, one HOST:PORT (or HOST) per line; reloaded on SIGHUP and when it "
-       "changes: peers added and removed without disturbing the others");
+       "changes: peers added and removed without disturbing the others")
+      ("group", po::value(&group)->value_name("ADDR"),
+       "VXLAN multicast group (IPv4, e.g. 239.1.1.1), as the kernel's `vxlan group`: "
+       "broadcast and unknown frames go to the group once; peers are learned from their "
+       "traffic and get known unicast directly. Plain VXLAN only")
+      ("group-dev", po::value(&group_dev)->value_name("NAME"),
+       "interface to join --group on and send to it from (default: the route's)");
   // clang-format on
 
   po::variables_map vm;
@@ -298,7 +307,31 @@ command parse_options(int argc, const char* const argv[]) {
     o.underlay_mtu = static_cast<std::uint32_t>(
         parse_number(mtu_text, "--underlay-mtu", 576, 65535, "an MTU from 576 to 65535"));
   }
-  const bool any_uplink = !o.uplinks.empty() || o.peers_file;
+  if (!group.empty()) {
+    boost::system::error_code ec;
+    const auto address = boost::asio::ip::make_address(group, ec);
+    if (ec || !address.is_v4() || !address.is_multicast()) {
+      throw options_error("--group " + group +
+                          ": not an IPv4 multicast address; give one in 224.0.0.0/4, e.g. "
+                          "239.1.1.1");
+    }
+    if (o.key_file) {
+      throw options_error("--group " + group +
+                          ": is plain VXLAN only (sealed peers need a handshake each); drop "
+                          "--key-file, or list the peers with --uplink or --peers-file");
+    }
+    o.group = group;
+  }
+  if (!group_dev.empty()) {
+    if (group.empty()) {
+      throw options_error("--group-dev " + group_dev + ": has no effect without --group; add --group ADDR");
+    }
+    if (auto problem = ports::netdev::name_problem(group_dev)) {
+      throw options_error("--group-dev " + group_dev + ": " + *problem);
+    }
+    o.group_dev = group_dev;
+  }
+  const bool any_uplink = !o.uplinks.empty() || o.peers_file || o.group;
   if (!any_uplink) {
     for (const char* name : {"key-file", "keepalive", "peer-timeout", "underlay-mtu", "clamp-mss"}) {
       const bool given = std::string(name) == "clamp-mss" ? o.clamp_mss : vm.count(name) != 0;

@@ -54,6 +54,8 @@ struct options {
   std::uint32_t underlay_mtu = 0;      ///< --underlay-mtu; 0: the route's MTU
   bool clamp_mss = false;              ///< --clamp-mss
   std::optional<std::string> peers_file; ///< --peers-file
+  std::optional<std::string> group;    ///< --group: VXLAN multicast group (IPv4)
+  std::optional<std::string> group_dev; ///< --group-dev: interface for the group
 };
 
 /// What the command line asks for.

@@ -319,6 +319,32 @@ TEST(forwarder, re_adding_a_port_changes_its_role_only) {
   EXPECT_EQ(f.decide(10, make_frame(broadcast, r10), at(0)).ports, set_of({1, 2, 3}));
 }
 
+TEST(forwarder, learned_uplink_gets_unicast_but_never_floods) {
+  // Group mode: uplink 10 is the multicast group, 12 a peer learned from its traffic.
+  forwarder f = make_forwarder();
+  f.remove_port(11);
+  f.add_port(12, port_role::learned_uplink);
+  constexpr std::string_view r12 = "02:00:00:00:00:12";
+  // Broadcast from a local port: every local port and the group, not the learned peer.
+  EXPECT_EQ(f.decide(1, make_frame(broadcast, h1), at(0)).ports, set_of({2, 3, 10}));
+  // From the learned peer: split horizon, local ports only.
+  EXPECT_EQ(f.decide(12, make_frame(broadcast, r12), at(0)).ports, set_of({1, 2, 3}));
+  // Known unicast to a MAC behind the learned peer goes to it directly.
+  const l2::forward_decision d = f.decide(1, make_frame(r12, h1), at(0));
+  EXPECT_EQ(d.kind, l2::forward_decision::action::unicast) << describe(d);
+  EXPECT_EQ(d.port, 12);
+  // Unicast from the learned peer to a MAC behind the group port: split horizon.
+  teach(f, 10, r10);
+  EXPECT_EQ(f.decide(12, make_frame(r10, r12), at(0)).reason, l2::drop_reason::split_horizon);
+  // Re-added as a plain uplink it floods again; removed, nothing remains.
+  f.add_port(12, port_role::uplink);
+  EXPECT_EQ(f.decide(1, make_frame(broadcast, h1), at(0)).ports, set_of({2, 3, 10, 12}));
+  f.add_port(12, port_role::learned_uplink);
+  f.remove_port(12);
+  f.add_port(12, port_role::uplink);
+  EXPECT_EQ(f.decide(1, make_frame(broadcast, h1), at(0)).ports, set_of({2, 3, 10, 12}));
+}
+
 TEST(forwarder, runt_counted_in_drops) {
   forwarder f = make_forwarder();
   const byte_vector runt = l2_test::bytes({0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09,
