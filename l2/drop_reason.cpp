@@ -31,6 +31,7 @@ std::string_view to_string(drop_reason reason) {
     case drop_reason::sealed_forged: return "sealed_forged";
     case drop_reason::sealed_replayed: return "sealed_replayed";
     case drop_reason::sealed_stale: return "sealed_stale";
+    case drop_reason::sealed_incomplete: return "sealed_incomplete";
   }
   // Not an enumerator (a value cast from an integer): never crash on it.
   return "unknown";

@@ -42,11 +42,12 @@ enum class drop_reason : std::uint8_t {
   sealed_forged,     ///< authentication failed: tampered, truncated or a wrong key
   sealed_replayed,   ///< sequence number already seen or behind the replay window
   sealed_stale,      ///< addressed to another life of this daemon, or from a retired life of the peer
+  sealed_incomplete, ///< an offload message whose fragments did not all arrive
 };
 
 /// Number of drop reasons (size of a counter array indexed by drop_reason).
 inline constexpr std::size_t drop_reason_count =
-    static_cast<std::size_t>(drop_reason::sealed_stale) + 1;
+    static_cast<std::size_t>(drop_reason::sealed_incomplete) + 1;
 
 /// Stable snake_case name of a reason, e.g. "multicast_source".
 std::string_view to_string(drop_reason reason);

@@ -117,7 +117,7 @@ parsed parse(std::span<const std::byte> datagram) {
   }
   // 2. Version, a known type, reserved zero.
   const std::uint8_t type = load8(datagram, type_offset);
-  if (load8(datagram, version_offset) != version || type > static_cast<std::uint8_t>(message::reply) ||
+  if (load8(datagram, version_offset) != version || type > static_cast<std::uint8_t>(message::offload) ||
       load16(datagram, reserved_offset) != 0) {
     out.reason = l2::drop_reason::sealed_bad_version;
     return out;

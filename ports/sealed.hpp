@@ -48,7 +48,15 @@ enum class message : std::uint8_t {
   data = 0,   ///< an inner Ethernet frame
   probe = 1,  ///< keepalive / handshake: an 8-byte token
   reply = 2,  ///< answer to a probe: its token
+  offload = 3,  ///< a virtio-net header + frame (e.g. a TCP super-frame), in fragments
 };
+
+/// An offload message is sealed once as a whole, then cut into fragments:
+/// each datagram carries the 32-byte header, this 8-byte fragment header
+/// (offset and total size of the sealed bytes, big-endian u32 each; not
+/// authenticated by itself, the reassembled message is) and a piece of the
+/// ciphertext and tag.
+inline constexpr std::size_t fragment_header_size = 8;
 
 /// A 32-byte secret key.
 using key = std::array<std::byte, key_size>;

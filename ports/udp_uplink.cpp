@@ -32,6 +32,11 @@ constexpr std::size_t max_gso_bytes = 65000;
 constexpr auto nudge_interval = std::chrono::milliseconds(100);
 /// A peer that is down has its name re-resolved at most this often.
 constexpr auto down_resolve_interval = std::chrono::seconds(5);
+/// The largest sealed offload message: a virtio-net header, a maximal frame, the tag.
+constexpr std::size_t max_message_size = l2::vnet_header_size + l2::max_frame_size + sealed::tag_size;
+/// Bytes in front of each fragment of an offload message.
+constexpr std::size_t fragment_prefix = sealed::header_size + sealed::fragment_header_size;
+
 /// Assumed when the route's MTU cannot be read.
 constexpr std::size_t fallback_mtu = 1500;
 
@@ -147,7 +152,8 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
   if (sealed_) {
     instance_ = sealed::random_instance();
     set_keys(settings.keys);
-    scratch_.resize(l2::max_frame_size + sealed::overhead);
+    scratch_.resize(max_message_size + sealed::header_size);
+    fragment_headers_.resize(max_fragments * (sealed::header_size + sealed::fragment_header_size));
   }
 }
 
@@ -261,10 +267,21 @@ read_loop::step udp_endpoint::read_one() {
 }
 
 void udp_endpoint::receive(uplink_port& peer, std::span<std::byte> datagram) {
-  const std::optional<std::span<const std::byte>> inner =
-      sealed_ ? open_sealed(peer, datagram) : peer.decapsulate(datagram);
+  if (sealed_) {
+    const std::optional<l2::packet> packet = open_sealed(peer, datagram);
+    if (!packet) return;
+    peer.received(packet->frame.size());
+    if (packet->offload.is_plain()) {
+      pass_on(peer, packet->frame);
+    } else {
+      flush_run();  // keep the order
+      peer.hand_over(*packet);
+    }
+    return;
+  }
+  const std::optional<std::span<const std::byte>> inner = peer.decapsulate(datagram);
   if (!inner) return;
-  if (!sealed_) peer.state().last_rx = batch_time_;
+  peer.state().last_rx = batch_time_;
   peer.received(inner->size());
   pass_on(peer, *inner);
 }
@@ -290,8 +307,8 @@ void udp_endpoint::flush_run() {
   run_peer_ = nullptr;
 }
 
-std::optional<std::span<const std::byte>> udp_endpoint::open_sealed(
-    uplink_port& peer, std::span<std::byte> datagram) {
+std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
+                                                     std::span<std::byte> datagram) {
   // 1. Header checks, before any cryptography.
   const sealed::parsed p = sealed::parse(datagram);
   if (!p.ok) {
@@ -313,14 +330,48 @@ std::optional<std::span<const std::byte>> udp_endpoint::open_sealed(
     peer.drop(l2::drop_reason::sealed_stale);
     return std::nullopt;
   }
-  // 2. Authenticate and decrypt in place.
-  const std::optional<std::span<std::byte>> plain =
-      sealed::open_in_place(settings_.keys[static_cast<std::size_t>(id - key_ids_.begin())], datagram);
+  // 2. An offload message comes in fragments: collect them first.
+  std::span<std::byte> sealed_bytes = datagram;
+  if (p.h.type == sealed::message::offload) {
+    if (datagram.size() <= fragment_prefix) {
+      peer.drop(l2::drop_reason::sealed_short);
+      return std::nullopt;
+    }
+    const std::uint32_t offset = l2::byte_order::load32(datagram, sealed::header_size);
+    const std::uint32_t total = l2::byte_order::load32(datagram, sealed::header_size + 4);
+    const std::span<const std::byte> piece = datagram.subspan(fragment_prefix);
+    if (total < sealed::tag_size + l2::vnet_header_size || total > max_message_size ||
+        offset > total || piece.size() > total - offset) {
+      peer.drop(l2::drop_reason::sealed_forged);
+      return std::nullopt;
+    }
+    auto& m = st.message;
+    if (m.buffer.empty()) m.buffer.resize(sealed::header_size + max_message_size);
+    if (m.sequence != p.h.sequence || m.total != total) {
+      if (m.sequence != 0) peer.drop(l2::drop_reason::sealed_incomplete);
+      m.sequence = p.h.sequence;
+      m.total = total;
+      m.received = 0;
+      std::copy_n(datagram.begin(), sealed::header_size, m.buffer.begin());
+    }
+    std::copy(piece.begin(), piece.end(), m.buffer.begin() + static_cast<std::ptrdiff_t>(sealed::header_size + offset));
+    m.received += static_cast<std::uint32_t>(piece.size());
+    if (m.received < m.total) return std::nullopt;
+    m.sequence = 0;  // complete (or overfull: forged)
+    if (m.received != m.total) {
+      peer.drop(l2::drop_reason::sealed_forged);
+      return std::nullopt;
+    }
+    sealed_bytes = std::span<std::byte>(m.buffer.data(), sealed::header_size + m.total);
+  }
+  // 3. Authenticate and decrypt in place.
+  const std::optional<std::span<std::byte>> plain = sealed::open_in_place(
+      settings_.keys[static_cast<std::size_t>(id - key_ids_.begin())], sealed_bytes);
   if (!plain) {
     peer.drop(l2::drop_reason::sealed_forged);
     return std::nullopt;
   }
-  // 3. Handshake: a new instance of the peer is adopted once it addresses
+  // 4. Handshake: a new instance of the peer is adopted once it addresses
   // this run of ours (which proves the datagram is not a replay from before).
   const auto now = std::chrono::steady_clock::now();
   const auto nudge = [&](std::uint64_t receiver) {
@@ -332,7 +383,9 @@ std::optional<std::span<const std::byte>> udp_endpoint::open_sealed(
     if (p.h.receiver != instance_) {
       // It does not know us yet (we started, or it did): tell it who we are.
       nudge(p.h.sender);
-      if (p.h.type == sealed::message::data) peer.drop(l2::drop_reason::sealed_stale);
+      if (p.h.type == sealed::message::data || p.h.type == sealed::message::offload) {
+        peer.drop(l2::drop_reason::sealed_stale);
+      }
       return std::nullopt;
     }
     const bool restarted = st.instance != 0;
@@ -344,15 +397,22 @@ std::optional<std::span<const std::byte>> udp_endpoint::open_sealed(
     // The peer still addresses an earlier run of ours: nothing it sends can be
     // trusted to be fresh until it learns this one.
     nudge(st.instance);
-    if (p.h.type == sealed::message::data) peer.drop(l2::drop_reason::sealed_stale);
+    if (p.h.type == sealed::message::data || p.h.type == sealed::message::offload) {
+      peer.drop(l2::drop_reason::sealed_stale);
+    }
     return std::nullopt;
   }
-  // 4. Alive; then by type.
+  // 5. Alive; then by type.
   st.last_rx = now;
   if (!peer.is_up()) peer.set_alive(true, "answered (sealed handshake done)");
   switch (p.h.type) {
     case sealed::message::data:
-      return std::span<const std::byte>(*plain);
+      return l2::packet{*plain, {}};
+    case sealed::message::offload: {
+      const l2::vnet_header offload =
+          l2::parse_vnet_header(plain->first<l2::vnet_header_size>());
+      return l2::packet{plain->subspan(l2::vnet_header_size), offload};
+    }
     case sealed::message::probe:
       if (plain->size() == sizeof(std::uint64_t)) {
         send_control(peer, sealed::message::reply, st.instance, l2::byte_order::load64(*plain, 0));
@@ -545,6 +605,101 @@ void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame) {
   }
 }
 
+void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
+  flush();  // keep the order
+  const std::span<const std::byte> frame = packet.frame;
+  // A super-frame's segments are re-cut by the receiving vswitchd at the
+  // sender's gso_size; any other frame must fit the inner MTU as usual.
+  if ((!packet.offload.is_gso() && frame.size() > peer.max_frame_size()) ||
+      frame.size() > l2::max_frame_size) {
+    peer.drop(l2::drop_reason::too_big);
+    return;
+  }
+  // 1. Seal the whole message once: header, virtio-net header + frame, tag.
+  const std::size_t plain_size = l2::vnet_header_size + frame.size();
+  const std::span<std::byte> message(scratch_.data(), sealed::header_size + plain_size + sealed::tag_size);
+  const sealed::header h = next_header(peer, sealed::message::offload);
+  l2::emit_vnet_header(packet.offload, message.subspan(sealed::header_size).first<l2::vnet_header_size>());
+  std::copy(frame.begin(), frame.end(), message.begin() + sealed::header_size + l2::vnet_header_size);
+  sealed::seal_in_place(settings_.keys.front(), h, message, plain_size);
+
+  // 2. Cut the sealed bytes into fragments that fit a datagram towards the
+  // peer, each behind a copy of the header and its fragment header.
+  const std::span<const std::byte> body = message.subspan(sealed::header_size);
+  const std::size_t datagram_limit = peer.max_frame_size() + sealed::overhead;
+  const std::size_t piece = datagram_limit - fragment_prefix;
+  const std::size_t count = (body.size() + piece - 1) / piece;
+  if (piece < 64 || count > max_fragments) {
+    peer.drop(l2::drop_reason::too_big);
+    return;
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::span<std::byte> prefix(fragment_headers_.data() + i * fragment_prefix, fragment_prefix);
+    std::copy_n(message.begin(), sealed::header_size, prefix.begin());
+    l2::byte_order::store32(prefix, sealed::header_size, static_cast<std::uint32_t>(i * piece));
+    l2::byte_order::store32(prefix, sealed::header_size + 4, static_cast<std::uint32_t>(body.size()));
+  }
+
+  // 3. Send: blocks of fragments with UDP_SEGMENT (all but the last of equal
+  // size), or one datagram per fragment where the kernel refuses.
+  const std::size_t stride = fragment_prefix + piece;
+  const std::size_t per_block = std::max<std::size_t>(1, std::min(max_gso_segments, max_gso_bytes / stride));
+  std::array<iovec, 2 * max_gso_segments> iov{};
+  bool failed = false;
+  int error = 0;
+  for (std::size_t first = 0; first < count && !failed; first += per_block) {
+    const std::size_t n = std::min(per_block, count - first);
+    const auto fill = [&](std::size_t from, std::size_t k) {
+      for (std::size_t j = 0; j < k; ++j) {
+        const std::size_t i = from + j;
+        const std::size_t at = i * piece;
+        iov[2 * j] = {fragment_headers_.data() + i * fragment_prefix, fragment_prefix};
+        iov[2 * j + 1] = {const_cast<std::byte*>(body.data()) + at, std::min(piece, body.size() - at)};
+      }
+    };
+    msghdr msg{};
+    msg.msg_name = const_cast<sockaddr*>(peer.destination().data());
+    msg.msg_namelen = static_cast<socklen_t>(peer.destination().size());
+    msg.msg_iov = iov.data();
+    alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
+    if (n > 1 && udp_segment_) {
+      fill(first, n);
+      msg.msg_iovlen = 2 * n;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+      const auto size = static_cast<std::uint16_t>(stride);
+      std::memcpy(CMSG_DATA(c), &size, sizeof size);
+      if (::sendmsg(reader_.fd(), &msg, MSG_DONTWAIT) >= 0) continue;
+      error = errno;
+      if (error == EIO || error == ENOPROTOOPT || error == EOPNOTSUPP) udp_segment_ = false;
+      if (error != EIO && error != EINVAL && error != ENOPROTOOPT && error != EOPNOTSUPP) {
+        failed = true;
+        break;
+      }
+      msg.msg_control = nullptr;
+      msg.msg_controllen = 0;
+    }
+    for (std::size_t j = 0; j < n; ++j) {
+      fill(first + j, 1);
+      msg.msg_iovlen = 2;
+      if (::sendmsg(reader_.fd(), &msg, MSG_DONTWAIT) < 0) {
+        error = errno;
+        failed = true;
+        break;
+      }
+    }
+  }
+  if (failed) {
+    peer.drop(error == EMSGSIZE ? l2::drop_reason::too_big : send_drop_reason(error));
+  } else {
+    peer.sent(frame.size());
+  }
+}
+
 void udp_endpoint::flush() {
   if (tx_.empty()) return;
   if (reader_.fd() < 0) {
@@ -677,7 +832,13 @@ void uplink_port::stop() {
   endpoint_.remove_peer(*this);
 }
 
-void uplink_port::send(const l2::packet& packet) { endpoint_.send(*this, packet.frame); }
+void uplink_port::send(const l2::packet& packet) {
+  if (!packet.offload.is_plain()) {
+    endpoint_.send_offload(*this, packet);  // only in sealed mode (carries_offload)
+    return;
+  }
+  endpoint_.send(*this, packet.frame);
+}
 
 std::optional<std::span<const std::byte>> uplink_port::decapsulate(
     std::span<const std::byte> datagram) {

@@ -117,6 +117,9 @@ class udp_endpoint {
 
   /// Sends `frame` to `peer` as one datagram; counts on the peer's port.
   void send(uplink_port& peer, std::span<const std::byte> frame);
+  /// Sealed mode: sends a packet with offloads (a super-frame, a partial
+  /// checksum) whole, as one offload message in as many datagrams as it takes.
+  void send_offload(uplink_port& peer, const l2::packet& packet);
   /// Sends segments laid out by l2::segment() with headroom() to `peer`.
   void send_segments(uplink_port& peer, std::span<std::byte> buffer,
                      const l2::segment_result& segments);
@@ -151,9 +154,9 @@ class udp_endpoint {
   uplink_port* find_peer(const boost::asio::ip::udp::endpoint& from) const;
   /// One datagram from `peer`: decapsulate or open, then merge into the current run or deliver.
   void receive(uplink_port& peer, std::span<std::byte> datagram);
-  /// The sealed receive path: checks, handshake, replay window, probes.
-  std::optional<std::span<const std::byte>> open_sealed(uplink_port& peer,
-                                                        std::span<std::byte> datagram);
+  /// The sealed receive path: checks, reassembly, handshake, replay window,
+  /// probes. Returns the packet a data or offload message carried.
+  std::optional<l2::packet> open_sealed(uplink_port& peer, std::span<std::byte> datagram);
   /// Hands an inner frame to the coalescer or to `peer`.
   void pass_on(uplink_port& peer, std::span<const std::byte> inner);
   /// Delivers the run being merged, if any.
@@ -186,7 +189,10 @@ class udp_endpoint {
   std::array<std::byte, l2::vxlan_header_size> header_;  ///< our VXLAN header, precomputed
   std::vector<uplink_port*> peers_;
   std::vector<std::byte> buffers_;  ///< `batch` receive buffers of 64 KiB; preallocated
-  std::vector<std::byte> scratch_;  ///< a large frame being sealed; preallocated
+  std::vector<std::byte> scratch_;  ///< a large frame or offload message being sealed; preallocated
+  /// Per-datagram headers of an offload message being sent (sealed + fragment header).
+  static constexpr std::size_t max_fragments = 256;
+  std::vector<std::byte> fragment_headers_;
   l2::tcp_coalescer coalescer_;     ///< userspace GRO of received TCP segments
   uplink_port* run_peer_ = nullptr; ///< the peer whose frames the coalescer holds
   bool udp_segment_ = true;         ///< the kernel takes UDP_SEGMENT (cleared on EIO)
@@ -210,6 +216,8 @@ class uplink_port final : public port {
 
   void start(port_listener& listener) override;
   void send(const l2::packet& packet) override;
+  /// Sealed peers are vswitchd: super-frames and partial checksums cross whole.
+  bool carries_offload() const override { return endpoint_.is_sealed(); }
   std::size_t segment_headroom() const override { return endpoint_.headroom(); }
   void send_segments(std::span<std::byte> buffer, const l2::segment_result& segments) override {
     endpoint_.send_segments(*this, buffer, segments);
@@ -243,6 +251,13 @@ class uplink_port final : public port {
     std::chrono::nanoseconds rtt{0};             ///< last measured round trip; 0 none yet
     std::uint64_t probes_sent = 0;
     std::uint64_t replies_received = 0;
+    /// The offload message being reassembled (buffer allocated on first use).
+    struct reassembly {
+      std::uint64_t sequence = 0;  ///< 0: none in progress
+      std::uint32_t total = 0;     ///< sealed bytes expected
+      std::uint32_t received = 0;  ///< sealed bytes received
+      std::vector<std::byte> buffer;  ///< header, then the sealed bytes
+    } message;
 
     bool is_retired(std::uint64_t id) const;
     /// Makes `id` current: the old one is retired, the window starts afresh.

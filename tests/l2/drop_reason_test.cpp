@@ -40,6 +40,7 @@ TEST(drop_reason, names_are_the_enumerator_spellings) {
       {drop_reason::sealed_forged, "sealed_forged"},
       {drop_reason::sealed_replayed, "sealed_replayed"},
       {drop_reason::sealed_stale, "sealed_stale"},
+      {drop_reason::sealed_incomplete, "sealed_incomplete"},
   };
   static_assert(std::size(cases) == l2::drop_reason_count);
   for (const case_t& c : cases) EXPECT_EQ(l2::to_string(c.reason), c.name);

@@ -228,7 +228,7 @@ TEST(sealed_parse, header_rejects) {
       {"version 2", 0, 0x02, false},
       {"version 0xff", 0, 0xff, false},
       {"VXLAN flags as version", 0, 0x08, false},
-      {"type 3", 1, 0x03, false},
+      {"type 4", 1, 0x04, false},
       {"type 0x80", 1, 0x80, false},
       {"type 0xff", 1, 0xff, false},
       {"reserved byte 2", 2, 0x01, false},
@@ -236,6 +236,7 @@ TEST(sealed_parse, header_rejects) {
       {"type data", 1, 0x00, true},
       {"type probe", 1, 0x01, true},
       {"type reply", 1, 0x02, true},
+      {"type offload", 1, 0x03, true},
       {"any key id", 4, 0xff, true},
   };
   for (const case_t& c : cases) {
