@@ -1,6 +1,8 @@
 #include "ports/udp_uplink.hpp"
 
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -191,6 +193,18 @@ void udp_endpoint::stop() {
 std::size_t udp_endpoint::max_frame_size_to(const ip::udp::endpoint& remote) const {
   const bool v4 = remote.address().is_v4();
   std::size_t mtu = settings_.underlay_mtu;
+  if (mtu == 0 && remote.address().is_multicast() && settings_.group_ifindex != 0) {
+    // The group: the MTU of the interface it is joined on (--group-dev), as the kernel's vxlan.
+    char name[IF_NAMESIZE] = {};
+    unique_fd probe(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    ifreq request{};
+    if (probe && ::if_indextoname(settings_.group_ifindex, name) != nullptr) {
+      std::memcpy(request.ifr_name, name, sizeof request.ifr_name);
+      if (::ioctl(probe.get(), SIOCGIFMTU, &request) == 0 && request.ifr_mtu > 0) {
+        mtu = static_cast<std::size_t>(request.ifr_mtu);
+      }
+    }
+  }
   if (mtu == 0) {
     // The route's MTU towards the peer: a connected socket knows it.
     mtu = fallback_mtu;
