@@ -241,6 +241,13 @@ std::size_t segment_buffer_size(std::size_t frame_size, std::size_t headroom) {
   return count * block + frame_size;
 }
 
+std::size_t largest_segment_size(std::span<const std::byte> frame, const vnet_header& header) {
+  if (!header.is_gso()) return frame.size();
+  const std::optional<layout> found = check_gso(header, frame);
+  if (!found) return frame.size();
+  return found->headers_size() + std::min<std::size_t>(header.gso_size, found->payload_size());
+}
+
 segment_result segment(std::span<const std::byte> frame, const vnet_header& header,
                        std::size_t headroom, std::span<std::byte> out) {
   segment_result result;

@@ -119,6 +119,11 @@ struct segment_result {
 /// about 1.2 MB. Saturates at SIZE_MAX instead of overflowing.
 std::size_t segment_buffer_size(std::size_t frame_size, std::size_t headroom);
 
+/// The size of the largest frame segment() would cut `frame` into: the
+/// headers plus min(gso_size, payload) for a GSO super-frame; the frame's own
+/// size otherwise, or if the header does not fit it (validate() rejects those).
+std::size_t largest_segment_size(std::span<const std::byte> frame, const vnet_header& header);
+
 /// Cuts a GSO super-frame (TCPV4, TCPV6 or UDP_L4) into wire-ready frames, as
 /// the kernel's software GSO would: every segment gets a copy of the Ethernet
 /// (and VLAN), IP and TCP/UDP headers; IPv4 total length, id (incremented per

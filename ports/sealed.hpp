@@ -9,13 +9,14 @@
 //   4      4    key id (key_id_of() of the sealing key), big-endian
 //   8      8    sender instance (random, non-zero, per daemon start), big-endian
 //   16     8    receiver instance (the peer's, as the sender knows it; 0 = not yet), big-endian
-//   24     8    sequence number, big-endian, from 1 per (sender instance, peer)
+//   24     8    sequence number, big-endian, from 1 per sender instance (one counter for all peers)
 //   32     n    ciphertext of the payload (data: the inner frame; probe/reply: 8-byte token)
 //   32+n   16   Poly1305 tag
 //
 // AEAD is XChaCha20-Poly1305-IETF (libsodium) with the nonce = bytes 8..31
 // and the additional data = bytes 0..7, so every header byte is authenticated
-// and a (sender, receiver, sequence) triple never repeats under one key.
+// and, since the sender's one counter never repeats within an instance and
+// instances are random, a nonce never repeats under one key.
 // Sealing and opening work in place on the datagram buffer: no allocation,
 // no copy. This module is the codec only; the peer state (instances, replay
 // windows, key choice) lives in the uplink.

@@ -367,6 +367,12 @@ std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
       m.total = total;
       m.received = 0;
       std::copy_n(datagram.begin(), sealed::header_size, m.buffer.begin());
+    } else if (!std::equal(datagram.begin(), datagram.begin() + sealed::header_size, m.buffer.begin())) {
+      // Every fragment carries the same header, and only the stored one is
+      // authenticated with the message: a different one is forged (and must
+      // not steer the handshake below).
+      peer.drop(l2::drop_reason::sealed_forged);
+      return std::nullopt;
     }
     std::copy(piece.begin(), piece.end(), m.buffer.begin() + static_cast<std::ptrdiff_t>(sealed::header_size + offset));
     m.received += static_cast<std::uint32_t>(piece.size());
@@ -406,7 +412,6 @@ std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
     st.adopt(p.h.sender);
     if (restarted) spdlog::info("peer {}: restarted (new instance); replay window reset", peer.name());
   }
-  st.window.accept(p.h.sequence);
   if (p.h.receiver != instance_) {
     // The peer still addresses an earlier run of ours: nothing it sends can be
     // trusted to be fresh until it learns this one.
@@ -416,6 +421,10 @@ std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
     }
     return std::nullopt;
   }
+  // Only now, addressed to this run of ours, may it move the window: a
+  // datagram another peer captured and sent here must not push the window
+  // past the peer's real traffic.
+  st.window.accept(p.h.sequence);
   // 5. Alive; then by type.
   st.last_rx = now;
   if (!peer.is_up()) peer.set_alive(true, "answered (sealed handshake done)");
@@ -459,8 +468,9 @@ uplink_port* udp_endpoint::find_peer(const ip::udp::endpoint& from) const {
 }
 
 sealed::header udp_endpoint::next_header(uplink_port& peer, sealed::message type) {
-  uplink_port::peer_state& st = peer.state();
-  return sealed::header{type, key_ids_.front(), instance_, st.instance, st.next_sequence++};
+  // One counter for all peers: (sender, sequence) never repeats under the
+  // overlay's key, whatever the receiver field says, so neither does a nonce.
+  return sealed::header{type, key_ids_.front(), instance_, peer.state().instance, next_sequence_++};
 }
 
 void udp_endpoint::send_control(uplink_port& peer, sealed::message type, std::uint64_t receiver,
@@ -622,9 +632,9 @@ void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame) {
 void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
   flush();  // keep the order
   const std::span<const std::byte> frame = packet.frame;
-  // A super-frame's segments are re-cut by the receiving vswitchd at the
-  // sender's gso_size; any other frame must fit the inner MTU as usual.
-  if ((!packet.offload.is_gso() && frame.size() > peer.max_frame_size()) ||
+  // Every frame, and every segment the receiving vswitchd will cut a
+  // super-frame into, must fit the inner MTU, as on a plain uplink.
+  if (l2::largest_segment_size(frame, packet.offload) > peer.max_frame_size() ||
       frame.size() > l2::max_frame_size) {
     peer.drop(l2::drop_reason::too_big);
     return;

@@ -185,6 +185,7 @@ class udp_endpoint {
   bool v6_ = false;
   bool started_ = false;
   std::uint64_t instance_ = 0;                       ///< our instance (sealed)
+  std::uint64_t next_sequence_ = 1;                  ///< of our next sealed datagram, to any peer
   std::vector<std::uint32_t> key_ids_;               ///< ids of settings_.keys, same order
   std::array<std::byte, l2::vxlan_header_size> header_;  ///< our VXLAN header, precomputed
   std::vector<uplink_port*> peers_;
@@ -244,7 +245,6 @@ class uplink_port final : public port {
     l2::replay_window window;                    ///< of the current instance
     std::array<std::uint64_t, 16> retired{};     ///< instances it had before (never again)
     std::size_t next_retired = 0;
-    std::uint64_t next_sequence = 1;             ///< ours, towards this peer
     std::chrono::steady_clock::time_point last_rx{};     ///< last authentic datagram
     std::chrono::steady_clock::time_point last_nudge{};  ///< last handshake probe sent
     std::chrono::steady_clock::time_point last_resolve{};

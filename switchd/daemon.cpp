@@ -64,6 +64,15 @@ std::optional<std::string> read_text(const std::string& path, std::string& error
   return text.str();
 }
 
+/// Whether `address` is an address of this host (a socket can be bound to it).
+bool is_local_address(const ip::address& address) {
+  const bool v4 = address.is_v4();
+  ports::unique_fd probe(::socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!probe) return false;
+  const ip::udp::endpoint any_port(address, 0);
+  return ::bind(probe.get(), any_port.data(), static_cast<socklen_t>(any_port.size())) == 0;
+}
+
 /// "host|port": how peers are told apart before they are resolved.
 std::string peer_key(const host_port& hp) { return hp.host + "|" + std::to_string(hp.port); }
 
@@ -246,6 +255,10 @@ void daemon::open_uplinks(const options& opts, const std::vector<host_port>& fil
       throw startup_error(option + " " + hp.text + ": has no IPv4 address but " + listen_option +
                           " is IPv4; listen on [::]:PORT instead");
     }
+    if (i >= opts.uplinks.size() && is_this_host(*remote)) {
+      spdlog::info("--peers-file: {} is this host; skipped (one file can serve every host)", hp.text);
+      continue;
+    }
     std::string why_not;
     const std::optional<l2::port_id> id = add_uplink(hp, *remote, why_not);
     if (!id) throw startup_error(option + " " + hp.text + ": " + why_not);
@@ -262,8 +275,8 @@ std::optional<l2::port_id> daemon::add_uplink(const host_port& hp, const ip::udp
       return std::nullopt;
     }
   }
-  if (remote == ports::canonical(endpoint_->local())) {
-    why_not = "is this daemon's own --listen address; name another host's";
+  if (remote == ports::canonical(endpoint_->local()) || is_this_host(remote)) {
+    why_not = "is this daemon's own address and port; name another host's";
     return std::nullopt;
   }
   if (remote.address().is_v6() && !endpoint_->is_v6()) {
@@ -308,11 +321,23 @@ void daemon::forget_idle_peers() {
   });
 }
 
+bool daemon::is_this_host(const ip::udp::endpoint& remote) const {
+  // Our own port on one of our own addresses (a peers file shared by all
+  // hosts lists this one too): a wildcard socket would hear its own floods.
+  const ip::udp::endpoint& local = endpoint_->local();
+  if (remote.port() != local.port()) return false;
+  if (!local.address().is_unspecified() && ports::canonical(local).address() != remote.address()) {
+    return false;
+  }
+  return is_local_address(remote.address());
+}
+
 daemon::file_stamp daemon::stamp_of(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return {};
   return {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
-          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec, true};
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+          static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec, true};
 }
 
 void daemon::schedule_watch() {
@@ -403,6 +428,10 @@ void daemon::reload_peers() {
             if (!remote && endpoint_->is_v6()) remote = ep;
           }
           if (!remote) remote = ports::canonical(results.begin()->endpoint());
+          if (is_this_host(*remote)) {
+            spdlog::info("--peers-file: {} is this host; skipped", hp.text);
+            return;
+          }
           std::string why_not;
           const std::optional<l2::port_id> id = add_uplink(hp, *remote, why_not);
           if (!id) {

@@ -40,10 +40,11 @@ class daemon {
   int run();
 
  private:
-  /// Identity of a file's contents for change detection (inode, size, mtime).
+  /// Identity of a file for change detection: inode, size, mtime and ctime
+  /// (a chmod changes only the ctime).
   struct file_stamp {
     std::uint64_t inode = 0, size = 0;
-    std::int64_t mtime_ns = 0;
+    std::int64_t mtime_ns = 0, ctime_ns = 0;
     bool exists = false;
     friend bool operator==(const file_stamp&, const file_stamp&) = default;
   };
@@ -60,6 +61,8 @@ class daemon {
   ports::uplink_port* learn_peer(const boost::asio::ip::udp::endpoint& from);
   /// Removes learned peers silent for --mac-aging.
   void forget_idle_peers();
+  /// Whether `remote` is this daemon: our port on one of this host's addresses.
+  bool is_this_host(const boost::asio::ip::udp::endpoint& remote) const;
   void wait_for_signals();
   /// Checks the watched files once a second.
   void schedule_watch();

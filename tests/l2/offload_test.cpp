@@ -581,6 +581,31 @@ TEST(segment, captured_frames_as_super_frames) {
   EXPECT_EQ(byte_vector(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(r.total_size)), expected);
 }
 
+TEST(largest_segment_size, is_what_segment_cuts) {
+  for (bool ipv6 : {false, true}) {
+    SCOPED_TRACE(ipv6 ? "tcpv6" : "tcpv4");
+    const byte_vector& frame = ipv6 ? captured_tcpv6 : captured_tcpv4;
+    // gso_size 8 on a 22-byte payload: the largest segment is headers + 8,
+    // as segment() cuts it (its stride, with no headroom).
+    const super_frame sf = captured_super_frame(frame, ipv6, 8);
+    byte_vector out(l2::segment_buffer_size(sf.frame.size(), 0), sentinel);
+    const l2::segment_result r = l2::segment(sf.frame, sf.header, 0, out);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(l2::largest_segment_size(sf.frame, sf.header), r.stride);
+    EXPECT_EQ(l2::largest_segment_size(sf.frame, sf.header), sf.headers_size + 8);
+    // gso_size beyond the payload: one segment, the frame itself.
+    const super_frame whole = captured_super_frame(frame, ipv6, 1448);
+    EXPECT_EQ(l2::largest_segment_size(whole.frame, whole.header), frame.size());
+  }
+  // Not GSO (plain, or a partial checksum only), or a header that does not
+  // fit the frame: the frame's own size.
+  EXPECT_EQ(l2::largest_segment_size(captured_tcpv4, vnet_header{}), captured_tcpv4.size());
+  EXPECT_EQ(l2::largest_segment_size(captured_tcpv4, csum_header(34, 16)), captured_tcpv4.size());
+  vnet_header wrong = captured_super_frame(captured_tcpv4, false, 8).header;
+  wrong.gso_type = l2::gso_tcpv6;  // an IPv4 frame
+  EXPECT_EQ(l2::largest_segment_size(captured_tcpv4, wrong), captured_tcpv4.size());
+}
+
 TEST(segment, ethernet_padding_is_accepted_and_dropped) {
   for (bool tagged : {false, true}) {
     SCOPED_TRACE(tagged ? "tagged" : "untagged");
