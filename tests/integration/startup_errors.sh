@@ -95,6 +95,44 @@ expect_fail 1 "--port tap:$lt:" "run vswitchd as root" -- --port "tap:$lt"
 expect_fail 1 "--port dev:$va:" "run vswitchd as root" -- --port "dev:$va"
 VSWITCHD="$VSWITCHD_SAVED"; AS_USER=""
 
+check "key and peer files, liveness timers: the file, the line and the fix named"
+up=(--port "tap:$lt" --uplink 10.0.0.2:4789)
+ka="$("$VSWITCHD" --generate-key)"; kb="$("$VSWITCHD" --generate-key)"; kc="$("$VSWITCHD" --generate-key)"
+# key_file NAME MODE LINE...: $WORK/NAME holding LINE... with MODE; prints its path.
+key_file() {
+  local f="$WORK/$1" mode="$2"
+  shift 2
+  (umask 077 && printf '%s\n' "$@" >"$f")
+  chmod "$mode" "$f"
+  printf '%s' "$f"
+}
+f="$(key_file k644 644 "$ka")"
+expect_fail 1 "--key-file $f: is readable or writable by group or others (mode 0644)" "chmod 600 $f" \
+  -- "${up[@]}" --key-file "$f"
+f="$(key_file k604 604 "$ka")"
+expect_fail 1 "--key-file $f:" "(mode 0604)" "chmod 600 $f" -- "${up[@]}" --key-file "$f"
+expect_fail 1 "--key-file $WORK/nokey: cannot read it" "vswitchd --generate-key > $WORK/nokey && chmod 600 $WORK/nokey" \
+  -- "${up[@]}" --key-file "$WORK/nokey"
+f="$(key_file kshort 600 "# overlay key" "" "$ka" "${kb:0:63}")"
+expect_fail 1 "--key-file $f: line 4: not a key: expected 64 hex digits (32 bytes), found 63 characters" \
+  -- "${up[@]}" --key-file "$f"
+f="$(key_file khex 600 "  ${ka:0:10}g${ka:11}")"
+expect_fail 1 "--key-file $f: line 1: not a key: column 13 is not a hex digit" -- "${up[@]}" --key-file "$f"
+f="$(key_file k3 600 "$ka" "$kb" "# the next one is too many" "$kc")"
+expect_fail 1 "--key-file $f: line 4: a third key" "1 or 2 keys" -- "${up[@]}" --key-file "$f"
+f="$(key_file kdup 600 "$ka" "$ka")"
+expect_fail 1 "--key-file $f: line 2: the same key as line 1" -- "${up[@]}" --key-file "$f"
+f="$(key_file knone 600 "# no key yet" "")"
+expect_fail 1 "--key-file $f: no key in the file" "vswitchd --generate-key" -- "${up[@]}" --key-file "$f"
+expect_fail 1 "--peers-file $WORK/nopeers: cannot read it" -- --port "tap:$lt" --peers-file "$WORK/nopeers"
+printf '# peers\n10.0.0.2:4789\n10.0.0.3 10.0.0.4\n' >"$WORK/peers-bad"
+expect_fail 1 "--peers-file $WORK/peers-bad line 3:" "one peer per line" -- --port "tap:$lt" --peers-file "$WORK/peers-bad"
+printf '10.0.0.2\n\n10.0.0.3:99999\n' >"$WORK/peers-port"
+expect_fail 1 "--peers-file $WORK/peers-port line 3:" "65535" -- --port "tap:$lt" --peers-file "$WORK/peers-port"
+expect_fail 2 "--peer-timeout 3: must be longer than --keepalive 3" "--peer-timeout 12" \
+  -- "${up[@]}" --keepalive 3 --peer-timeout 3
+expect_fail 2 "--peer-timeout 2: must be longer than --keepalive 5" -- "${up[@]}" --keepalive 5 --peer-timeout 2
+
 check "nothing left behind in the namespace"
 left="$(ip -n "$SW" -br link | awk '{print $1}' | sed 's/@.*//' | sort | tr '\n' ' ')"
 want="$(printf '%s\n' lo "$tun" "$va" "$vb" | sort | tr '\n' ' ')"
