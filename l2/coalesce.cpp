@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "l2/byte_order.hpp"
+#include "l2/ip_fields.hpp"
 #include "l2/checksum.hpp"
 #include "l2/frame.hpp"
 
@@ -13,44 +14,7 @@ namespace l2 {
 
 namespace {
 
-// Field offsets and values, named once.
-constexpr std::uint16_t ethertype_ipv4 = 0x0800;
-constexpr std::uint16_t ethertype_ipv6 = 0x86dd;
-constexpr std::uint8_t protocol_tcp = 6;
-
-constexpr std::size_t ipv4_header_size = 20;  // without options (IHL 5)
-constexpr std::size_t ipv4_tos_offset = 1;
-constexpr std::size_t ipv4_total_length_offset = 2;
-constexpr std::size_t ipv4_id_offset = 4;
-constexpr std::size_t ipv4_fragment_offset = 6;  // flags and fragment offset
-constexpr std::size_t ipv4_ttl_offset = 8;
-constexpr std::size_t ipv4_protocol_offset = 9;
-constexpr std::size_t ipv4_checksum_offset = 10;
-constexpr std::size_t ipv4_source_offset = 12;
-constexpr std::size_t ipv4_address_size = 4;
-constexpr std::uint16_t ipv4_flag_df = 0x4000;
-
-constexpr std::size_t ipv6_header_size = 40;
-constexpr std::size_t ipv6_payload_length_offset = 4;
-constexpr std::size_t ipv6_next_header_offset = 6;
-constexpr std::size_t ipv6_source_offset = 8;
-constexpr std::size_t ipv6_address_size = 16;
-
-constexpr std::size_t tcp_header_size = 20;  // without options
-constexpr std::size_t tcp_sequence_offset = 4;
-constexpr std::size_t tcp_ack_offset = 8;
-constexpr std::size_t tcp_data_offset_offset = 12;  // data offset (4 bits), reserved, AE
-constexpr std::size_t tcp_flags_offset = 13;
-constexpr std::size_t tcp_window_offset = 14;
-constexpr std::size_t tcp_checksum_offset = 16;
-
-constexpr std::uint8_t tcp_fin = 0x01;
-constexpr std::uint8_t tcp_syn = 0x02;
-constexpr std::uint8_t tcp_rst = 0x04;
-constexpr std::uint8_t tcp_psh = 0x08;
-constexpr std::uint8_t tcp_ack = 0x10;
-constexpr std::uint8_t tcp_urg = 0x20;
-constexpr std::uint8_t tcp_cwr = 0x80;
+using namespace ip_fields;  // field offsets and values, named once
 
 constexpr std::size_t max_run_count = 64;   // segments per run, as the kernel's GRO
 constexpr std::size_t max_ip_length = 65535;  // IPv4 total length / IPv6 payload length
@@ -103,8 +67,8 @@ std::optional<segment_info> parse_segment(std::span<const std::byte> frame) {
 
   // 2. IP header.
   if (ethertype == ethertype_ipv4) {
-    if (network_size < ipv4_header_size) return std::nullopt;
-    const auto ip = frame.subspan(s.network_offset, ipv4_header_size);
+    if (network_size < ipv4_min_header_size) return std::nullopt;
+    const auto ip = frame.subspan(s.network_offset, ipv4_min_header_size);
     if (load8(ip, 0) != 0x45) return std::nullopt;  // version 4, no options
     if (load16(ip, ipv4_total_length_offset) != network_size) return std::nullopt;
     const std::uint16_t fragment = load16(ip, ipv4_fragment_offset);
@@ -113,8 +77,8 @@ std::optional<segment_info> parse_segment(std::span<const std::byte> frame) {
     if (checksum::fold(checksum::add(0, ip)) != 0xffff) return std::nullopt;
     s.id = load16(ip, ipv4_id_offset);
     s.dont_fragment = (fragment & ipv4_flag_df) != 0;
-    s.transport_offset = s.network_offset + ipv4_header_size;
-    transport_size = network_size - ipv4_header_size;
+    s.transport_offset = s.network_offset + ipv4_min_header_size;
+    transport_size = network_size - ipv4_min_header_size;
   } else if (ethertype == ethertype_ipv6) {
     if (network_size < ipv6_header_size) return std::nullopt;
     const auto ip = frame.subspan(s.network_offset, ipv6_header_size);
@@ -129,12 +93,12 @@ std::optional<segment_info> parse_segment(std::span<const std::byte> frame) {
   }
 
   // 3. TCP header.
-  if (transport_size < tcp_header_size) return std::nullopt;
+  if (transport_size < tcp_min_header_size) return std::nullopt;
   const auto tcp = frame.subspan(s.transport_offset);
   const std::size_t tcp_size = static_cast<std::size_t>(load8(tcp, tcp_data_offset_offset) >> 4) * 4;
-  if (tcp_size < tcp_header_size || tcp_size >= transport_size) return std::nullopt;  // and payload > 0
+  if (tcp_size < tcp_min_header_size || tcp_size >= transport_size) return std::nullopt;  // and payload > 0
   s.flags = load8(tcp, tcp_flags_offset);
-  if ((s.flags & (tcp_fin | tcp_syn | tcp_rst | tcp_urg)) != 0 || (s.flags & tcp_ack) == 0) return std::nullopt;
+  if ((s.flags & (tcp_flag_fin | tcp_flag_syn | tcp_flag_rst | tcp_flag_urg)) != 0 || (s.flags & tcp_flag_ack) == 0) return std::nullopt;
   s.sequence = load32(tcp, tcp_sequence_offset);
   s.header_size = s.transport_offset + tcp_size;
   s.payload_size = transport_size - tcp_size;
@@ -162,7 +126,7 @@ bool tcp_coalescer::add(std::span<const std::byte> frame) {
 
   if (size_ == 0) {
     // Start a run. A PSH segment would end it at once: forward it as it is.
-    if ((s->flags & tcp_psh) != 0) return false;
+    if ((s->flags & tcp_flag_psh) != 0) return false;
     if (frame.size() > buffer_.size()) return false;
     if (!tcp_checksum_valid(frame, *s)) return false;
     std::memcpy(buffer_.data(), frame.data(), frame.size());
@@ -211,10 +175,10 @@ bool tcp_coalescer::add(std::span<const std::byte> frame) {
   if (!same(tcp, tcp_sequence_offset)) return false;
   if (s->sequence != next_sequence_) return false;
   if (!same(tcp + tcp_ack_offset, tcp_flags_offset - tcp_ack_offset)) return false;
-  if ((s->flags & tcp_cwr) != 0) return false;
-  if (((s->flags ^ load8(run, tcp + tcp_flags_offset)) & ~(tcp_psh | tcp_cwr)) != 0) return false;
+  if ((s->flags & tcp_flag_cwr) != 0) return false;
+  if (((s->flags ^ load8(run, tcp + tcp_flags_offset)) & ~(tcp_flag_psh | tcp_flag_cwr)) != 0) return false;
   if (!same(tcp + tcp_window_offset, tcp_checksum_offset - tcp_window_offset)) return false;
-  if (!same(tcp + tcp_header_size, header_size_ - tcp - tcp_header_size)) return false;
+  if (!same(tcp + tcp_min_header_size, header_size_ - tcp - tcp_min_header_size)) return false;
 
   // 5. Room for it: buffer, IP length field.
   const std::size_t new_size = size_ + s->payload_size;
@@ -229,7 +193,7 @@ bool tcp_coalescer::add(std::span<const std::byte> frame) {
   size_ = new_size;
   ++count_;
   next_sequence_ += static_cast<std::uint32_t>(s->payload_size);
-  if ((s->flags & tcp_psh) != 0) {
+  if ((s->flags & tcp_flag_psh) != 0) {
     push_ = true;
     closed_ = true;
   }
@@ -251,20 +215,20 @@ packet tcp_coalescer::flush() {
     } else {
       store16(out, ip + ipv4_total_length_offset, static_cast<std::uint16_t>(size_ - ip));
       store16(out, ip + ipv4_checksum_offset, 0);
-      store16(out, ip + ipv4_checksum_offset, checksum::finish(checksum::add(0, out.subspan(ip, ipv4_header_size))));
+      store16(out, ip + ipv4_checksum_offset, checksum::finish(checksum::add(0, out.subspan(ip, ipv4_min_header_size))));
     }
     // 2. TCP: PSH from the last segment; the partial checksum, which is the
     //    folded, uncomplemented pseudo-header sum (tcp4_gro_complete).
     const std::size_t tcp = transport_offset_;
     const std::uint8_t flags = load8(out, tcp + tcp_flags_offset);
-    if (push_) out[tcp + tcp_flags_offset] = static_cast<std::byte>(flags | tcp_psh);
+    if (push_) out[tcp + tcp_flags_offset] = static_cast<std::byte>(flags | tcp_flag_psh);
     store16(out, tcp + tcp_checksum_offset,
             checksum::fold(checksum::pseudo_header(source_address(out, ip, ipv6_), destination_address(out, ip, ipv6_),
                                                    protocol_tcp, static_cast<std::uint32_t>(tcp_size))));
     // 3. The virtio-net header.
     header_.flags = vnet_flag_needs_csum;
     header_.gso_type = static_cast<std::uint8_t>((ipv6_ ? gso_tcpv6 : gso_tcpv4) |
-                                                 ((flags & tcp_cwr) != 0 ? gso_ecn : 0));
+                                                 ((flags & tcp_flag_cwr) != 0 ? gso_ecn : 0));
     header_.hdr_len = static_cast<std::uint16_t>(header_size_);
     header_.gso_size = static_cast<std::uint16_t>(segment_size_);
     header_.csum_start = static_cast<std::uint16_t>(transport_offset_);

@@ -15,50 +15,13 @@
 #include "l2/byte_order.hpp"
 #include "l2/checksum.hpp"
 #include "l2/frame.hpp"
+#include "l2/ip_fields.hpp"
 
 namespace l2 {
 
 namespace {
 
-// Ethernet.
-constexpr std::uint16_t ethertype_ipv4 = 0x0800;
-constexpr std::uint16_t ethertype_ipv6 = 0x86dd;
-/// Smallest Ethernet frame without FCS: shorter frames are padded up to it.
-constexpr std::size_t ethernet_min_frame_size = 60;
-
-// IPv4 (RFC 791).
-constexpr std::size_t ipv4_min_header_size = 20;
-constexpr std::size_t ipv4_total_length_offset = 2;
-constexpr std::size_t ipv4_id_offset = 4;
-constexpr std::size_t ipv4_fragment_offset = 6;  ///< flags (3 bits) and fragment offset (13)
-constexpr std::uint16_t ipv4_more_fragments = 0x2000;
-constexpr std::uint16_t ipv4_fragment_offset_mask = 0x1fff;
-constexpr std::size_t ipv4_protocol_offset = 9;
-constexpr std::size_t ipv4_checksum_offset = 10;
-constexpr std::size_t ipv4_source_offset = 12;
-constexpr std::size_t ipv4_address_size = 4;
-
-// IPv6 (RFC 8200).
-constexpr std::size_t ipv6_header_size = 40;
-constexpr std::size_t ipv6_payload_length_offset = 4;
-constexpr std::size_t ipv6_next_header_offset = 6;
-constexpr std::size_t ipv6_source_offset = 8;
-constexpr std::size_t ipv6_address_size = 16;
-
-// TCP (RFC 9293) and UDP (RFC 768).
-constexpr std::uint8_t protocol_tcp = 6;
-constexpr std::uint8_t protocol_udp = 17;
-constexpr std::size_t tcp_min_header_size = 20;
-constexpr std::size_t tcp_seq_offset = 4;
-constexpr std::size_t tcp_data_offset_offset = 12;
-constexpr std::size_t tcp_flags_offset = 13;
-constexpr std::size_t tcp_checksum_offset = 16;
-constexpr std::uint8_t tcp_flag_fin = 0x01;
-constexpr std::uint8_t tcp_flag_psh = 0x08;
-constexpr std::uint8_t tcp_flag_cwr = 0x80;
-constexpr std::size_t udp_header_size = 8;
-constexpr std::size_t udp_length_offset = 4;
-constexpr std::size_t udp_checksum_offset = 6;
+using namespace ip_fields;
 
 /// Smallest gso_size accepted: an MSS under 8 bytes is nonsense, and the floor
 /// bounds the segment count (and so segment_buffer_size()).
@@ -281,7 +244,7 @@ segment_result segment(std::span<const std::byte> frame, const vnet_header& head
   const std::span<const std::byte> headers = frame.first(headers_size);
   const std::span<const std::byte> payload = frame.subspan(headers_size, payload_size);
   const std::uint16_t first_id = at.ipv6 ? 0 : load16(frame, at.l3 + ipv4_id_offset);
-  const std::uint32_t first_seq = tcp ? load32(frame, at.l4 + tcp_seq_offset) : 0;
+  const std::uint32_t first_seq = tcp ? load32(frame, at.l4 + tcp_sequence_offset) : 0;
   const std::size_t address_size = at.ipv6 ? ipv6_address_size : ipv4_address_size;
   const std::size_t address_offset = at.l3 + (at.ipv6 ? ipv6_source_offset : ipv4_source_offset);
   const std::span<const std::byte> source = frame.subspan(address_offset, address_size);
@@ -311,7 +274,7 @@ segment_result segment(std::span<const std::byte> frame, const vnet_header& head
     // 4. TCP sequence and flags, or UDP length; then the L4 checksum in full.
     std::size_t checksum_at = 0;
     if (tcp) {
-      store32(seg, at.l4 + tcp_seq_offset, static_cast<std::uint32_t>(first_seq + i * mss));
+      store32(seg, at.l4 + tcp_sequence_offset, static_cast<std::uint32_t>(first_seq + i * mss));
       std::uint8_t flags = std::to_integer<std::uint8_t>(seg[at.l4 + tcp_flags_offset]);
       if (i + 1 != count) flags &= static_cast<std::uint8_t>(~(tcp_flag_fin | tcp_flag_psh));
       if (i != 0) flags &= static_cast<std::uint8_t>(~tcp_flag_cwr);

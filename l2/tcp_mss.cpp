@@ -7,40 +7,17 @@
 #include "l2/byte_order.hpp"
 #include "l2/checksum.hpp"
 #include "l2/frame.hpp"
+#include "l2/ip_fields.hpp"
 
 namespace l2 {
 namespace {
 
-constexpr std::uint16_t ethertype_ipv4 = 0x0800;
-constexpr std::uint16_t ethertype_ipv6 = 0x86dd;
+using namespace ip_fields;
 
-// IPv4 (RFC 791).
-constexpr std::size_t ipv4_min_header_size = 20;
-constexpr std::size_t ipv4_total_length_offset = 2;
-constexpr std::size_t ipv4_fragment_offset = 6;  ///< flags (3 bits) and fragment offset (13)
-constexpr std::uint16_t ipv4_more_fragments = 0x2000;
-constexpr std::uint16_t ipv4_fragment_offset_mask = 0x1fff;
-constexpr std::size_t ipv4_protocol_offset = 9;
 /// IPv4 and TCP headers without options, as TCPMSS --clamp-mss-to-pmtu subtracts.
 constexpr std::size_t ipv4_mss_overhead = 40;
-
-// IPv6 (RFC 8200).
-constexpr std::size_t ipv6_header_size = 40;
-constexpr std::size_t ipv6_payload_length_offset = 4;
-constexpr std::size_t ipv6_next_header_offset = 6;
+/// IPv6 and TCP headers without options.
 constexpr std::size_t ipv6_mss_overhead = 60;
-
-// TCP (RFC 9293).
-constexpr std::uint8_t protocol_tcp = 6;
-constexpr std::size_t tcp_min_header_size = 20;
-constexpr std::size_t tcp_data_offset_offset = 12;
-constexpr std::size_t tcp_flags_offset = 13;
-constexpr std::size_t tcp_checksum_offset = 16;
-constexpr std::uint8_t tcp_flag_syn = 0x02;
-constexpr std::uint8_t tcp_option_eol = 0;
-constexpr std::uint8_t tcp_option_nop = 1;
-constexpr std::uint8_t tcp_option_mss = 2;
-constexpr std::size_t tcp_option_mss_size = 4;
 
 using namespace byte_order;
 

@@ -48,6 +48,23 @@ std::uint64_t now_ns() {
                                         .count());
 }
 
+/// The control message that has the kernel cut one send into datagrams of
+/// `size` bytes (UDP_SEGMENT; the last may be shorter).
+struct udp_segment_control {
+  alignas(cmsghdr) unsigned char bytes[CMSG_SPACE(sizeof(std::uint16_t))] = {};
+
+  void attach(msghdr& msg, std::size_t size) {
+    msg.msg_control = bytes;
+    msg.msg_controllen = sizeof bytes;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+    const auto segment = static_cast<std::uint16_t>(size);
+    std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+  }
+};
+
 void enlarge_buffer(int fd, int force_option, int option) {
   if (::setsockopt(fd, SOL_SOCKET, force_option, &socket_buffer_size, sizeof socket_buffer_size) <
       0) {
@@ -552,17 +569,8 @@ bool udp_endpoint::send_block(uplink_port& peer, std::span<const std::byte> bloc
   msg.msg_namelen = static_cast<socklen_t>(peer.destination().size());
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
-  if (count > 1) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_UDP;
-    c->cmsg_type = UDP_SEGMENT;
-    c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
-    const auto size = static_cast<std::uint16_t>(stride);
-    std::memcpy(CMSG_DATA(c), &size, sizeof size);
-  }
+  udp_segment_control control;
+  if (count > 1) control.attach(msg, stride);
   if (::sendmsg(reader_.fd(), &msg, MSG_DONTWAIT) >= 0) {
     // Count inner frames: each segment minus its encapsulation.
     for (std::size_t i = 0; i < count; ++i) {
@@ -685,18 +693,11 @@ void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
     msg.msg_name = const_cast<sockaddr*>(peer.destination().data());
     msg.msg_namelen = static_cast<socklen_t>(peer.destination().size());
     msg.msg_iov = iov.data();
-    alignas(cmsghdr) unsigned char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
+    udp_segment_control control;
     if (n > 1 && udp_segment_) {
       fill(first, n);
       msg.msg_iovlen = 2 * n;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_UDP;
-      c->cmsg_type = UDP_SEGMENT;
-      c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
-      const auto size = static_cast<std::uint16_t>(stride);
-      std::memcpy(CMSG_DATA(c), &size, sizeof size);
+      control.attach(msg, stride);
       if (::sendmsg(reader_.fd(), &msg, MSG_DONTWAIT) >= 0) continue;
       error = errno;
       if (error == EIO || error == ENOPROTOOPT || error == EOPNOTSUPP) udp_segment_ = false;
