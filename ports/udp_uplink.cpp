@@ -201,6 +201,13 @@ void udp_endpoint::start() {
   tick();  // the first probes go out at once
 }
 
+void udp_endpoint::greet(uplink_port& peer) {
+  // A peer added while running is probed at once, as all are at start.
+  if (sealed_ && started_ && peer.state().probes_sent == 0) {
+    send_control(peer, sealed::message::probe, peer.state().instance, now_ns());
+  }
+}
+
 void udp_endpoint::stop() {
   timer_.cancel();
   resolver_.cancel();
@@ -798,6 +805,13 @@ void udp_endpoint::resolve(uplink_port& peer) {
         }
         const std::optional<ip::udp::endpoint> next = v4 ? v4 : (v6_ ? v6 : std::nullopt);
         if (!next) return;
+        for (const uplink_port* other : peers_) {
+          if (other != &peer && other->remote() == *next) {
+            spdlog::warn("peer {}: {} now resolves to {}, which is peer {}; keeping {}", peer.name(),
+                         peer.host(), to_string(*next), other->name(), to_string(peer.remote()));
+            return;
+          }
+        }
         spdlog::info("peer {}: {} now resolves to {} (was {})", peer.name(), peer.host(),
                      to_string(*next), to_string(peer.remote()));
         peer.set_remote(*next);
@@ -849,6 +863,7 @@ void uplink_port::set_remote(const ip::udp::endpoint& remote) {
 void uplink_port::start(port_listener& listener) {
   listener_ = &listener;
   endpoint_.start();
+  endpoint_.greet(*this);
 }
 
 void uplink_port::stop() {

@@ -105,6 +105,8 @@ class udp_endpoint {
   void remove_peer(uplink_port& peer);
   /// Starts reading and the keepalive timer (idempotent; uplink_port::start calls it).
   void start();
+  /// Sends a first probe to a sealed peer added while running.
+  void greet(uplink_port& peer);
   /// Stops reading and closes the socket.
   void stop();
   /// Replaces the keys (sealed mode only; the first seals). Returns false in plain mode.
