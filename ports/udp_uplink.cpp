@@ -1,6 +1,7 @@
 #include "ports/udp_uplink.hpp"
 
 #include <net/if.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <netinet/udp.h>
@@ -42,12 +43,6 @@ constexpr std::size_t fragment_prefix = sealed::header_size + sealed::fragment_h
 /// Assumed when the route's MTU cannot be read.
 constexpr std::size_t fallback_mtu = 1500;
 
-std::uint64_t now_ns() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::steady_clock::now().time_since_epoch())
-                                        .count());
-}
-
 /// The control message that has the kernel cut one send into datagrams of
 /// `size` bytes (UDP_SEGMENT; the last may be shorter).
 struct udp_segment_control {
@@ -73,6 +68,28 @@ void enlarge_buffer(int fd, int force_option, int option) {
 }
 
 }  // namespace
+
+bool is_local_address(const ip::address& address) {
+  // The addresses on this host's interfaces (not a bind test: with
+  // ip_nonlocal_bind every bind succeeds).
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return false;
+  bool found = false;
+  for (const ifaddrs* a = list; a != nullptr && !found; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr) continue;
+    if (a->ifa_addr->sa_family == AF_INET && address.is_v4()) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(a->ifa_addr);
+      found = ntohl(in->sin_addr.s_addr) == address.to_v4().to_uint();
+    } else if (a->ifa_addr->sa_family == AF_INET6 && address.is_v6()) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(a->ifa_addr);
+      ip::address_v6::bytes_type bytes;
+      std::memcpy(bytes.data(), &in6->sin6_addr, bytes.size());
+      found = ip::address_v6(bytes) == address.to_v6();
+    }
+  }
+  ::freeifaddrs(list);
+  return found;
+}
 
 ip::udp::endpoint canonical(const ip::udp::endpoint& ep) {
   const ip::address a = ep.address();
@@ -188,6 +205,13 @@ bool udp_endpoint::set_keys(const std::vector<sealed::key>& keys) {
 
 void udp_endpoint::add_peer(uplink_port& peer) { peers_.push_back(&peer); }
 
+bool udp_endpoint::is_self(const ip::udp::endpoint& remote) const {
+  if (remote.port() != local_.port()) return false;
+  const ip::udp::endpoint local = canonical(local_);
+  if (!local.address().is_unspecified()) return local.address() == remote.address();
+  return is_local_address(remote.address());
+}
+
 void udp_endpoint::remove_peer(uplink_port& peer) {
   if (tx_.holds(&peer)) flush();  // queued datagrams name the peer: send them now
   if (run_peer_ == &peer) flush_run();
@@ -204,7 +228,7 @@ void udp_endpoint::start() {
 void udp_endpoint::greet(uplink_port& peer) {
   // A peer added while running is probed at once, as all are at start.
   if (sealed_ && started_ && peer.state().probes_sent == 0) {
-    send_control(peer, sealed::message::probe, peer.state().instance, now_ns());
+    challenge(peer, peer.state().instance);
   }
 }
 
@@ -390,6 +414,7 @@ std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
       m.sequence = p.h.sequence;
       m.total = total;
       m.received = 0;
+      m.count = 0;
       std::copy_n(datagram.begin(), sealed::header_size, m.buffer.begin());
     } else if (!std::equal(datagram.begin(), datagram.begin() + sealed::header_size, m.buffer.begin())) {
       // Every fragment carries the same header, and only the stored one is
@@ -398,6 +423,17 @@ std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
       peer.drop(l2::drop_reason::sealed_forged);
       return std::nullopt;
     }
+    // A fragment the network duplicated is ignored; too many pieces is nonsense.
+    if (std::find(m.offsets.begin(), m.offsets.begin() + static_cast<std::ptrdiff_t>(m.count), offset) !=
+        m.offsets.begin() + static_cast<std::ptrdiff_t>(m.count)) {
+      return std::nullopt;
+    }
+    if (m.count == m.offsets.size()) {
+      m.sequence = 0;
+      peer.drop(l2::drop_reason::sealed_forged);
+      return std::nullopt;
+    }
+    m.offsets[m.count++] = offset;
     std::copy(piece.begin(), piece.end(), m.buffer.begin() + static_cast<std::ptrdiff_t>(sealed::header_size + offset));
     m.received += static_cast<std::uint32_t>(piece.size());
     if (m.received < m.total) return std::nullopt;
@@ -415,21 +451,40 @@ std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
     peer.drop(l2::drop_reason::sealed_forged);
     return std::nullopt;
   }
-  // 4. Handshake: a new instance of the peer is adopted once it addresses
-  // this run of ours (which proves the datagram is not a replay from before).
+  // 4. Handshake. A new instance of the peer is adopted only from a reply,
+  // addressed to this run of ours, that carries the random challenge we last
+  // sent to the peer's configured address: a replay (from another member,
+  // from before a restart, or our own datagram reflected) cannot carry it.
   const auto now = std::chrono::steady_clock::now();
+  const bool has_token = plain->size() == sizeof(std::uint64_t) &&
+                         (p.h.type == sealed::message::probe || p.h.type == sealed::message::reply);
+  const std::uint64_t token = has_token ? l2::byte_order::load64(*plain, 0) : 0;
+  const auto drop_if_data = [&] {
+    if (p.h.type == sealed::message::data || p.h.type == sealed::message::offload) {
+      peer.drop(l2::drop_reason::sealed_stale);
+    }
+  };
+  // Answers a probe so that its sender can adopt us, and challenges the
+  // peer; at most once per nudge_interval for datagrams we cannot accept.
   const auto nudge = [&](std::uint64_t receiver) {
     if (now - st.last_nudge < nudge_interval) return;
     st.last_nudge = now;
-    send_control(peer, sealed::message::probe, receiver, now_ns());
+    if (p.h.type == sealed::message::probe && has_token) {
+      send_control(peer, sealed::message::reply, p.h.sender, token);
+    }
+    challenge(peer, receiver);
   };
+  if (p.h.sender == instance_) {  // our own datagram, sent back to us
+    drop_if_data();
+    return std::nullopt;
+  }
   if (!current) {
-    if (p.h.receiver != instance_) {
-      // It does not know us yet (we started, or it did): tell it who we are.
+    const bool answers_challenge = p.h.type == sealed::message::reply &&
+                                   p.h.receiver == instance_ && has_token &&
+                                   st.challenge != 0 && token == st.challenge;
+    if (!answers_challenge) {
       nudge(p.h.sender);
-      if (p.h.type == sealed::message::data || p.h.type == sealed::message::offload) {
-        peer.drop(l2::drop_reason::sealed_stale);
-      }
+      drop_if_data();
       return std::nullopt;
     }
     const bool restarted = st.instance != 0;
@@ -438,11 +493,9 @@ std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
   }
   if (p.h.receiver != instance_) {
     // The peer still addresses an earlier run of ours: nothing it sends can be
-    // trusted to be fresh until it learns this one.
+    // trusted to be fresh until it has adopted this one.
     nudge(st.instance);
-    if (p.h.type == sealed::message::data || p.h.type == sealed::message::offload) {
-      peer.drop(l2::drop_reason::sealed_stale);
-    }
+    drop_if_data();
     return std::nullopt;
   }
   // Only now, addressed to this run of ours, may it move the window: a
@@ -461,18 +514,13 @@ std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
       return l2::packet{plain->subspan(l2::vnet_header_size), offload};
     }
     case sealed::message::probe:
-      if (plain->size() == sizeof(std::uint64_t)) {
-        send_control(peer, sealed::message::reply, st.instance, l2::byte_order::load64(*plain, 0));
-      }
+      if (has_token) send_control(peer, sealed::message::reply, st.instance, token);
       return std::nullopt;
     case sealed::message::reply:
-      if (plain->size() == sizeof(std::uint64_t)) {
-        const std::uint64_t sent = l2::byte_order::load64(*plain, 0);
-        const std::uint64_t at = now_ns();
-        if (sent <= at && at - sent < 60'000'000'000ULL) {
-          st.rtt = std::chrono::nanoseconds(at - sent);
-          ++st.replies_received;
-        }
+      if (has_token && token == st.challenge && st.challenge != 0) {
+        st.rtt = std::chrono::duration_cast<std::chrono::nanoseconds>(now - st.challenge_sent);
+        st.challenge = 0;  // one answer per challenge
+        ++st.replies_received;
       }
       return std::nullopt;
   }
@@ -495,6 +543,18 @@ sealed::header udp_endpoint::next_header(uplink_port& peer, sealed::message type
   // One counter for all peers: (sender, sequence) never repeats under the
   // overlay's key, whatever the receiver field says, so neither does a nonce.
   return sealed::header{type, key_ids_.front(), instance_, peer.state().instance, next_sequence_++};
+}
+
+void udp_endpoint::challenge(uplink_port& peer, std::uint64_t receiver) {
+  // One challenge stands for a keepalive interval: probes crossing each
+  // other during a handshake must not replace the token being answered.
+  uplink_port::peer_state& st = peer.state();
+  const auto now = std::chrono::steady_clock::now();
+  if (st.challenge == 0 || now - st.challenge_sent >= settings_.keepalive) {
+    st.challenge = sealed::random_instance();  // a random non-zero token
+    st.challenge_sent = now;
+  }
+  send_control(peer, sealed::message::probe, receiver, st.challenge);
 }
 
 void udp_endpoint::send_control(uplink_port& peer, sealed::message type, std::uint64_t receiver,
@@ -520,29 +580,12 @@ void udp_endpoint::send_segments(uplink_port& peer, std::span<std::byte> buffer,
     for (std::size_t i = 0; i < segments.count; ++i) peer.drop(l2::drop_reason::too_big);
     return;
   }
-  // Datagram i starts `lead` bytes into segment i's headroom. Plain: the
-  // VXLAN header fills the headroom. Sealed: the header fills the last 32
-  // bytes of it and the tag goes into the first 16 bytes of the next
-  // segment's headroom, so the datagrams lie back to back with the same
-  // stride, ready for UDP_SEGMENT, without a copy.
-  std::size_t lead = 0;
-  if (sealed_) {
-    lead = sealed::tag_size;
-    if (segments.total_size + sealed::tag_size > buffer.size()) {
-      for (std::size_t i = 0; i < segments.count; ++i) peer.drop(l2::drop_reason::tx_error);
-      return;
-    }
-    for (std::size_t i = 0; i < segments.count; ++i) {
-      const std::size_t at = i * segments.stride;
-      const std::size_t size = std::min(segments.stride, segments.total_size - at) - room;
-      sealed::seal_in_place(settings_.keys.front(), next_header(peer, sealed::message::data),
-                            buffer.subspan(at + lead, size + sealed::overhead), size);
-    }
-  } else {
-    for (std::size_t i = 0; i < segments.count; ++i) {
-      std::copy(header_.begin(), header_.end(),
-                buffer.begin() + static_cast<std::ptrdiff_t>(i * segments.stride));
-    }
+  // Plain VXLAN only: a sealed uplink carries offloads (carries_offload()),
+  // so the datapath never segments for it. The VXLAN header fills each
+  // segment's headroom.
+  for (std::size_t i = 0; i < segments.count; ++i) {
+    std::copy(header_.begin(), header_.end(),
+              buffer.begin() + static_cast<std::ptrdiff_t>(i * segments.stride));
   }
   const std::size_t overhead = encapsulation_size();
   // Blocks of whole segments within UDP_SEGMENT's limits, one sendmsg each.
@@ -550,10 +593,9 @@ void udp_endpoint::send_segments(uplink_port& peer, std::span<std::byte> buffer,
       std::max<std::size_t>(1, std::min(max_gso_segments, max_gso_bytes / segments.stride));
   for (std::size_t first = 0; first < segments.count; first += per_block) {
     const std::size_t count = std::min(per_block, segments.count - first);
-    const std::size_t begin = first * segments.stride + lead;
-    const std::size_t end = (first + count == segments.count ? segments.total_size
-                                                              : (first + count) * segments.stride) +
-                            lead;
+    const std::size_t begin = first * segments.stride;
+    const std::size_t end =
+        first + count == segments.count ? segments.total_size : (first + count) * segments.stride;
     const std::span<const std::byte> block(buffer.data() + begin, end - begin);
     if (count > 1 && udp_segment_ && send_block(peer, block, segments.stride, count, overhead)) {
       continue;
@@ -762,13 +804,11 @@ void udp_endpoint::tick() {
       // Liveness: silent for too long means down; probes go out either way
       // (they keep NAT and firewall state, and measure the RTT).
       if (peer->is_up() && now - st.last_rx > settings_.peer_timeout) {
-        peer->set_alive(false, "nothing authentic received for " +
-                                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                      settings_.peer_timeout).count() / 1000.0)
-                                       .substr(0, 4) +
-                                   " s");
+        peer->set_alive(false, fmt::format("nothing authentic received for {} s (--peer-timeout)",
+                                           std::chrono::duration_cast<std::chrono::seconds>(
+                                               settings_.peer_timeout).count()));
       }
-      send_control(*peer, sealed::message::probe, st.instance, now_ns());
+      challenge(*peer, st.instance);
     }
     // Names are looked up again now and then, and often while the peer is down.
     if (!peer->host().empty() &&
@@ -805,6 +845,11 @@ void udp_endpoint::resolve(uplink_port& peer) {
         }
         const std::optional<ip::udp::endpoint> next = v4 ? v4 : (v6_ ? v6 : std::nullopt);
         if (!next) return;
+        if (is_self(*next)) {
+          spdlog::warn("peer {}: {} now resolves to {}, which is this host; keeping {}",
+                       peer.name(), peer.host(), to_string(*next), to_string(peer.remote()));
+          return;
+        }
         for (const uplink_port* other : peers_) {
           if (other != &peer && other->remote() == *next) {
             spdlog::warn("peer {}: {} now resolves to {}, which is peer {}; keeping {}", peer.name(),

@@ -14,7 +14,10 @@
 // under the overlay's key and carries our instance (random per start), the
 // peer's instance as we know it and a sequence number. A replay window per
 // peer, the instance handshake and keepalive probes (which also measure the
-// RTT) run here; a peer with nothing authentic for --peer-timeout goes down
+// RTT) run here. A peer's new instance is adopted only from a reply that
+// carries the random challenge of our last probe to the peer's address, so no
+// replayed or reflected datagram can take a peer over; a peer with nothing
+// authentic for --peer-timeout goes down
 // (its MACs are flushed by the datapath) and comes back up as soon as it
 // answers again, e.g. after a restart.
 //
@@ -30,8 +33,9 @@
 // flow; their inner TCP segments are merged back into super-frames
 // (l2::tcp_coalescer) so a TAP takes a whole run in one write. Sending, a
 // super-frame that the datapath segmented goes out in one sendmsg with
-// UDP_SEGMENT (each segment behind its own header, sealed in place), falling
-// back to one datagram per segment where the kernel refuses.
+// UDP_SEGMENT (each segment behind its own VXLAN header), falling back to one
+// datagram per segment where the kernel refuses. A sealed uplink takes the
+// super-frame itself: it is sealed once and sent whole, in fragments.
 //
 // MTU: the socket never fragments (IP_PMTUDISC_DO). Each peer's largest
 // inner frame is the underlay MTU towards it (the route's, or
@@ -66,6 +70,9 @@ class uplink_port;
 
 /// The address a datagram came from, with IPv4-mapped IPv6 turned back into IPv4.
 boost::asio::ip::udp::endpoint canonical(const boost::asio::ip::udp::endpoint& ep);
+
+/// Whether `address` is on one of this host's interfaces.
+bool is_local_address(const boost::asio::ip::address& address);
 
 /// "192.0.2.1:4789" or "[2001:db8::1]:4789".
 std::string to_string(const boost::asio::ip::udp::endpoint& ep);
@@ -105,6 +112,8 @@ class udp_endpoint {
   void remove_peer(uplink_port& peer);
   /// Starts reading and the keepalive timer (idempotent; uplink_port::start calls it).
   void start();
+  /// Whether `remote` is this endpoint: its port on one of this host's addresses.
+  bool is_self(const boost::asio::ip::udp::endpoint& remote) const;
   /// Sends a first probe to a sealed peer added while running.
   void greet(uplink_port& peer);
   /// Stops reading and closes the socket.
@@ -122,16 +131,15 @@ class udp_endpoint {
   /// Sealed mode: sends a packet with offloads (a super-frame, a partial
   /// checksum) whole, as one offload message in as many datagrams as it takes.
   void send_offload(uplink_port& peer, const l2::packet& packet);
-  /// Sends segments laid out by l2::segment() with headroom() to `peer`.
+  /// Plain mode: sends segments laid out by l2::segment() with headroom() to `peer`.
   void send_segments(uplink_port& peer, std::span<std::byte> buffer,
                      const l2::segment_result& segments);
 
   /// Messages read per system call.
   static constexpr std::size_t batch = 16;
 
-  /// Bytes in front of each segment: the VXLAN header, or the sealed header
-  /// plus room for the previous segment's tag.
-  std::size_t headroom() const { return sealed_ ? sealed::overhead : l2::vxlan_header_size; }
+  /// Bytes in front of each segment (plain mode): the VXLAN header.
+  std::size_t headroom() const { return l2::vxlan_header_size; }
   /// Bytes a datagram adds to an inner frame (8 for VXLAN, 48 sealed).
   std::size_t encapsulation_size() const {
     return sealed_ ? sealed::overhead : l2::vxlan_header_size;
@@ -170,6 +178,8 @@ class udp_endpoint {
                   std::size_t count, std::size_t per_segment_overhead);
   /// The header of the next sealed datagram of `type` to `peer`.
   sealed::header next_header(uplink_port& peer, sealed::message type);
+  /// Sends `peer` a probe with a fresh random challenge, addressed to `receiver`.
+  void challenge(uplink_port& peer, std::uint64_t receiver);
   /// Sends a probe (or a reply with `token`) to `peer`, addressed to `receiver`.
   void send_control(uplink_port& peer, sealed::message type, std::uint64_t receiver,
                     std::uint64_t token);
@@ -250,6 +260,8 @@ class uplink_port final : public port {
     std::chrono::steady_clock::time_point last_rx{};     ///< last authentic datagram
     std::chrono::steady_clock::time_point last_nudge{};  ///< last handshake probe sent
     std::chrono::steady_clock::time_point last_resolve{};
+    std::uint64_t challenge = 0;                 ///< token of our last probe; 0 once answered
+    std::chrono::steady_clock::time_point challenge_sent{};  ///< when it went out
     std::chrono::nanoseconds rtt{0};             ///< last measured round trip; 0 none yet
     std::uint64_t probes_sent = 0;
     std::uint64_t replies_received = 0;
@@ -259,6 +271,8 @@ class uplink_port final : public port {
       std::uint32_t total = 0;     ///< sealed bytes expected
       std::uint32_t received = 0;  ///< sealed bytes received
       std::vector<std::byte> buffer;  ///< header, then the sealed bytes
+      std::array<std::uint32_t, 256> offsets{};  ///< of the fragments received
+      std::size_t count = 0;                     ///< fragments received
     } message;
 
     bool is_retired(std::uint64_t id) const;

@@ -4,6 +4,7 @@
 
 #include <boost/asio/ip/udp.hpp>
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,15 +65,6 @@ std::optional<std::string> read_text(const std::string& path, std::string& error
   return text.str();
 }
 
-/// Whether `address` is an address of this host (a socket can be bound to it).
-bool is_local_address(const ip::address& address) {
-  const bool v4 = address.is_v4();
-  ports::unique_fd probe(::socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!probe) return false;
-  const ip::udp::endpoint any_port(address, 0);
-  return ::bind(probe.get(), any_port.data(), static_cast<socklen_t>(any_port.size())) == 0;
-}
-
 /// "host|port": how peers are told apart before they are resolved.
 std::string peer_key(const host_port& hp) { return hp.host + "|" + std::to_string(hp.port); }
 
@@ -86,11 +78,16 @@ bool is_literal(const std::string& host) {
 }  // namespace
 
 std::vector<ports::sealed::key> load_key_file(const std::string& path) {
+  // Checked on the open file (no window between the check and the read).
+  const ports::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
+  if (!fd || ::fstat(fd.get(), &st) != 0) {
     throw std::runtime_error("--key-file " + path + ": cannot read it (" + std::strerror(errno) +
                              "); create one with `vswitchd --generate-key > " + path +
                              " && chmod 600 " + path + "`");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    throw std::runtime_error("--key-file " + path + ": is not a regular file; give the key file");
   }
   if ((st.st_mode & 077) != 0) {
     char mode[8];
@@ -98,10 +95,24 @@ std::vector<ports::sealed::key> load_key_file(const std::string& path) {
     throw std::runtime_error("--key-file " + path + ": is readable or writable by group or others (mode " +
                              mode + "); a key must stay secret: run chmod 600 " + path);
   }
-  std::string error;
-  const std::optional<std::string> text = read_text(path, error);
-  if (!text) throw std::runtime_error("--key-file " + path + ": " + error);
-  ports::sealed::key_file parsed = ports::sealed::parse_key_file(*text);
+  if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+    throw std::runtime_error("--key-file " + path + ": belongs to uid " + std::to_string(st.st_uid) +
+                             ", not to root or the user vswitchd runs as (uid " +
+                             std::to_string(::geteuid()) + "); run chown root " + path);
+  }
+  if (st.st_size > 65536) {
+    throw std::runtime_error("--key-file " + path + ": larger than 64 KiB; is it the right file?");
+  }
+  std::string text(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t have = 0;
+  while (have < text.size()) {
+    const ssize_t n = ::read(fd.get(), text.data() + have, text.size() - have);
+    if (n <= 0) break;
+    have += static_cast<std::size_t>(n);
+  }
+  text.resize(have);
+  ports::sealed::key_file parsed = ports::sealed::parse_key_file(text);
+  sodium_memzero(text.data(), text.size());  // the key's only other copy is the result
   if (!parsed.error.empty()) throw std::runtime_error("--key-file " + path + ": " + parsed.error);
   return parsed.keys;
 }
@@ -211,7 +222,12 @@ void daemon::open_uplinks(const options& opts, const std::vector<host_port>& fil
   // Resolve the peers, then pick the local endpoint's family.
   std::vector<std::pair<host_port, std::string>> peers;  // with the option that named it
   for (const host_port& hp : opts.uplinks) peers.emplace_back(hp, "--uplink");
-  for (const host_port& hp : file_peers) peers.emplace_back(hp, "--peers-file " + *opts.peers_file + ":");
+  std::set<std::string> on_command_line;
+  for (const host_port& hp : opts.uplinks) on_command_line.insert(peer_key(hp));
+  for (const host_port& hp : file_peers) {
+    if (on_command_line.count(peer_key(hp)) != 0) continue;  // --uplink has it already
+    peers.emplace_back(hp, "--peers-file " + *opts.peers_file + ":");
+  }
   std::vector<std::vector<ip::udp::endpoint>> candidates;
   bool want_v6 = false;
   for (const auto& [hp, option] : peers) {
@@ -240,8 +256,10 @@ void daemon::open_uplinks(const options& opts, const std::vector<host_port>& fil
     // The group is one uplink that floods reach; peers behind it are learned.
     const ip::udp::endpoint group(settings.group.value(), endpoint_->local().port());
     const l2::port_id id = datapath_.next_id();
-    datapath_.add_port(std::make_unique<ports::uplink_port>(
-        id, "group " + ports::to_string(group), *endpoint_, group));
+    auto port = std::make_unique<ports::uplink_port>(id, "group " + ports::to_string(group),
+                                                     *endpoint_, group);
+    group_port_ = port.get();
+    datapath_.add_port(std::move(port));
     endpoint_->on_stranger([this](const ip::udp::endpoint& from) { return learn_peer(from); });
   }
 
@@ -255,12 +273,18 @@ void daemon::open_uplinks(const options& opts, const std::vector<host_port>& fil
       throw startup_error(option + " " + hp.text + ": has no IPv4 address but " + listen_option +
                           " is IPv4; listen on [::]:PORT instead");
     }
-    if (i >= opts.uplinks.size() && is_this_host(*remote)) {
+    const bool from_file = i >= opts.uplinks.size();
+    if (from_file && is_this_host(*remote)) {
       spdlog::info("--peers-file: {} is this host; skipped (one file can serve every host)", hp.text);
       continue;
     }
     std::string why_not;
     const std::optional<l2::port_id> id = add_uplink(hp, *remote, why_not);
+    if (!id && from_file) {
+      // As on reload: a file entry that duplicates a peer is skipped, not fatal.
+      spdlog::warn("{} {}: {}; skipped", option, hp.text, why_not);
+      continue;
+    }
     if (!id) throw startup_error(option + " " + hp.text + ": " + why_not);
     if (i >= opts.uplinks.size()) file_peers_[peer_key(hp)] = *id;
   }
@@ -296,7 +320,9 @@ std::optional<l2::port_id> daemon::add_uplink(const host_port& hp, const ip::udp
 
 ports::uplink_port* daemon::learn_peer(const ip::udp::endpoint& from) {
   if (learned_peers_.size() >= max_learned_peers || datapath_.next_id() >= l2::max_ports) {
-    return nullptr;  // counted as not_peer
+    // Full: its frames still come in, charged to the group port (and
+    // answered through the group), just without a unicast shortcut.
+    return group_port_;
   }
   // Send to the peer's VXLAN port (ours), not the source port it picked for the flow.
   const ip::udp::endpoint remote(from.address(), endpoint_->local().port());
@@ -324,12 +350,7 @@ void daemon::forget_idle_peers() {
 bool daemon::is_this_host(const ip::udp::endpoint& remote) const {
   // Our own port on one of our own addresses (a peers file shared by all
   // hosts lists this one too): a wildcard socket would hear its own floods.
-  const ip::udp::endpoint& local = endpoint_->local();
-  if (remote.port() != local.port()) return false;
-  if (!local.address().is_unspecified() && ports::canonical(local).address() != remote.address()) {
-    return false;
-  }
-  return is_local_address(remote.address());
+  return endpoint_->is_self(remote);
 }
 
 daemon::file_stamp daemon::stamp_of(const std::string& path) {

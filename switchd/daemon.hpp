@@ -83,6 +83,7 @@ class daemon {
   std::map<std::string, l2::port_id> file_peers_;  ///< from --peers-file, by "host|port"
   std::uint64_t peers_generation_ = 0;             ///< bumped by each peers reload
   std::vector<l2::port_id> learned_peers_;         ///< group mode: peers found from traffic
+  ports::uplink_port* group_port_ = nullptr;       ///< group mode: the group itself
   static constexpr std::size_t max_learned_peers = 256;
 };
 

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "l2/byte_order.hpp"
 #include "l2/offload.hpp"
 #include "ports/sealed.hpp"
 #include "tests/l2/test_bytes.hpp"
@@ -813,6 +814,44 @@ TEST_F(uplink_test, sealed_quick_restart_is_adopted_while_up) {
 
 // ---------------------------------------------------------------------------
 // 6. Key rotation.
+
+TEST_F(uplink_test, sealed_instance_is_adopted_only_from_an_answer_to_our_challenge) {
+  // An attacker with datagrams captured elsewhere in the overlay (another
+  // member's instance, addressed to B's run) or B's own datagrams reflected
+  // must not make B adopt a bogus instance for A: that would cut A off.
+  open_sealed_pair();
+  ASSERT_FALSE(HasFatalFailure());
+  const sealed::key k = make_key(0x40);
+  const std::uint64_t a_instance = a_.endpoint->instance();
+  const std::uint64_t member_c = 0x0c0c0c0c0c0c0c0cULL;
+  const auto token = [](std::uint64_t value) {
+    byte_vector t(8);
+    l2::byte_order::store64(t, 0, value);
+    return t;
+  };
+  // C's data, probe and reply (with some token) addressed to B, sent from A's address.
+  inject_expect_drop(seal(k, sealed::header{message::data, sealed::key_id_of(k), member_c,
+                                            b_.endpoint->instance(), 7},
+                          test_frame(9, 60)),
+                     drop_reason::sealed_stale);
+  inject(seal(k, sealed::header{message::probe, sealed::key_id_of(k), member_c,
+                                b_.endpoint->instance(), 8},
+              token(42)));
+  inject(seal(k, sealed::header{message::reply, sealed::key_id_of(k), member_c,
+                                b_.endpoint->instance(), 9},
+              token(b_.port->state().challenge + 1)));
+  // B's own instance reflected back.
+  inject_expect_drop(seal(k, sealed::header{message::data, sealed::key_id_of(k),
+                                            b_.endpoint->instance(), b_.endpoint->instance(), 10},
+                          test_frame(9, 60)),
+                     drop_reason::sealed_stale);
+  settle();
+  EXPECT_EQ(b_.port->state().instance, a_instance) << "a bogus instance was adopted";
+  EXPECT_TRUE(b_.port->is_up());
+  EXPECT_TRUE(b_.listener.frames.empty()) << "nothing injected may be delivered";
+  // A still gets through.
+  expect_a_to_b(test_frame(3, 100));
+}
 
 TEST_F(uplink_test, sealed_key_rotation_keeps_frames_flowing) {
   const sealed::key old_key = make_key(0x40);
