@@ -41,4 +41,12 @@ void replay_window::reset() {
   blocks_.fill(0);
 }
 
+void replay_window::reset_at(std::uint64_t sequence) {
+  highest_ = sequence;
+  blocks_.fill(~std::uint64_t{0});
+  // The numbers after `sequence` in its own block are not seen yet.
+  const std::uint64_t up_to = (std::uint64_t{2} << (sequence % 64)) - 1;  // bits 0..sequence%64
+  blocks_[block_of(sequence) % block_count] = up_to;
+}
+
 }  // namespace l2

@@ -31,6 +31,9 @@ class replay_window {
   bool accept(std::uint64_t sequence);
   /// Forgets everything (new peer instance).
   void reset();
+  /// Starts afresh at `sequence`: it and everything before it count as seen,
+  /// only later numbers are accepted.
+  void reset_at(std::uint64_t sequence);
   /// The highest sequence number accepted; 0 when nothing accepted yet.
   std::uint64_t highest() const { return highest_; }
 

@@ -72,6 +72,7 @@ void enlarge_buffer(int fd, int force_option, int option) {
 bool is_local_address(const ip::address& address) {
   // The addresses on this host's interfaces (not a bind test: with
   // ip_nonlocal_bind every bind succeeds).
+  if (address.is_loopback()) return true;  // all of 127/8 and ::1, listed or not
   ifaddrs* list = nullptr;
   if (::getifaddrs(&list) != 0) return false;
   bool found = false;
@@ -388,7 +389,15 @@ std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
     peer.drop(l2::drop_reason::sealed_replayed);
     return std::nullopt;
   }
-  if (!current && st.is_retired(p.h.sender)) {
+  // A retired instance is heard again only by answering a fresh challenge
+  // (which undoes a wrong adoption); anything else from it is stale.
+  if (!current && st.is_retired(p.h.sender) && p.h.type != sealed::message::reply) {
+    peer.drop(l2::drop_reason::sealed_stale);
+    return std::nullopt;
+  }
+  // Fragments go into reassembly only from the current instance, addressed
+  // to this run: others could only evict a message being collected.
+  if (p.h.type == sealed::message::offload && (!current || p.h.receiver != instance_)) {
     peer.drop(l2::drop_reason::sealed_stale);
     return std::nullopt;
   }
@@ -467,8 +476,11 @@ std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
   // Answers a probe so that its sender can adopt us, and challenges the
   // peer; at most once per nudge_interval for datagrams we cannot accept.
   const auto nudge = [&](std::uint64_t receiver) {
-    if (now - st.last_nudge < nudge_interval) return;
-    st.last_nudge = now;
+    // Only probes and replies move the handshake (data waits for it), and
+    // each sender instance has its own budget: replayed datagrams of some
+    // instances cannot use up the one a restarted peer needs.
+    if (p.h.type != sealed::message::probe && p.h.type != sealed::message::reply) return;
+    if (!st.may_nudge(p.h.sender, now, nudge_interval)) return;
     if (p.h.type == sealed::message::probe && has_token) {
       send_control(peer, sealed::message::reply, p.h.sender, token);
     }
@@ -488,7 +500,7 @@ std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
       return std::nullopt;
     }
     const bool restarted = st.instance != 0;
-    st.adopt(p.h.sender);
+    st.adopt(p.h.sender, p.h.sequence);
     if (restarted) spdlog::info("peer {}: restarted (new instance); replay window reset", peer.name());
   }
   if (p.h.receiver != instance_) {
@@ -501,7 +513,7 @@ std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
   // Only now, addressed to this run of ours, may it move the window: a
   // datagram another peer captured and sent here must not push the window
   // past the peer's real traffic.
-  st.window.accept(p.h.sequence);
+  (void)st.window.accept(p.h.sequence);  // already marked when just adopted
   // 5. Alive; then by type.
   st.last_rx = now;
   if (!peer.is_up()) peer.set_alive(true, "answered (sealed handshake done)");
@@ -867,13 +879,30 @@ bool uplink_port::peer_state::is_retired(std::uint64_t id) const {
   return std::find(retired.begin(), retired.end(), id) != retired.end();
 }
 
-void uplink_port::peer_state::adopt(std::uint64_t id) {
+void uplink_port::peer_state::adopt(std::uint64_t id, std::uint64_t sequence) {
   if (instance != 0) {
     retired[next_retired] = instance;
     next_retired = (next_retired + 1) % retired.size();
   }
+  std::replace(retired.begin(), retired.end(), id, std::uint64_t{0});  // current again
   instance = id;
-  window.reset();
+  // Nothing sealed before the answer to our challenge is taken from it.
+  window.reset_at(sequence);
+}
+
+bool uplink_port::peer_state::may_nudge(std::uint64_t sender, std::chrono::steady_clock::time_point now,
+                                        std::chrono::steady_clock::duration interval) {
+  nudge_slot* oldest = &nudges.front();
+  for (nudge_slot& slot : nudges) {
+    if (slot.sender == sender) {
+      if (now - slot.last < interval) return false;
+      slot.last = now;
+      return true;
+    }
+    if (slot.last < oldest->last) oldest = &slot;
+  }
+  *oldest = nudge_slot{sender, now};
+  return true;
 }
 
 namespace {

@@ -258,7 +258,12 @@ class uplink_port final : public port {
     std::array<std::uint64_t, 16> retired{};     ///< instances it had before (never again)
     std::size_t next_retired = 0;
     std::chrono::steady_clock::time_point last_rx{};     ///< last authentic datagram
-    std::chrono::steady_clock::time_point last_nudge{};  ///< last handshake probe sent
+    /// When we last answered a sender instance we could not accept (a few slots).
+    struct nudge_slot {
+      std::uint64_t sender = 0;
+      std::chrono::steady_clock::time_point last{};
+    };
+    std::array<nudge_slot, 8> nudges{};
     std::chrono::steady_clock::time_point last_resolve{};
     std::uint64_t challenge = 0;                 ///< token of our last probe; 0 once answered
     std::chrono::steady_clock::time_point challenge_sent{};  ///< when it went out
@@ -276,8 +281,13 @@ class uplink_port final : public port {
     } message;
 
     bool is_retired(std::uint64_t id) const;
-    /// Makes `id` current: the old one is retired, the window starts afresh.
-    void adopt(std::uint64_t id);
+    /// Makes `id` current, from its datagram `sequence`: the old one is
+    /// retired, the window starts at `sequence` (nothing older is taken).
+    void adopt(std::uint64_t id, std::uint64_t sequence);
+    /// Whether a datagram from `sender` we cannot accept may be answered now
+    /// (once per `interval` per sender instance); records it if so.
+    bool may_nudge(std::uint64_t sender, std::chrono::steady_clock::time_point now,
+                   std::chrono::steady_clock::duration interval);
   };
   peer_state& state() { return state_; }
   const peer_state& state() const { return state_; }

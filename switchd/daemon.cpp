@@ -79,7 +79,7 @@ bool is_literal(const std::string& host) {
 
 std::vector<ports::sealed::key> load_key_file(const std::string& path) {
   // Checked on the open file (no window between the check and the read).
-  const ports::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  const ports::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   struct stat st {};
   if (!fd || ::fstat(fd.get(), &st) != 0) {
     throw std::runtime_error("--key-file " + path + ": cannot read it (" + std::strerror(errno) +

@@ -196,3 +196,23 @@ TEST(replay_window, randomized_against_a_set) {
 }
 
 }  // namespace
+
+TEST(replay_window, reset_at_takes_only_later_numbers) {
+  for (const std::uint64_t start : {std::uint64_t{1}, std::uint64_t{63}, std::uint64_t{64},
+                                    std::uint64_t{100}, std::uint64_t{5000}}) {
+    SCOPED_TRACE(start);
+    l2::replay_window w;
+    w.accept(start + 3000);  // anything before is forgotten by reset_at
+    w.reset_at(start);
+    EXPECT_EQ(w.highest(), start);
+    EXPECT_FALSE(w.check(start));
+    for (std::uint64_t back = 1; back <= 70 && back < start; ++back) EXPECT_FALSE(w.check(start - back));
+    // Later numbers, in the same block and beyond, in any order.
+    EXPECT_TRUE(w.accept(start + 5));
+    EXPECT_TRUE(w.accept(start + 1));
+    EXPECT_TRUE(w.accept(start + 70));
+    EXPECT_TRUE(w.accept(start + 2));
+    EXPECT_FALSE(w.accept(start + 5));
+    EXPECT_FALSE(w.check(start));
+  }
+}

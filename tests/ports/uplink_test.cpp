@@ -728,7 +728,9 @@ TEST_F(uplink_test, sealed_offload_last_fragment_header_cannot_change_the_sender
   }));
   settle();
   EXPECT_EQ(b_.port->state().instance, a_instance);
-  EXPECT_EQ(b_.drops(drop_reason::sealed_stale), 0u);
+  // The rewritten fragment names an instance that is not A's current one: it
+  // never reaches reassembly.
+  EXPECT_EQ(b_.drops(drop_reason::sealed_stale), 1u);
   ASSERT_FALSE(b_.listener.frames.empty());
   EXPECT_TRUE(std::ranges::equal(b_.listener.frames.back().bytes, probe_frame));
 }
@@ -851,6 +853,37 @@ TEST_F(uplink_test, sealed_instance_is_adopted_only_from_an_answer_to_our_challe
   EXPECT_TRUE(b_.listener.frames.empty()) << "nothing injected may be delivered";
   // A still gets through.
   expect_a_to_b(test_frame(3, 100));
+}
+
+TEST_F(uplink_test, sealed_wrong_adoption_is_undone_by_the_next_challenge) {
+  // Worst case of a relayed answer: another member's reply to B's challenge
+  // made B adopt that member's instance for A. B's next keepalive challenge
+  // reaches the real A, whose answer re-adopts A's (retired) instance.
+  ports::uplink_settings settings = sealed_settings();
+  settings.keepalive = 100ms;
+  settings.peer_timeout = 10s;
+  open_sealed_pair(settings);
+  ASSERT_FALSE(HasFatalFailure());
+  const sealed::key k = make_key(0x40);
+  const std::uint64_t a_instance = a_.endpoint->instance();
+  const std::uint64_t member_c = 0x0c0c0c0c0c0c0c0cULL;
+  // A stops answering for a moment (its port towards B is gone), so B's
+  // challenge stays open and the "relayed" answer gets there first.
+  a_.port.reset();
+  settle();
+  ASSERT_TRUE(pump_until([&] { return b_.port->state().challenge != 0; }));
+  byte_vector token(8);
+  l2::byte_order::store64(token, 0, b_.port->state().challenge);
+  inject(seal(k, sealed::header{message::reply, sealed::key_id_of(k), member_c,
+                                b_.endpoint->instance(), 1'000'000},
+              token));
+  ASSERT_TRUE(pump_until([&] { return b_.port->state().instance == member_c; }))
+      << "the simulated relay did not take effect";
+  a_.port = std::make_unique<ports::uplink_port>(1, "B", *a_.endpoint, b_.address);
+  a_.port->start(a_.listener);
+  EXPECT_TRUE(pump_until([&] { return b_.port->state().instance == a_instance; }))
+      << "A was not re-adopted";
+  expect_a_to_b(test_frame(4, 90));
 }
 
 TEST_F(uplink_test, sealed_key_rotation_keeps_frames_flowing) {
