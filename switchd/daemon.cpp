@@ -492,7 +492,7 @@ void daemon::wait_for_signals() {
   });
 }
 
-int daemon::run() {
+int daemon::run(const std::function<void()>& ready) {
   signals_.add(SIGINT);
   signals_.add(SIGTERM);
   signals_.add(SIGUSR1);
@@ -516,6 +516,7 @@ int daemon::run() {
                  "use --key-file",
                  ports::to_string(endpoint_->local()));
   }
+  if (ready) ready();
   io_.run();
   log_counters();
   return 0;

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,8 +37,9 @@ class daemon {
   explicit daemon(const options& opts);
   ~daemon();
 
-  /// Serves until a stop signal. Returns the exit status.
-  int run();
+  /// Serves until a stop signal; calls `ready` once everything is up.
+  /// Returns the exit status.
+  int run(const std::function<void()>& ready = {});
 
  private:
   /// Identity of a file for change detection: inode, size, mtime and ctime

@@ -1,15 +1,21 @@
 // vswitchd: the daemon's entry point. Parses the options, sets up logging,
 // builds the switch (daemon) and runs it. Exit status: 0 after a clean stop,
 // 2 for a bad option, 1 when the switch cannot start.
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <optional>
 
 #include "ports/sealed.hpp"
 #include "switchd/daemon.hpp"
+#include "switchd/service.hpp"
 #include "switchd/options.hpp"
 
 #ifndef VSWITCHD_VERSION
@@ -39,8 +45,24 @@ int main(int argc, char** argv) {
       break;
   }
 
-  auto logger = spdlog::stderr_color_mt("vswitchd");
-  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$: %v");
+  // The log: a file (appended to), or stderr. Under systemd (JOURNAL_STREAM
+  // set) the journal adds its own time stamps and has no use for colours.
+  std::shared_ptr<spdlog::logger> logger;
+  const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
+  try {
+    if (cmd.opts.log_file) {
+      logger = spdlog::basic_logger_mt("vswitchd", *cmd.opts.log_file);
+    } else if (journal) {
+      logger = spdlog::stderr_logger_mt("vswitchd");
+    } else {
+      logger = spdlog::stderr_color_mt("vswitchd");
+    }
+  } catch (const spdlog::spdlog_ex& e) {
+    std::cerr << "vswitchd: --log-file " << cmd.opts.log_file.value_or("") << ": cannot open it ("
+              << e.what() << "); check that the directory exists and is writable\n";
+    return 1;
+  }
+  logger->set_pattern(journal && !cmd.opts.log_file ? "%l: %v" : "%Y-%m-%d %H:%M:%S.%e %^%l%$: %v");
   logger->set_level(spdlog::level::from_str(cmd.opts.log_level));
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
@@ -49,7 +71,18 @@ int main(int argc, char** argv) {
   try {
     ports::sealed::initialize();
     switchd::daemon d(cmd.opts);
-    return d.run();
+    // Written once everything is open, so that its existence means "started".
+    std::optional<switchd::pid_file> pid;
+    if (cmd.opts.pid_file) pid.emplace(*cmd.opts.pid_file);
+    const int status = d.run([] {
+      if (!switchd::notify_systemd("READY=1")) spdlog::warn("could not tell systemd we are ready ($NOTIFY_SOCKET)");
+    });
+    switchd::notify_systemd("STOPPING=1");
+    return status;
+  } catch (const switchd::service_error& e) {
+    spdlog::error("{}", e.what());
+    spdlog::error("not started; nothing was left behind");
+    return 1;
   } catch (const switchd::startup_error& e) {
     spdlog::error("{}", e.what());
     spdlog::error("not started; nothing was left behind");

@@ -155,6 +155,8 @@ command parse_options(int argc, const char* const argv[]) {
   std::string peers_file;
   std::string group;
   std::string group_dev;
+  std::string pid_file;
+  std::string log_file;
 
   po::options_description general("Options", 100, 50);
   // clang-format off
@@ -177,6 +179,11 @@ command parse_options(int argc, const char* const argv[]) {
        "most MAC addresses learned; new ones are refused (and flooded to) when full (default 8192)")
       ("log-level", po::value(&log_level)->value_name("LEVEL"),
        "trace, debug, info, warn or error (default info)")
+      ("log-file", po::value(&log_file)->value_name("PATH"),
+       "append the log to PATH instead of writing it to stderr (the default, which the "
+       "journal takes under systemd)")
+      ("pid-file", po::value(&pid_file)->value_name("PATH"),
+       "write the daemon's pid to PATH once it has started; removed when it exits")
       ("key-file", po::value(&key_file)->value_name("PATH"),
        "seal every uplink (encrypted and authenticated) with the overlay key in PATH: one "
        "key per line as 64 hex digits (vswitchd --generate-key), at most two while rotating; "
@@ -283,6 +290,8 @@ command parse_options(int argc, const char* const argv[]) {
     o.log_level = log_level;
   }
   if (!key_file.empty()) o.key_file = key_file;
+  if (!pid_file.empty()) o.pid_file = pid_file;
+  if (!log_file.empty()) o.log_file = log_file;
   if (!peers_file.empty()) o.peers_file = peers_file;
   o.clamp_mss = vm.count("clamp-mss") != 0 && vm["clamp-mss"].as<bool>();
   if (!keepalive_text.empty()) {

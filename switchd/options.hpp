@@ -56,6 +56,8 @@ struct options {
   std::optional<std::string> peers_file; ///< --peers-file
   std::optional<std::string> group;    ///< --group: VXLAN multicast group (IPv4)
   std::optional<std::string> group_dev; ///< --group-dev: interface for the group
+  std::optional<std::string> pid_file; ///< --pid-file
+  std::optional<std::string> log_file; ///< --log-file; default: stderr
 };
 
 /// What the command line asks for.

@@ -166,6 +166,16 @@ TEST(options, uplink_settings) {
   EXPECT_EQ(parse({"--generate-key"}).what, command::action::generate_key);
 }
 
+TEST(options, service_settings) {
+  const options o = parse({"--port", "tap0", "--pid-file", "/run/vswitchd/vswitchd.pid",
+                           "--log-file", "/var/log/vswitchd.log"}).opts;
+  EXPECT_EQ(o.pid_file, "/run/vswitchd/vswitchd.pid");
+  EXPECT_EQ(o.log_file, "/var/log/vswitchd.log");
+  const options d = parse({"--port", "tap0"}).opts;
+  EXPECT_FALSE(d.pid_file);
+  EXPECT_FALSE(d.log_file);
+}
+
 TEST(options, peers_file_lines) {
   const std::vector<host_port> peers = parse_peers_file(
       "# the overlay\n10.0.0.2:4789\n  hostb   # comment\n\n[2001:db8::7]:5000\r\n", "p");

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Running as a service: --pid-file (written once started, removed at exit,
+# refused while a live process holds it), --log-file, systemd's readiness
+# protocol (READY=1 and STOPPING=1 on $NOTIFY_SOCKET), `cmake --install` of
+# the binary and the unit (with the installed path), and the .deb CPack
+# builds (its contents and its binary).
+set -euo pipefail
+TEST_TAG=sv
+source "$(dirname "$0")/lib.sh"
+need_root
+
+BUILD="$(cd "$(dirname "$VSWITCHD")/.." && pwd)"
+make_ns sw
+tap="$(name t)"
+
+check "--pid-file and --log-file; READY=1 and STOPPING=1 on \$NOTIFY_SOCKET"
+sock="$WORK/notify.sock"
+# A stand-in for systemd: records every datagram on the notify socket.
+"$PYTHON" - "$sock" "$WORK/notify.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(20)
+with open(sys.argv[2], "w", buffering=1) as out:
+    try:
+        while True:
+            out.write(s.recv(4096).decode() + "\n")
+    except socket.timeout:
+        pass
+PY
+T_PIDS+=($!)
+for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+pidf="$WORK/vswitchd.pid"
+logf="$WORK/vswitchd-file.log"
+NOTIFY_SOCKET="$sock" ip netns exec "$(ns sw)" "$VSWITCHD" --port "tap:$tap" --pid-file "$pidf" \
+  --log-file "$logf" >"$WORK/stderr.log" 2>&1 &
+pid=$!
+T_PIDS+=("$pid")
+T_LOGS+=("$logf" "$WORK/stderr.log")
+for _ in $(seq 100); do grep -q 'READY=1' "$WORK/notify.log" 2>/dev/null && break; sleep 0.1; done
+grep -qx 'READY=1' "$WORK/notify.log" || fail "no READY=1 on the notify socket: $(cat "$WORK/notify.log")"
+grep -q 'vswitchd ready:' "$logf" || fail "the log file lacks 'vswitchd ready:'"
+[ ! -s "$WORK/stderr.log" ] || fail "with --log-file, stderr should stay empty: $(cat "$WORK/stderr.log")"
+[ "$(cat "$pidf")" = "$pid" ] || fail "pid file holds '$(cat "$pidf")', want $pid"
+log "   READY=1 received; pid file $pid; log in the file"
+
+check "a second daemon with the same --pid-file is refused, and the first keeps it"
+rc=0
+ip netns exec "$(ns sw)" "$VSWITCHD" --port "tap:$(name u)" --pid-file "$pidf" >"$WORK/second.log" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] || fail "second daemon exited $rc, want 1: $(cat "$WORK/second.log")"
+grep -q "process $pid (another vswitchd?) still runs with this pid file" "$WORK/second.log" ||
+  fail "no clear error: $(cat "$WORK/second.log")"
+exists sw "$(name u)" && fail "the refused daemon left its TAP behind"
+[ "$(cat "$pidf")" = "$pid" ] || fail "the pid file changed"
+
+check "SIGTERM: STOPPING=1, pid file removed, exit 0"
+stop_vswitchd "$pid" 1
+for _ in $(seq 20); do grep -q 'STOPPING=1' "$WORK/notify.log" && break; sleep 0.1; done
+grep -qx 'STOPPING=1' "$WORK/notify.log" || fail "no STOPPING=1: $(cat "$WORK/notify.log")"
+[ ! -e "$pidf" ] || fail "pid file still there after exit"
+
+check "a stale pid file (no such process) is replaced; a --log-file that cannot be opened is named"
+echo 999999 >"$pidf"
+start_vswitchd sw "$WORK/stale.log" --port "tap:$tap" --pid-file "$pidf"
+[ "$(cat "$pidf")" = "$VSW_PID" ] || fail "stale pid file not replaced"
+stop_vswitchd "$VSW_PID" 1
+rc=0
+: >"$WORK/a-file"   # a file where the log's directory should be: it cannot be opened
+timeout 10 ip netns exec "$(ns sw)" "$VSWITCHD" --port "tap:$tap" --log-file "$WORK/a-file/v.log" >"$WORK/bad.log" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] && grep -q -- "--log-file $WORK/a-file/v.log: cannot open it" "$WORK/bad.log" ||
+  fail "bad --log-file: exit $rc: $(cat "$WORK/bad.log")"
+
+check "cmake --install: the binary and the unit with the installed path"
+cmake --install "$BUILD" --prefix "$WORK/prefix" >"$WORK/install.log" 2>&1 || fail "cmake --install failed: $(tail "$WORK/install.log")"
+[ -x "$WORK/prefix/sbin/vswitchd" ] || fail "no sbin/vswitchd installed"
+grep -qx "ExecStart=$WORK/prefix/sbin/vswitchd --config /etc/vswitchd/vswitchd.conf --pid-file /run/vswitchd/vswitchd.pid" \
+  "$WORK/prefix/lib/systemd/system/vswitchd.service" || fail "unit's ExecStart: $(grep ExecStart "$WORK/prefix/lib/systemd/system/vswitchd.service")"
+grep -qx 'Type=notify' "$WORK/prefix/lib/systemd/system/vswitchd.service" || fail "unit is not Type=notify"
+"$WORK/prefix/sbin/vswitchd" --version | grep -q '^vswitchd ' || fail "installed binary does not run"
+
+check "cpack -G DEB: a .deb with the binary, the unit and the docs; its binary runs"
+(cd "$BUILD" && cpack -G DEB -B "$WORK/pkg") >"$WORK/cpack.log" 2>&1 || fail "cpack failed: $(tail "$WORK/cpack.log")"
+deb="$(ls "$WORK"/pkg/vswitchd_*.deb)"
+contents="$(dpkg-deb -c "$deb")"
+for f in ./usr/sbin/vswitchd ./usr/lib/systemd/system/vswitchd.service ./usr/share/doc/vswitchd/README.md; do
+  grep -q " $f\$" <<<"$contents" || fail "$f missing from $deb"
+done
+dpkg-deb -f "$deb" Depends | grep -q libsodium || fail "the .deb does not depend on libsodium: $(dpkg-deb -f "$deb" Depends)"
+dpkg-deb -x "$deb" "$WORK/deb-root"
+grep -qx 'ExecStart=/usr/sbin/vswitchd --config /etc/vswitchd/vswitchd.conf --pid-file /run/vswitchd/vswitchd.pid' \
+  "$WORK/deb-root/usr/lib/systemd/system/vswitchd.service" || fail "the .deb's unit does not start /usr/sbin/vswitchd"
+"$WORK/deb-root/usr/sbin/vswitchd" --version | grep -q '^vswitchd ' || fail "the .deb's binary does not run"
+log "   $(basename "$deb"): $(dpkg-deb -f "$deb" Depends)"
+
+pass "service: pid file, log file, sd_notify readiness, cmake --install and the .deb"
