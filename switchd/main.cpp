@@ -6,6 +6,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -74,6 +76,11 @@ int main(int argc, char** argv) {
     // Written once everything is open, so that its existence means "started".
     std::optional<switchd::pid_file> pid;
     if (cmd.opts.pid_file) pid.emplace(*cmd.opts.pid_file);
+    if (cmd.opts.user) {
+      switchd::drop_privileges(*cmd.opts.user);
+      spdlog::info("running as {} (uid {}), with CAP_NET_ADMIN and CAP_NET_RAW only",
+                   *cmd.opts.user, ::getuid());
+    }
     const int status = d.run([] {
       if (!switchd::notify_systemd("READY=1")) spdlog::warn("could not tell systemd we are ready ($NOTIFY_SOCKET)");
     });

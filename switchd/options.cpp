@@ -157,6 +157,7 @@ command parse_options(int argc, const char* const argv[]) {
   std::string group_dev;
   std::string pid_file;
   std::string log_file;
+  std::string user;
 
   po::options_description general("Options", 100, 50);
   // clang-format off
@@ -184,6 +185,9 @@ command parse_options(int argc, const char* const argv[]) {
        "journal takes under systemd)")
       ("pid-file", po::value(&pid_file)->value_name("PATH"),
        "write the daemon's pid to PATH once it has started; removed when it exits")
+      ("user", po::value(&user)->value_name("USER"),
+       "once every port and uplink is open, run as USER, keeping only CAP_NET_ADMIN and "
+       "CAP_NET_RAW; key and peers files must then be readable by USER")
       ("key-file", po::value(&key_file)->value_name("PATH"),
        "seal every uplink (encrypted and authenticated) with the overlay key in PATH: one "
        "key per line as 64 hex digits (vswitchd --generate-key), at most two while rotating; "
@@ -292,6 +296,7 @@ command parse_options(int argc, const char* const argv[]) {
   if (!key_file.empty()) o.key_file = key_file;
   if (!pid_file.empty()) o.pid_file = pid_file;
   if (!log_file.empty()) o.log_file = log_file;
+  if (!user.empty()) o.user = user;
   if (!peers_file.empty()) o.peers_file = peers_file;
   o.clamp_mss = vm.count("clamp-mss") != 0 && vm["clamp-mss"].as<bool>();
   if (!keepalive_text.empty()) {

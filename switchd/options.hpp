@@ -58,6 +58,7 @@ struct options {
   std::optional<std::string> group_dev; ///< --group-dev: interface for the group
   std::optional<std::string> pid_file; ///< --pid-file
   std::optional<std::string> log_file; ///< --log-file; default: stderr
+  std::optional<std::string> user;     ///< --user: drop root after opening everything
 };
 
 /// What the command line asks for.

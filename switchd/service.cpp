@@ -1,12 +1,18 @@
 #include "switchd/service.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -50,6 +56,36 @@ pid_file::pid_file(std::string path) : path_(std::move(path)) {
 pid_file::~pid_file() {
   // Only our own: another daemon may have replaced it meanwhile.
   if (read_pid(path_) == ::getpid()) ::unlink(path_.c_str());
+}
+
+void drop_privileges(const std::string& user) {
+  const passwd* pw = ::getpwnam(user.c_str());
+  if (pw == nullptr) {
+    throw service_error("--user " + user + ": no such user; create one (e.g. `adduser --system " +
+                        user + "`) or name another");
+  }
+  const uid_t uid = pw->pw_uid;
+  const gid_t gid = pw->pw_gid;
+  // 1. Keep the permitted capabilities across setuid, then change identity.
+  if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 || ::initgroups(user.c_str(), gid) != 0 ||
+      ::setgid(gid) != 0 || ::setuid(uid) != 0) {
+    throw service_error("--user " + user + ": cannot switch to it (" + std::strerror(errno) +
+                        "); run vswitchd as root to use --user");
+  }
+  // 2. Only CAP_NET_ADMIN and CAP_NET_RAW remain, effective and permitted.
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  const std::uint32_t keep = (1u << CAP_NET_ADMIN) | (1u << CAP_NET_RAW);
+  data[0].effective = keep;
+  data[0].permitted = keep;
+  if (::syscall(SYS_capset, &header, data) != 0) {
+    throw service_error("--user " + user + ": cannot keep CAP_NET_ADMIN and CAP_NET_RAW (" +
+                        std::strerror(errno) + ")");
+  }
+  (void)::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+  if (::setuid(0) == 0) {  // must be impossible now
+    throw service_error("--user " + user + ": root could be regained; refusing to run");
+  }
 }
 
 bool notify_systemd(const std::string& state) {

@@ -32,6 +32,12 @@ class pid_file {
   std::string path_;
 };
 
+/// Becomes `user` (its uid, gid and groups) for good, keeping only
+/// CAP_NET_ADMIN and CAP_NET_RAW (interface changes, AF_PACKET). Call after
+/// every device and socket is open. Throws service_error (no such user, or
+/// the change fails).
+void drop_privileges(const std::string& user);
+
 /// Sends `state` (e.g. "READY=1") to systemd when $NOTIFY_SOCKET is set.
 /// Returns false only if it is set and the message could not be sent.
 bool notify_systemd(const std::string& state);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Running as a service: --pid-file (written once started, removed at exit,
 # refused while a live process holds it), --log-file, systemd's readiness
-# protocol (READY=1 and STOPPING=1 on $NOTIFY_SOCKET), `cmake --install` of
+# protocol (READY=1 and STOPPING=1 on $NOTIFY_SOCKET), --user (privileges
+# dropped after opening everything, verified in /proc), `cmake --install` of
 # the binary and the unit (with the installed path), and the .deb CPack
 # builds (its contents and its binary).
 set -euo pipefail
@@ -70,6 +71,30 @@ timeout 10 ip netns exec "$(ns sw)" "$VSWITCHD" --port "tap:$tap" --log-file "$W
 [ "$rc" -eq 1 ] && grep -q -- "--log-file $WORK/a-file/v.log: cannot open it" "$WORK/bad.log" ||
   fail "bad --log-file: exit $rc: $(cat "$WORK/bad.log")"
 
+check "--user nobody: runs as nobody with CAP_NET_ADMIN and CAP_NET_RAW only, and still switches"
+make_ns a
+make_ns b
+start_vswitchd sw "$WORK/user.log" --port "tap:$(name a)" --port "tap:$(name b)" --user nobody
+upid="$VSW_PID"
+status="$(cat "/proc/$upid/status")"
+nobody="$(id -u nobody)"
+grep -qE "^Uid:\s+$nobody\s+$nobody\s+$nobody\s+$nobody$" <<<"$status" || fail "not running as nobody: $(grep ^Uid <<<"$status")"
+grep -qE "^CapEff:\s+0000000000003000$" <<<"$status" || fail "effective capabilities: $(grep ^CapEff <<<"$status"), want 0x3000"
+grep -qE "^CapPrm:\s+0000000000003000$" <<<"$status" || fail "permitted capabilities: $(grep ^CapPrm <<<"$status"), want 0x3000"
+grep -q 'running as nobody' "$WORK/user.log" || fail "no 'running as nobody' log line"
+tap_to_ns sw "$(name a)" a 10.93.0.1/24
+tap_to_ns sw "$(name b)" b 10.93.0.2/24
+wait_ping a 10.93.0.2
+ping_ok a 10.93.0.2 3
+stop_vswitchd "$upid" 1
+exists a "$(name a)" && fail "the TAP vswitchd created outlived it"
+rc=0
+ip netns exec "$(ns sw)" "$VSWITCHD" --port "tap:$tap" --user no-such-user-here >"$WORK/nouser.log" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] && grep -q -- '--user no-such-user-here: no such user' "$WORK/nouser.log" ||
+  fail "unknown --user: exit $rc: $(cat "$WORK/nouser.log")"
+exists sw "$tap" && fail "the refused daemon left its TAP behind"
+log "   uid $nobody, CapEff 0x3000, ping through, clean exit; unknown user refused"
+
 check "cmake --install: the binary and the unit with the installed path"
 cmake --install "$BUILD" --prefix "$WORK/prefix" >"$WORK/install.log" 2>&1 || fail "cmake --install failed: $(tail "$WORK/install.log")"
 [ -x "$WORK/prefix/sbin/vswitchd" ] || fail "no sbin/vswitchd installed"
@@ -92,4 +117,4 @@ grep -qx 'ExecStart=/usr/sbin/vswitchd --config /etc/vswitchd/vswitchd.conf --pi
 "$WORK/deb-root/usr/sbin/vswitchd" --version | grep -q '^vswitchd ' || fail "the .deb's binary does not run"
 log "   $(basename "$deb"): $(dpkg-deb -f "$deb" Depends)"
 
-pass "service: pid file, log file, sd_notify readiness, cmake --install and the .deb"
+pass "service: pid file, log file, sd_notify readiness, --user, cmake --install and the .deb"

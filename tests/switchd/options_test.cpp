@@ -168,12 +168,14 @@ TEST(options, uplink_settings) {
 
 TEST(options, service_settings) {
   const options o = parse({"--port", "tap0", "--pid-file", "/run/vswitchd/vswitchd.pid",
-                           "--log-file", "/var/log/vswitchd.log"}).opts;
+                           "--log-file", "/var/log/vswitchd.log", "--user", "vswitchd"}).opts;
+  EXPECT_EQ(o.user, "vswitchd");
   EXPECT_EQ(o.pid_file, "/run/vswitchd/vswitchd.pid");
   EXPECT_EQ(o.log_file, "/var/log/vswitchd.log");
   const options d = parse({"--port", "tap0"}).opts;
   EXPECT_FALSE(d.pid_file);
   EXPECT_FALSE(d.log_file);
+  EXPECT_FALSE(d.user);
 }
 
 TEST(options, peers_file_lines) {
