@@ -136,9 +136,10 @@ void datapath::on_link_change(ports::port& p, bool up, std::string_view why) {
     spdlog::info("{} {}{}{}: up: {}", peer ? "peer" : "port", p.name(), peer ? "" : " (",
                  peer ? "" : std::string(ports::to_string(p.kind())) + ")", why);
   } else {
-    spdlog::warn("{} {}{}{}: down: {}; flushed {} MAC entries; the other ports carry on",
+    spdlog::warn("{} {}{}{}: down: {}; flushed {} MAC {}; the other ports carry on",
                  peer ? "peer" : "port", p.name(), peer ? "" : " (",
-                 peer ? "" : std::string(ports::to_string(p.kind())) + ")", why, before);
+                 peer ? "" : std::string(ports::to_string(p.kind())) + ")", why, before,
+                 before == 1 ? "entry" : "entries");
   }
 }
 
