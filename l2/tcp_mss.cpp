@@ -3,6 +3,7 @@
 #include "l2/tcp_mss.hpp"
 
 #include <cstdint>
+#include <optional>
 
 #include "l2/byte_order.hpp"
 #include "l2/checksum.hpp"
@@ -90,37 +91,61 @@ std::size_t find_mss(std::span<const std::byte> frame, std::size_t l4, std::size
   return 0;
 }
 
-}  // namespace
+/// Where a frame's MSS needs clamping, and to what.
+struct mss_site {
+  std::size_t l4 = 0;        ///< offset of the TCP header
+  std::size_t value_at = 0;  ///< offset of the MSS option's value
+  std::uint16_t old_mss = 0;
+  std::uint16_t new_mss = 0;
+};
 
-bool clamp_mss(std::span<std::byte> frame, std::size_t max_frame_size, bool checksum_partial) {
+/// The MSS option of a TCP SYN in `frame` that exceeds the limit for
+/// `max_frame_size`, or nothing. Reads only.
+std::optional<mss_site> find_site(std::span<const std::byte> frame, std::size_t max_frame_size) {
   // 1. A TCP SYN with its header and options inside the datagram.
   tcp_location where;
-  if (!locate_tcp(frame, where)) return false;
-  if ((load8(frame, where.l4 + tcp_flags_offset) & tcp_flag_syn) == 0) return false;
+  if (!locate_tcp(frame, where)) return std::nullopt;
+  if ((load8(frame, where.l4 + tcp_flags_offset) & tcp_flag_syn) == 0) return std::nullopt;
   const std::size_t tcp_header_size = (load8(frame, where.l4 + tcp_data_offset_offset) >> 4) * 4u;
-  if (tcp_header_size < tcp_min_header_size || tcp_header_size > where.l4_end - where.l4) return false;
+  if (tcp_header_size < tcp_min_header_size || tcp_header_size > where.l4_end - where.l4) {
+    return std::nullopt;
+  }
 
   // 2. The limit for this frame's headers.
-  if (max_frame_size <= where.overhead) return false;
+  if (max_frame_size <= where.overhead) return std::nullopt;
   const std::size_t limit = max_frame_size - where.overhead;
 
   // 3. The MSS option, if larger than the limit.
   const std::size_t value_at = find_mss(frame, where.l4, where.l4 + tcp_header_size);
-  if (value_at == 0) return false;
+  if (value_at == 0) return std::nullopt;
   const std::uint16_t old_mss = load16(frame, value_at);
-  if (old_mss <= limit) return false;
-  const auto new_mss = static_cast<std::uint16_t>(limit);  // < old_mss <= 65535
+  if (old_mss <= limit) return std::nullopt;
+  return mss_site{where.l4, value_at, old_mss, static_cast<std::uint16_t>(limit)};  // < old_mss
+}
+
+}  // namespace
+
+bool needs_mss_clamp(std::span<const std::byte> frame, std::size_t max_frame_size) {
+  return find_site(frame, max_frame_size).has_value();
+}
+
+bool clamp_mss(std::span<std::byte> frame, std::size_t max_frame_size, bool checksum_partial) {
+  const std::optional<mss_site> site = find_site(frame, max_frame_size);
+  if (!site) return false;
+  const std::size_t value_at = site->value_at;
+  const std::uint16_t old_mss = site->old_mss;
+  const std::uint16_t new_mss = site->new_mss;
   store16(frame, value_at, new_mss);
 
   // 4. The checksum, incrementally (RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m')).
   //    A value at an odd offset of the TCP header straddles two 16-bit words:
   //    in the ones'-complement sum it counts byte-swapped.
   if (!checksum_partial) {
-    const bool odd = ((value_at - where.l4) % 2) != 0;
+    const bool odd = ((value_at - site->l4) % 2) != 0;
     const auto swap = [](std::uint16_t v) { return static_cast<std::uint16_t>((v << 8) | (v >> 8)); };
     const std::uint16_t m = odd ? swap(old_mss) : old_mss;
     const std::uint16_t m_new = odd ? swap(new_mss) : new_mss;
-    const std::size_t checksum_at = where.l4 + tcp_checksum_offset;
+    const std::size_t checksum_at = site->l4 + tcp_checksum_offset;
     const std::uint16_t old_checksum = load16(frame, checksum_at);
     std::uint64_t sum = static_cast<std::uint16_t>(~old_checksum);
     sum = checksum::add16(sum, static_cast<std::uint16_t>(~m));

@@ -34,4 +34,8 @@ namespace l2 {
 /// Never reads or writes outside the span.
 bool clamp_mss(std::span<std::byte> frame, std::size_t max_frame_size, bool checksum_partial);
 
+/// Whether clamp_mss() would change `frame`: a cheap read-only check, so that
+/// only the SYNs that need it are copied and rewritten.
+bool needs_mss_clamp(std::span<const std::byte> frame, std::size_t max_frame_size);
+
 }  // namespace l2

@@ -52,6 +52,8 @@ l2::drop_reason send_drop_reason(int err) {
     case ENETDOWN:
     case ENXIO:
       return l2::drop_reason::port_down;
+    case EMSGSIZE:  // larger than the path takes (an uplink never fragments)
+      return l2::drop_reason::too_big;
     default:
       return l2::drop_reason::tx_error;
   }

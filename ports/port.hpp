@@ -53,7 +53,8 @@ std::string_view to_string(port_kind kind);
 
 /// The drop reason for a failed send with errno `err`: tx_queue_full when the
 /// output would block (EAGAIN, ENOBUFS), port_down when the interface is not
-/// up (EIO from a TAP, ENETDOWN, ENXIO), tx_error otherwise.
+/// up (EIO from a TAP, ENETDOWN, ENXIO), too_big when it exceeds the path
+/// MTU (EMSGSIZE), tx_error otherwise.
 l2::drop_reason send_drop_reason(int err);
 
 /// A start-up error: the message names the thing, the reason and the fix.

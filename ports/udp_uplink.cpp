@@ -646,7 +646,7 @@ bool udp_endpoint::send_block(uplink_port& peer, std::span<const std::byte> bloc
     if (err != EINVAL) udp_segment_ = false;
     return false;
   }
-  const l2::drop_reason reason = err == EMSGSIZE ? l2::drop_reason::too_big : send_drop_reason(err);
+  const l2::drop_reason reason = send_drop_reason(err);
   for (std::size_t i = 0; i < count; ++i) peer.drop(reason);
   return true;
 }
@@ -674,7 +674,7 @@ void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame) {
     if (::sendto(reader_.fd(), scratch_.data(), size, MSG_DONTWAIT, to, to_size) >= 0) {
       peer.sent(frame.size());
     } else {
-      peer.drop(errno == EMSGSIZE ? l2::drop_reason::too_big : send_drop_reason(errno));
+      peer.drop(send_drop_reason(errno));
     }
     return;
   }
@@ -694,7 +694,7 @@ void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame) {
   if (::sendmsg(reader_.fd(), &msg, MSG_DONTWAIT) >= 0) {
     peer.sent(frame.size());
   } else {
-    peer.drop(errno == EMSGSIZE ? l2::drop_reason::too_big : send_drop_reason(errno));
+    peer.drop(send_drop_reason(errno));
   }
 }
 
@@ -780,7 +780,7 @@ void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
     }
   }
   if (failed) {
-    peer.drop(error == EMSGSIZE ? l2::drop_reason::too_big : send_drop_reason(error));
+    peer.drop(send_drop_reason(error));
   } else {
     peer.sent(frame.size());
   }
@@ -796,8 +796,7 @@ void udp_endpoint::flush() {
       reader_.fd(),
       [](void* peer, std::size_t size) { static_cast<uplink_port*>(peer)->sent(size); },
       [](void* peer, int err) {
-        static_cast<uplink_port*>(peer)->drop(err == EMSGSIZE ? l2::drop_reason::too_big
-                                                              : send_drop_reason(err));
+        static_cast<uplink_port*>(peer)->drop(send_drop_reason(err));
       });
 }
 

@@ -83,8 +83,11 @@ void datapath::stop() {
 }
 
 l2::packet datapath::clamped(const l2::packet& packet, std::size_t max_frame) {
-  // Only small TCP segments can be SYNs worth copying; the check is cheap.
-  if (packet.frame.size() > syn_copy_.size() || packet.offload.is_gso()) return packet;
+  // Only a SYN whose MSS is too large is copied and rewritten; the check reads only.
+  if (packet.frame.size() > syn_copy_.size() || packet.offload.is_gso() ||
+      !l2::needs_mss_clamp(packet.frame, max_frame)) {
+    return packet;
+  }
   std::copy(packet.frame.begin(), packet.frame.end(), syn_copy_.begin());
   const std::span<std::byte> copy(syn_copy_.data(), packet.frame.size());
   const bool partial = (packet.offload.flags & l2::vnet_flag_needs_csum) != 0;

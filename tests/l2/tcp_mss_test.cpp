@@ -398,3 +398,17 @@ TEST(clamp_mss, random_mutations_stay_inside_and_touch_only_mss_and_checksum) {
 }
 
 }  // namespace
+
+TEST(needs_mss_clamp, agrees_with_clamp_mss_and_changes_nothing) {
+  for (const byte_vector* f : {&ipv4_syn, &ipv6_synack, &tagged_syn, &odd_syn}) {
+    for (std::size_t max_frame_size = 0; max_frame_size <= 9200; max_frame_size += 7) {
+      const byte_vector before = *f;
+      const bool needs = l2::needs_mss_clamp(before, max_frame_size);
+      byte_vector frame = *f;
+      ASSERT_EQ(needs, l2::clamp_mss(frame, max_frame_size, false)) << max_frame_size;
+    }
+    for (std::size_t size = 0; size < f->size(); ++size) {  // truncated: never
+      ASSERT_FALSE(l2::needs_mss_clamp(std::span<const std::byte>(f->data(), size), 1000)) << size;
+    }
+  }
+}
