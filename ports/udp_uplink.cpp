@@ -92,6 +92,23 @@ bool is_local_address(const ip::address& address) {
   return found;
 }
 
+std::vector<ip::udp::endpoint> addresses_of(const ip::udp::resolver::results_type& results) {
+  std::vector<ip::udp::endpoint> out;
+  for (const auto& r : results) out.push_back(canonical(r.endpoint()));
+  return out;
+}
+
+std::optional<ip::udp::endpoint> pick_peer_address(const std::vector<ip::udp::endpoint>& candidates,
+                                                   bool v6_socket) {
+  for (const ip::udp::endpoint& ep : candidates) {
+    if (ep.address().is_v4()) return ep;
+  }
+  for (const ip::udp::endpoint& ep : candidates) {
+    if (v6_socket && ep.address().is_v6()) return ep;
+  }
+  return std::nullopt;
+}
+
 ip::udp::endpoint canonical(const ip::udp::endpoint& ep) {
   const ip::address a = ep.address();
   if (a.is_v6() && a.to_v6().is_v4_mapped()) {
@@ -847,14 +864,11 @@ void udp_endpoint::resolve(uplink_port& peer) {
                        ec ? ec.message() : std::string("no address"), to_string(peer.remote()));
           return;
         }
-        std::optional<ip::udp::endpoint> v4, v6;
-        for (const auto& r : results) {
-          const ip::udp::endpoint ep = canonical(r.endpoint());
-          if (ep == peer.remote()) return;  // still one of its addresses
-          if (ep.address().is_v4() && !v4) v4 = ep;
-          if (ep.address().is_v6() && !v6) v6 = ep;
+        const std::vector<ip::udp::endpoint> addresses = addresses_of(results);
+        if (std::find(addresses.begin(), addresses.end(), peer.remote()) != addresses.end()) {
+          return;  // still one of its addresses
         }
-        const std::optional<ip::udp::endpoint> next = v4 ? v4 : (v6_ ? v6 : std::nullopt);
+        const std::optional<ip::udp::endpoint> next = pick_peer_address(addresses, v6_);
         if (!next) return;
         if (is_self(*next)) {
           spdlog::warn("peer {}: {} now resolves to {}, which is this host; keeping {}",

@@ -71,6 +71,15 @@ class uplink_port;
 /// The address a datagram came from, with IPv4-mapped IPv6 turned back into IPv4.
 boost::asio::ip::udp::endpoint canonical(const boost::asio::ip::udp::endpoint& ep);
 
+/// The addresses a name resolved to, canonical (IPv4-mapped as IPv4), in order.
+std::vector<boost::asio::ip::udp::endpoint> addresses_of(
+    const boost::asio::ip::udp::resolver::results_type& results);
+
+/// The address to reach a peer at among `candidates`: the first IPv4 one;
+/// else, if the socket is dual-stack (`v6_socket`), the first IPv6 one.
+std::optional<boost::asio::ip::udp::endpoint> pick_peer_address(
+    const std::vector<boost::asio::ip::udp::endpoint>& candidates, bool v6_socket);
+
 /// Whether `address` is on one of this host's interfaces.
 bool is_local_address(const boost::asio::ip::address& address);
 

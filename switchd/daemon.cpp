@@ -36,17 +36,7 @@ std::vector<ip::udp::endpoint> resolve(boost::asio::io_context& io, const host_p
                         (ec ? ec.message() : std::string("no address")) +
                         "); check the name or give an IP address");
   }
-  std::vector<ip::udp::endpoint> out;
-  for (const auto& r : results) out.push_back(ports::canonical(r.endpoint()));
-  return out;
-}
-
-/// The first endpoint of `family` (v4 or v6) in `eps`, or nullptr.
-const ip::udp::endpoint* first_of(const std::vector<ip::udp::endpoint>& eps, bool v6) {
-  for (const auto& ep : eps) {
-    if (ep.address().is_v6() == v6) return &ep;
-  }
-  return nullptr;
+  return ports::addresses_of(results);
 }
 
 /// The whole of a small text file, or an error message.
@@ -232,7 +222,7 @@ void daemon::open_uplinks(const options& opts, const std::vector<host_port>& fil
   bool want_v6 = false;
   for (const auto& [hp, option] : peers) {
     candidates.push_back(resolve(io_, hp, option, false));
-    if (first_of(candidates.back(), false) == nullptr) want_v6 = true;  // IPv6 only
+    if (!ports::pick_peer_address(candidates.back(), false)) want_v6 = true;  // IPv6 only
   }
   ip::udp::endpoint local(want_v6 ? ip::udp::v6() : ip::udp::v4(), l2::vxlan_default_port);
   std::string listen_option = std::string("--listen ") + (want_v6 ? "[::]:4789" : "0.0.0.0:4789") +
@@ -267,9 +257,8 @@ void daemon::open_uplinks(const options& opts, const std::vector<host_port>& fil
   for (std::size_t i = 0; i < peers.size(); ++i) {
     const auto& [hp, option] = peers[i];
     // On a dual-stack socket any family works; prefer IPv4 when both resolve.
-    const ip::udp::endpoint* remote = first_of(candidates[i], false);
-    if (remote == nullptr && v6) remote = first_of(candidates[i], true);
-    if (remote == nullptr) {
+    const std::optional<ip::udp::endpoint> remote = ports::pick_peer_address(candidates[i], v6);
+    if (!remote) {
       throw startup_error(option + " " + hp.text + ": has no IPv4 address but " + listen_option +
                           " is IPv4; listen on [::]:PORT instead");
     }
@@ -439,22 +428,16 @@ void daemon::reload_peers() {
                           hp.text, hp.host, ec ? ec.message() : std::string("no address"));
             return;
           }
-          std::optional<ip::udp::endpoint> remote;
-          for (const auto& r : results) {
-            const ip::udp::endpoint ep = ports::canonical(r.endpoint());
-            if (ep.address().is_v4()) {
-              remote = ep;
-              break;
-            }
-            if (!remote && endpoint_->is_v6()) remote = ep;
-          }
-          if (!remote) remote = ports::canonical(results.begin()->endpoint());
-          if (is_this_host(*remote)) {
+          const std::vector<ip::udp::endpoint> addresses = ports::addresses_of(results);
+          // With no usable address, the first one: add_uplink says why it cannot be used.
+          const ip::udp::endpoint remote =
+              ports::pick_peer_address(addresses, endpoint_->is_v6()).value_or(addresses.front());
+          if (is_this_host(remote)) {
             spdlog::info("--peers-file: {} is this host; skipped", hp.text);
             return;
           }
           std::string why_not;
-          const std::optional<l2::port_id> id = add_uplink(hp, *remote, why_not);
+          const std::optional<l2::port_id> id = add_uplink(hp, remote, why_not);
           if (!id) {
             spdlog::error("--peers-file: {}: {}; not added", hp.text, why_not);
             return;
