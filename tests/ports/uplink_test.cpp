@@ -246,10 +246,24 @@ class uplink_test : public ::testing::Test {
         if (attempt == 5) throw;
       }
     }
-    a_.port = std::make_unique<ports::uplink_port>(1, "B", *a_.endpoint, b_.address);
+    connect_a();
     b_.port = std::make_unique<ports::uplink_port>(1, "A", *b_.endpoint, a_.address);
-    a_.port->start(a_.listener);
     b_.port->start(b_.listener);
+  }
+
+  /// Gives A its port towards B, started (anew, after it was dropped).
+  void connect_a() {
+    a_.port = std::make_unique<ports::uplink_port>(1, "B", *a_.endpoint, b_.address);
+    a_.port->start(a_.listener);
+  }
+
+  /// A restarts: a new endpoint (a new instance) on the same address, a new port.
+  void restart_a(const ports::uplink_settings& settings) {
+    const ip::udp::endpoint address = a_.address;
+    a_.close();
+    a_.listener = recorder{};
+    open_endpoint(a_, settings, address.port());
+    connect_a();
   }
 
   /// Opens a sealed pair and waits until the handshake is done both ways (and
@@ -746,7 +760,6 @@ TEST_F(uplink_test, sealed_peer_restart_is_adopted_and_old_instance_is_stale) {
   ASSERT_FALSE(HasFatalFailure());
   expect_a_to_b(test_frame(1, 100));
   const std::uint64_t old_instance = a_.endpoint->instance();
-  const ip::udp::endpoint a_address = a_.address;
 
   // A goes away: B's peer goes down after the timeout.
   a_.close();
@@ -755,11 +768,7 @@ TEST_F(uplink_test, sealed_peer_restart_is_adopted_and_old_instance_is_stale) {
   EXPECT_FALSE(b_.listener.links[1].up);
 
   // A' on the same address: a new instance, which B adopts.
-  a_.listener = recorder{};
-  a_.address = a_address;
-  a_.endpoint = ports::udp_endpoint::open(io_, a_address, s, "test");
-  a_.port = std::make_unique<ports::uplink_port>(1, "B", *a_.endpoint, b_.address);
-  a_.port->start(a_.listener);
+  restart_a(s);
   ASSERT_NE(a_.endpoint->instance(), old_instance);
   ASSERT_TRUE(pump_until([&] {
     return b_.port->is_up() && a_.port->is_up() &&
@@ -799,12 +808,7 @@ TEST_F(uplink_test, sealed_quick_restart_is_adopted_while_up) {
   ASSERT_FALSE(HasFatalFailure());
   expect_a_to_b(test_frame(1, 100));
   const std::uint64_t old_instance = a_.endpoint->instance();
-  const ip::udp::endpoint a_address = a_.address;
-  a_.close();
-  a_.listener = recorder{};
-  a_.endpoint = ports::udp_endpoint::open(io_, a_address, s, "test");
-  a_.port = std::make_unique<ports::uplink_port>(1, "B", *a_.endpoint, b_.address);
-  a_.port->start(a_.listener);
+  restart_a(s);
   ASSERT_TRUE(pump_until([&] {
     return a_.port->is_up() && b_.port->state().instance == a_.endpoint->instance();
   })) << "no handshake with the restarted peer";
@@ -879,10 +883,11 @@ TEST_F(uplink_test, sealed_wrong_adoption_is_undone_by_the_next_challenge) {
               token));
   ASSERT_TRUE(pump_until([&] { return b_.port->state().instance == member_c; }))
       << "the simulated relay did not take effect";
-  a_.port = std::make_unique<ports::uplink_port>(1, "B", *a_.endpoint, b_.address);
-  a_.port->start(a_.listener);
+  connect_a();
   EXPECT_TRUE(pump_until([&] { return b_.port->state().instance == a_instance; }))
       << "A was not re-adopted";
+  // A's new port must have adopted B too before its frames are addressed to B's run.
+  ASSERT_TRUE(pump_until([&] { return a_.port->is_up(); })) << "A's new port never came up";
   expect_a_to_b(test_frame(4, 90));
 }
 
