@@ -163,7 +163,7 @@ start_vswitchd() {
     return 1
   fi
   log "start in $(ns "$role"): vswitchd $*"
-  ip netns exec "$(ns "$role")" "$VSWITCHD" "$@" >"$logf" 2>&1 &
+  ip netns exec "$(ns "$role")" "$VSWITCHD" "$@" --control "$WORK/ctl-$name.sock" >"$logf" 2>&1 &
   SW_PID=$!
   B_PIDS+=("$SW_PID")
   for _ in $(seq 100); do

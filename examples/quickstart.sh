@@ -15,14 +15,16 @@ echo "== installing build dependencies (if missing)"
 bash tests/install-deps.sh build
 echo "== building"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j "$(nproc)" --target vswitchd
+cmake --build build -j "$(nproc)" --target vswitchd vswitchctl
 vswitchd=build/switchd/vswitchd
+vswitchctl=build/switchd/vswitchctl
 
 # Names unique to this run, so two quick starts never collide.
 tag="qs$$"
 ns_a="${tag}-a"; ns_b="${tag}-b"
 tap_a="${tag}a"; tap_b="${tag}b"
 log="$(mktemp /tmp/vswitchd-quickstart.XXXXXX.log)"
+ctl="${log%.log}.ctl"   # its own control socket: another vswitchd may own the default
 pid=""
 
 cleanup() {
@@ -33,13 +35,13 @@ cleanup() {
   fi
   ip netns del "$ns_a" 2>/dev/null || true
   ip netns del "$ns_b" 2>/dev/null || true
-  rm -f "$log"
+  rm -f "$log" "$ctl"
 }
 trap cleanup EXIT
 trap 'echo; echo "interrupted; cleaning up"; exit 130' INT TERM
 
-echo "== starting: vswitchd --port $tap_a --port $tap_b"
-"$vswitchd" --port "$tap_a" --port "$tap_b" 2>"$log" &
+echo "== starting: vswitchd --port $tap_a --port $tap_b --control $ctl"
+"$vswitchd" --port "$tap_a" --port "$tap_b" --control "$ctl" 2>"$log" &
 pid=$!
 for _ in $(seq 50); do
   grep -q "vswitchd ready" "$log" && break
@@ -63,11 +65,11 @@ ip netns exec "$ns_a" ping -c 3 -i 0.2 -W 2 10.77.0.2
 echo "== ping from $ns_b to $ns_a"
 ip netns exec "$ns_b" ping -c 3 -i 0.2 -W 2 10.77.0.1
 
-echo "== what the switch learned and counted (SIGUSR1)"
+echo "== what the switch sees: vswitchctl --control $ctl show"
 echo "   (${ns_a} has MAC $(ip -n "$ns_a" -br link show "$tap_a" | awk '{print $3}'), ${ns_b} has $(ip -n "$ns_b" -br link show "$tap_b" | awk '{print $3}'))"
-kill -USR1 "$pid"
-sleep 0.3
-grep -E "counters:|mac:" "$log" | sed 's/^[0-9-]* [0-9:.]* info: /   /'
+"$vswitchctl" --control "$ctl" show | sed 's/^/   /'
+echo "== the MAC table: vswitchctl --control $ctl fdb show"
+"$vswitchctl" --control "$ctl" fdb show | sed 's/^/   /'
 echo "   (a port_down drop or two is normal here: frames flooded before the other"
-echo "    namespace had brought its end of the TAP up)"
+echo "    namespace had brought its end of the TAP up; see vswitchctl stats)"
 echo "== done; stopping vswitchd and removing the namespaces"

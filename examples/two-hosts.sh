@@ -23,13 +23,15 @@ esac
 
 bash tests/install-deps.sh build
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j "$(nproc)" --target vswitchd >/dev/null
+cmake --build build -j "$(nproc)" --target vswitchd vswitchctl >/dev/null
 vswitchd="$PWD/build/switchd/vswitchd"
+vswitchctl="$PWD/build/switchd/vswitchctl"
 
 tag="th$$"
 hosts=("$tag-h1" "$tag-h2")
 vms=("$tag-vm1" "$tag-vm2")
 logs=()
+ctls=()
 pids=()
 key=""
 
@@ -38,7 +40,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   for ns in "${hosts[@]}" "${vms[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -f "${logs[@]}" ${key:+"$key"}
+  rm -f "${logs[@]}" "${ctls[@]}" ${key:+"$key"}
 }
 trap cleanup EXIT
 trap 'echo "interrupted; cleaning up"; exit 130' INT TERM
@@ -67,8 +69,10 @@ for i in 0 1; do
   host="${hosts[$i]}"; vm="${vms[$i]}"; tap="${tag}t$((i + 1))"
   peer="10.78.0.$((2 - i))"
   log="$(mktemp /tmp/vswitchd-two-hosts.XXXXXX.log)"; logs+=("$log")
-  echo "== ${host}: vswitchd --port ${tap} --uplink ${peer}:4789 ${key_args[*]}"
-  ip netns exec "$host" "$vswitchd" --port "$tap" --uplink "$peer:4789" "${key_args[@]}" 2>"$log" &
+  ctl="${log%.log}.ctl"; ctls+=("$ctl")   # one control socket per daemon
+  echo "== ${host}: vswitchd --port ${tap} --uplink ${peer}:4789 ${key_args[*]} --control $ctl"
+  ip netns exec "$host" "$vswitchd" --port "$tap" --uplink "$peer:4789" "${key_args[@]}" \
+    --control "$ctl" 2>"$log" &
   pids+=($!)
   for _ in $(seq 50); do grep -q "vswitchd ready" "$log" && break; sleep 0.1; done
   grep -q "vswitchd ready" "$log" || { cat "$log"; exit 1; }
@@ -91,9 +95,7 @@ ip netns exec "${vms[0]}" ping -c 3 -i 0.2 -W 2 10.79.0.2
 echo "== ${vms[1]} -> ${vms[0]}, full-size frames"
 ip netns exec "${vms[1]}" ping -c 3 -i 0.2 -W 2 -s 1472 -M do 10.79.0.1
 
-for i in 0 1; do kill -USR1 "${pids[$i]}"; done
-sleep 0.3
 for i in 0 1; do
-  echo "== ${hosts[$i]} counters"
-  grep -E "counters:|mac:" "${logs[$i]}" | sed 's/^[0-9-]* [0-9:.]* info: /   /'
+  echo "== ${hosts[$i]}: vswitchctl --control ${ctls[$i]} show"
+  "$vswitchctl" --control "${ctls[$i]}" show | sed 's/^/   /'
 done

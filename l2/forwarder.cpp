@@ -38,7 +38,7 @@ void forwarder::remove_port(port_id port) {
   uplinks_.erase(port);
   locals_.erase(port);
   unicast_only_.erase(port);
-  table_.flush_port(port);
+  table_.forget_port(port);  // static entries too: the id may be reused
 }
 
 void forwarder::set_port_up(port_id port, bool up) {

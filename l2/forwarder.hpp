@@ -73,7 +73,7 @@ class forwarder {
 
   /// Adds port `port` (< max_ports), up, with `role`. Re-adding replaces the role.
   void add_port(port_id port, port_role role);
-  /// Removes a port and flushes its MAC entries.
+  /// Removes a port and its MAC entries (static ones too) and MAC limit.
   void remove_port(port_id port);
   /// Marks a port up or down. Going down flushes its dynamic MAC entries.
   void set_port_up(port_id port, bool up);

@@ -171,6 +171,12 @@ std::size_t mac_table::flush_port(port_id port) {
   return erase_if([port](const slot& s) { return !s.is_static && s.port == port; });
 }
 
+std::size_t mac_table::forget_port(port_id port) {
+  const std::size_t n = erase_if([port](const slot& s) { return s.port == port; });
+  set_port_limit(port, 0);
+  return n;
+}
+
 bool mac_table::add_static(vlan_id vlan, const mac_address& mac, port_id port) {
   const std::uint64_t key = make_key(vlan, mac);
   const std::size_t i = find(key);

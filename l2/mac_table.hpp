@@ -80,6 +80,13 @@ class mac_table {
   /// Removes the dynamic entries on `port`. Returns how many.
   std::size_t flush_port(port_id port);
 
+  /// Removes every entry on `port`, static ones too, and its limit: the port
+  /// is gone (its id may be reused by a new port). Returns how many.
+  std::size_t forget_port(port_id port);
+
+  /// Changes the aging time (existing entries are judged by the new one).
+  void set_aging(std::chrono::nanoseconds aging) { aging_ = aging; }
+
   /// Adds or replaces a static entry. Returns false when the table is full.
   bool add_static(vlan_id vlan, const mac_address& mac, port_id port);
 

@@ -77,6 +77,14 @@ std::optional<bool> is_up(const std::string& name) {
   return (ifr.ifr_flags & IFF_UP) != 0;
 }
 
+std::optional<unsigned> mtu_of(const std::string& name) {
+  unique_fd sock = control_socket();
+  if (!sock) return std::nullopt;
+  ifreq ifr = make_ifreq(name);
+  if (::ioctl(sock.get(), SIOCGIFMTU, &ifr) < 0) return std::nullopt;
+  return static_cast<unsigned>(ifr.ifr_mtu);
+}
+
 std::error_code set_up(const std::string& name, bool up) {
   unique_fd sock = control_socket();
   if (!sock) return {errno, std::system_category()};

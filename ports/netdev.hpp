@@ -46,6 +46,10 @@ interface_type type_of(const std::string& name);
 /// Whether `name` is administratively up, or nullopt if it cannot be read.
 std::optional<bool> is_up(const std::string& name);
 
+/// The MTU of `name`, or nullopt if it cannot be read (e.g. the interface
+/// was moved to another network namespace).
+std::optional<unsigned> mtu_of(const std::string& name);
+
 /// Sets or clears IFF_UP on `name`.
 std::error_code set_up(const std::string& name, bool up);
 

@@ -44,8 +44,9 @@ void read_loop::drain() {
     }
   }
   // Budget spent with data left: run again after the other ready handlers.
-  boost::asio::post(descriptor_.get_executor(), [this] {
-    if (open_) drain();
+  // (The port may be removed before it runs: then `alive` has expired.)
+  boost::asio::post(descriptor_.get_executor(), [this, alive = std::weak_ptr<char>(alive_)] {
+    if (!alive.expired() && open_) drain();
   });
 }
 

@@ -9,6 +9,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstddef>
 #include <functional>
+#include <memory>
 
 #include "ports/netdev.hpp"
 
@@ -46,6 +47,7 @@ class read_loop {
   std::function<step()> read_one_;
   int fd_ = -1;  ///< the descriptor's fd (native_handle() is not const in Boost 1.74)
   bool open_ = true;
+  std::shared_ptr<char> alive_ = std::make_shared<char>();  ///< expires with the loop
 };
 
 }  // namespace ports

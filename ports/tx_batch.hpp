@@ -7,6 +7,8 @@
 // frames read in one wake-up leaves in one system call. Frames too large for
 // a slot (TCP super-frames) are not queued; the port flushes what is queued
 // first, to keep the order, and sends them on their own. All preallocated.
+// A port may be destroyed (removed at runtime) while its flush is queued: the
+// flush then finds the batch gone and does nothing.
 #pragma once
 
 #include <sys/socket.h>
@@ -21,6 +23,7 @@
 #include <cstddef>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <netinet/in.h>
 #include <span>
 #include <vector>
@@ -76,7 +79,8 @@ class tx_batch {
     if (full()) flush_();
     if (!flush_posted_) {
       flush_posted_ = true;
-      boost::asio::post(io_, [this] {
+      boost::asio::post(io_, [this, alive = std::weak_ptr<char>(alive_)] {
+        if (alive.expired()) return;  // the port was removed meanwhile
         flush_posted_ = false;
         flush_();
       });
@@ -127,6 +131,7 @@ class tx_batch {
   std::array<void*, capacity> tags_{};
   std::array<std::size_t, capacity> frame_sizes_{};
   std::size_t count_ = 0;
+  std::shared_ptr<char> alive_ = std::make_shared<char>();  ///< expires with the batch
 };
 
 }  // namespace ports

@@ -17,6 +17,10 @@
 #include "ports/device_port.hpp"
 #include "ports/netdev.hpp"
 #include "ports/tap_port.hpp"
+#include "switchd/metrics.hpp"
+#include "switchd/service.hpp"
+#include "switchd/capture.hpp"
+#include "switchd/status.hpp"
 
 namespace switchd {
 namespace {
@@ -57,6 +61,9 @@ std::optional<std::string> read_text(const std::string& path, std::string& error
 
 /// "host|port": how peers are told apart before they are resolved.
 std::string peer_key(const host_port& hp) { return hp.host + "|" + std::to_string(hp.port); }
+
+/// add_uplink_async's reason for a peer that is this daemon.
+const std::string this_host = "is this host's own address and port; name another host's";
 
 /// Whether `host` is written as an address (nothing to re-resolve).
 bool is_literal(const std::string& host) {
@@ -107,11 +114,36 @@ std::vector<ports::sealed::key> load_key_file(const std::string& path) {
   return parsed.keys;
 }
 
-daemon::daemon(const options& opts)
+daemon::daemon(const options& opts, std::vector<std::string> args)
     : opts_(opts),
+      args_(std::move(args)),
       datapath_(io_, opts.mac_table_size, std::chrono::seconds(opts.mac_aging)),
       signals_(io_),
       watch_timer_(io_) {
+  // The control socket first: a second daemon on the same socket stops here,
+  // before it touches any device.
+  if (opts.control != "none") {
+    try {
+      std::optional<std::pair<uid_t, gid_t>> owner;
+      if (opts.user) owner = user_ids(*opts.user);
+      control_ = std::make_unique<control_server>(
+          io_, opts.control, owner,
+          [this](const std::string& cmd, const nlohmann::json& a,
+                 const std::shared_ptr<control_client>& client) { handle_request(cmd, a, client); });
+    } catch (const std::runtime_error& e) {
+      throw startup_error(e.what());
+    }
+  }
+  if (opts.metrics) {
+    const ip::tcp::endpoint where(resolve(io_, *opts.metrics, "--metrics", true).front().address(),
+                                  opts.metrics->port);
+    try {
+      metrics_ = std::make_unique<metrics_server>(io_, where, "--metrics " + opts.metrics->text,
+                                                  [this] { return render_prometheus(status()); });
+    } catch (const std::runtime_error& e) {
+      throw startup_error(e.what());
+    }
+  }
   std::vector<host_port> file_peers;
   if (opts.peers_file) {
     std::string error;
@@ -139,50 +171,51 @@ daemon::daemon(const options& opts)
 
 daemon::~daemon() { datapath_.stop(); }
 
-void daemon::open_port(const port_spec& spec) {
+void daemon::open_port(const port_spec& spec, const std::string& option) {
   const l2::port_id id = datapath_.next_id();
-  const std::string where = "--port " + spec.text + ": ";
   try {
-    switch (spec.mode) {
-      case port_mode::tap:
-        datapath_.add_port(ports::tap_port::open(io_, id, spec.name));
-        return;
-      case port_mode::device:
-        datapath_.add_port(ports::device_port::open(io_, id, spec.name));
-        return;
-      case port_mode::automatic:
-        break;
-    }
-    // A bare name: the file side when it is missing or a free TAP, else the kernel side.
-    const auto type = ports::netdev::type_of(spec.name);
-    if (type == ports::netdev::interface_type::other) {
-      spdlog::info("{}: is not a TAP; attaching its kernel side (as dev:{})", spec.name, spec.name);
-      datapath_.add_port(ports::device_port::open(io_, id, spec.name));
-      return;
-    }
-    ports::tap_port::open_failure failure = ports::tap_port::open_failure::none;
-    auto tap = ports::tap_port::open(io_, id, spec.name, &failure);
-    if (tap) {
-      spdlog::info("{}: {} its file side (as tap:{})", spec.name,
-                   tap->created() ? "created a TAP and opened" : "attached a persistent TAP by",
-                   spec.name);
-      datapath_.add_port(std::move(tap));
-      return;
-    }
-    spdlog::info("{}: the TAP is held by another process (a QEMU guest?); attaching its kernel "
-                 "side (as dev:{})",
-                 spec.name, spec.name);
-    datapath_.add_port(ports::device_port::open(io_, id, spec.name));
+    datapath_.add_port(attach(spec, id));
   } catch (const ports::port_error& e) {
-    // Port errors start with the interface name, which `where` already gives.
+    // Port errors start with the interface name, which the option already gives.
     std::string_view message = e.what();
     if (message.starts_with(spec.name + ": ")) message.remove_prefix(spec.name.size() + 2);
-    throw startup_error(where + std::string(message));
+    throw startup_error(option + " " + spec.text + ": " + std::string(message));
   }
+  // Per-port options.
+  if (spec.max_macs != 0) datapath_.forwarder().table().set_port_limit(id, spec.max_macs);
+}
+
+std::unique_ptr<ports::port> daemon::attach(const port_spec& spec, l2::port_id id) {
+  switch (spec.mode) {
+    case port_mode::tap:
+      return ports::tap_port::open(io_, id, spec.name);
+    case port_mode::device:
+      return ports::device_port::open(io_, id, spec.name);
+    case port_mode::automatic:
+      break;
+  }
+  // A bare name: the file side when it is missing or a free TAP, else the kernel side.
+  const auto type = ports::netdev::type_of(spec.name);
+  if (type == ports::netdev::interface_type::other) {
+    spdlog::info("{}: is not a TAP; attaching its kernel side (as dev:{})", spec.name, spec.name);
+    return ports::device_port::open(io_, id, spec.name);
+  }
+  ports::tap_port::open_failure failure = ports::tap_port::open_failure::none;
+  auto tap = ports::tap_port::open(io_, id, spec.name, &failure);
+  if (tap) {
+    spdlog::info("{}: {} its file side (as tap:{})", spec.name,
+                 tap->created() ? "created a TAP and opened" : "attached a persistent TAP by",
+                 spec.name);
+    return tap;
+  }
+  spdlog::info("{}: the TAP is held by another process (a QEMU guest?); attaching its kernel "
+               "side (as dev:{})",
+               spec.name, spec.name);
+  return ports::device_port::open(io_, id, spec.name);
 }
 
 void daemon::open_uplinks(const options& opts, const std::vector<host_port>& file_peers) {
-  if (opts.uplinks.empty() && !opts.peers_file && !opts.group) return;
+  if (opts.uplinks.empty() && !opts.peers_file && !opts.group && !opts.listen) return;
 
   ports::uplink_settings settings;
   settings.vni = opts.vni;
@@ -275,7 +308,7 @@ void daemon::open_uplinks(const options& opts, const std::vector<host_port>& fil
       continue;
     }
     if (!id) throw startup_error(option + " " + hp.text + ": " + why_not);
-    if (i >= opts.uplinks.size()) file_peers_[peer_key(hp)] = *id;
+    (from_file ? file_peers_ : option_peers_)[peer_key(hp)] = *id;
   }
 }
 
@@ -331,7 +364,7 @@ void daemon::forget_idle_peers() {
     const auto* peer = dynamic_cast<const ports::uplink_port*>(datapath_.ports()[id].get());
     if (peer == nullptr || now - peer->state().last_rx < idle) return false;
     spdlog::info("peer {}: silent for {} s (--mac-aging); forgotten", peer->name(), opts_.mac_aging);
-    datapath_.remove_port(id);
+    remove_port(id);
     return true;
   });
 }
@@ -405,7 +438,7 @@ void daemon::reload_peers() {
     }
     const auto& p = datapath_.ports()[it->second];
     spdlog::info("peer {}: removed (no longer in --peers-file)", p ? p->name() : it->first);
-    datapath_.remove_port(it->second);
+    remove_port(it->second);
     it = file_peers_.erase(it);
     ++removed;
   }
@@ -416,30 +449,16 @@ void daemon::reload_peers() {
     for (const host_port& u : opts_.uplinks) on_command_line |= peer_key(u) == peer_key(hp);
     if (on_command_line) continue;
     ++added;
-    // Resolved asynchronously: a slow name server never stalls forwarding.
-    resolver_->async_resolve(
-        hp.host, std::to_string(hp.port), ip::resolver_base::numeric_service,
-        [this, hp, generation](const boost::system::error_code& ec,
-                               ip::udp::resolver::results_type results) {
-          if (ec == boost::asio::error::operation_aborted || generation != peers_generation_) return;
-          if (ec || results.empty()) {
-            spdlog::error("--peers-file: {}: cannot resolve {} ({}); fix the name, it is tried "
-                          "again at the next reload",
-                          hp.text, hp.host, ec ? ec.message() : std::string("no address"));
-            return;
-          }
-          const std::vector<ip::udp::endpoint> addresses = ports::addresses_of(results);
-          // With no usable address, the first one: add_uplink says why it cannot be used.
-          const ip::udp::endpoint remote =
-              ports::pick_peer_address(addresses, endpoint_->is_v6()).value_or(addresses.front());
-          if (is_this_host(remote)) {
-            spdlog::info("--peers-file: {} is this host; skipped", hp.text);
-            return;
-          }
-          std::string why_not;
-          const std::optional<l2::port_id> id = add_uplink(hp, remote, why_not);
+    add_uplink_async(
+        hp, [this, generation] { return generation == peers_generation_; },
+        [this, hp](std::optional<l2::port_id> id, const std::string& why_not) {
           if (!id) {
-            spdlog::error("--peers-file: {}: {}; not added", hp.text, why_not);
+            if (why_not == this_host) {
+              spdlog::info("--peers-file: {} is this host; skipped", hp.text);
+            } else {
+              spdlog::error("--peers-file: {}: {}; not added (tried again at the next reload)",
+                            hp.text, why_not);
+            }
             return;
           }
           file_peers_[peer_key(hp)] = *id;
@@ -448,6 +467,179 @@ void daemon::reload_peers() {
   }
   spdlog::info("--peers-file {}: {} peer(s) listed, {} to add, {} removed", file, wanted.size(),
                added, removed);
+}
+
+void daemon::add_uplink_async(const host_port& hp, std::function<bool()> still_wanted,
+                              std::function<void(std::optional<l2::port_id>, const std::string&)> done) {
+  // Resolved asynchronously: a slow name server never stalls forwarding.
+  resolver_->async_resolve(
+      hp.host, std::to_string(hp.port), ip::resolver_base::numeric_service,
+      [this, hp, still_wanted = std::move(still_wanted), done = std::move(done)](
+          const boost::system::error_code& ec, ip::udp::resolver::results_type results) {
+        if (ec == boost::asio::error::operation_aborted || !still_wanted()) return;
+        if (ec || results.empty()) {
+          done(std::nullopt, "cannot resolve " + hp.host + " (" +
+                                 (ec ? ec.message() : std::string("no address")) +
+                                 "); check the name or give an IP address");
+          return;
+        }
+        const std::vector<ip::udp::endpoint> addresses = ports::addresses_of(results);
+        // With no usable address, the first one: add_uplink says why it cannot be used.
+        const ip::udp::endpoint remote =
+            ports::pick_peer_address(addresses, endpoint_->is_v6()).value_or(addresses.front());
+        if (is_this_host(remote)) {
+          done(std::nullopt, this_host);
+          return;
+        }
+        std::string why_not;
+        const std::optional<l2::port_id> id = add_uplink(hp, remote, why_not);
+        done(id, why_not);
+      });
+}
+
+nlohmann::json daemon::reload_config() {
+  const auto array = nlohmann::json::array();
+  nlohmann::json result = {{"ports_added", array},   {"ports_removed", array},
+                           {"ports_changed", array}, {"peers_added", array},
+                           {"peers_removed", array}, {"unchanged", 0},
+                           {"failed", array},        {"restart_needed", array}};
+  options next;
+  try {
+    std::vector<const char*> argv{"vswitchd"};
+    for (const std::string& a : args_) argv.push_back(a.c_str());
+    next = parse_options(static_cast<int>(argv.size()), argv.data()).opts;
+  } catch (const options_error& e) {
+    spdlog::error("reload: {}; the running configuration stays", e.what());
+    return {{"error", std::string(e.what()) + "; the running configuration stays"}};
+  }
+  const auto spec_of = [](const std::vector<port_spec>& specs, const std::string& name) -> const port_spec* {
+    for (const port_spec& s : specs) {
+      if (s.name == name) return &s;
+    }
+    return nullptr;
+  };
+  // What can be checked is checked before anything changes.
+  for (const port_spec& spec : next.ports) {
+    const port_spec* old = spec_of(opts_.ports, spec.name);
+    if ((old == nullptr || !(*old == spec)) && spec.mode == port_mode::device &&
+        ports::netdev::index_of(spec.name) == 0) {
+      const std::string message = "--port " + spec.text + ": no such interface (see `ip link`)";
+      spdlog::error("reload: {}; the running configuration stays", message);
+      return {{"error", message + "; the running configuration stays"}};
+    }
+  }
+  if (!next.uplinks.empty() && !endpoint_) {
+    const std::string message = "--uplink " + next.uplinks.front().text +
+                                ": this vswitchd was started without an uplink socket; restart it";
+    spdlog::error("reload: {}; the running configuration stays", message);
+    return {{"error", message + "; the running configuration stays"}};
+  }
+
+  // Ports: by interface name.
+  for (const port_spec& old : opts_.ports) {
+    if (spec_of(next.ports, old.name) != nullptr) continue;
+    if (const auto id = port_named(old.name)) {
+      remove_port(*id);
+      spdlog::info("port {}: removed (reload)", old.name);
+      result["ports_removed"].push_back(old.name);
+    }
+  }
+  for (const port_spec& spec : next.ports) {
+    const port_spec* old = spec_of(opts_.ports, spec.name);
+    const auto running = port_named(spec.name);
+    if (running && (old == nullptr || *old == spec)) {
+      result["unchanged"] = result["unchanged"].get<int>() + 1;
+      continue;
+    }
+    if (running) remove_port(*running);  // changed: opened again as it is written now
+    try {
+      open_port(spec);
+      spdlog::info("port {}: {} (reload)", spec.name, running ? "changed, reopened" : "added");
+      result[running ? "ports_changed" : "ports_added"].push_back(spec.name);
+    } catch (const startup_error& e) {
+      spdlog::error("reload: {}", e.what());
+      result["failed"].push_back(e.what());
+    }
+  }
+
+  // Uplinks: by host and port.
+  const auto listed = [](const std::vector<host_port>& list, const std::string& key) {
+    return std::any_of(list.begin(), list.end(), [&](const host_port& hp) { return peer_key(hp) == key; });
+  };
+  for (const host_port& old : opts_.uplinks) {
+    if (listed(next.uplinks, peer_key(old))) continue;
+    const auto it = option_peers_.find(peer_key(old));
+    if (it == option_peers_.end()) continue;
+    remove_port(it->second);
+    option_peers_.erase(it);
+    ++uplink_generation_;
+    spdlog::info("peer {}: removed (reload)", old.text);
+    result["peers_removed"].push_back(old.text);
+  }
+  for (const host_port& hp : next.uplinks) {
+    // (One removed with vswitchctl uplink del comes back: the file lists it.)
+    if (listed(opts_.uplinks, peer_key(hp)) && option_peers_.count(peer_key(hp)) != 0) {
+      result["unchanged"] = result["unchanged"].get<int>() + 1;
+      continue;
+    }
+    result["peers_added"].push_back(hp.text);
+    const std::uint64_t generation = uplink_generation_;
+    add_uplink_async(
+        hp, [this, generation] { return generation == uplink_generation_; },
+        [this, hp](std::optional<l2::port_id> id, const std::string& why_not) {
+          if (!id) {
+            spdlog::error("reload: --uplink {}: {}; not added", hp.text, why_not);
+            return;
+          }
+          option_peers_[peer_key(hp)] = *id;
+          spdlog::info("peer {}: added (reload)", hp.text);
+        });
+  }
+
+  // Settings that apply at once.
+  if (next.log_level != opts_.log_level) spdlog::set_level(spdlog::level::from_str(next.log_level));
+  if (next.mac_aging != opts_.mac_aging) {
+    datapath_.forwarder().table().set_aging(std::chrono::seconds(next.mac_aging));
+  }
+  if (next.clamp_mss != opts_.clamp_mss) datapath_.set_clamp_mss(next.clamp_mss);
+
+  // The rest is fixed while running: a change is reported, and the running value kept.
+  const auto text_of = [](const std::optional<host_port>& hp) { return hp ? peer_key(*hp) : std::string(); };
+  const auto keep = [&](const char* name, auto& next_value, const auto& running_value, bool changed) {
+    if (!changed) return;
+    result["restart_needed"].push_back(name);
+    next_value = running_value;
+  };
+  keep("listen", next.listen, opts_.listen, text_of(next.listen) != text_of(opts_.listen));
+  keep("vni", next.vni, opts_.vni, next.vni != opts_.vni);
+  keep("mac-table-size", next.mac_table_size, opts_.mac_table_size,
+       next.mac_table_size != opts_.mac_table_size);
+  keep("key-file", next.key_file, opts_.key_file, next.key_file != opts_.key_file);
+  keep("keepalive", next.keepalive, opts_.keepalive, next.keepalive != opts_.keepalive);
+  keep("peer-timeout", next.peer_timeout, opts_.peer_timeout, next.peer_timeout != opts_.peer_timeout);
+  keep("resolve-interval", next.resolve_interval, opts_.resolve_interval,
+       next.resolve_interval != opts_.resolve_interval);
+  keep("underlay-mtu", next.underlay_mtu, opts_.underlay_mtu, next.underlay_mtu != opts_.underlay_mtu);
+  keep("peers-file", next.peers_file, opts_.peers_file, next.peers_file != opts_.peers_file);
+  keep("group", next.group, opts_.group, next.group != opts_.group);
+  keep("group-dev", next.group_dev, opts_.group_dev, next.group_dev != opts_.group_dev);
+  keep("pid-file", next.pid_file, opts_.pid_file, next.pid_file != opts_.pid_file);
+  keep("log-file", next.log_file, opts_.log_file, next.log_file != opts_.log_file);
+  keep("user", next.user, opts_.user, next.user != opts_.user);
+  keep("control", next.control, opts_.control, next.control != opts_.control);
+  keep("metrics", next.metrics, opts_.metrics, text_of(next.metrics) != text_of(opts_.metrics));
+  for (const auto& name : result["restart_needed"]) {
+    spdlog::warn("reload: --{} changed; it takes effect at the next start (kept as it runs)",
+                 name.get<std::string>());
+  }
+  opts_ = next;
+  spdlog::info("reload: ports {} added, {} removed, {} changed; peers {} added, {} removed; {} "
+               "unchanged{}",
+               result["ports_added"].size(), result["ports_removed"].size(),
+               result["ports_changed"].size(), result["peers_added"].size(),
+               result["peers_removed"].size(), result["unchanged"].get<int>(),
+               result["failed"].empty() ? "" : "; some failed (see above)");
+  return result;
 }
 
 void daemon::wait_for_signals() {
@@ -459,8 +651,10 @@ void daemon::wait_for_signals() {
       return;
     }
     if (signo == SIGHUP) {
-      spdlog::info("SIGHUP: reloading{}{}", opts_.key_file ? " --key-file" : "",
-                   opts_.peers_file ? " --peers-file" : "");
+      spdlog::info("SIGHUP: reloading the options{}{}{}",
+                   opts_.config_file ? " and --config " + *opts_.config_file : std::string(),
+                   opts_.key_file ? ", --key-file" : "", opts_.peers_file ? ", --peers-file" : "");
+      reload_config();
       reload_keys();
       reload_peers();
       wait_for_signals();
@@ -469,6 +663,9 @@ void daemon::wait_for_signals() {
     spdlog::info("{}: stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
     watch_timer_.cancel();
     if (resolver_) resolver_->cancel();
+    while (!captures_.empty()) end_capture(captures_.back().get(), "stopping");
+    if (control_) control_->stop();
+    if (metrics_) metrics_->stop();
     datapath_.stop();
     if (endpoint_) endpoint_->stop();
     io_.stop();
@@ -483,6 +680,14 @@ int daemon::run(const std::function<void()>& ready) {
   wait_for_signals();
   datapath_.start();
   schedule_watch();
+  if (control_) {
+    control_->start();
+    spdlog::info("control socket {} (vswitchctl --control {})", control_->path(), control_->path());
+  }
+  if (metrics_) {
+    metrics_->start();
+    spdlog::info("metrics on http://{}/metrics", opts_.metrics->text);
+  }
   spdlog::info("vswitchd ready: {} ports, MAC table {} entries, aging {} s",
                datapath_.port_count(), datapath_.forwarder().table().capacity(),
                std::chrono::duration_cast<std::chrono::seconds>(

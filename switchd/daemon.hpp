@@ -2,9 +2,12 @@
 // opens every device and socket or throws with a message that names the
 // option, the reason and the fix — so nothing is half started: whatever was
 // opened before the failure is closed again (TAPs it created vanish). run()
-// serves until SIGINT or SIGTERM; SIGUSR1 logs the counters; SIGHUP reloads
-// the --key-file and the --peers-file (also done when either file changes,
-// checked each second). A bad file on reload is logged and changes nothing.
+// serves until SIGINT or SIGTERM; SIGUSR1 logs the counters; SIGHUP (and
+// `vswitchctl reload`) re-reads the options and the --config file and applies
+// the difference, and reloads the --key-file and the --peers-file (also done
+// when either file changes, checked each second). A bad file on reload is
+// logged and changes nothing. The control socket's commands are in
+// switchd/commands.cpp.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -16,6 +19,7 @@
 #include <optional>
 
 #include "ports/udp_uplink.hpp"
+#include "switchd/control.hpp"
 #include "switchd/datapath.hpp"
 #include "switchd/options.hpp"
 
@@ -31,10 +35,15 @@ class startup_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+class metrics_server;
+class capture_session;
+
 class daemon {
  public:
-  /// Opens everything `opts` names. Throws startup_error.
-  explicit daemon(const options& opts);
+  /// Opens everything `opts` names. Throws startup_error. `args` are the
+  /// command line's arguments (without the program name): a reload parses
+  /// them, and the --config file they name, again.
+  explicit daemon(const options& opts, std::vector<std::string> args = {});
   ~daemon();
 
   /// Serves until a stop signal; calls `ready` once everything is up.
@@ -52,7 +61,10 @@ class daemon {
   };
   static file_stamp stamp_of(const std::string& path);
 
-  void open_port(const port_spec& spec);
+  /// Opens and adds a port; throws startup_error naming `option` (e.g. "--port").
+  void open_port(const port_spec& spec, const std::string& option = "--port");
+  /// Opens the device `spec` names as port `id`. Throws ports::port_error.
+  std::unique_ptr<ports::port> attach(const port_spec& spec, l2::port_id id);
   void open_uplinks(const options& opts, const std::vector<host_port>& file_peers);
   /// Adds an uplink to `remote` unless it is a duplicate or our own address;
   /// returns its port id. `why_not` gets the reason it was refused.
@@ -70,10 +82,28 @@ class daemon {
   void schedule_watch();
   void reload_keys();
   void reload_peers();
+  /// Re-reads the options and applies the difference; the summary (or an error).
+  nlohmann::json reload_config();
+  /// Starts resolving `hp` and, if still_wanted() then, adds it as an uplink;
+  /// `done` gets the new port's id or the reason it was not added.
+  void add_uplink_async(const host_port& hp, std::function<bool()> still_wanted,
+                        std::function<void(std::optional<l2::port_id>, const std::string&)> done);
+  /// Removes a port (and ends captures on it).
+  void remove_port(l2::port_id id);
+  /// The port called `name`, if any.
+  std::optional<l2::port_id> port_named(const std::string& name) const;
+
+  // The control socket (switchd/commands.cpp).
+  void handle_request(const std::string& cmd, const nlohmann::json& args,
+                      const std::shared_ptr<control_client>& client);
+  nlohmann::json status() const;
+  void start_capture(const nlohmann::json& args, const std::shared_ptr<control_client>& client);
+  void end_capture(capture_session* c, const char* reason);
   /// Logs the UDP endpoint's counters and the peers' state, then the datapath's.
   void log_counters() const;
 
   options opts_;
+  std::vector<std::string> args_;  ///< the command line, parsed again on reload
   boost::asio::io_context io_{1};
   std::unique_ptr<ports::udp_endpoint> endpoint_;  ///< outlives the uplink ports that use it
   datapath datapath_;
@@ -86,6 +116,12 @@ class daemon {
   std::uint64_t peers_generation_ = 0;             ///< bumped by each peers reload
   std::vector<l2::port_id> learned_peers_;         ///< group mode: peers found from traffic
   ports::uplink_port* group_port_ = nullptr;       ///< group mode: the group itself
+  std::map<std::string, l2::port_id> option_peers_;  ///< --uplink peers, by "host|port"
+  std::uint64_t uplink_generation_ = 0;            ///< bumped when uplinks are removed
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::unique_ptr<control_server> control_;
+  std::unique_ptr<metrics_server> metrics_;
+  std::vector<std::unique_ptr<capture_session>> captures_;
   static constexpr std::size_t max_learned_peers = 256;
 };
 

@@ -59,6 +59,7 @@ void datapath::add_port(std::unique_ptr<ports::port> p, std::optional<l2::port_r
 
 void datapath::remove_port(l2::port_id id) {
   if (id >= ports_.size() || !ports_[id]) return;
+  if (observed_.test(id)) throw std::logic_error("datapath::remove_port: the port is watched");
   ports_[id]->stop();
   forwarder_.remove_port(id);
   ports_[id].reset();
@@ -95,7 +96,25 @@ l2::packet datapath::clamped(const l2::packet& packet, std::size_t max_frame) {
   return l2::packet{copy, packet.offload};
 }
 
+void datapath::watch(l2::port_id port, frame_observer& o) {
+  observers_.emplace_back(port, &o);
+  observed_.set(port);
+}
+
+void datapath::unwatch(frame_observer& o) {
+  std::erase_if(observers_, [&](const auto& w) { return w.second == &o; });
+  observed_.reset();
+  for (const auto& w : observers_) observed_.set(w.first);
+}
+
+void datapath::observe(l2::port_id port, const l2::packet& packet) {
+  for (const auto& [watched, o] : observers_) {
+    if (watched == port) o->observe(port, packet);
+  }
+}
+
 void datapath::on_frame(ports::port& from, const l2::packet& arrived) {
+  if (observed_.test(from.id())) observe(from.id(), arrived);
   // A SYN from across an uplink is clamped for the way back too.
   const l2::packet packet = clamp_mss_ && from.kind() == ports::port_kind::uplink
                                 ? clamped(arrived, from.max_frame_size())
@@ -118,6 +137,7 @@ void datapath::transmit(ports::port& out, const l2::packet& given) {
   const l2::packet packet = clamp_mss_ && out.kind() == ports::port_kind::uplink
                                 ? clamped(given, out.max_frame_size())
                                 : given;
+  if (observed_.test(out.id())) observe(out.id(), packet);
   if (packet.offload.is_plain() || out.carries_offload()) {
     out.send(packet);
     return;

@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <array>
+#include <bitset>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -19,6 +20,17 @@
 #include "ports/port.hpp"
 
 namespace switchd {
+
+/// Sees every frame entering or leaving a port it watches (vswitchctl capture).
+class frame_observer {
+ public:
+  /// `packet` entered (rx) or is leaving `port` (a super-frame is seen whole,
+  /// before any software segmentation). Valid only during the call.
+  virtual void observe(l2::port_id port, const l2::packet& packet) = 0;
+
+ protected:
+  ~frame_observer() = default;
+};
 
 class datapath final : public ports::port_listener {
  public:
@@ -37,6 +49,10 @@ class datapath final : public ports::port_listener {
                 std::optional<l2::port_role> role = std::nullopt);
   /// Stops and removes port `id`, flushing its MAC entries; its id becomes free.
   void remove_port(l2::port_id id);
+  /// Shows `o` the frames entering and leaving `port` until unwatch(o).
+  void watch(l2::port_id port, frame_observer& o);
+  void unwatch(frame_observer& o);
+
   /// Rewrite the MSS of TCP SYNs that cross an uplink to fit its inner MTU.
   void set_clamp_mss(bool on) { clamp_mss_ = on; }
   /// Starts every port and the aging timer.
@@ -58,6 +74,9 @@ class datapath final : public ports::port_listener {
   const l2::forwarder& forwarder() const { return forwarder_; }
   l2::forwarder& forwarder() { return forwarder_; }
 
+  /// The time as the MAC table sees it.
+  l2::time_point now() const { return clock_(); }
+
   static l2::time_point real_clock() { return std::chrono::steady_clock::now(); }
 
  private:
@@ -74,6 +93,11 @@ class datapath final : public ports::port_listener {
   /// itself when it is not a SYN that needs it.
   l2::packet clamped(const l2::packet& packet, std::size_t max_frame);
 
+  /// Calls the observers of `port`.
+  void observe(l2::port_id port, const l2::packet& packet);
+
+  std::vector<std::pair<l2::port_id, frame_observer*>> observers_;
+  std::bitset<l2::max_ports> observed_;  ///< ports with an observer: one test per frame
   std::vector<std::byte> segments_;  ///< software GSO output; allocated once
   std::array<std::byte, 512> syn_copy_{};  ///< a SYN being clamped
   bool clamp_mss_ = false;

@@ -14,6 +14,8 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "ports/sealed.hpp"
 #include "switchd/daemon.hpp"
@@ -72,7 +74,7 @@ int main(int argc, char** argv) {
 
   try {
     ports::sealed::initialize();
-    switchd::daemon d(cmd.opts);
+    switchd::daemon d(cmd.opts, std::vector<std::string>(argv + 1, argv + argc));
     // Written once everything is open, so that its existence means "started".
     std::optional<switchd::pid_file> pid;
     if (cmd.opts.pid_file) pid.emplace(*cmd.opts.pid_file);

@@ -45,7 +45,8 @@ const char* const port_help =
     "a port, repeatable. NAME or tap:NAME opens the TAP's file side, creating it if "
     "missing (a bare NAME that is a TAP held by another process or another kind of "
     "interface is attached by its kernel side instead); dev:NAME attaches an existing "
-    "interface's kernel side (QEMU TAPs, veths, NICs)";
+    "interface's kernel side (QEMU TAPs, veths, NICs). Port options follow the name: "
+    ",max-macs=N caps the MAC addresses learned on the port (default: no cap)";
 
 }  // namespace
 
@@ -53,6 +54,11 @@ port_spec parse_port_spec(const std::string& text) {
   port_spec spec;
   spec.text = text;
   std::string_view rest = text;
+  std::string_view options;
+  if (const auto comma = rest.find(','); comma != std::string_view::npos) {
+    options = rest.substr(comma + 1);
+    rest = rest.substr(0, comma);
+  }
   if (rest.starts_with("tap:")) {
     spec.mode = port_mode::tap;
     rest.remove_prefix(4);
@@ -67,6 +73,32 @@ port_spec parse_port_spec(const std::string& text) {
   spec.name = std::string(rest);
   if (auto problem = ports::netdev::name_problem(spec.name)) {
     throw options_error("--port " + text + ": " + *problem);
+  }
+  // Per-port options: ",KEY=VALUE" each. (A later option may take a list,
+  // "KEY=A,B": a piece without '=' continues the previous value.)
+  std::set<std::string> seen;
+  while (!options.empty()) {
+    const std::size_t end = std::min(options.find(','), options.size());
+    const std::string_view item = options.substr(0, end);
+    options.remove_prefix(std::min(end + 1, options.size()));
+    const auto equals = item.find('=');
+    if (equals == std::string_view::npos || equals == 0) {
+      throw options_error("--port " + text + ": '" + std::string(item) +
+                          "' is not an option; write NAME,OPTION=VALUE, e.g. " + spec.name +
+                          ",max-macs=64");
+    }
+    const std::string key(item.substr(0, equals));
+    const std::string value(item.substr(equals + 1));
+    if (!seen.insert(key).second) {
+      throw options_error("--port " + text + ": " + key + " is given twice; give it once");
+    }
+    if (key == "max-macs") {
+      spec.max_macs = static_cast<std::uint32_t>(parse_number(
+          value, "--port " + text + ": max-macs", 1, 1u << 24, "a number of MAC entries from 1 to 16777216"));
+    } else {
+      throw options_error("--port " + text + ": unknown port option '" + key +
+                          "'; the port options are: max-macs=N");
+    }
   }
   return spec;
 }
@@ -158,6 +190,8 @@ command parse_options(int argc, const char* const argv[]) {
   std::string pid_file;
   std::string log_file;
   std::string user;
+  std::string control_text;
+  std::string metrics_text;
 
   po::options_description general("Options", 100, 50);
   // clang-format off
@@ -168,7 +202,7 @@ command parse_options(int argc, const char* const argv[]) {
       ("config", po::value(&config_file)->value_name("FILE"),
        "read options from FILE: one `key = value` per line, keys as the long options "
        "without dashes; `#` starts a comment")
-      ("port", po::value(&port_texts)->value_name("[tap:|dev:]NAME")->composing(), port_help)
+      ("port", po::value(&port_texts)->value_name("[tap:|dev:]NAME[,OPT=V]")->composing(), port_help)
       ("uplink", po::value(&uplink_texts)->value_name("HOST:PORT")->composing(),
        "a VXLAN peer, repeatable: a name, an IPv4 address or [IPv6]:PORT")
       ("listen", po::value(&listen_text)->value_name("ADDR:PORT"),
@@ -188,6 +222,12 @@ command parse_options(int argc, const char* const argv[]) {
       ("user", po::value(&user)->value_name("USER"),
        "once every port and uplink is open, run as USER, keeping only CAP_NET_ADMIN and "
        "CAP_NET_RAW; key and peers files must then be readable by USER")
+      ("control", po::value(&control_text)->value_name("PATH"),
+       "the control socket vswitchctl talks to (mode 0600), or `none` for no control socket "
+       "(default /run/vswitchd/vswitchd.ctl)")
+      ("metrics", po::value(&metrics_text)->value_name("ADDR:PORT"),
+       "serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics, e.g. 127.0.0.1:9310 "
+       "(default: off)")
       ("key-file", po::value(&key_file)->value_name("PATH"),
        "seal every uplink (encrypted and authenticated) with the overlay key in PATH: one "
        "key per line as 64 hex digits (vswitchd --generate-key), at most two while rotating; "
@@ -297,6 +337,12 @@ command parse_options(int argc, const char* const argv[]) {
   if (!pid_file.empty()) o.pid_file = pid_file;
   if (!log_file.empty()) o.log_file = log_file;
   if (!user.empty()) o.user = user;
+  if (vm.count("config") != 0) o.config_file = vm["config"].as<std::string>();
+  if (!control_text.empty()) {
+    // (Checked for length and the directory when the daemon binds it.)
+    o.control = control_text;
+  }
+  if (!metrics_text.empty()) o.metrics = parse_host_port(metrics_text, "--metrics");
   if (!peers_file.empty()) o.peers_file = peers_file;
   o.clamp_mss = vm.count("clamp-mss") != 0 && vm["clamp-mss"].as<bool>();
   if (!keepalive_text.empty()) {
@@ -345,7 +391,8 @@ command parse_options(int argc, const char* const argv[]) {
     }
     o.group_dev = group_dev;
   }
-  const bool any_uplink = !o.uplinks.empty() || o.peers_file || o.group;
+  // --listen alone opens the uplink socket for uplinks added at runtime.
+  const bool any_uplink = !o.uplinks.empty() || o.peers_file || o.group || o.listen;
   if (!any_uplink) {
     for (const char* name : {"key-file", "keepalive", "peer-timeout", "underlay-mtu", "clamp-mss"}) {
       const bool given = std::string(name) == "clamp-mss" ? o.clamp_mss : vm.count(name) != 0;
@@ -358,11 +405,8 @@ command parse_options(int argc, const char* const argv[]) {
   }
   if (o.ports.empty() && !any_uplink) {
     throw options_error(
-        "no ports: give at least one --port NAME (or --uplink HOST:PORT); see vswitchd --help");
-  }
-  if (o.listen && !any_uplink) {
-    throw options_error("--listen " + o.listen->text +
-                        ": has no effect without --uplink; add an --uplink HOST:PORT or drop it");
+        "no ports: give at least one --port NAME (or --uplink HOST:PORT, or --listen ADDR:PORT to "
+        "add uplinks at runtime); see vswitchd --help");
   }
   return cmd;
 }

@@ -26,10 +26,16 @@ enum class port_mode {
   device,     ///< dev:NAME — kernel side of an existing interface (AF_PACKET)
 };
 
+/// A --port: how and what to attach, and its per-port options.
 struct port_spec {
   port_mode mode = port_mode::automatic;
   std::string name;  ///< interface name
   std::string text;  ///< as the user wrote it
+  std::uint32_t max_macs = 0;  ///< max-macs=N: most MAC entries it may hold; 0 no limit
+  /// Same attachment and options (the text may differ in spelling).
+  friend bool operator==(const port_spec& a, const port_spec& b) {
+    return a.mode == b.mode && a.name == b.name && a.max_macs == b.max_macs;
+  }
 };
 
 /// HOST:PORT as written; resolved when the daemon starts.
@@ -59,6 +65,11 @@ struct options {
   std::optional<std::string> pid_file; ///< --pid-file
   std::optional<std::string> log_file; ///< --log-file; default: stderr
   std::optional<std::string> user;     ///< --user: drop root after opening everything
+  std::string control = default_control; ///< --control: the control socket; "none": without
+  std::optional<host_port> metrics;    ///< --metrics: Prometheus endpoint (TCP)
+  std::optional<std::string> config_file; ///< --config
+
+  static constexpr const char* default_control = "/run/vswitchd/vswitchd.ctl";
 };
 
 /// What the command line asks for.
@@ -79,7 +90,7 @@ host_port parse_host_port(const std::string& text, const std::string& option);
 /// line, `#` comments. `file` names it in errors. Throws options_error.
 std::vector<host_port> parse_peers_file(std::string_view text, const std::string& file);
 
-/// Parses "NAME", "tap:NAME" or "dev:NAME". Throws options_error.
+/// Parses "[tap:|dev:]NAME[,OPTION=VALUE...]" (OPTION: max-macs). Throws options_error.
 port_spec parse_port_spec(const std::string& text);
 
 }  // namespace switchd

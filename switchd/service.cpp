@@ -58,14 +58,17 @@ pid_file::~pid_file() {
   if (read_pid(path_) == ::getpid()) ::unlink(path_.c_str());
 }
 
-void drop_privileges(const std::string& user) {
+std::pair<uid_t, gid_t> user_ids(const std::string& user) {
   const passwd* pw = ::getpwnam(user.c_str());
   if (pw == nullptr) {
     throw service_error("--user " + user + ": no such user; create one (e.g. `adduser --system " +
                         user + "`) or name another");
   }
-  const uid_t uid = pw->pw_uid;
-  const gid_t gid = pw->pw_gid;
+  return {pw->pw_uid, pw->pw_gid};
+}
+
+void drop_privileges(const std::string& user) {
+  const auto [uid, gid] = user_ids(user);
   // 1. Keep the permitted capabilities across setuid, then change identity.
   if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 || ::initgroups(user.c_str(), gid) != 0 ||
       ::setgid(gid) != 0 || ::setuid(uid) != 0) {

@@ -6,9 +6,12 @@
 // libsystemd.
 #pragma once
 
+#include <sys/types.h>
+
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace switchd {
 
@@ -31,6 +34,9 @@ class pid_file {
  private:
   std::string path_;
 };
+
+/// The uid and gid of `user`. Throws service_error when there is no such user.
+std::pair<uid_t, gid_t> user_ids(const std::string& user);
 
 /// Becomes `user` (its uid, gid and groups) for good, keeping only
 /// CAP_NET_ADMIN and CAP_NET_RAW (interface changes, AF_PACKET). Call after

@@ -4,9 +4,9 @@
 #   tests/install-deps.sh test    to build and run the whole test suite
 set -euo pipefail
 
-build=(build-essential cmake libboost-dev libboost-program-options-dev libspdlog-dev
+build=(build-essential cmake libboost-dev libboost-program-options-dev libspdlog-dev nlohmann-json3-dev
        libsodium-dev pkg-config iproute2 iputils-ping)
-test=("${build[@]}" libgtest-dev libgmock-dev iperf3 ethtool tcpdump procps psmisc python3 python3-nacl python3-scapy
+test=("${build[@]}" curl libgtest-dev libgmock-dev iperf3 ethtool tcpdump procps psmisc python3 python3-nacl python3-scapy
       util-linux)
 
 case "${1:-}" in

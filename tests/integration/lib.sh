@@ -158,11 +158,18 @@ make_ns() {
 in_ns() { local n; n="$(ns "$1")"; shift; ip netns exec "$n" "$@"; }
 
 # start_vswitchd ROLE LOGFILE ARGS...: run the daemon in namespace ROLE in the
-# background; wait (<= 10 s) for "vswitchd ready:". Sets VSW_PID.
+# background; wait (<= 10 s) for "vswitchd ready:". Sets VSW_PID, and VSW_CTL
+# to its control socket (one of its own in $WORK unless ARGS give --control).
+VSW_CTL=""
+T_DAEMONS=0
 start_vswitchd() {
-  local role="$1" logf="$2"
+  local role="$1" logf="$2" a
   shift 2
   T_LOGS+=("$logf")
+  T_DAEMONS=$((T_DAEMONS + 1))
+  VSW_CTL="$WORK/ctl-$role-$T_DAEMONS.sock"
+  for a in "$@"; do [ "$a" = --control ] && VSW_CTL=""; done
+  [ -n "$VSW_CTL" ] && set -- "$@" --control "$VSW_CTL"
   ip netns exec "$(ns "$role")" "$VSWITCHD" "$@" >"$logf" 2>&1 &
   VSW_PID=$!
   T_PIDS+=("$VSW_PID")

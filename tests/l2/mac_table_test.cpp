@@ -588,3 +588,41 @@ TEST(mac_table_model, flush_port_sweep_with_shifts) {
 }
 
 }  // namespace
+
+namespace l2 {
+namespace {
+
+TEST(mac_table, forget_port_removes_static_entries_and_the_limit) {
+  using namespace std::chrono_literals;
+  mac_table table(16, 300s);
+  const time_point t0{};
+  const mac_address x = *mac_address::parse("02:00:00:00:00:01");
+  const mac_address y = *mac_address::parse("02:00:00:00:00:02");
+  const mac_address z = *mac_address::parse("02:00:00:00:00:03");
+  table.set_port_limit(1, 1);
+  ASSERT_TRUE(table.add_static(0, x, 1));
+  ASSERT_EQ(table.learn(0, y, 1, t0), learn_result::learned);
+  ASSERT_EQ(table.learn(0, z, 2, t0), learn_result::learned);
+  EXPECT_EQ(table.flush_port(1), 1u) << "flush_port keeps static entries";
+  ASSERT_EQ(table.learn(0, y, 1, t0), learn_result::learned);
+  EXPECT_EQ(table.forget_port(1), 2u) << "the static entry and the dynamic one";
+  EXPECT_FALSE(table.lookup(0, x, t0));
+  EXPECT_EQ(table.lookup(0, z, t0), port_id{2}) << "other ports untouched";
+  EXPECT_EQ(table.learn(0, x, 1, t0), learn_result::learned);
+  EXPECT_EQ(table.learn(0, y, 1, t0), learn_result::learned) << "the limit went too";
+}
+
+TEST(mac_table, set_aging_applies_to_existing_entries) {
+  using namespace std::chrono_literals;
+  mac_table table(16, 300s);
+  const time_point t0{};
+  const mac_address x = *mac_address::parse("02:00:00:00:00:01");
+  ASSERT_EQ(table.learn(0, x, 1, t0), learn_result::learned);
+  table.set_aging(10s);
+  EXPECT_TRUE(table.lookup(0, x, t0 + 10s));
+  EXPECT_FALSE(table.lookup(0, x, t0 + 11s));
+  EXPECT_EQ(table.age(t0 + 11s), 1u);
+}
+
+}  // namespace
+}  // namespace l2

@@ -346,3 +346,58 @@ TEST_F(datapath_test, clamp_mss_rewrites_syns_crossing_an_uplink_only) {
 
 }  // namespace
 }  // namespace switchd
+
+namespace switchd {
+namespace {
+
+TEST_F(datapath_test, a_removed_port_takes_its_static_entries_and_limit_with_it) {
+  fake_port& a = add("a");
+  fake_port& b = add("b");
+  fake_port& c = add("c");
+  dp_.start();
+  l2::mac_table& t = dp_.forwarder().table();
+  ASSERT_TRUE(t.add_static(0, mac_b, b.id()));
+  t.set_port_limit(b.id(), 1);
+  const l2::port_id b_id = b.id();
+  dp_.remove_port(b_id);
+  EXPECT_EQ(t.count(), 0u) << "a static entry must not point at a reused id";
+  fake_port& d = add("d");  // reuses b's id
+  ASSERT_EQ(d.id(), b_id);
+  a.inject(make_frame(mac_b, mac_a));  // unknown: flooded, not sent to d as if it were b
+  EXPECT_EQ(c.sent.size(), 1u);
+  EXPECT_EQ(d.sent.size(), 1u);
+  d.inject(make_frame(broadcast, mac_b));
+  d.inject(make_frame(broadcast, mac_c));
+  EXPECT_EQ(t.port_count(d.id()), 2u) << "b's limit of 1 does not apply to d";
+}
+
+/// Records what it is shown.
+struct recorder final : frame_observer {
+  void observe(l2::port_id port, const l2::packet& packet) override {
+    seen.emplace_back(port, bytes(packet.frame.begin(), packet.frame.end()));
+  }
+  std::vector<std::pair<l2::port_id, bytes>> seen;
+};
+
+TEST_F(datapath_test, an_observer_sees_frames_entering_and_leaving_its_port_only) {
+  fake_port& a = add("a");
+  fake_port& b = add("b");
+  fake_port& c = add("c");
+  dp_.start();
+  recorder r;
+  dp_.watch(b.id(), r);
+  const bytes from_a = make_frame(broadcast, mac_a);
+  a.inject(from_a);                      // flooded: leaves b (and c)
+  const bytes from_b = make_frame(mac_a, mac_b);
+  b.inject(from_b);                      // enters b
+  c.inject(make_frame(mac_a, mac_c));    // c to a: not b's
+  ASSERT_EQ(r.seen.size(), 2u);
+  EXPECT_EQ(r.seen[0], std::make_pair(b.id(), from_a));
+  EXPECT_EQ(r.seen[1], std::make_pair(b.id(), from_b));
+  dp_.unwatch(r);
+  a.inject(from_a);
+  EXPECT_EQ(r.seen.size(), 2u) << "nothing after unwatch";
+}
+
+}  // namespace
+}  // namespace switchd

@@ -90,6 +90,69 @@ TEST(options, config_file_takes_the_same_options) {
   std::remove(path.c_str());
 }
 
+TEST(options, port_options_follow_the_name) {
+  const options o = parse({"--port", "tap0,max-macs=64", "--port", "dev:veth1"}).opts;
+  ASSERT_EQ(o.ports.size(), 2u);
+  EXPECT_EQ(o.ports[0].name, "tap0");
+  EXPECT_EQ(o.ports[0].max_macs, 64u);
+  EXPECT_EQ(o.ports[0].text, "tap0,max-macs=64");
+  EXPECT_EQ(o.ports[1].max_macs, 0u) << "no limit unless asked";
+  EXPECT_FALSE(parse_port_spec("tap0") == parse_port_spec("tap0,max-macs=5"));
+  EXPECT_TRUE(parse_port_spec("tap:tap0,max-macs=5") == parse_port_spec("tap:tap0,max-macs=5"));
+  EXPECT_FALSE(parse_port_spec("tap:tap0") == parse_port_spec("dev:tap0"));
+}
+
+TEST(options, control_socket_and_metrics) {
+  const options d = parse({"--port", "tap0"}).opts;
+  EXPECT_EQ(d.control, "/run/vswitchd/vswitchd.ctl");
+  EXPECT_FALSE(d.metrics);
+  const options o = parse({"--port", "tap0", "--control", "/tmp/x.ctl", "--metrics", "127.0.0.1:9310"}).opts;
+  EXPECT_EQ(o.control, "/tmp/x.ctl");
+  ASSERT_TRUE(o.metrics);
+  EXPECT_EQ(o.metrics->host, "127.0.0.1");
+  EXPECT_EQ(o.metrics->port, 9310);
+  EXPECT_EQ(parse({"--port", "tap0", "--control", "none"}).opts.control, "none");
+}
+
+TEST(options, listen_alone_opens_the_uplink_socket_for_runtime_uplinks) {
+  const options o = parse({"--listen", "0.0.0.0:4789"}).opts;
+  EXPECT_TRUE(o.ports.empty());
+  ASSERT_TRUE(o.listen);
+  EXPECT_EQ(o.listen->port, 4789);
+}
+
+TEST(options, every_option_and_port_options_in_the_config_file) {
+  const std::string path = ::testing::TempDir() + "vswitchd_options_every.conf";
+  {
+    std::ofstream out(path);
+    out << "port = tap0,max-macs=10\nport = dev:veth1\nuplink = 192.0.2.7:4789\n"
+           "listen = 0.0.0.0:4790\nvni = 42\nmac-aging = 60\nmac-table-size = 100\n"
+           "log-level = debug\nlog-file = /tmp/v.log\npid-file = /tmp/v.pid\nuser = nobody\n"
+           "control = /tmp/v.ctl\nmetrics = 127.0.0.1:9310\nkey-file = /tmp/k\n"
+           "keepalive = 2\npeer-timeout = 9\nresolve-interval = 30\nunderlay-mtu = 9000\n"
+           "clamp-mss = true\npeers-file = /tmp/peers\n";
+  }
+  const options o = parse({"--config", path}).opts;
+  ASSERT_EQ(o.ports.size(), 2u);
+  EXPECT_EQ(o.ports[0].max_macs, 10u);
+  EXPECT_EQ(o.listen->port, 4790);
+  EXPECT_EQ(o.vni, 42u);
+  EXPECT_EQ(o.log_file, "/tmp/v.log");
+  EXPECT_EQ(o.pid_file, "/tmp/v.pid");
+  EXPECT_EQ(o.user, "nobody");
+  EXPECT_EQ(o.control, "/tmp/v.ctl");
+  EXPECT_EQ(o.metrics->port, 9310);
+  EXPECT_EQ(o.key_file, "/tmp/k");
+  EXPECT_EQ(o.keepalive, 2u);
+  EXPECT_EQ(o.peer_timeout, 9u);
+  EXPECT_EQ(o.resolve_interval, 30u);
+  EXPECT_EQ(o.underlay_mtu, 9000u);
+  EXPECT_TRUE(o.clamp_mss);
+  EXPECT_EQ(o.peers_file, "/tmp/peers");
+  EXPECT_EQ(o.config_file, path);
+  std::remove(path.c_str());
+}
+
 struct bad_case {
   std::vector<std::string> args;
   std::vector<std::string> expected;  ///< fragments the message must contain
@@ -129,7 +192,11 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{"--port", "tap0", "--mac-aging", "0"}, {"--mac-aging", "1 to"}},
         bad_case{{"--port", "tap0", "--mac-table-size", "0"}, {"--mac-table-size"}},
         bad_case{{"--port", "tap0", "--log-level", "loud"}, {"--log-level", "trace"}},
-        bad_case{{"--port", "tap0", "--listen", "0.0.0.0:4789"}, {"--listen", "--uplink"}},
+        bad_case{{"--port", "tap0,max-macs=0"}, {"--port tap0,max-macs=0", "1 to 16777216"}},
+        bad_case{{"--port", "tap0,max-macs"}, {"'max-macs' is not an option", "tap0,max-macs=64"}},
+        bad_case{{"--port", "tap0,speed=10"}, {"unknown port option 'speed'", "max-macs=N"}},
+        bad_case{{"--port", "tap0,max-macs=1,max-macs=2"}, {"max-macs is given twice"}},
+        bad_case{{"--port", "tap0", "--metrics", "9100"}, {"--metrics 9100", "HOST:PORT"}},
         bad_case{{"--config", "/nonexistent/vswitchd.conf"}, {"--config", "cannot read"}},
         bad_case{{"--port"}, {"port"}},
         bad_case{{"--port", "tap0", "--key-file", "/k"}, {"--key-file", "without uplinks"}},
