@@ -63,6 +63,13 @@ std::unique_ptr<tap_port> tap_port::open(boost::asio::io_context& io, l2::port_i
       throw port_error(name + ": /dev/net/tun is missing (" + errno_text(err) +
                        "); load the tun module (modprobe tun)");
     }
+    if (::getuid() != 0 && (err == EACCES || err == EPERM)) {
+      // Running as --user: the device's mode decides (0666 on Debian, CAP_NET_ADMIN does the rest).
+      throw port_error(name + ": cannot open /dev/net/tun (" + errno_text(err) + ") as uid " +
+                       std::to_string(::getuid()) +
+                       "; let the user open it (chmod 0666 /dev/net/tun, Debian's default), "
+                       "or run vswitchd as root");
+    }
     throw port_error(name + ": cannot open /dev/net/tun (" + errno_text(err) +
                      "); run vswitchd as root");
   }

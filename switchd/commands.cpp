@@ -74,7 +74,10 @@ void daemon::remove_port(l2::port_id id) {
 void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
                             const std::shared_ptr<control_client>& client) {
   std::string error;
-  const auto bad = [&](const std::string& message) { client->fail(cmd + ": " + message); };
+  // Errors name the command as vswitchctl spells it: "port del", not "port/del".
+  std::string words = cmd;
+  std::replace(words.begin(), words.end(), '/', ' ');
+  const auto bad = [&](const std::string& message) { client->fail(words + ": " + message); };
   /// The port named by args[key] into `out` (nothing if absent and not
   /// required); false after sending the client a failure.
   const auto port_arg = [&](const char* key, bool required, std::optional<l2::port_id>& out) {
@@ -180,7 +183,7 @@ void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
       if (message.starts_with("--port ")) message.erase(0, 7);
       bad(message);
     } catch (const startup_error& e) {
-      bad(e.what());
+      client->fail(e.what());  // it names "port add SPEC" already
     }
   } else if (cmd == "port/del") {
     std::optional<l2::port_id> port;
@@ -207,10 +210,10 @@ void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
     } catch (const options_error& e) {
       return bad(e.what());
     }
-    add_uplink_async(hp, [] { return true; }, [this, client, cmd](std::optional<l2::port_id> id,
-                                                           const std::string& why_not) {
+    add_uplink_async(hp, [] { return true; }, [this, client, words](std::optional<l2::port_id> id,
+                                                             const std::string& why_not) {
       if (!id) {
-        client->fail(cmd + ": " + why_not);
+        client->fail(words + ": " + why_not);
         return;
       }
       spdlog::info("peer {}: added (vswitchctl uplink add)", datapath_.ports()[*id]->name());

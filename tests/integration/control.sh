@@ -299,7 +299,7 @@ for c in clients:
 assert closed >= 3, "expected the clients beyond 16 to be closed, got %d closed" % closed
 for c in clients:
     c.close()
-print("   garbage answered, 10 MB line refused, %d of %d surplus clients closed" % (closed, len(clients)))
+print("   garbage answered, 10 MB line refused; of %d clients at once, %d closed (16 served)" % (len(clients), closed))
 EOF
 ctl show >/dev/null || fail "vswitchctl show failed after the bad clients"
 ping_ok a "$V.2" 2
