@@ -35,7 +35,7 @@ const std::vector<command_spec>& commands() {
       {"fdb add", {"MAC", "PORT"}, {"--vlan"}, "fdb/add", "fdb add MAC PORT [--vlan V]"},
       {"fdb del", {"MAC"}, {"--vlan"}, "fdb/del", "fdb del MAC [--vlan V]"},
       {"fdb flush", {}, {"--port"}, "fdb/flush", "fdb flush [--port P]"},
-      {"port add", {"SPEC"}, {}, "port/add", "port add [tap:|dev:]NAME"},
+      {"port add", {"SPEC"}, {}, "port/add", "port add [tap:|dev:]NAME[,max-macs=N]"},
       {"port del", {"NAME"}, {}, "port/del", "port del NAME"},
       {"uplink add", {"HOST:PORT"}, {}, "uplink/add", "uplink add HOST:PORT"},
       {"uplink del", {"HOST:PORT"}, {}, "uplink/del", "uplink del HOST:PORT"},
@@ -408,7 +408,8 @@ std::string usage_text() {
          "                               static or learned\n"
          "  fdb flush [--port P]         forget the learned entries (all, or port P's);\n"
          "                               static entries stay\n"
-         "  port add [tap:|dev:]NAME     add a port, as vswitchd --port takes it\n"
+         "  port add [tap:|dev:]NAME[,max-macs=N]\n"
+         "                               add a port, as vswitchd --port takes it\n"
          "  port del NAME                remove a port\n"
          "  uplink add HOST:PORT         add an uplink peer, as vswitchd --uplink takes it\n"
          "  uplink del HOST:PORT         remove an uplink peer (as it was added, or its\n"

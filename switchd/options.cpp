@@ -201,7 +201,8 @@ command parse_options(int argc, const char* const argv[]) {
       ("generate-key", "print a new random key for --key-file and exit")
       ("config", po::value(&config_file)->value_name("FILE"),
        "read options from FILE: one `key = value` per line, keys as the long options "
-       "without dashes; `#` starts a comment")
+       "without dashes (port options too: `port = tap0,max-macs=64`); `#` starts a comment. "
+       "Re-read on SIGHUP and `vswitchctl reload`, which apply the difference")
       ("port", po::value(&port_texts)->value_name("[tap:|dev:]NAME[,OPT=V]")->composing(), port_help)
       ("uplink", po::value(&uplink_texts)->value_name("HOST:PORT")->composing(),
        "a VXLAN peer, repeatable: a name, an IPv4 address or [IPv6]:PORT")
