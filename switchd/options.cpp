@@ -343,7 +343,15 @@ command parse_options(int argc, const char* const argv[]) {
     // (Checked for length and the directory when the daemon binds it.)
     o.control = control_text;
   }
-  if (!metrics_text.empty()) o.metrics = parse_host_port(metrics_text, "--metrics");
+  if (!metrics_text.empty()) {
+    if (metrics_text.find(':') == std::string::npos) {
+      const bool all_digits = metrics_text.find_first_not_of("0123456789") == std::string::npos;
+      throw options_error("--metrics " + metrics_text + ": write ADDR:PORT, e.g. 127.0.0.1:" +
+                          (all_digits ? metrics_text : std::string("9310")) +
+                          " (0.0.0.0:PORT to serve every address)");
+    }
+    o.metrics = parse_host_port(metrics_text, "--metrics");
+  }
   if (!peers_file.empty()) o.peers_file = peers_file;
   o.clamp_mss = vm.count("clamp-mss") != 0 && vm["clamp-mss"].as<bool>();
   if (!keepalive_text.empty()) {

@@ -26,8 +26,10 @@ expect_fail() {
   while [ "$1" != -- ]; do pats+=("$1"); shift; done
   shift
   n=$((n + 1))
-  # (No control socket: the unprivileged runs could not make /run/vswitchd.)
-  out="$(ip netns exec "$SW" timeout 10 ${AS_USER:-} "$VSWITCHD" "$@" --control none 2>&1)" || rc=$?
+  # No control socket unless the case is about it (unprivileged runs could not make /run/vswitchd).
+  local a ctl=(--control none)
+  for a in "$@"; do [ "$a" = --control ] && ctl=(); done
+  out="$(ip netns exec "$SW" timeout 10 ${AS_USER:-} "$VSWITCHD" "$@" "${ctl[@]}" 2>&1)" || rc=$?
   printf -- '   %s => exit %d: %s\n' "vswitchd $*" "$rc" "$(grep -v 'nothing was left behind' <<<"$out" | head -n 1 | sed -E 's/^[0-9-]+ [0-9:.]+ //')"
   [ "$rc" -ne 124 ] || fail "vswitchd $* did not exit within 10 s"
   [ "$rc" -eq "$want" ] || fail "vswitchd $*: exit status $rc, want $want; output: $out"
@@ -79,6 +81,18 @@ expect_fail 1 "--listen 0.0.0.0:4789 (the default): cannot bind (Address already
 expect_fail 1 "--listen 0.0.0.0:4789: cannot bind (Address already in use)" \
   -- --port "tap:$lt" --listen 0.0.0.0:4789 --uplink 10.0.0.2:4789
 expect_fail 1 "--port tap:$held: the TAP is held by another process" "--port dev:$held" -- --port "tap:$lt" --port "tap:$held"
+check "the control socket and the metrics port: taken, or not a socket"
+expect_fail 1 "--control $VSW_CTL: another vswitchd is serving it" "its own --control PATH" \
+  -- --port "tap:$lt" --control "$VSW_CTL"
+: >"$WORK/not-a-socket"
+expect_fail 1 "--control $WORK/not-a-socket: exists and is not a socket" -- --port "tap:$lt" --control "$WORK/not-a-socket"
+expect_fail 2 "--metrics 9100: write ADDR:PORT" "127.0.0.1:9100" -- --port "tap:$lt" --metrics 9100
+ip -n "$SW" link set lo up
+in_ns sw "$PYTHON" -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1", 9319)); s.listen(); time.sleep(30)' &
+T_PIDS+=($!)
+sleep 0.3
+expect_fail 1 "--metrics 127.0.0.1:9319: cannot listen (Address already in use)" "choose another port" \
+  -- --port "tap:$lt" --metrics 127.0.0.1:9319
 kill -0 "$holder" 2>/dev/null || fail "the holding vswitchd died"
 exists sw "$held" || fail "a failed start removed the other daemon's TAP $held"
 stop_vswitchd "$holder" 1
