@@ -124,6 +124,8 @@ if in_ns a ping -n -q -c 3 -i 0.2 -W 1 "$V.2" >/dev/null 2>&1; then fail "a stil
 ctl fdb show --json | json '[e["type"] + "@" + e["port"] for e in j["entries"] if e["mac"] == "'"$mac_a"'"]' |
   grep -qF "static@$tb" || fail "fdb show: $mac_a is not static on $tb"
 ctl fdb del "$mac_a" | grep -qF "removed static entry" || fail "fdb del $mac_a"
+[ "$(ctl --json fdb add "$mac_a" "$ta" | json 'j["port"]')" = "$ta" ] || fail "fdb add --json"
+[ "$(ctl --json fdb del "$mac_a" | json 'j["type"]')" = static ] || fail "fdb del --json"
 ping_ok a "$V.2" 3
 ctl fdb add 02:00:00:51:00:99 "$tb" --vlan 0 >/dev/null || fail "fdb add 02:00:00:51:00:99"
 # One frame from a MAC that then falls silent: learned, then aged out.
@@ -154,6 +156,8 @@ for i in 1 2 3; do
   sleep 0.5
 done
 ping_all_answered 100 "a->b during 3 port add/del rounds"
+[ "$(ctl --json port add "tap:$td" | json 'j["name"] + "/" + j["kind"]')" = "$td/tap" ] || fail "port add --json"
+[ "$(ctl --json port del "$td" | json 'j["name"]')" = "$td" ] || fail "port del --json"
 out="$(ctl port add "tap:$ta" 2>&1)" && fail "port add of an existing port succeeded: $out"
 grep -qF "already a port" <<<"$out" || fail "port add $ta: unclear error: $out"
 pass "port add/del work while traffic flows, and refuse a duplicate"
@@ -166,6 +170,8 @@ ctl show --json | json '[p["peer"]["address"] for p in j["ports"] if p["peer"]]'
   fail "show --json lacks the peer"
 ctl show | grep -qE "PEERS|ADDRESS" || fail "show (human) has no peers table: $(ctl show)"
 out="$(ctl uplink add "$U.2:4789" 2>&1)" && fail "a duplicate uplink add succeeded: $out"
+[ "$(ctl uplink del "$U.2:4789" --json | json 'j["name"]')" = "$U.2:4789" ] || fail "uplink del --json"
+[ "$(ctl uplink add "$U.2:4789" --json | json 'j["peer"]["address"]')" = "$U.2:4789" ] || fail "uplink add --json"
 ctl uplink del "$U.2:4789" >/dev/null || fail "uplink del $U.2:4789"
 if in_ns a ping -n -q -c 2 -i 0.2 -W 1 "$V.3" >/dev/null 2>&1; then fail "a reached c after uplink del"; fi
 pass "uplink add/del at runtime"
@@ -222,6 +228,7 @@ check "7. reload: ports and uplinks follow the config; a running ping is untouch
 ping_run a "$V.2" 120
 write_conf "port = tap:$te" "uplink = $U.2:4789"
 out="$(ctl reload)" || fail "vswitchctl reload failed: $out"
+[ "$(ctl --json reload | json 'j["unchanged"]')" -eq 4 ] || fail "a second reload (--json) changed something"
 log "$out" | sed 's/^/   /'
 grep -qF "$te" <<<"$out" || fail "reload did not report $te added"
 exists sw "$te" || fail "reload did not create $te"
@@ -238,6 +245,7 @@ write_conf "port = nope:$te"
 out="$(ctl reload 2>&1)" && fail "a bad config was accepted: $out"
 grep -qF "unknown port kind 'nope'" <<<"$out" || fail "bad reload: unclear error: $out"
 grep -qF "running configuration stays" <<<"$out" || fail "bad reload: does not say the config stays: $out"
+[ "$(ctl --json reload 2>/dev/null | json 'j["ok"]')" = False ] || fail "reload --json of a bad file: no ok:false"
 [ "$(ctl show --json | json 'len(j["ports"])')" -eq 2 ] || fail "the bad reload changed the ports"
 ping_ok a "$V.2" 2
 mv "$WORK/good.conf" "$CONF"
@@ -246,7 +254,7 @@ pass "reload adds and removes ports and peers; a bad file is refused and changes
 check "8. log-level and errors"
 ctl log-level debug | grep -qF "log level debug" || fail "log-level debug"
 wait_log "$WORK/a.log" 0 "log level debug" 2 >/dev/null || fail "no log line for the level change"
-ctl log-level info >/dev/null
+[ "$(ctl --json log-level info | json 'j["previous"] + ">" + j["level"]')" = "debug>info" ] || fail "log-level --json"
 expect_ctl() {  # expect_ctl STATUS FRAGMENT ARGS...: vswitchctl ARGS exits STATUS, saying FRAGMENT
   local want="$1" frag="$2" rc=0 out
   shift 2
