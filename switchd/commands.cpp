@@ -208,7 +208,7 @@ void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
     try {
       hp = parse_host_port(*text, "uplink add");
     } catch (const options_error& e) {
-      return bad(e.what());
+      return client->fail(e.what());  // it names "uplink add PEER" already
     }
     add_uplink_async(hp, [] { return true; }, [this, client, words](std::optional<l2::port_id> id,
                                                              const std::string& why_not) {

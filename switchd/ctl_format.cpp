@@ -119,38 +119,6 @@ std::string parse_mac(const std::string& text) {
   return mac;
 }
 
-/// Throws unless `text` is HOST:PORT or [IPV6]:PORT with a port 1..65535.
-void check_host_port(const std::string& words, const std::string& text) {
-  std::string host;
-  std::string port;
-  if (text.starts_with("[")) {
-    const auto close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      throw usage_error(words + " " + text +
-                        ": write an IPv6 address as [ADDR]:PORT, e.g. [2001:db8::1]:4789");
-    }
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string::npos) {
-      throw usage_error(words + " " + text + ": missing port; write HOST:PORT, e.g. " + text +
-                        ":4789");
-    }
-    if (text.find(':') != colon) {
-      throw usage_error(words + " " + text +
-                        ": an IPv6 address needs brackets: [ADDR]:PORT, e.g. [2001:db8::1]:4789");
-    }
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }
-  if (host.empty()) throw usage_error(words + " " + text + ": missing host; write HOST:PORT");
-  if (!parse_whole(port, 1, 65535)) {
-    throw usage_error(words + " " + text + ": bad port '" + port +
-                      "'; give a UDP port from 1 to 65535, e.g. otherhost:4789");
-  }
-}
-
 /// Throws when `spec` is empty. The daemon checks the rest (kind, name,
 /// port options), with the same parser as --port: one place for the rules.
 void check_port_spec(const std::string& spec) {
@@ -357,8 +325,7 @@ invocation parse_args(int argc, const char* const* argv, const char* env_control
   } else if (words == "port del") {
     args["name"] = params[0];
   } else if (words == "uplink add" || words == "uplink del") {
-    check_host_port(words, params[0]);
-    args["peer"] = params[0];
+    args["peer"] = params[0];  // checked by the daemon, as --uplink is
   } else if (words == "log-level") {
     check_level(params[0]);
     args["level"] = params[0];
