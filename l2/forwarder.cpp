@@ -8,10 +8,18 @@
 namespace l2 {
 
 forwarder::forwarder(std::size_t table_capacity, std::chrono::nanoseconds aging)
-    : table_(table_capacity, aging) {}
+    : table_(table_capacity, aging), modes_(max_ports), members_(4096) {}
 
-void forwarder::add_port(port_id port, port_role role) {
+void forwarder::add_port(port_id port, port_role role, const vlan_mode& mode) {
   if (port >= max_ports) throw std::out_of_range("l2::forwarder::add_port: port id >= max_ports");
+  modes_[port] = mode;
+  for (std::size_t v = 0; v < members_.size(); ++v) {
+    if (mode.carries(static_cast<vlan_id>(v))) {
+      members_[v].insert(port);
+    } else {
+      members_[v].erase(port);
+    }
+  }
   // A new port starts up; re-adding a known port changes only its role.
   if (!ports_.contains(port)) {
     ports_.insert(port);
@@ -38,6 +46,8 @@ void forwarder::remove_port(port_id port) {
   uplinks_.erase(port);
   locals_.erase(port);
   unicast_only_.erase(port);
+  for (port_set& members : members_) members.erase(port);
+  modes_[port] = vlan_mode::transparent();
   table_.forget_port(port);  // static entries too: the id may be reused
 }
 
@@ -60,9 +70,10 @@ forward_decision forwarder::drop(drop_reason reason, vlan_id vlan) {
   return decision;
 }
 
-forward_decision forwarder::flood(port_id ingress, vlan_id vlan) {
+forward_decision forwarder::flood(port_id ingress, vlan_id vlan, const std::optional<vlan_tag>& tag) {
   forward_decision decision;
   decision.ports = up_;
+  decision.ports &= members_[vlan & 0xfff];  // a flood never crosses VLANs
   decision.ports -= unicast_only_;
   // Split horizon: what came from an uplink goes only to local ports.
   if (uplinks_.contains(ingress)) decision.ports &= locals_;
@@ -70,6 +81,7 @@ forward_decision forwarder::flood(port_id ingress, vlan_id vlan) {
   if (decision.ports.empty()) return drop(drop_reason::no_egress, vlan);
   decision.kind = forward_decision::action::flood;
   decision.vlan = vlan;
+  decision.tag = tag;
   return decision;
 }
 
@@ -79,12 +91,14 @@ forward_decision forwarder::decide(port_id ingress, std::span<const std::byte> b
   if (!parsed) return drop(parsed.reason);
   const frame_view& frame = *parsed.frame;
 
-  // 2. Ingress VLAN (transparent policy: the tag's VID, or 0 when untagged).
+  // 2. Ingress port must be known and up.
   const std::optional<vlan_tag> tag = frame.tag();
-  const vlan_id vlan = tag ? tag->vid : vlan_id{0};
+  if (!up_.contains(ingress)) return drop(drop_reason::port_down, tag ? tag->vid : vlan_id{0});
 
-  // 3. Ingress port must be known and up.
-  if (!up_.contains(ingress)) return drop(drop_reason::port_down, vlan);
+  // 3. Ingress VLAN, by the port's mode.
+  const std::optional<vlan_id> classified = classify(modes_[ingress], tag);
+  if (!classified) return drop(drop_reason::vlan_not_allowed, tag ? tag->vid : vlan_id{0});
+  const vlan_id vlan = *classified;
 
   // 4. Learn the source; a group address is never a valid source.
   const mac_address source = frame.source();
@@ -94,11 +108,13 @@ forward_decision forwarder::decide(port_id ingress, std::span<const std::byte> b
   // 5. Destination.
   const mac_address destination = frame.destination();
   if (destination.is_link_local()) return drop(drop_reason::link_local, vlan);
-  if (destination.is_multicast()) return flood(ingress, vlan);  // includes broadcast
+  if (destination.is_multicast()) return flood(ingress, vlan, tag);  // includes broadcast
   const std::optional<port_id> egress = table_.lookup(vlan, destination, now);
-  if (!egress) return flood(ingress, vlan);  // unknown unicast
+  if (!egress) return flood(ingress, vlan, tag);  // unknown unicast
   if (*egress == ingress) return drop(drop_reason::reflection, vlan);
   if (!up_.contains(*egress)) return drop(drop_reason::port_down, vlan);
+  // (A static entry can name a port that does not carry the VLAN.)
+  if (!members_[vlan & 0xfff].contains(*egress)) return drop(drop_reason::vlan_not_allowed, vlan);
   // Split horizon holds for known unicast too: in a full mesh the sender's
   // switch reaches that uplink's peer directly, so relaying would duplicate.
   if (uplinks_.contains(ingress) && uplinks_.contains(*egress)) {
@@ -108,6 +124,7 @@ forward_decision forwarder::decide(port_id ingress, std::span<const std::byte> b
   decision.kind = forward_decision::action::unicast;
   decision.port = *egress;
   decision.vlan = vlan;
+  decision.tag = tag;
   return decision;
 }
 

@@ -6,19 +6,26 @@
 // it is up; it does no I/O. Flooding excludes the ingress port and, for frames
 // that came from an uplink, every other uplink (split horizon).
 //
-// VLAN policy today is "transparent": a tagged frame belongs to its tag's VLAN
-// (learning is per VLAN) and is forwarded unchanged; untagged frames are VLAN 0.
+// VLANs (l2/vlan.hpp): each port has a mode (transparent by default, access or
+// trunk). A frame's VLAN is decided on ingress; learning, lookup and flooding
+// are per VLAN: a flood reaches only the ports that carry its VLAN, and a
+// known unicast to a port that does not is dropped (vlan_not_allowed). The
+// decision carries the VLAN and the frame's tag so that the caller can
+// rewrite the frame for each output port (l2::egress_change, l2::retag).
 #pragma once
 
 #include <bitset>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <vector>
 
 #include "l2/drop_reason.hpp"
 #include "l2/frame.hpp"
 #include "l2/mac_table.hpp"
 #include "l2/types.hpp"
+#include "l2/vlan.hpp"
 
 namespace l2 {
 
@@ -64,6 +71,7 @@ struct forward_decision {
   port_id port = no_port;                  ///< when kind == unicast
   port_set ports;                          ///< when kind == flood (never empty)
   vlan_id vlan = 0;                        ///< the frame's VLAN, when parsed
+  std::optional<vlan_tag> tag;             ///< the frame's 802.1Q tag as it arrived
 };
 
 class forwarder {
@@ -71,8 +79,11 @@ class forwarder {
   /// A forwarder over a MAC table of `table_capacity` entries with `aging`.
   forwarder(std::size_t table_capacity, std::chrono::nanoseconds aging);
 
-  /// Adds port `port` (< max_ports), up, with `role`. Re-adding replaces the role.
-  void add_port(port_id port, port_role role);
+  /// Adds port `port` (< max_ports), up, with `role` and VLAN `mode`.
+  /// Re-adding replaces the role and the mode.
+  void add_port(port_id port, port_role role, const vlan_mode& mode = vlan_mode::transparent());
+  /// The VLAN mode of `port` (transparent for unknown ports).
+  const vlan_mode& mode_of(port_id port) const { return modes_[port < max_ports ? port : 0]; }
   /// Removes a port and its MAC entries (static ones too) and MAC limit.
   void remove_port(port_id port);
   /// Marks a port up or down. Going down flushes its dynamic MAC entries.
@@ -80,7 +91,9 @@ class forwarder {
   bool is_port_up(port_id port) const { return up_.contains(port); }
 
   /// The decision for `bytes` received on `ingress` at `now`. Learns the source.
-  /// Drops: malformed (runt, giant, truncated_tag), multicast_source,
+  /// Drops: malformed (runt, giant, truncated_tag), vlan_not_allowed (the
+  /// ingress port does not take the frame's VLAN, or the known unicast port
+  /// does not carry it), multicast_source,
   /// port_down (ingress down, or the known unicast port is down),
   /// link_local (after learning), reflection, split_horizon (a known unicast
   /// from an uplink whose port is another uplink), no_egress (nothing to
@@ -99,7 +112,7 @@ class forwarder {
  private:
   forward_decision drop(drop_reason reason, vlan_id vlan = 0);
   /// The flood decision for a frame from `ingress`, or a no_egress drop.
-  forward_decision flood(port_id ingress, vlan_id vlan);
+  forward_decision flood(port_id ingress, vlan_id vlan, const std::optional<vlan_tag>& tag);
 
   mac_table table_;
   port_set ports_;    ///< every known port
@@ -107,6 +120,8 @@ class forwarder {
   port_set uplinks_;  ///< ports with role uplink
   port_set locals_;   ///< ports with role local (ports_ minus uplinks_)
   port_set unicast_only_;  ///< learned uplinks: never in a flood set
+  std::vector<vlan_mode> modes_;    ///< by port id, max_ports long
+  std::vector<port_set> members_;   ///< by VLAN id (4096): the ports carrying it
   drop_counters drops_;
 };
 

@@ -20,7 +20,8 @@ datapath::datapath(boost::asio::io_context& io, std::size_t table_capacity,
     : forwarder_(table_capacity, mac_aging),
       clock_(clock),
       aging_timer_(io),
-      segments_(l2::segment_buffer_size(l2::max_frame_size, max_segment_headroom)) {}
+      segments_(l2::segment_buffer_size(l2::max_frame_size, max_segment_headroom)),
+      retagged_(l2::max_frame_size + l2::vlan_tag_size) {}
 
 datapath::~datapath() { stop(); }
 
@@ -36,7 +37,8 @@ std::size_t datapath::port_count() const {
       std::count_if(ports_.begin(), ports_.end(), [](const auto& p) { return p != nullptr; }));
 }
 
-void datapath::add_port(std::unique_ptr<ports::port> p, std::optional<l2::port_role> role) {
+void datapath::add_port(std::unique_ptr<ports::port> p, std::optional<l2::port_role> role,
+                        const l2::vlan_mode& vlans) {
   const l2::port_id id = p->id();
   if (id != next_id() || id >= l2::max_ports) {
     throw std::logic_error("datapath::add_port: bad port id");
@@ -44,7 +46,7 @@ void datapath::add_port(std::unique_ptr<ports::port> p, std::optional<l2::port_r
   if (!role) {
     role = p->kind() == ports::port_kind::uplink ? l2::port_role::uplink : l2::port_role::local;
   }
-  forwarder_.add_port(id, *role);
+  forwarder_.add_port(id, *role, vlans);
   forwarder_.set_port_up(id, p->is_up());
   if (id == ports_.size()) {
     ports_.push_back(std::move(p));
@@ -125,15 +127,20 @@ void datapath::on_frame(ports::port& from, const l2::packet& arrived) {
       from.counters().drops.count(d.reason);
       break;
     case l2::forward_decision::action::unicast:
-      transmit(*ports_[d.port], packet);
+      transmit(*ports_[d.port], packet, d);
       break;
     case l2::forward_decision::action::flood:
-      d.ports.for_each([&](l2::port_id out) { transmit(*ports_[out], packet); });
+      d.ports.for_each([&](l2::port_id out) { transmit(*ports_[out], packet, d); });
       break;
   }
 }
 
-void datapath::transmit(ports::port& out, const l2::packet& given) {
+void datapath::transmit(ports::port& out, const l2::packet& arrived, const l2::forward_decision& d) {
+  // The tag as this port wants it (for ports without VLAN options: as it came).
+  const l2::tag_change change = l2::egress_change(forwarder_.mode_of(out.id()), d.vlan, d.tag);
+  const l2::packet given = change.what == l2::tag_change::action::none
+                               ? arrived
+                               : l2::retag(arrived, change, retagged_);
   const l2::packet packet = clamp_mss_ && out.kind() == ports::port_kind::uplink
                                 ? clamped(given, out.max_frame_size())
                                 : given;

@@ -43,10 +43,11 @@ class datapath final : public ports::port_listener {
 
   /// The id the next added port must have: the lowest free one.
   l2::port_id next_id() const;
-  /// Adds a port (its id must be next_id()); uplinks get the uplink role. A
-  /// port added after start() is started at once.
+  /// Adds a port (its id must be next_id()) in VLAN mode `vlans`; uplinks get
+  /// the uplink role. A port added after start() is started at once.
   void add_port(std::unique_ptr<ports::port> p,
-                std::optional<l2::port_role> role = std::nullopt);
+                std::optional<l2::port_role> role = std::nullopt,
+                const l2::vlan_mode& vlans = l2::vlan_mode::transparent());
   /// Stops and removes port `id`, flushing its MAC entries; its id becomes free.
   void remove_port(l2::port_id id);
   /// Shows `o` the frames entering and leaving `port` until unwatch(o).
@@ -81,9 +82,10 @@ class datapath final : public ports::port_listener {
 
  private:
   void schedule_aging();
-  /// Sends `packet` out of `out`: as it is if it is plain or `out` carries
-  /// offloads, else segmented (or its checksum completed) in software.
-  void transmit(ports::port& out, const l2::packet& packet);
+  /// Sends `packet` (decided as `d`) out of `out`: with its tag as `out`
+  /// wants it; as it is if it is plain or `out` carries offloads, else
+  /// segmented (or its checksum completed) in software.
+  void transmit(ports::port& out, const l2::packet& packet, const l2::forward_decision& d);
 
   l2::forwarder forwarder_;
   clock_fn clock_;
@@ -99,6 +101,7 @@ class datapath final : public ports::port_listener {
   std::vector<std::pair<l2::port_id, frame_observer*>> observers_;
   std::bitset<l2::max_ports> observed_;  ///< ports with an observer: one test per frame
   std::vector<std::byte> segments_;  ///< software GSO output; allocated once
+  std::vector<std::byte> retagged_;  ///< a frame with its tag pushed, popped or changed
   std::array<std::byte, 512> syn_copy_{};  ///< a SYN being clamped
   bool clamp_mss_ = false;
   bool started_ = false;
