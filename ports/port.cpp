@@ -13,6 +13,10 @@ std::string_view to_string(port_kind kind) {
       return "dev";
     case port_kind::uplink:
       return "uplink";
+    case port_kind::stream:
+      return "stream";
+    case port_kind::dgram:
+      return "dgram";
     case port_kind::other:
       return "other";
   }

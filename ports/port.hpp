@@ -37,6 +37,8 @@ enum class port_kind : std::uint8_t {
   tap,     ///< file side of a TAP device (/dev/net/tun)
   device,  ///< kernel side of an interface (AF_PACKET)
   uplink,  ///< a VXLAN peer over UDP
+  stream,  ///< a QEMU guest over a stream socket (unix or TCP; -netdev stream)
+  dgram,   ///< a QEMU guest over datagram sockets (unix or UDP; -netdev dgram)
   other,   ///< anything else (test doubles)
 };
 
@@ -48,7 +50,7 @@ enum class port_kind : std::uint8_t {
 void emit_vnet_header_for(const l2::packet& packet,
                           std::span<std::byte, l2::vnet_header_size> out);
 
-/// Short name of a kind: "tap", "dev", "uplink", "other".
+/// Short name of a kind: "tap", "dev", "uplink", "stream", "dgram", "other".
 std::string_view to_string(port_kind kind);
 
 /// The drop reason for a failed send with errno `err`: tx_queue_full when the

@@ -98,6 +98,11 @@ std::vector<ip::udp::endpoint> addresses_of(const ip::udp::resolver::results_typ
   return out;
 }
 
+std::vector<ip::udp::endpoint> canonical(std::vector<ip::udp::endpoint> addresses) {
+  for (ip::udp::endpoint& ep : addresses) ep = canonical(ep);
+  return addresses;
+}
+
 std::optional<ip::udp::endpoint> pick_peer_address(const std::vector<ip::udp::endpoint>& candidates,
                                                    bool v6_socket) {
   for (const ip::udp::endpoint& ep : candidates) {
@@ -852,9 +857,8 @@ void udp_endpoint::tick() {
 void udp_endpoint::resolve(uplink_port& peer) {
   const std::uint64_t serial = peer.serial();
   resolver_.async_resolve(
-      peer.host(), peer.service(), ip::resolver_base::numeric_service,
-      [this, serial](const boost::system::error_code& ec, ip::udp::resolver::results_type results) {
-        if (ec == boost::asio::error::operation_aborted) return;
+      peer.host(), peer.service(),
+      [this, serial](const boost::system::error_code& ec, std::vector<ip::udp::endpoint> results) {
         const auto it = std::find_if(peers_.begin(), peers_.end(),
                                      [&](const uplink_port* p) { return p->serial() == serial; });
         if (it == peers_.end()) return;  // removed meanwhile
@@ -864,7 +868,7 @@ void udp_endpoint::resolve(uplink_port& peer) {
                        ec ? ec.message() : std::string("no address"), to_string(peer.remote()));
           return;
         }
-        const std::vector<ip::udp::endpoint> addresses = addresses_of(results);
+        const std::vector<ip::udp::endpoint> addresses = canonical(results);
         if (std::find(addresses.begin(), addresses.end(), peer.remote()) != addresses.end()) {
           return;  // still one of its addresses
         }

@@ -62,6 +62,7 @@
 #include "ports/port.hpp"
 #include "ports/read_loop.hpp"
 #include "ports/sealed.hpp"
+#include "ports/resolver.hpp"
 #include "ports/tx_batch.hpp"
 
 namespace ports {
@@ -74,6 +75,9 @@ boost::asio::ip::udp::endpoint canonical(const boost::asio::ip::udp::endpoint& e
 /// The addresses a name resolved to, canonical (IPv4-mapped as IPv4), in order.
 std::vector<boost::asio::ip::udp::endpoint> addresses_of(
     const boost::asio::ip::udp::resolver::results_type& results);
+
+/// The same addresses, canonical (IPv4-mapped as IPv4), in order.
+std::vector<boost::asio::ip::udp::endpoint> canonical(std::vector<boost::asio::ip::udp::endpoint> addresses);
 
 /// The address to reach a peer at among `candidates`: the first IPv4 one;
 /// else, if the socket is dual-stack (`v6_socket`), the first IPv6 one.
@@ -220,7 +224,7 @@ class udp_endpoint {
   bool udp_segment_ = true;         ///< the kernel takes UDP_SEGMENT (cleared on EIO)
   tx_batch tx_;                     ///< small frames waiting for the end of the input batch
   boost::asio::steady_timer timer_;
-  boost::asio::ip::udp::resolver resolver_;
+  resolver resolver_;  ///< names re-resolved without ever holding the daemon up
   endpoint_counters counters_;
   stranger_handler stranger_;
   std::chrono::steady_clock::time_point batch_time_{};  ///< when the current input batch was read

@@ -68,6 +68,9 @@ void daemon::remove_port(l2::port_id id) {
   for (std::size_t i = captures_.size(); i-- > 0;) {
     if (captures_[i]->port_ == id) end_capture(captures_[i].get(), "port removed");
   }
+  if (id < datapath_.ports().size() && datapath_.ports()[id]) {
+    running_specs_.erase(datapath_.ports()[id]->name());
+  }
   datapath_.remove_port(id);
 }
 
@@ -210,10 +213,10 @@ void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
     } catch (const options_error& e) {
       return client->fail(e.what());  // it names "uplink add PEER" already
     }
-    add_uplink_async(hp, [] { return true; }, [this, client, words](std::optional<l2::port_id> id,
+    add_uplink_async(hp, [] { return true; }, [this, client, words, hp](std::optional<l2::port_id> id,
                                                              const std::string& why_not) {
       if (!id) {
-        client->fail(words + ": " + why_not);
+        client->fail(words + " " + hp.text + ": " + why_not);
         return;
       }
       spdlog::info("peer {}: added (vswitchctl uplink add)", datapath_.ports()[*id]->name());
@@ -237,7 +240,6 @@ void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
     std::erase_if(file_peers_, [&](const auto& kv) { return kv.second == *found; });
     std::erase_if(option_peers_, [&](const auto& kv) { return kv.second == *found; });
     std::erase(learned_peers_, *found);
-    ++uplink_generation_;  // a resolution still in flight must not land on the reused id
     remove_port(*found);
     spdlog::info("peer {}: removed (vswitchctl uplink del)", name);
     client->reply({{"name", name}, {"id", *found}});

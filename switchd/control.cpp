@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 #include "ports/netdev.hpp"
 
@@ -74,8 +75,15 @@ void control_client::read_request() {
                      " bytes; send one JSON object per line");
           return;
         }
+        if (ec == boost::asio::error::eof) {
+          // No more requests (a scripted client may half-close after its
+          // last one): finish writing the answers, then close.
+          self->close_after_write_ = true;
+          self->write_more();
+          return;
+        }
         if (ec) {
-          self->close();  // the client went away (or the read failed)
+          self->close();  // the read failed
           return;
         }
         std::string line = self->in_.substr(0, n - 1);
@@ -124,9 +132,21 @@ void control_client::reply(const nlohmann::json& result, bool then_stream) {
   if (then_stream) {
     streaming_ = true;
     watch_for_close();
-  } else if (!close_after_write_) {
-    read_request();
+  } else {
+    next_request();
   }
+}
+
+void control_client::next_request() {
+  // The next request is read only once this answer is written: a client
+  // that sends requests and never reads the answers holds one answer, not a
+  // growing pile of them.
+  if (close_after_write_) return;
+  if (writing_now_ || !queued_.empty()) {
+    read_when_written_ = true;
+    return;
+  }
+  read_request();
 }
 
 void control_client::fail(const std::string& message) {
@@ -134,12 +154,12 @@ void control_client::fail(const std::string& message) {
   awaiting_reply_ = false;
   nlohmann::json response = {{"ok", false}, {"error", message}};
   send(response.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
-  if (!close_after_write_) read_request();
+  next_request();
 }
 
 bool control_client::stream(std::span<const std::byte> a, std::span<const std::byte> b) {
   if (!open_ || close_after_write_) return false;
-  if (queued_.size() + a.size() + b.size() > max_stream_backlog) return false;
+  if (writing_.size() + queued_.size() + a.size() + b.size() > max_stream_backlog) return false;
   const auto* pa = reinterpret_cast<const char*>(a.data());
   const auto* pb = reinterpret_cast<const char*>(b.data());
   queued_.insert(queued_.end(), pa, pa + a.size());
@@ -165,7 +185,12 @@ void control_client::send(std::string text) {
 void control_client::write_more() {
   if (writing_now_ || !open_) return;
   if (queued_.empty()) {
-    if (close_after_write_) close();
+    if (close_after_write_) {
+      close();
+    } else if (read_when_written_) {
+      read_when_written_ = false;
+      read_request();
+    }
     return;
   }
   writing_.swap(queued_);
@@ -288,9 +313,10 @@ void control_server::forget(control_client* c) {
   for (auto it = clients_.begin(); it != clients_.end(); ++it) {
     if (it->get() == c) {
       clients_.erase(it);
-      return;
+      break;
     }
   }
+  if (clients_.empty() && drained_) std::exchange(drained_, nullptr)();
 }
 
 void control_server::stop() {
@@ -306,6 +332,23 @@ void control_server::stop() {
     c->close();
   }
   ::unlink(path_.c_str());
+}
+
+void control_server::drain(std::function<void()> done) {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  drained_ = std::move(done);
+  // Clients with something still to write (a capture's end) close once it
+  // is written; the others close now.
+  const auto clients = clients_;
+  for (const auto& c : clients) {
+    if (c->writing_now_ || !c->queued_.empty()) {
+      c->close_after_write_ = true;
+    } else {
+      c->close();
+    }
+  }
+  if (clients_.empty() && drained_) std::exchange(drained_, nullptr)();
 }
 
 }  // namespace switchd

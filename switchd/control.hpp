@@ -36,7 +36,7 @@ class control_server;
 class control_client : public std::enable_shared_from_this<control_client> {
  public:
   static constexpr std::size_t max_request = 64 * 1024;       ///< bytes in a request line
-  static constexpr std::size_t max_stream_backlog = 8u << 20;  ///< bytes queued while streaming
+  static constexpr std::size_t max_stream_backlog = 8u << 20;  ///< bytes queued (and being written) while streaming
 
   control_client(boost::asio::local::stream_protocol::socket socket, control_server* server,
                  std::chrono::milliseconds request_timeout);
@@ -65,6 +65,8 @@ class control_client : public std::enable_shared_from_this<control_client> {
  private:
   friend class control_server;
   void read_request();
+  /// Reads the next request once the current answer is written.
+  void next_request();
   void handle_line(std::string line);
   void send(std::string text);
   void write_more();
@@ -83,6 +85,7 @@ class control_client : public std::enable_shared_from_this<control_client> {
   bool streaming_ = false;
   bool close_after_write_ = false;
   bool awaiting_reply_ = false;
+  bool read_when_written_ = false;
   std::function<void()> on_close_;
 };
 
@@ -108,6 +111,10 @@ class control_server {
   void start();
   /// Closes the socket and every client, and removes the path.
   void stop();
+  /// Stops accepting; closes idle clients now and the others once what they
+  /// have queued is written (a capture's end); then calls `done` (at once
+  /// when no client is left). stop() still closes whatever remains.
+  void drain(std::function<void()> done);
   const std::string& path() const { return path_; }
   std::size_t client_count() const { return clients_.size(); }
 
@@ -125,6 +132,7 @@ class control_server {
   handler handler_;
   std::chrono::milliseconds request_timeout_;
   std::set<std::shared_ptr<control_client>> clients_;
+  std::function<void()> drained_;  ///< set by drain()
   bool stopped_ = false;
 };
 

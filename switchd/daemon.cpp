@@ -119,7 +119,8 @@ daemon::daemon(const options& opts, std::vector<std::string> args)
       args_(std::move(args)),
       datapath_(io_, opts.mac_table_size, std::chrono::seconds(opts.mac_aging)),
       signals_(io_),
-      watch_timer_(io_) {
+      watch_timer_(io_),
+      stop_timer_(io_) {
   // The control socket first: a second daemon on the same socket stops here,
   // before it touches any device.
   if (opts.control != "none") {
@@ -169,7 +170,14 @@ daemon::daemon(const options& opts, std::vector<std::string> args)
   }
 }
 
-daemon::~daemon() { datapath_.stop(); }
+daemon::~daemon() {
+  // As on SIGTERM, in case run() did not get there: captures refer to the
+  // datapath and to control clients.
+  while (!captures_.empty()) end_capture(captures_.back().get(), "stopping");
+  if (control_) control_->stop();
+  if (metrics_) metrics_->stop();
+  datapath_.stop();
+}
 
 void daemon::open_port(const port_spec& spec, const std::string& option) {
   const l2::port_id id = datapath_.next_id();
@@ -183,6 +191,7 @@ void daemon::open_port(const port_spec& spec, const std::string& option) {
   }
   // Per-port options.
   if (spec.max_macs != 0) datapath_.forwarder().table().set_port_limit(id, spec.max_macs);
+  running_specs_[spec.name] = spec;
 }
 
 std::unique_ptr<ports::port> daemon::attach(const port_spec& spec, l2::port_id id) {
@@ -274,7 +283,7 @@ void daemon::open_uplinks(const options& opts, const std::vector<host_port>& fil
                         "group; use --listen 0.0.0.0:PORT and IPv4 peers");
   }
   endpoint_ = ports::udp_endpoint::open(io_, local, settings, listen_option);
-  resolver_ = std::make_unique<ip::udp::resolver>(io_);
+  resolver_ = std::make_unique<ports::resolver>(io_);
   if (opts.group) {
     // The group is one uplink that floods reach; peers behind it are learned.
     const ip::udp::endpoint group(settings.group.value(), endpoint_->local().port());
@@ -473,17 +482,17 @@ void daemon::add_uplink_async(const host_port& hp, std::function<bool()> still_w
                               std::function<void(std::optional<l2::port_id>, const std::string&)> done) {
   // Resolved asynchronously: a slow name server never stalls forwarding.
   resolver_->async_resolve(
-      hp.host, std::to_string(hp.port), ip::resolver_base::numeric_service,
+      hp.host, std::to_string(hp.port),
       [this, hp, still_wanted = std::move(still_wanted), done = std::move(done)](
-          const boost::system::error_code& ec, ip::udp::resolver::results_type results) {
-        if (ec == boost::asio::error::operation_aborted || !still_wanted()) return;
+          const boost::system::error_code& ec, std::vector<ip::udp::endpoint> results) {
+        if (!still_wanted()) return;
         if (ec || results.empty()) {
           done(std::nullopt, "cannot resolve " + hp.host + " (" +
                                  (ec ? ec.message() : std::string("no address")) +
                                  "); check the name or give an IP address");
           return;
         }
-        const std::vector<ip::udp::endpoint> addresses = ports::addresses_of(results);
+        const std::vector<ip::udp::endpoint> addresses = ports::canonical(std::move(results));
         // With no usable address, the first one: add_uplink says why it cannot be used.
         const ip::udp::endpoint remote =
             ports::pick_peer_address(addresses, endpoint_->is_v6()).value_or(addresses.front());
@@ -545,9 +554,10 @@ nlohmann::json daemon::reload_config() {
     }
   }
   for (const port_spec& spec : next.ports) {
-    const port_spec* old = spec_of(opts_.ports, spec.name);
     const auto running = port_named(spec.name);
-    if (running && (old == nullptr || *old == spec)) {
+    const auto opened = running_specs_.find(spec.name);
+    // Unchanged: running as the file says (whether the file or vswitchctl opened it).
+    if (running && opened != running_specs_.end() && opened->second == spec) {
       result["unchanged"] = result["unchanged"].get<int>() + 1;
       continue;
     }
@@ -572,7 +582,6 @@ nlohmann::json daemon::reload_config() {
     if (it == option_peers_.end()) continue;
     remove_port(it->second);
     option_peers_.erase(it);
-    ++uplink_generation_;
     spdlog::info("peer {}: removed (reload)", old.text);
     result["peers_removed"].push_back(old.text);
   }
@@ -582,10 +591,19 @@ nlohmann::json daemon::reload_config() {
       result["unchanged"] = result["unchanged"].get<int>() + 1;
       continue;
     }
+    // One added with vswitchctl (same name) is taken over as it runs.
+    if (const auto id = port_named(hp.text);
+        id && dynamic_cast<const ports::uplink_port*>(datapath_.ports()[*id].get()) != nullptr) {
+      option_peers_[peer_key(hp)] = *id;
+      result["unchanged"] = result["unchanged"].get<int>() + 1;
+      continue;
+    }
     result["peers_added"].push_back(hp.text);
-    const std::uint64_t generation = uplink_generation_;
+    // Still wanted when resolved: listed, and not added meanwhile.
+    const std::string key = peer_key(hp);
     add_uplink_async(
-        hp, [this, generation] { return generation == uplink_generation_; },
+        hp,
+        [this, key, listed] { return listed(opts_.uplinks, key) && option_peers_.count(key) == 0; },
         [this, hp](std::optional<l2::port_id> id, const std::string& why_not) {
           if (!id) {
             spdlog::error("reload: --uplink {}: {}; not added", hp.text, why_not);
@@ -663,12 +681,20 @@ void daemon::wait_for_signals() {
     spdlog::info("{}: stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
     watch_timer_.cancel();
     if (resolver_) resolver_->cancel();
-    while (!captures_.empty()) end_capture(captures_.back().get(), "stopping");
-    if (control_) control_->stop();
-    if (metrics_) metrics_->stop();
     datapath_.stop();
     if (endpoint_) endpoint_->stop();
-    io_.stop();
+    if (metrics_) metrics_->stop();
+    while (!captures_.empty()) end_capture(captures_.back().get(), "stopping");
+    if (!control_) {
+      io_.stop();
+      return;
+    }
+    // Captures' ends (and answers) get up to 300 ms to reach their clients.
+    control_->drain([this] { io_.stop(); });
+    stop_timer_.expires_after(std::chrono::milliseconds(300));
+    stop_timer_.async_wait([this](const boost::system::error_code& e) {
+      if (!e) io_.stop();
+    });
   });
 }
 

@@ -109,7 +109,8 @@ class daemon {
   datapath datapath_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer watch_timer_;
-  std::unique_ptr<boost::asio::ip::udp::resolver> resolver_;
+  boost::asio::steady_timer stop_timer_;  ///< bounds the wait for control clients at exit
+  std::unique_ptr<ports::resolver> resolver_;
   file_stamp key_stamp_;
   file_stamp peers_stamp_;
   std::map<std::string, l2::port_id> file_peers_;  ///< from --peers-file, by "host|port"
@@ -117,7 +118,7 @@ class daemon {
   std::vector<l2::port_id> learned_peers_;         ///< group mode: peers found from traffic
   ports::uplink_port* group_port_ = nullptr;       ///< group mode: the group itself
   std::map<std::string, l2::port_id> option_peers_;  ///< --uplink peers, by "host|port"
-  std::uint64_t uplink_generation_ = 0;            ///< bumped when uplinks are removed
+  std::map<std::string, port_spec> running_specs_;  ///< local ports as opened, by name
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::unique_ptr<control_server> control_;
   std::unique_ptr<metrics_server> metrics_;

@@ -28,6 +28,9 @@
 #   9. Bad clients: garbage, a 10 MB line, a client that connects and stalls,
 #      17 clients at once: each gets an error or is cut off; vswitchctl show is
 #      answered all along and the stalled client is closed after ~10 s.
+#  10. SIGTERM while a capture runs and a name lookup hangs (a name server
+#      that never answers): the daemon exits 0 within 1 s, the capture ends
+#      with "stopping" and its file is readable.
 TEST_TAG=ct
 source "$(dirname "$0")/lib.sh"
 need_root curl tcpdump
@@ -41,6 +44,10 @@ CONF="$WORK/vswitchd.conf"
 ta="$(name ta)"; tb="$(name tb)"; tc="$(name tc)"; td="$(name td)"; te="$(name te)"
 
 make_ns sw; make_ns h2; make_ns a; make_ns b; make_ns c
+# sw's name server is 127.0.0.1: nothing answers there (a lookup fails at
+# once) until step 10 puts a silent one there (a lookup hangs).
+etc_netns sw
+printf 'nameserver 127.0.0.1\noptions timeout:5 attempts:2\n' >"$ETC_DIR/resolv.conf"
 make_veth sw "$(name u1)" h2 "$(name u2)"
 addr_up sw "$(name u1)" "$U.1/24" 1600
 addr_up h2 "$(name u2)" "$U.2/24" 1600
@@ -321,6 +328,27 @@ grep -qE "closed after (9|1[0-2])\.[0-9] s: b''" "$WORK/stall.out" || fail "stal
 kill -0 "$PIDA" 2>/dev/null || fail "vswitchd died"
 pass "bad clients get errors or are cut off; the daemon serves on"
 
+check "10. SIGTERM while a capture runs and a name lookup hangs: out within 1 s, the capture ended cleanly"
+in_ns sw "$PYTHON" -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 53))
+end = time.time() + 30
+while time.time() < end:
+    s.settimeout(1)
+    try: s.recv(512)   # and never answer
+    except socket.timeout: pass' &
+T_PIDS+=($!)
+sleep 0.3
+ctl capture "$ta" "$WORK/last.pcap" 2>"$WORK/last.err" &
+CAP=$!
+T_PIDS+=("$CAP")
+out="$(ctl --timeout 1 uplink add slow.example:4789 2>&1)" && fail "uplink add of a name nobody answers for succeeded: $out"
+ps -o nlwp= -p "$PIDA" | { read -r n; [ "$n" -ge 2 ] || fail "no lookup thread: the lookup is not pending"; }
 stop_vswitchd "$PIDA" 1
+rc=0; wait "$CAP" || rc=$?
+[ "$rc" -eq 0 ] || fail "capture exited $rc at the daemon's stop: $(cat "$WORK/last.err")"
+grep -q "stopping" "$WORK/last.err" || fail "capture did not say the daemon stopped it: $(cat "$WORK/last.err")"
+log "   $(cat "$WORK/last.err")"
+tcpdump -n -r "$WORK/last.pcap" >/dev/null 2>&1 || fail "the capture ended by the stop is not readable"
 [ -e "$CTL" ] && fail "the control socket $CTL is left after exit"
 pass "control: all checks"

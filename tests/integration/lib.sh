@@ -98,10 +98,33 @@ kill_ns_pids() {
   kill -KILL $pids 2>/dev/null || true
 }
 
+# etc_netns ROLE: make /etc/netns/<namespace ROLE>/ and set ETC_DIR to it. Files
+# put there (hosts, resolv.conf) are bind-mounted over /etc/<file> for every
+# process later started in ROLE by `ip netns exec`. Removed at exit; those of
+# killed runs are removed here. Skips (77) where /etc cannot be written.
+T_ETC_DIRS=()
+T_MADE_ETC_NETNS=0
+ETC_DIR=""
+etc_netns() {
+  local d pid dir
+  dir="/etc/netns/$(ns "$1")"
+  [ -d /etc/netns ] || T_MADE_ETC_NETNS=1
+  for d in /etc/netns/it-[a-z]*[0-9]-*; do
+    [ -d "$d" ] || continue
+    pid="$(sed -E 's/^.*it-[a-z]+([0-9]+)-.*/\1/' <<<"$d")"
+    if [ "$pid" != "$$" ] && ! kill -0 "$pid" 2>/dev/null; then rm -rf "$d"; fi
+  done
+  mkdir -p "$dir" || { echo "SKIP: cannot create $dir (read-only /etc?)"; exit 77; }
+  T_ETC_DIRS+=("$dir")
+  ETC_DIR="$dir"
+}
+
 cleanup() {
-  local rc=$? pid ns alive
+  local rc=$? pid ns alive d
   set +e
   trap - EXIT INT TERM
+  for d in "${T_ETC_DIRS[@]}"; do rm -rf "$d"; done
+  [ "$T_MADE_ETC_NETNS" -eq 1 ] && rmdir /etc/netns 2>/dev/null
   # Our background processes first (TERM, up to 2 s, then KILL).
   for pid in "${T_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for _ in $(seq 20); do

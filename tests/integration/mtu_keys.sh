@@ -230,10 +230,10 @@ touch -m -r "$WORK/stamp" "$K1"
 [ "$(stat -c %i "$K1")" = "$ino" ] || fail "the key file changed inode"
 mark="$(log_lines "$LOG1")"
 kill -HUP "$PID1"
-hup="$(wait_log "$LOG1" "$mark" 'SIGHUP: reloading --key-file' 3)" ||
-  fail "h1 logged no 'SIGHUP: reloading --key-file' within 3 s of SIGHUP"
+hup="$(wait_log "$LOG1" "$mark" 'SIGHUP: reloading .*--key-file' 3)" ||
+  fail "h1 logged no 'SIGHUP: reloading ... --key-file' within 3 s of SIGHUP"
 log "   h1: $(sed -E 's/^[0-9-]+ [0-9:.]+ //' <<<"$hup")"
-hup_at="$(grep -n 'SIGHUP: reloading --key-file' "$LOG1" | tail -n 1 | cut -d: -f1)"
+hup_at="$(grep -nE 'SIGHUP: reloading .*--key-file' "$LOG1" | tail -n 1 | cut -d: -f1)"
 line="$(wait_reload "$LOG1" "$hup_at" "SIGHUP")"
 log "   h1: $(sed -E 's/^[0-9-]+ [0-9:.]+ //' <<<"$line")"
 ID_C="$(key_id_of "$line")"

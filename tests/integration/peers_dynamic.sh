@@ -52,27 +52,10 @@ h4_entry="$U.4:4789"            # h4's line in h1's peers file (and its port nam
 peerhost_ev="${EVENT}peer peerhost:4789: "
 h4_ev="${EVENT}peer ${h4_entry//./\\.}: "
 
-# h1's hosts file, seen by everything started by `ip netns exec` in h1. Removed
-# on exit (before lib.sh's cleanup, which then runs as usual with the same
-# status); left-overs of killed runs are removed here.
-ETC_NS="/etc/netns/$(ns h1)"
-made_etc_netns=0
-[ -d /etc/netns ] || made_etc_netns=1
-for d in /etc/netns/it-"${TEST_TAG}"[0-9]*-h1; do
-  [ -d "$d" ] || continue
-  pid="$(sed -E 's/^.*it-[a-z]+([0-9]+)-.*/\1/' <<<"$d")"
-  if [ "$pid" != "$$" ] && ! kill -0 "$pid" 2>/dev/null; then rm -rf "$d"; fi
-done
-peers_dynamic_cleanup() {
-  local rc=$?
-  set +e
-  rm -rf "$ETC_NS"
-  [ "$made_etc_netns" -eq 1 ] && rmdir /etc/netns 2>/dev/null
-  (exit "$rc")
-  cleanup
-}
-trap peers_dynamic_cleanup EXIT
-mkdir -p "$ETC_NS" || { echo "SKIP: cannot create $ETC_NS (read-only /etc?)"; exit 77; }
+# h1's hosts file, seen by everything started by `ip netns exec` in h1
+# (lib.sh removes it on exit).
+etc_netns h1
+ETC_NS="$ETC_DIR"
 
 # set_peerhost ADDR: peerhost is ADDR for h1. Rewritten in place (one write):
 # the bind mount over /etc/hosts keeps the inode, a mv would not be seen.

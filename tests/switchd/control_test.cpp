@@ -40,6 +40,7 @@ class client {
   }
   ~client() { ::close(fd_); }
   bool connected() const { return connected_; }
+  void shut_write() { ::shutdown(fd_, SHUT_WR); }
 
   bool send(const std::string& text) {
     std::size_t done = 0;
@@ -122,6 +123,8 @@ class control_test : public ::testing::Test {
   void handle(const std::string& cmd, const nlohmann::json& args, const std::shared_ptr<control_client>& c) {
     if (cmd == "echo") {
       c->reply(args);
+    } else if (cmd == "big") {
+      c->reply({{"big", std::string(1u << 20, 'b')}});
     } else if (cmd == "throw") {
       throw std::runtime_error("handler bug");
     } else if (cmd == "stream") {
@@ -162,6 +165,35 @@ TEST_F(control_test, answers_each_request_in_order_on_one_connection) {
   const auto error = nlohmann::json::parse(c.line());
   EXPECT_EQ(error["ok"], false);
   EXPECT_EQ(error["error"], "unknown command what");
+}
+
+TEST_F(control_test, pipelined_requests_are_all_answered_in_order) {
+  start();
+  client c(path_);
+  // 300 requests before reading a single answer: the server answers them one
+  // by one as they are read (it holds one answer at a time, not a pile).
+  std::string requests;
+  for (int i = 0; i < 300; ++i) requests += "{\"cmd\":\"echo\",\"args\":{\"n\":" + std::to_string(i) + "}}\n";
+  ASSERT_TRUE(c.send(requests));
+  std::this_thread::sleep_for(100ms);
+  for (int i = 0; i < 300; ++i) {
+    const std::string line = c.line();
+    ASSERT_NE(line, "<timeout>") << i;
+    EXPECT_EQ(nlohmann::json::parse(line)["result"]["n"], i);
+  }
+}
+
+TEST_F(control_test, a_client_that_half_closes_gets_its_whole_answer) {
+  start();
+  client c(path_);
+  // A big answer (as fdb show of a full table would be) to a client that
+  // shuts its side right after asking, as `socat` and `nc -U` do.
+  ASSERT_TRUE(c.send("{\"cmd\":\"big\"}\n"));
+  c.shut_write();
+  const std::string line = c.line();
+  ASSERT_GT(line.size(), 1u << 20);
+  EXPECT_EQ(nlohmann::json::parse(line)["result"]["big"].get<std::string>().size(), 1u << 20);
+  EXPECT_TRUE(c.closed());
 }
 
 TEST_F(control_test, the_socket_is_private) {

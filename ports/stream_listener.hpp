@@ -1,0 +1,175 @@
+// stream_listener: where QEMU guests connect to the switch with
+// `-netdev stream,addr.type=unix,addr.path=PATH` (or addr.type=inet, or the
+// legacy `-netdev socket,connect=HOST:PORT`). It listens on `unix:PATH` or
+// `tcp:ADDR:PORT` (`tcp:[ADDR]:PORT` for IPv6), accepts every connection and
+// hands each connected socket to the owner's callback as a stream_connection
+// (descriptor, a description of the peer, a serial number and a slot); the
+// owner makes a stream_port of it.
+//
+// Unix sockets: a socket file left by a process that is gone (a connect is
+// refused) is replaced; one that a live process serves is refused, as is a
+// path that is not a socket. The socket is bound, then given its mode
+// (default 0660) and group, and only then listens: nobody can connect before
+// the permissions are right. Mode and group are what let QEMU run by a user
+// who is not root (a member of the group) connect guests to a daemon run by
+// root. The file is removed when the listener is destroyed, unless another
+// process has put its own socket there meanwhile.
+//
+// Bounded: at most max_connections live connections (a connection is live
+// until the port holding its slot is destroyed); beyond that, connections are
+// accepted and closed at once (debug log, counted). Accept errors are logged
+// (rate-limited) and accepting goes on; when the process is out of
+// descriptors it pauses briefly instead of spinning.
+#pragma once
+
+#include <sys/types.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ports/netdev.hpp"
+#include "ports/port.hpp"
+#include "ports/stream_port.hpp"
+
+namespace ports {
+
+/// An IP address and a port, as parsed from "ADDR:PORT" or "[ADDR]:PORT".
+struct ip_port {
+  boost::asio::ip::address address;
+  std::uint16_t port = 0;
+};
+
+/// Parses "192.0.2.1:5000" or "[2001:db8::1]:5000" (literal addresses only,
+/// port 1 to 65535). Returns nullopt and sets *problem (what is wrong, with
+/// an example) when the text is not of that form.
+std::optional<ip_port> parse_ip_port(std::string_view text, std::string* problem);
+
+/// "192.0.2.1:5000" or "[2001:db8::1]:5000".
+std::string to_string(const boost::asio::ip::address& address, std::uint16_t port);
+
+/// Where a stream_listener listens.
+struct stream_address {
+  std::string path;                         ///< unix socket path (absolute); empty for TCP
+  boost::asio::ip::tcp::endpoint endpoint;  ///< TCP address and port, when path is empty
+  bool is_unix() const { return !path.empty(); }
+};
+
+/// Parses "unix:PATH" (PATH absolute, at most 107 bytes), "tcp:ADDR:PORT" or
+/// "tcp:[ADDR]:PORT". Throws port_error "OPTION TEXT: what is wrong; the forms".
+stream_address parse_stream_address(std::string_view text,
+                                    std::string_view option = "--stream-listen");
+
+/// "unix:/run/vm.sock", "tcp:0.0.0.0:5000" or "tcp:[::1]:5000".
+std::string to_string(const stream_address& address);
+
+/// Who may use a unix socket file the daemon creates.
+struct unix_socket_access {
+  mode_t mode = 0660;  ///< permission bits of the socket file (connecting needs write)
+  std::string group;   ///< group that owns the file; empty: the daemon's own group
+};
+
+/// How a stream_listener listens.
+struct stream_listen_settings {
+  stream_address address;
+  unix_socket_access access;                 ///< unix sockets only
+  std::size_t max_connections = 256;         ///< live connections at most
+  std::string option = "--stream-listen";    ///< how error messages name the setting
+};
+
+class stream_listener {
+ public:
+  /// Receives each accepted connection (the owner makes a stream_port of it).
+  using accept_handler = std::function<void(stream_connection connection)>;
+
+  /// Listens as `settings` say; does not accept before start(). Throws
+  /// port_error naming the option, the address, the reason and the fix (a live
+  /// socket there, not a socket, no such directory, no permission, no such
+  /// group, address in use, not an address of this host, ...).
+  static std::unique_ptr<stream_listener> open(boost::asio::io_context& io,
+                                               const stream_listen_settings& settings,
+                                               accept_handler on_accept);
+  /// Stops; removes the unix socket file if it is still ours.
+  ~stream_listener();
+  stream_listener(const stream_listener&) = delete;
+  stream_listener& operator=(const stream_listener&) = delete;
+
+  /// Starts accepting (idempotent).
+  void start();
+  /// Stops accepting and closes the listening socket (idempotent). Connections
+  /// already handed over are not affected.
+  void stop();
+
+  /// The address listened on (for tcp with port 0: the port the kernel chose).
+  const stream_address& address() const { return address_; }
+  /// Connections handed over and not yet closed (their slots still held).
+  std::size_t live_connections() const { return *live_; }
+  /// Connections handed over in total.
+  std::uint64_t accepted() const { return serial_; }
+  /// Connections closed at once because max_connections were live.
+  std::uint64_t refused() const { return refused_; }
+  /// Accept errors seen (other than "nothing to accept").
+  std::uint64_t errors() const { return errors_; }
+  /// "unix:/run/vm.sock (mode 0660, group kvm), 2 of 256 connections".
+  std::string describe() const;
+
+ private:
+  stream_listener(boost::asio::io_context& io, unique_fd fd, const stream_listen_settings& settings,
+                  accept_handler on_accept);
+  void wait();
+  void accept_ready();
+  /// Logs at most once a second (at `warn` or debug level), counting the rest.
+  void log_limited(bool warn, const std::string& text);
+
+  boost::asio::io_context& io_;
+  boost::asio::posix::stream_descriptor socket_;
+  boost::asio::steady_timer pause_;  ///< waits after running out of descriptors
+  stream_address address_;
+  unix_socket_access access_;
+  std::size_t max_connections_;
+  std::string option_;
+  accept_handler on_accept_;
+  std::shared_ptr<std::size_t> live_ = std::make_shared<std::size_t>(0);
+  std::uint64_t serial_ = 0;
+  std::uint64_t refused_ = 0;
+  std::uint64_t errors_ = 0;
+  std::optional<std::pair<dev_t, ino_t>> file_;  ///< our socket file, to remove at the end
+  bool started_ = false;
+  bool open_ = true;
+  std::chrono::steady_clock::time_point last_log_{};
+  std::uint64_t suppressed_ = 0;  ///< log lines not written since last_log_
+  std::shared_ptr<char> alive_ = std::make_shared<char>();  ///< expires with the listener
+};
+
+namespace unix_socket {
+
+/// Makes `path` ready for a new socket of `type` (SOCK_STREAM, SOCK_DGRAM):
+/// checks its length and directory (creating one missing level, 0755) and
+/// removes a stale socket there. Throws port_error beginning with `where`
+/// (e.g. "--stream-listen unix:/run/vm.sock: ") if a live process serves it,
+/// it is not a socket, or it cannot be cleared.
+void clear_path(const std::string& path, int type, const std::string& where);
+
+/// Gives the socket file at `path` its mode and group. Throws port_error
+/// beginning with `where` (no such group, not permitted).
+void apply_access(const std::string& path, const unix_socket_access& access,
+                  const std::string& where);
+
+/// The device and inode of `path`, or nullopt.
+std::optional<std::pair<dev_t, ino_t>> identity_of(const std::string& path);
+
+/// Removes `path` if it is still the file `identity` recorded.
+void remove_if_ours(const std::string& path, const std::optional<std::pair<dev_t, ino_t>>& identity);
+
+}  // namespace unix_socket
+
+}  // namespace ports
