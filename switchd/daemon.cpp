@@ -182,7 +182,7 @@ daemon::~daemon() {
 void daemon::open_port(const port_spec& spec, const std::string& option) {
   const l2::port_id id = datapath_.next_id();
   try {
-    datapath_.add_port(attach(spec, id));
+    datapath_.add_port(attach(spec, id), std::nullopt, spec.vlans);
   } catch (const ports::port_error& e) {
     // Port errors start with the interface name, which the option already gives.
     std::string_view message = e.what();

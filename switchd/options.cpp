@@ -46,7 +46,10 @@ const char* const port_help =
     "missing (a bare NAME that is a TAP held by another process or another kind of "
     "interface is attached by its kernel side instead); dev:NAME attaches an existing "
     "interface's kernel side (QEMU TAPs, veths, NICs). Port options follow the name: "
-    ",max-macs=N caps the MAC addresses learned on the port (default: no cap)";
+    ",max-macs=N caps the MAC addresses learned on the port (default: no cap); ,vlan=V makes "
+    "it an access port of VLAN V (untagged); ,trunk=LIST[,native=V] a trunk carrying the "
+    "listed VLANs tagged (e.g. trunk=10,20-29), untagged frames in VLAN V if given. Without "
+    "VLAN options a port carries every VLAN as it comes";
 
 }  // namespace
 
@@ -74,33 +77,77 @@ port_spec parse_port_spec(const std::string& text) {
   if (auto problem = ports::netdev::name_problem(spec.name)) {
     throw options_error("--port " + text + ": " + *problem);
   }
-  // Per-port options: ",KEY=VALUE" each. (A later option may take a list,
-  // "KEY=A,B": a piece without '=' continues the previous value.)
-  std::set<std::string> seen;
+  // Per-port options: ",KEY=VALUE" each. A piece without '=' continues the
+  // previous value, which is how lists are written: "trunk=10,20,native=1".
+  const std::string where = "--port " + text + ": ";
+  std::vector<std::pair<std::string, std::string>> items;
   while (!options.empty()) {
     const std::size_t end = std::min(options.find(','), options.size());
     const std::string_view item = options.substr(0, end);
     options.remove_prefix(std::min(end + 1, options.size()));
     const auto equals = item.find('=');
+    if (equals == std::string_view::npos && !items.empty() && !item.empty()) {
+      items.back().second += ',';
+      items.back().second += item;
+      continue;
+    }
     if (equals == std::string_view::npos || equals == 0) {
-      throw options_error("--port " + text + ": '" + std::string(item) +
+      throw options_error(where + "'" + std::string(item) +
                           "' is not an option; write NAME,OPTION=VALUE, e.g. " + spec.name +
                           ",max-macs=64");
     }
-    const std::string key(item.substr(0, equals));
-    const std::string value(item.substr(equals + 1));
-    if (!seen.insert(key).second) {
-      throw options_error("--port " + text + ": " + key + " is given twice; give it once");
-    }
+    items.emplace_back(std::string(item.substr(0, equals)), std::string(item.substr(equals + 1)));
+  }
+  std::set<std::string> seen;
+  std::optional<l2::vlan_id> access, native;
+  std::optional<l2::vlan_set> trunk;
+  for (const auto& [key, value] : items) {
+    if (!seen.insert(key).second) throw options_error(where + key + " is given twice; give it once");
     if (key == "max-macs") {
       spec.max_macs = static_cast<std::uint32_t>(parse_number(
-          value, "--port " + text + ": max-macs", 1, 1u << 24, "a number of MAC entries from 1 to 16777216"));
+          value, where + "max-macs", 1, 1u << 24, "a number of MAC entries from 1 to 16777216"));
+    } else if (key == "vlan") {
+      access = static_cast<l2::vlan_id>(
+          parse_number(value, where + "vlan", 1, l2::max_vlan_id, "a VLAN id from 1 to 4094"));
+    } else if (key == "trunk") {
+      trunk = parse_vlan_list(value, where + "trunk");
+    } else if (key == "native") {
+      native = static_cast<l2::vlan_id>(
+          parse_number(value, where + "native", 1, l2::max_vlan_id, "a VLAN id from 1 to 4094"));
     } else {
-      throw options_error("--port " + text + ": unknown port option '" + key +
-                          "'; the port options are: max-macs=N");
+      throw options_error(where + "unknown port option '" + key +
+                          "'; the port options are: max-macs=N, vlan=V, trunk=LIST[,native=V]");
     }
   }
+  if (access && trunk) {
+    throw options_error(where + "vlan= (an access port) and trunk= exclude each other; give one");
+  }
+  if (native && !trunk) {
+    throw options_error(where + "native= belongs to a trunk; add trunk=LIST, or use vlan=" +
+                        std::to_string(*native) + " for an access port");
+  }
+  if (access) spec.vlans = l2::vlan_mode::access(*access);
+  if (trunk) spec.vlans = l2::vlan_mode::trunk(*trunk, native);
   return spec;
+}
+
+l2::vlan_set parse_vlan_list(std::string_view text, const std::string& what) {
+  l2::vlan_set set;
+  const std::string fix = "a list of VLAN ids from 1 to 4094, e.g. 10,20,30-39";
+  if (text.empty()) throw options_error(what + ": empty; give " + fix);
+  while (!text.empty()) {
+    const std::size_t end = std::min(text.find(','), text.size());
+    const std::string item(text.substr(0, end));
+    text.remove_prefix(std::min(end + 1, text.size()));
+    const auto dash = item.find('-');
+    const std::string first = item.substr(0, dash);
+    const std::string last = dash == std::string::npos ? first : item.substr(dash + 1);
+    const auto a = parse_number(first, what + " " + item + ":", 1, l2::max_vlan_id, fix);
+    const auto b = parse_number(last, what + " " + item + ":", 1, l2::max_vlan_id, fix);
+    if (b < a) throw options_error(what + " " + item + ": the range runs backwards; write " + last + "-" + first);
+    for (auto v = a; v <= b; ++v) set.set(v);
+  }
+  return set;
 }
 
 host_port parse_host_port(const std::string& text, const std::string& option) {
@@ -203,7 +250,7 @@ command parse_options(int argc, const char* const argv[]) {
        "read options from FILE: one `key = value` per line, keys as the long options "
        "without dashes (port options too: `port = tap0,max-macs=64`); `#` starts a comment. "
        "Re-read on SIGHUP and `vswitchctl reload`, which apply the difference")
-      ("port", po::value(&port_texts)->value_name("[tap:|dev:]NAME[,OPT=V]")->composing(), port_help)
+      ("port", po::value(&port_texts)->value_name("[tap:|dev:]NAME[,OPT=V...]")->composing(), port_help)
       ("uplink", po::value(&uplink_texts)->value_name("HOST:PORT")->composing(),
        "a VXLAN peer, repeatable: a name, an IPv4 address or [IPv6]:PORT")
       ("listen", po::value(&listen_text)->value_name("ADDR:PORT"),

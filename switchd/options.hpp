@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "l2/vlan.hpp"
+
 namespace switchd {
 
 /// A bad option: the message names it and says how to fix it.
@@ -32,9 +34,10 @@ struct port_spec {
   std::string name;  ///< interface name
   std::string text;  ///< as the user wrote it
   std::uint32_t max_macs = 0;  ///< max-macs=N: most MAC entries it may hold; 0 no limit
+  l2::vlan_mode vlans;         ///< vlan=V (access) or trunk=LIST[,native=V]; default transparent
   /// Same attachment and options (the text may differ in spelling).
   friend bool operator==(const port_spec& a, const port_spec& b) {
-    return a.mode == b.mode && a.name == b.name && a.max_macs == b.max_macs;
+    return a.mode == b.mode && a.name == b.name && a.max_macs == b.max_macs && a.vlans == b.vlans;
   }
 };
 
@@ -82,6 +85,9 @@ struct command {
 /// Parses argv (and the --config file it names). Throws options_error.
 command parse_options(int argc, const char* const argv[]);
 
+/// Parses a VLAN list: "10,20,30-39" (ids 1 to 4094). `what` names it in errors.
+l2::vlan_set parse_vlan_list(std::string_view text, const std::string& what);
+
 /// Parses "HOST:PORT", "[IPv6]:PORT" or "IPv4:PORT". `option` names the
 /// option for the error message. Throws options_error.
 host_port parse_host_port(const std::string& text, const std::string& option);
@@ -90,7 +96,8 @@ host_port parse_host_port(const std::string& text, const std::string& option);
 /// line, `#` comments. `file` names it in errors. Throws options_error.
 std::vector<host_port> parse_peers_file(std::string_view text, const std::string& file);
 
-/// Parses "[tap:|dev:]NAME[,OPTION=VALUE...]" (OPTION: max-macs). Throws options_error.
+/// Parses "[tap:|dev:]NAME[,OPTION=VALUE...]" (OPTION: max-macs, vlan, trunk,
+/// native). Throws options_error.
 port_spec parse_port_spec(const std::string& text);
 
 }  // namespace switchd

@@ -24,6 +24,7 @@ GUEST_KERNEL_VERSION=""
 GUEST_BUILT=""             # what guest_build had to build ("none": all cached)
 GUEST_WAIT_MAX=60          # guest_wait never waits longer than this per guest
 GUEST_LIFETIME=180         # a QEMU left behind (e.g. the test was SIGKILLed) dies after this
+GUEST_ACCEL="${VSWITCHD_GUEST_ACCEL:-tcg}"   # TCG runs anywhere; kvm where /dev/kvm is usable
 declare -A GUEST_PID=()    # NAME -> pid of the QEMU (its `timeout` wrapper)
 declare -A GUEST_LOG=()    # NAME -> serial console log
 declare -A GUEST_T0=()     # NAME -> when guest_start launched it (s since the epoch)
@@ -88,7 +89,7 @@ guest_start() {
   GUEST_COUNT=$((GUEST_COUNT + 1))
   mac="$(printf '52:54:00:%02x:%02x:%02x' $((($$ >> 8) & 255)) $(($$ & 255)) "$GUEST_COUNT")"
   local cmd=(timeout "$GUEST_LIFETIME"
-    qemu-system-x86_64 -name "vsw-$ID-$name" -machine pc -accel tcg -m 256 -smp 1
+    qemu-system-x86_64 -name "vsw-$ID-$name" -machine pc -accel "$GUEST_ACCEL" -m 256 -smp 1
     # No default devices (VGA, parallel port, a default NIC, a monitor on stdio):
     # the serial port is the console, on stdout. (-nographic would put a monitor
     # on stdin and set a terminal to raw mode.)

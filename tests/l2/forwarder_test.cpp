@@ -415,3 +415,79 @@ TEST(port_set, basics) {
 }
 
 }  // namespace
+
+namespace {
+
+// VLANs: ports 1 and 2 access VLAN 10, port 3 access VLAN 20, port 4 a trunk
+// of 10 and 20 (native 1), port 5 transparent, uplink 10 transparent.
+forwarder make_vlan_forwarder() {
+  forwarder f(1024, 300s);
+  f.add_port(1, port_role::local, l2::vlan_mode::access(10));
+  f.add_port(2, port_role::local, l2::vlan_mode::access(10));
+  f.add_port(3, port_role::local, l2::vlan_mode::access(20));
+  l2::vlan_set trunk;
+  trunk.set(10);
+  trunk.set(20);
+  f.add_port(4, port_role::local, l2::vlan_mode::trunk(trunk, 1));
+  f.add_port(5, port_role::local);
+  f.add_port(10, port_role::uplink);
+  return f;
+}
+
+TEST(forwarder_vlans, a_flood_stays_in_its_vlan) {
+  forwarder f = make_vlan_forwarder();
+  const auto d = f.decide(1, make_frame(broadcast, h1), at(0));
+  ASSERT_EQ(d.kind, action::flood);
+  EXPECT_EQ(d.vlan, 10);
+  EXPECT_EQ(d.ports, set_of({2, 4, 5, 10})) << "not port 3 (VLAN 20)";
+  const auto d20 = f.decide(4, make_frame(broadcast, h2, 20), at(0));
+  EXPECT_EQ(d20.vlan, 20);
+  EXPECT_EQ(d20.ports, set_of({3, 5, 10}));
+  const auto native = f.decide(4, make_frame(broadcast, h3), at(0));
+  EXPECT_EQ(native.vlan, 1);
+  EXPECT_EQ(native.ports, set_of({5, 10})) << "only the ports carrying VLAN 1";
+}
+
+TEST(forwarder_vlans, the_same_mac_in_two_vlans_is_two_entries) {
+  forwarder f = make_vlan_forwarder();
+  f.decide(1, make_frame(broadcast, h1), at(0));      // h1 in VLAN 10 on port 1
+  f.decide(3, make_frame(broadcast, h1), at(0));      // h1 in VLAN 20 on port 3: not a move
+  EXPECT_EQ(f.table().count(), 2u);
+  EXPECT_EQ(f.table().counters().moved, 0u);
+  EXPECT_EQ(f.table().lookup(10, mac(h1), at(0)), port_id{1});
+  EXPECT_EQ(f.table().lookup(20, mac(h1), at(0)), port_id{3});
+  const auto to10 = f.decide(4, make_frame(h1, h2, 10), at(0));
+  EXPECT_EQ(to10.kind, action::unicast);
+  EXPECT_EQ(to10.port, 1);
+  const auto to20 = f.decide(4, make_frame(h1, h2, 20), at(0));
+  EXPECT_EQ(to20.port, 3);
+}
+
+TEST(forwarder_vlans, frames_a_port_does_not_take_are_dropped) {
+  forwarder f = make_vlan_forwarder();
+  EXPECT_EQ(f.decide(1, make_frame(broadcast, h1, 10), at(0)).reason, drop_reason::vlan_not_allowed)
+      << "a tagged frame on an access port";
+  EXPECT_EQ(f.decide(4, make_frame(broadcast, h1, 30), at(0)).reason, drop_reason::vlan_not_allowed)
+      << "a VLAN the trunk does not list";
+  EXPECT_EQ(f.drops()[drop_reason::vlan_not_allowed], 2u);
+  EXPECT_EQ(f.table().count(), 0u) << "nothing learned from them";
+  // A static entry can point across VLANs; the frame is dropped, not leaked.
+  ASSERT_TRUE(f.table().add_static(20, mac(h3), 1));
+  EXPECT_EQ(f.decide(3, make_frame(h3, h2), at(0)).reason, drop_reason::vlan_not_allowed);
+}
+
+TEST(forwarder_vlans, the_decision_carries_the_tag_as_it_arrived) {
+  forwarder f = make_vlan_forwarder();
+  l2::frame_header h;
+  h.destination = mac(broadcast);
+  h.source = mac(h2);
+  h.tag = l2::vlan_tag{5, false, 20};
+  h.ethertype = 0x0800;
+  const auto d = f.decide(4, l2_test::make_frame(h), at(0));
+  ASSERT_TRUE(d.tag);
+  EXPECT_EQ(d.tag->pcp, 5);
+  EXPECT_EQ(d.tag->vid, 20);
+  EXPECT_FALSE(f.decide(1, make_frame(broadcast, h1), at(0)).tag);
+}
+
+}  // namespace

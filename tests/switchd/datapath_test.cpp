@@ -401,3 +401,78 @@ TEST_F(datapath_test, an_observer_sees_frames_entering_and_leaving_its_port_only
 
 }  // namespace
 }  // namespace switchd
+
+namespace switchd {
+namespace {
+
+/// A tagged copy of `frame` (VID `vid`, priority `pcp`).
+bytes with_tag(const bytes& frame, l2::vlan_id vid, std::uint8_t pcp = 0) {
+  bytes out(frame.begin(), frame.begin() + 12);
+  const std::uint16_t tci = static_cast<std::uint16_t>((pcp << 13) | vid);
+  out.push_back(std::byte{0x81});
+  out.push_back(std::byte{0x00});
+  out.push_back(static_cast<std::byte>(tci >> 8));
+  out.push_back(static_cast<std::byte>(tci & 0xff));
+  out.insert(out.end(), frame.begin() + 12, frame.end());
+  return out;
+}
+
+class datapath_vlan_test : public datapath_test {
+ protected:
+  fake_port& add_mode(const std::string& name, const l2::vlan_mode& mode) {
+    auto p = std::make_unique<fake_port>(dp_.next_id(), name, ports::port_kind::other);
+    fake_port& ref = *p;
+    dp_.add_port(std::move(p), std::nullopt, mode);
+    return ref;
+  }
+  static l2::vlan_mode trunk_10_20() {
+    l2::vlan_set s;
+    s.set(10);
+    s.set(20);
+    return l2::vlan_mode::trunk(s);
+  }
+};
+
+TEST_F(datapath_vlan_test, tags_are_pushed_popped_and_kept_per_output_port) {
+  fake_port& a10 = add_mode("a10", l2::vlan_mode::access(10));
+  fake_port& b10 = add_mode("b10", l2::vlan_mode::access(10));
+  fake_port& c20 = add_mode("c20", l2::vlan_mode::access(20));
+  fake_port& trunk = add_mode("trunk", trunk_10_20());
+  fake_port& trunk2 = add_mode("trunk2", trunk_10_20());
+  dp_.start();
+
+  // Untagged into an access port: untagged to its VLAN's access port, tagged on the trunks.
+  const bytes from_a = make_frame(broadcast, mac_a);
+  a10.inject(from_a);
+  ASSERT_EQ(b10.sent.size(), 1u);
+  EXPECT_EQ(b10.sent[0], from_a);
+  ASSERT_EQ(trunk.sent.size(), 1u);
+  EXPECT_EQ(trunk.sent[0], with_tag(from_a, 10));
+  EXPECT_TRUE(c20.sent.empty()) << "VLAN 20 sees nothing of VLAN 10";
+
+  // Tagged (priority 5) into a trunk: stripped for the access port, kept
+  // with its priority for the other trunk.
+  const bytes plain_b = make_frame(broadcast, mac_b);
+  trunk.inject(with_tag(plain_b, 20, 5));
+  ASSERT_EQ(c20.sent.size(), 1u);
+  EXPECT_EQ(c20.sent[0], plain_b);
+  ASSERT_EQ(trunk2.sent.size(), 2u);
+  EXPECT_EQ(trunk2.sent[1], with_tag(plain_b, 20, 5));
+  EXPECT_EQ(a10.sent.size(), 0u);
+
+  // Known unicast across: access -> trunk gets the tag.
+  const bytes to_b = make_frame(mac_b, mac_c);
+  trunk2.inject(with_tag(make_frame(broadcast, mac_c), 20));  // learn mac_c in 20 on trunk2
+  c20.inject(make_frame(mac_c, mac_b));                       // c20 -> trunk2, tagged
+  EXPECT_EQ(trunk2.sent.back(), with_tag(make_frame(mac_c, mac_b), 20));
+  (void)to_b;
+
+  // A VLAN the trunk does not carry, and a tagged frame on an access port: dropped, counted.
+  trunk.inject(with_tag(plain_b, 30));
+  a10.inject(with_tag(from_a, 10));
+  EXPECT_EQ(trunk.counters().drops[l2::drop_reason::vlan_not_allowed], 1u);
+  EXPECT_EQ(a10.counters().drops[l2::drop_reason::vlan_not_allowed], 1u);
+}
+
+}  // namespace
+}  // namespace switchd

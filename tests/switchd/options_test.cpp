@@ -102,6 +102,20 @@ TEST(options, port_options_follow_the_name) {
   EXPECT_FALSE(parse_port_spec("tap:tap0") == parse_port_spec("dev:tap0"));
 }
 
+TEST(options, vlan_port_options) {
+  const options o = parse({"--port", "tap0,vlan=10", "--port", "tap1,trunk=10,20-22,native=1",
+                           "--port", "tap2,trunk=30,max-macs=4", "--port", "tap3"}).opts;
+  EXPECT_EQ(o.ports[0].vlans, l2::vlan_mode::access(10));
+  l2::vlan_set s;
+  for (int v : {10, 20, 21, 22}) s.set(static_cast<std::size_t>(v));
+  EXPECT_EQ(o.ports[1].vlans, l2::vlan_mode::trunk(s, 1));
+  l2::vlan_set thirty;
+  thirty.set(30);
+  EXPECT_EQ(o.ports[2].vlans, l2::vlan_mode::trunk(thirty));
+  EXPECT_EQ(o.ports[2].max_macs, 4u);
+  EXPECT_EQ(o.ports[3].vlans, l2::vlan_mode::transparent());
+}
+
 TEST(options, control_socket_and_metrics) {
   const options d = parse({"--port", "tap0"}).opts;
   EXPECT_EQ(d.control, "/run/vswitchd/vswitchd.ctl");
@@ -196,6 +210,13 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{"--port", "tap0,max-macs"}, {"'max-macs' is not an option", "tap0,max-macs=64"}},
         bad_case{{"--port", "tap0,speed=10"}, {"unknown port option 'speed'", "max-macs=N"}},
         bad_case{{"--port", "tap0,max-macs=1,max-macs=2"}, {"max-macs is given twice"}},
+        bad_case{{"--port", "tap0,vlan=0"}, {"--port tap0,vlan=0: vlan", "1 to 4094"}},
+        bad_case{{"--port", "tap0,vlan=4095"}, {"vlan", "1 to 4094"}},
+        bad_case{{"--port", "tap0,vlan=10,trunk=20"}, {"exclude each other"}},
+        bad_case{{"--port", "tap0,native=1"}, {"native= belongs to a trunk", "vlan=1"}},
+        bad_case{{"--port", "tap0,trunk=20-10"}, {"runs backwards", "10-20"}},
+        bad_case{{"--port", "tap0,trunk=10,x"}, {"trunk x", "not a number", "10,20,30-39"}},
+        bad_case{{"--port", "tap0,trunk="}, {"trunk: empty"}},
         bad_case{{"--port", "tap0", "--metrics", "9100"}, {"--metrics 9100", "ADDR:PORT", "127.0.0.1:9100"}},
         bad_case{{"--port", "tap0", "--metrics", "localhost:x"}, {"--metrics localhost:x", "not a number"}},
         bad_case{{"--config", "/nonexistent/vswitchd.conf"}, {"--config", "cannot read"}},
