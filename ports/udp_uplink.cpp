@@ -673,7 +673,7 @@ bool udp_endpoint::send_block(uplink_port& peer, std::span<const std::byte> bloc
   return true;
 }
 
-void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame) {
+void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame, std::optional<l2::vni> vni) {
   if (frame.size() > peer.max_frame_size()) {
     peer.drop(l2::drop_reason::too_big);
     return;
@@ -701,12 +701,16 @@ void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame) {
     return;
   }
   // Small frames wait for the end of this input batch and leave together.
-  if (tx_batch::fits(header_.size(), frame.size())) {
-    tx_.push(header_, frame, to, to_size, &peer);
+  std::array<std::byte, l2::vxlan_header_size> other_vni{};
+  if (vni) other_vni = l2::vxlan_encode(*vni);
+  const std::span<const std::byte> header = vni ? std::span<const std::byte>(other_vni)
+                                                : std::span<const std::byte>(header_);
+  if (tx_batch::fits(header.size(), frame.size())) {
+    tx_.push(header, frame, to, to_size, &peer);
     return;
   }
   flush();  // keep the order
-  iovec iov[2] = {{header_.data(), header_.size()},
+  iovec iov[2] = {{const_cast<std::byte*>(header.data()), header.size()},
                   {const_cast<std::byte*>(frame.data()), frame.size()}};
   msghdr msg{};
   msg.msg_name = const_cast<sockaddr*>(to);
@@ -968,24 +972,85 @@ void uplink_port::send(const l2::packet& packet) {
     endpoint_.send_offload(*this, packet);  // only in sealed mode (carries_offload)
     return;
   }
-  endpoint_.send(*this, packet.frame);
+  if (vni_map_.empty()) {
+    endpoint_.send(*this, packet.frame);
+    return;
+  }
+  // The datapath tagged it with its VLAN (the port is a trunk of the mapped
+  // VLANs): it leaves untagged, in that VLAN's VNI.
+  const l2::frame_parse_result parsed = l2::frame_view::parse(packet.frame);
+  const std::optional<l2::vlan_tag> tag = parsed ? parsed.frame->tag() : std::nullopt;
+  const auto m = tag ? std::find_if(vni_map_.begin(), vni_map_.end(),
+                                    [&](const auto& e) { return e.first == tag->vid; })
+                     : vni_map_.end();
+  if (m == vni_map_.end()) {
+    counters_.drops.count(l2::drop_reason::vlan_not_allowed);
+    return;
+  }
+  const std::span<const std::byte> f = packet.frame;
+  constexpr std::size_t macs = l2::ethernet_type_offset;
+  std::memcpy(untagged_.data(), f.data(), macs);
+  std::memcpy(untagged_.data() + macs, f.data() + macs + l2::vlan_tag_size,
+              f.size() - macs - l2::vlan_tag_size);
+  endpoint_.send(*this, std::span<const std::byte>(untagged_.data(), f.size() - l2::vlan_tag_size),
+                 m->second);
 }
 
-std::optional<std::span<const std::byte>> uplink_port::decapsulate(
-    std::span<const std::byte> datagram) {
-  const l2::vxlan_decode_result r = l2::vxlan_decode(datagram, endpoint_.vni());
-  if (!r) {
+void uplink_port::set_vni_map(vni_map map) {
+  vni_map_ = std::move(map);
+  if (!vni_map_.empty()) untagged_.resize(l2::max_frame_size);
+}
+
+std::optional<std::span<const std::byte>> uplink_port::decapsulate(std::span<std::byte> datagram) {
+  if (vni_map_.empty()) {
+    const l2::vxlan_decode_result r = l2::vxlan_decode(datagram, endpoint_.vni());
+    if (!r) {
+      counters_.drops.count(r.reason);
+      return std::nullopt;
+    }
+    return r.inner;
+  }
+  // Any mapped VNI: decode without insisting on one, then look it up.
+  const l2::vxlan_decode_result r = l2::vxlan_decode(datagram, l2::max_vni + 1);
+  if (r.reason != l2::drop_reason::vxlan_wrong_vni) {  // short, or bad flags
     counters_.drops.count(r.reason);
     return std::nullopt;
   }
-  return r.inner;
+  const auto m = std::find_if(vni_map_.begin(), vni_map_.end(),
+                              [&](const auto& e) { return e.second == r.id; });
+  if (m == vni_map_.end()) {
+    counters_.drops.count(l2::drop_reason::vxlan_wrong_vni);
+    return std::nullopt;
+  }
+  // The inner frame gets its VLAN's tag, in place: the MAC addresses move
+  // four bytes back into the VXLAN header, the tag goes behind them.
+  const std::size_t inner = l2::vxlan_header_size;
+  if (l2::byte_order::load16(datagram, inner + l2::ethernet_type_offset) == l2::ethertype_vlan) {
+    counters_.drops.count(l2::drop_reason::vlan_not_allowed);  // tagged inside a mapped VNI
+    return std::nullopt;
+  }
+  const std::size_t start = inner - l2::vlan_tag_size;
+  std::memmove(datagram.data() + start, datagram.data() + inner, l2::ethernet_type_offset);
+  l2::byte_order::store16(datagram, start + l2::ethernet_type_offset, l2::ethertype_vlan);
+  l2::byte_order::store16(datagram, start + l2::ethernet_type_offset + 2, m->first);
+  return datagram.subspan(start);
 }
 
 std::string uplink_port::describe() const {
   std::string text = "uplink " + name() + " (";
   text += endpoint_.is_sealed() ? "sealed" : "VXLAN";
   text += " to " + to_string(remote_);
-  if (!endpoint_.is_sealed()) text += ", VNI " + std::to_string(endpoint_.vni());
+  if (!endpoint_.is_sealed() && vni_map_.empty()) text += ", VNI " + std::to_string(endpoint_.vni());
+  if (!vni_map_.empty()) {
+    text += ", VLAN:VNI";
+    for (const auto& [vlan, vni] : vni_map_) {
+      // (appends only: GCC 12 warns falsely, -Wrestrict, on " " + std::string)
+      text += ' ';
+      text += std::to_string(vlan);
+      text += ':';
+      text += std::to_string(vni);
+    }
+  }
   text += ", inner frames up to " + std::to_string(max_frame_) + " bytes)";
   return text;
 }

@@ -140,7 +140,8 @@ class udp_endpoint {
   void on_stranger(stranger_handler handler) { stranger_ = std::move(handler); }
 
   /// Sends `frame` to `peer` as one datagram; counts on the peer's port.
-  void send(uplink_port& peer, std::span<const std::byte> frame);
+  /// Plain mode: in VNI `vni` when given, else the endpoint's.
+  void send(uplink_port& peer, std::span<const std::byte> frame, std::optional<l2::vni> vni = std::nullopt);
   /// Sealed mode: sends a packet with offloads (a super-frame, a partial
   /// checksum) whole, as one offload message in as many datagrams as it takes.
   void send_offload(uplink_port& peer, const l2::packet& packet);
@@ -238,6 +239,15 @@ class uplink_port final : public port {
   uplink_port(l2::port_id id, std::string name, udp_endpoint& endpoint,
               const boost::asio::ip::udp::endpoint& remote, std::string host = {},
               std::string service = {});
+
+  /// VLAN to VNI: the peer carries VLAN v untagged in VNI n for each pair
+  /// (plain VXLAN, as the kernel's vxlan devices, one per VNI); frames reach
+  /// send() tagged and leave untagged in their VLAN's VNI, and arrive in a
+  /// mapped VNI to be handed over tagged. Empty (the default): every frame
+  /// in the endpoint's VNI, tags as they are.
+  using vni_map = std::vector<std::pair<l2::vlan_id, l2::vni>>;
+  void set_vni_map(vni_map map);
+  const vni_map& vnis() const { return vni_map_; }
   ~uplink_port() override;
 
   void start(port_listener& listener) override;
@@ -246,6 +256,10 @@ class uplink_port final : public port {
   bool carries_offload() const override { return endpoint_.is_sealed(); }
   std::size_t segment_headroom() const override { return endpoint_.headroom(); }
   void send_segments(std::span<std::byte> buffer, const l2::segment_result& segments) override {
+    if (!vni_map_.empty()) {
+      port::send_segments(buffer, segments);  // one by one: each is moved to its VNI
+      return;
+    }
     endpoint_.send_segments(*this, buffer, segments);
   }
   void stop() override;
@@ -307,7 +321,9 @@ class uplink_port final : public port {
 
   /// Called by the endpoint with a plain datagram from this peer: the inner
   /// frame, or nothing (counted as a drop on this port) if it is not valid VXLAN for us.
-  std::optional<std::span<const std::byte>> decapsulate(std::span<const std::byte> datagram);
+  /// With a VNI map the frame is tagged with its VNI's VLAN, in place (the
+  /// tag goes where the VXLAN header was).
+  std::optional<std::span<const std::byte>> decapsulate(std::span<std::byte> datagram);
   /// Called by the endpoint to hand over a (possibly merged) packet.
   void hand_over(const l2::packet& packet) { deliver(packet, false); }
   /// Called by the endpoint when a frame was received (counted before merging).
@@ -326,6 +342,8 @@ class uplink_port final : public port {
   std::string host_;
   std::string service_;
   std::size_t max_frame_ = l2::max_frame_size;
+  vni_map vni_map_;
+  std::vector<std::byte> untagged_;  ///< a frame with its tag taken off (VNI map)
   peer_state state_;
   std::uint64_t serial_;
   bool attached_ = true;  ///< still known to the endpoint

@@ -209,7 +209,7 @@ void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
     }
     host_port hp;
     try {
-      hp = parse_host_port(*text, "uplink add");
+      hp = parse_uplink(*text, "uplink add");
     } catch (const options_error& e) {
       return client->fail(e.what());  // it names "uplink add PEER" already
     }

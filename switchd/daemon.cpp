@@ -343,9 +343,22 @@ std::optional<l2::port_id> daemon::add_uplink(const host_port& hp, const ip::udp
     return std::nullopt;
   }
   const l2::port_id id = datapath_.next_id();
-  datapath_.add_port(std::make_unique<ports::uplink_port>(
+  auto port = std::make_unique<ports::uplink_port>(
       id, hp.text, *endpoint_, remote, is_literal(hp.host) ? std::string() : hp.host,
-      std::to_string(hp.port)));
+      std::to_string(hp.port));
+  if (hp.vni_map.empty()) {
+    datapath_.add_port(std::move(port));
+    return id;
+  }
+  // Each mapped VLAN in its own VNI: to the switch, a trunk of those VLANs.
+  if (endpoint_->is_sealed()) {
+    why_not = "vni-map is for plain VXLAN peers; sealed uplinks carry the tags themselves";
+    return std::nullopt;
+  }
+  l2::vlan_set vlans;
+  for (const auto& [vlan, vni] : hp.vni_map) vlans.set(vlan);
+  port->set_vni_map(hp.vni_map);
+  datapath_.add_port(std::move(port), std::nullopt, l2::vlan_mode::trunk(vlans));
   return id;
 }
 
@@ -576,8 +589,13 @@ nlohmann::json daemon::reload_config() {
   const auto listed = [](const std::vector<host_port>& list, const std::string& key) {
     return std::any_of(list.begin(), list.end(), [&](const host_port& hp) { return peer_key(hp) == key; });
   };
+  const auto same_map = [](const std::vector<host_port>& list, const host_port& hp) {
+    return std::any_of(list.begin(), list.end(), [&](const host_port& other) {
+      return peer_key(other) == peer_key(hp) && other.vni_map == hp.vni_map;
+    });
+  };
   for (const host_port& old : opts_.uplinks) {
-    if (listed(next.uplinks, peer_key(old))) continue;
+    if (same_map(next.uplinks, old)) continue;  // (a changed vni-map: removed, added again)
     const auto it = option_peers_.find(peer_key(old));
     if (it == option_peers_.end()) continue;
     remove_port(it->second);
@@ -587,7 +605,7 @@ nlohmann::json daemon::reload_config() {
   }
   for (const host_port& hp : next.uplinks) {
     // (One removed with vswitchctl uplink del comes back: the file lists it.)
-    if (listed(opts_.uplinks, peer_key(hp)) && option_peers_.count(peer_key(hp)) != 0) {
+    if (same_map(opts_.uplinks, hp) && option_peers_.count(peer_key(hp)) != 0) {
       result["unchanged"] = result["unchanged"].get<int>() + 1;
       continue;
     }

@@ -183,6 +183,42 @@ host_port parse_host_port(const std::string& text, const std::string& option) {
   return hp;
 }
 
+host_port parse_uplink(const std::string& text, const std::string& option) {
+  const auto comma = text.find(',');
+  host_port hp = parse_host_port(text.substr(0, comma), option);
+  hp.text = text.substr(0, comma);  // the peer's name; its options are in vni_map
+  if (comma == std::string::npos) return hp;
+  const std::string where = option + " " + text + ": ";
+  std::string_view rest = std::string_view(text).substr(comma + 1);
+  if (!rest.starts_with("vni-map=")) {
+    throw options_error(where + "unknown uplink option '" + std::string(rest.substr(0, rest.find('='))) +
+                        "'; the uplink option is vni-map=VLAN:VNI[,VLAN:VNI...], e.g. " + hp.text +
+                        ",vni-map=10:1010,20:1020");
+  }
+  rest.remove_prefix(8);
+  std::set<std::uint32_t> vlans, vnis;
+  while (!rest.empty()) {
+    const std::size_t end = std::min(rest.find(','), rest.size());
+    const std::string item(rest.substr(0, end));
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+    const auto colon = item.find(':');
+    if (colon == std::string::npos) {
+      throw options_error(where + "'" + item + "' is not VLAN:VNI; write e.g. 10:1010");
+    }
+    const auto vlan = parse_number(item.substr(0, colon), where + "vni-map " + item + ": VLAN", 1,
+                                   l2::max_vlan_id, "a VLAN id from 1 to 4094");
+    const auto vni = parse_number(item.substr(colon + 1), where + "vni-map " + item + ": VNI", 0,
+                                  l2::max_vni, "a VNI from 0 to 16777215");
+    if (!vlans.insert(static_cast<std::uint32_t>(vlan)).second ||
+        !vnis.insert(static_cast<std::uint32_t>(vni)).second) {
+      throw options_error(where + "vni-map " + item + ": a VLAN or VNI is mapped twice; map each once");
+    }
+    hp.vni_map.emplace_back(static_cast<l2::vlan_id>(vlan), static_cast<std::uint32_t>(vni));
+  }
+  if (hp.vni_map.empty()) throw options_error(where + "vni-map is empty; write e.g. vni-map=10:1010");
+  return hp;
+}
+
 std::vector<host_port> parse_peers_file(std::string_view text, const std::string& file) {
   std::vector<host_port> peers;
   std::set<std::string> seen;
@@ -251,8 +287,11 @@ command parse_options(int argc, const char* const argv[]) {
        "without dashes (port options too: `port = tap0,max-macs=64`); `#` starts a comment. "
        "Re-read on SIGHUP and `vswitchctl reload`, which apply the difference")
       ("port", po::value(&port_texts)->value_name("[tap:|dev:]NAME[,OPT=V...]")->composing(), port_help)
-      ("uplink", po::value(&uplink_texts)->value_name("HOST:PORT")->composing(),
-       "a VXLAN peer, repeatable: a name, an IPv4 address or [IPv6]:PORT")
+      ("uplink", po::value(&uplink_texts)->value_name("HOST:PORT[,vni-map=V:N,...]")->composing(),
+       "a VXLAN peer, repeatable: a name, an IPv4 address or [IPv6]:PORT. With "
+       "vni-map=10:1010,20:1020 (plain VXLAN) each VLAN crosses untagged in its own VNI, as "
+       "the kernel's vxlan devices (one per VNI) expect; without it, frames cross in --vni "
+       "with their tags")
       ("listen", po::value(&listen_text)->value_name("ADDR:PORT"),
        "local UDP endpoint for uplinks (default 0.0.0.0:4789, or [::]:4789 when a peer is IPv6)")
       ("vni", po::value(&vni_text)->value_name("N"), "VXLAN network identifier, 0-16777215 (default 1)")
@@ -354,13 +393,19 @@ command parse_options(int argc, const char* const argv[]) {
   }
   std::set<std::string> peers;
   for (const std::string& text : uplink_texts) {
-    host_port hp = parse_host_port(text, "--uplink");
+    host_port hp = parse_uplink(text, "--uplink");
     if (!peers.insert(hp.host + "|" + std::to_string(hp.port)).second) {
       throw options_error("--uplink " + text + ": this peer is given twice; give each peer once");
     }
     o.uplinks.push_back(std::move(hp));
   }
   if (!listen_text.empty()) o.listen = parse_host_port(listen_text, "--listen");
+  for (const host_port& hp : o.uplinks) {
+    if (!hp.vni_map.empty() && !key_file.empty()) {
+      throw options_error("--uplink " + hp.text + ",vni-map=...: is for plain VXLAN peers (the "
+                          "kernel's vxlan); sealed uplinks carry the tags themselves: drop vni-map");
+    }
+  }
   if (!vni_text.empty()) {
     o.vni = static_cast<std::uint32_t>(
         parse_number(vni_text, "--vni", 0, l2::max_vni, "a VNI from 0 to 16777215 (24 bits)"));

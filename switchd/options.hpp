@@ -46,6 +46,8 @@ struct host_port {
   std::string host;        ///< name, IPv4 address, or IPv6 address (without brackets)
   std::uint16_t port = 0;
   std::string text;        ///< as the user wrote it
+  /// --uplink HOST:PORT,vni-map=V:N,...: each VLAN V in its own VNI N.
+  std::vector<std::pair<l2::vlan_id, std::uint32_t>> vni_map;
 };
 
 struct options {
@@ -87,6 +89,10 @@ command parse_options(int argc, const char* const argv[]);
 
 /// Parses a VLAN list: "10,20,30-39" (ids 1 to 4094). `what` names it in errors.
 l2::vlan_set parse_vlan_list(std::string_view text, const std::string& what);
+
+/// Parses an --uplink: HOST:PORT (as parse_host_port), then optionally
+/// ",vni-map=VLAN:VNI,VLAN:VNI...". `option` names it in errors. Throws options_error.
+host_port parse_uplink(const std::string& text, const std::string& option);
 
 /// Parses "HOST:PORT", "[IPv6]:PORT" or "IPv4:PORT". `option` names the
 /// option for the error message. Throws options_error.

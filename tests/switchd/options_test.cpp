@@ -116,6 +116,16 @@ TEST(options, vlan_port_options) {
   EXPECT_EQ(o.ports[3].vlans, l2::vlan_mode::transparent());
 }
 
+TEST(options, uplink_vni_map) {
+  const options o = parse({"--uplink", "h2:4789,vni-map=10:1010,20:1020", "--uplink", "[2001:db8::1]:4789"}).opts;
+  ASSERT_EQ(o.uplinks.size(), 2u);
+  EXPECT_EQ(o.uplinks[0].text, "h2:4789");
+  EXPECT_EQ(o.uplinks[0].host, "h2");
+  const std::vector<std::pair<l2::vlan_id, std::uint32_t>> want = {{10, 1010}, {20, 1020}};
+  EXPECT_EQ(o.uplinks[0].vni_map, want);
+  EXPECT_TRUE(o.uplinks[1].vni_map.empty());
+}
+
 TEST(options, control_socket_and_metrics) {
   const options d = parse({"--port", "tap0"}).opts;
   EXPECT_EQ(d.control, "/run/vswitchd/vswitchd.ctl");
@@ -217,6 +227,12 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{"--port", "tap0,trunk=20-10"}, {"runs backwards", "10-20"}},
         bad_case{{"--port", "tap0,trunk=10,x"}, {"trunk x", "not a number", "10,20,30-39"}},
         bad_case{{"--port", "tap0,trunk="}, {"trunk: empty"}},
+        bad_case{{"--uplink", "h:1,vni-map=10"}, {"'10' is not VLAN:VNI", "10:1010"}},
+        bad_case{{"--uplink", "h:1,vni-map=0:5"}, {"vni-map 0:5: VLAN", "1 to 4094"}},
+        bad_case{{"--uplink", "h:1,vni-map=10:16777216"}, {"VNI", "0 to 16777215"}},
+        bad_case{{"--uplink", "h:1,vni-map=10:5,10:6"}, {"mapped twice"}},
+        bad_case{{"--uplink", "h:1,map=10:5"}, {"unknown uplink option 'map'", "vni-map=VLAN:VNI"}},
+        bad_case{{"--uplink", "h:1,vni-map=10:5", "--key-file", "/k"}, {"plain VXLAN", "drop vni-map"}},
         bad_case{{"--port", "tap0", "--metrics", "9100"}, {"--metrics 9100", "ADDR:PORT", "127.0.0.1:9100"}},
         bad_case{{"--port", "tap0", "--metrics", "localhost:x"}, {"--metrics localhost:x", "not a number"}},
         bad_case{{"--config", "/nonexistent/vswitchd.conf"}, {"--config", "cannot read"}},
