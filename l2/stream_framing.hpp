@@ -51,8 +51,8 @@ inline std::uint32_t decode_length(std::span<const std::byte, stream_length_size
 
 /// Why feed() stopped.
 enum class stream_error : std::uint8_t {
-  none,        ///< every byte was consumed
-  too_long,    ///< a length over stream_max_frame_size: close the connection
+  none,      ///< every byte was consumed
+  too_long,  ///< a length over stream_max_frame_size: close the connection
 };
 
 /// "none", "too_long".
@@ -60,9 +60,9 @@ std::string_view to_string(stream_error error);
 
 /// What one feed() did.
 struct stream_feed_result {
-  std::size_t frames = 0;           ///< frames handed to on_frame during this call
+  std::size_t frames = 0;  ///< frames handed to on_frame during this call
   stream_error error = stream_error::none;
-  std::uint32_t bad_length = 0;     ///< the offending length when error is too_long
+  std::uint32_t bad_length = 0;  ///< the offending length when error is too_long
 };
 
 class stream_reassembler {
@@ -122,9 +122,7 @@ class stream_reassembler {
   /// more bytes: at end of stream, the peer closed mid-frame.
   bool pending() const { return header_have_ > 0 || in_frame_; }
   /// Bytes of the incomplete record received so far (length prefix included).
-  std::size_t pending_size() const {
-    return in_frame_ ? stream_length_size + have_ : header_have_;
-  }
+  std::size_t pending_size() const { return in_frame_ ? stream_length_size + have_ : header_have_; }
   /// Whether a protocol error was seen (until reset()).
   bool failed() const { return failed_; }
   /// Forgets any incomplete record and a protocol error (a new stream).
@@ -153,7 +151,8 @@ class stream_reassembler {
       used = take;
       if (header_have_ < stream_length_size) return used;
       header_have_ = 0;
-      const std::uint32_t length = decode_length(std::span<const std::byte, stream_length_size>(header_));
+      const std::uint32_t length =
+          decode_length(std::span<const std::byte, stream_length_size>(header_));
       if (length > stream_max_frame_size) {
         fail(result, length);
         return used;
@@ -183,14 +182,14 @@ class stream_reassembler {
     return used;
   }
 
-  std::unique_ptr<std::byte[]> partial_;            ///< a frame cut across reads
+  std::unique_ptr<std::byte[]> partial_;                ///< a frame cut across reads
   std::array<std::byte, stream_length_size> header_{};  ///< a length prefix cut across reads
-  std::size_t header_have_ = 0;  ///< bytes of header_ received (0 when none is pending)
-  bool in_frame_ = false;        ///< partial_ holds the start of a frame
-  std::size_t expected_ = 0;     ///< that frame's length
-  std::size_t have_ = 0;         ///< its bytes received
-  bool failed_ = false;          ///< a protocol error was seen
-  std::uint32_t bad_length_ = 0; ///< the length that caused it
+  std::size_t header_have_ = 0;   ///< bytes of header_ received (0 when none is pending)
+  bool in_frame_ = false;         ///< partial_ holds the start of a frame
+  std::size_t expected_ = 0;      ///< that frame's length
+  std::size_t have_ = 0;          ///< its bytes received
+  bool failed_ = false;           ///< a protocol error was seen
+  std::uint32_t bad_length_ = 0;  ///< the length that caused it
 };
 
 }  // namespace l2

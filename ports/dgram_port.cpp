@@ -34,8 +34,10 @@ dgram_address parse_side(std::string_view text, const std::string& where, const 
   if (text.starts_with("unix:")) {
     out.path = std::string(text.substr(5));
     if (out.path.empty() || out.path.front() != '/') {
-      throw port_error(where + which + " unix:PATH needs an absolute path (QEMU must name the same "
-                       "file); " + std::string(dgram_form));
+      throw port_error(where + which +
+                       " unix:PATH needs an absolute path (QEMU must name the same "
+                       "file); " +
+                       std::string(dgram_form));
     }
     if (out.path.size() >= sizeof(sockaddr_un{}.sun_path)) {
       throw port_error(where + which + " socket path is longer than " +
@@ -132,11 +134,10 @@ std::unique_ptr<dgram_port> dgram_port::open(boost::asio::io_context& io, l2::po
     const socklen_t size = socket_address(spec.local, local);
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&local), size) != 0) {
       const int err = errno;
-      throw port_error(where + "cannot bind " + to_string(spec.local) + " (" + errno_text(err) +
-                       "); " +
-                       (err == EACCES || err == EPERM
-                            ? "run vswitchd as root or choose a directory it may write"
-                            : "choose another path"));
+      throw port_error(
+          where + "cannot bind " + to_string(spec.local) + " (" + errno_text(err) + "); " +
+          (err == EACCES || err == EPERM ? "run vswitchd as root or choose a directory it may write"
+                                         : "choose another path"));
     }
     identity = unix_socket::identity_of(spec.local.path);
     // A stranger that sends in the moment before the mode is set is dropped
@@ -187,7 +188,8 @@ std::unique_ptr<dgram_port> dgram_port::open(boost::asio::io_context& io, l2::po
   for (int opt : {SO_RCVBUF, SO_SNDBUF}) {
     (void)::setsockopt(fd.get(), SOL_SOCKET, opt, &socket_buffer_size, sizeof socket_buffer_size);
   }
-  auto p = std::unique_ptr<dgram_port>(new dgram_port(io, id, std::move(name), std::move(fd), bound));
+  auto p =
+      std::unique_ptr<dgram_port>(new dgram_port(io, id, std::move(name), std::move(fd), bound));
   p->file_ = identity;
   return p;
 }
@@ -283,10 +285,10 @@ read_loop::step dgram_port::read_one() {
       counters_.drops.count(l2::drop_reason::giant);
       continue;
     }
-    deliver(l2::packet{std::span<const std::byte>(rx_buffers_.get() + static_cast<std::size_t>(i) *
-                                                                           rx_slot_size_,
-                                                  m.msg_len),
-                       {}});
+    deliver(
+        l2::packet{std::span<const std::byte>(
+                       rx_buffers_.get() + static_cast<std::size_t>(i) * rx_slot_size_, m.msg_len),
+                   {}});
     if (reader_.fd() < 0) return read_loop::step::stop;  // stopped by the listener
   }
   return read_loop::step::again;

@@ -75,8 +75,8 @@ std::string to_string(const dgram_spec& spec);
 
 class dgram_port final : public port {
  public:
-  static constexpr std::size_t batch = 16;        ///< datagrams per recvmmsg
-  static constexpr std::size_t tx_capacity = 32;  ///< small frames per sendmmsg
+  static constexpr std::size_t batch = 16;           ///< datagrams per recvmmsg
+  static constexpr std::size_t tx_capacity = 32;     ///< small frames per sendmmsg
   static constexpr std::size_t tx_slot_size = 2048;  ///< largest frame queued (larger go alone)
 
   /// Binds `spec.local` (a unix path gets `access`); sends go to
@@ -116,8 +116,8 @@ class dgram_port final : public port {
   boost::asio::io_context& io_;
   read_loop reader_;
   dgram_spec spec_;
-  std::size_t max_frame_;                 ///< largest frame sent as one datagram
-  sockaddr_storage remote_address_{};     ///< spec_.remote as a socket address
+  std::size_t max_frame_;              ///< largest frame sent as one datagram
+  sockaddr_storage remote_address_{};  ///< spec_.remote as a socket address
   socklen_t remote_size_ = 0;
   std::optional<std::pair<dev_t, ino_t>> file_;  ///< our LOCAL socket file
 

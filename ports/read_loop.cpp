@@ -22,9 +22,11 @@ void read_loop::close() {
 }
 
 void read_loop::wait() {
+  // The port may be removed after readiness was reported but before this
+  // runs (the handler then gets no error): `alive` has expired by then.
   descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                         [this](const boost::system::error_code& ec) {
-                           if (ec || !open_) return;  // cancelled by close()
+                         [this, alive = std::weak_ptr<char>(alive_)](const boost::system::error_code& ec) {
+                           if (ec || alive.expired() || !open_) return;  // cancelled by close()
                            drain();
                          });
 }

@@ -15,7 +15,9 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
+#include <exception>
 #include <vector>
 
 namespace ports {
@@ -110,7 +112,8 @@ std::optional<ip_port> parse_ip_port(std::string_view text, std::string* problem
     port_text = text.substr(close + 2);
   } else {
     const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) return fail("no port; write ADDR:PORT, e.g. 127.0.0.1:5000");
+    if (colon == std::string_view::npos)
+      return fail("no port; write ADDR:PORT, e.g. 127.0.0.1:5000");
     host = text.substr(0, colon);
     port_text = text.substr(colon + 1);
     if (host.find(':') != std::string_view::npos) {
@@ -119,7 +122,8 @@ std::optional<ip_port> parse_ip_port(std::string_view text, std::string* problem
   }
   if (host.empty()) return fail("no address; write 0.0.0.0 or [::] for every address");
   unsigned port = 0;
-  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (port_text.empty() || ec != std::errc{} || end != port_text.data() + port_text.size() ||
       port == 0 || port > 65535) {
     return fail("the port must be a number from 1 to 65535");
@@ -195,7 +199,8 @@ void clear_path(const std::string& path, int type, const std::string& where) {
   const sockaddr_un sun = unix_address(path);
   if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) == 0 ||
       errno == EAGAIN || errno == EPROTOTYPE) {
-    throw port_error(where + "a running process serves this socket (another vswitchd?); stop it "
+    throw port_error(where +
+                     "a running process serves this socket (another vswitchd?); stop it "
                      "or choose another path");
   }
   const int err = errno;
@@ -218,8 +223,8 @@ void apply_access(const std::string& path, const unix_socket_access& access,
     group entry{};
     group* found = nullptr;
     int err = 0;
-    while ((err = ::getgrnam_r(access.group.c_str(), &entry, buffer.data(), buffer.size(), &found)) ==
-           ERANGE) {
+    while ((err = ::getgrnam_r(access.group.c_str(), &entry, buffer.data(), buffer.size(),
+                               &found)) == ERANGE) {
       buffer.resize(buffer.size() * 2);
     }
     if (found == nullptr) {
@@ -231,8 +236,7 @@ void apply_access(const std::string& path, const unix_socket_access& access,
     if (::chown(path.c_str(), static_cast<uid_t>(-1), found->gr_gid) != 0) {
       const int e = errno;
       throw port_error(where + "cannot give the socket to group '" + access.group + "' (" +
-                       errno_text(e) + "); run vswitchd as root or as a member of " +
-                       access.group);
+                       errno_text(e) + "); run vswitchd as root or as a member of " + access.group);
     }
   }
   if (::chmod(path.c_str(), access.mode & 07777) != 0) {
@@ -247,7 +251,8 @@ std::optional<std::pair<dev_t, ino_t>> identity_of(const std::string& path) {
   return std::pair{st.st_dev, st.st_ino};
 }
 
-void remove_if_ours(const std::string& path, const std::optional<std::pair<dev_t, ino_t>>& identity) {
+void remove_if_ours(const std::string& path,
+                    const std::optional<std::pair<dev_t, ino_t>>& identity) {
   if (!identity || path.empty()) return;
   if (identity_of(path) == identity) ::unlink(path.c_str());
 }
@@ -335,7 +340,8 @@ std::unique_ptr<stream_listener> stream_listener::open(boost::asio::io_context& 
   // Port 0: record the port the kernel chose.
   sockaddr_storage ss{};
   socklen_t size = sizeof ss;
-  if (::getsockname(listener->socket_.native_handle(), reinterpret_cast<sockaddr*>(&ss), &size) == 0) {
+  if (::getsockname(listener->socket_.native_handle(), reinterpret_cast<sockaddr*>(&ss), &size) ==
+      0) {
     const std::uint16_t port = family == AF_INET
                                    ? ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port)
                                    : ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
@@ -375,18 +381,20 @@ void stream_listener::stop() {
 }
 
 void stream_listener::wait() {
-  socket_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                     [this, alive = std::weak_ptr<char>(alive_)](const boost::system::error_code& ec) {
-                       if (alive.expired() || ec || !open_) return;
-                       accept_ready();
-                     });
+  socket_.async_wait(
+      boost::asio::posix::stream_descriptor::wait_read,
+      [this, alive = std::weak_ptr<char>(alive_)](const boost::system::error_code& ec) {
+        if (alive.expired() || ec || !open_) return;
+        accept_ready();
+      });
 }
 
 void stream_listener::accept_ready() {
   const std::weak_ptr<char> alive = alive_;
   for (std::size_t n = 0; n < accept_budget; ++n) {
     if (alive.expired() || !open_) return;  // the handler may have destroyed or stopped us
-    const int fd = ::accept4(socket_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd =
+        ::accept4(socket_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       const int err = errno;
       switch (err) {
@@ -406,8 +414,8 @@ void stream_listener::accept_ready() {
           // Out of descriptors or memory: the socket stays readable, so pause
           // instead of spinning on it.
           ++errors_;
-          log_limited(true, to_string(address_) + ": cannot accept a connection (" + errno_text(err) +
-                                "); retrying shortly");
+          log_limited(true, to_string(address_) + ": cannot accept a connection (" +
+                                errno_text(err) + "); retrying shortly");
           pause_.expires_after(descriptor_pause);
           pause_.async_wait([this, alive](const boost::system::error_code& ec) {
             if (alive.expired() || ec || !open_) return;
@@ -438,7 +446,17 @@ void stream_listener::accept_ready() {
     c.via = "accepted on " + to_string(address_);
     c.serial = ++serial_;
     c.slot = connection_slot(live_);
-    on_accept_(std::move(c));
+    const std::string peer = c.peer;
+    try {
+      on_accept_(std::move(c));
+    } catch (const std::exception& e) {
+      // The owner could not take it (e.g. no free port id): that connection
+      // is closed, the listener and the other ports go on.
+      if (alive.expired()) return;
+      ++errors_;
+      log_limited(true,
+                  to_string(address_) + ": connection from " + peer + " not taken: " + e.what());
+    }
   }
   // Budget spent: accept more after the other ready handlers.
   if (alive.expired() || !open_) return;

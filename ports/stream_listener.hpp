@@ -19,7 +19,13 @@
 // until the port holding its slot is destroyed); beyond that, connections are
 // accepted and closed at once (debug log, counted). Accept errors are logged
 // (rate-limited) and accepting goes on; when the process is out of
-// descriptors it pauses briefly instead of spinning.
+// descriptors it pauses briefly instead of spinning. If the accept handler
+// throws (std::exception), that connection is closed and logged; the
+// listener goes on.
+//
+// Telling a stale socket file from a live one takes a connect(): a live
+// server (say another vswitchd) sees that probe as a connection that closes
+// at once, which it handles like any guest that went away.
 #pragma once
 
 #include <sys/types.h>
@@ -81,9 +87,9 @@ struct unix_socket_access {
 /// How a stream_listener listens.
 struct stream_listen_settings {
   stream_address address;
-  unix_socket_access access;                 ///< unix sockets only
-  std::size_t max_connections = 256;         ///< live connections at most
-  std::string option = "--stream-listen";    ///< how error messages name the setting
+  unix_socket_access access;               ///< unix sockets only
+  std::size_t max_connections = 256;       ///< live connections at most
+  std::string option = "--stream-listen";  ///< how error messages name the setting
 };
 
 class stream_listener {
@@ -168,7 +174,8 @@ void apply_access(const std::string& path, const unix_socket_access& access,
 std::optional<std::pair<dev_t, ino_t>> identity_of(const std::string& path);
 
 /// Removes `path` if it is still the file `identity` recorded.
-void remove_if_ours(const std::string& path, const std::optional<std::pair<dev_t, ino_t>>& identity);
+void remove_if_ours(const std::string& path,
+                    const std::optional<std::pair<dev_t, ino_t>>& identity);
 
 }  // namespace unix_socket
 

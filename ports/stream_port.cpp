@@ -36,7 +36,13 @@ stream_port::stream_port(boost::asio::io_context& io, l2::port_id id, std::strin
   }
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags >= 0 && (flags & O_NONBLOCK) == 0) (void)::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-  socket_.assign(fd);
+  boost::system::error_code ec;
+  socket_.assign(fd, ec);
+  if (ec) {
+    ::close(fd);
+    closed_ = true;
+    why_ = "cannot watch the socket: " + ec.message();
+  }
 }
 
 stream_port::~stream_port() { shut(); }
@@ -50,11 +56,12 @@ void stream_port::start(port_listener& listener) {
 }
 
 void stream_port::wait_readable() {
-  socket_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                     [this, alive = std::weak_ptr<char>(alive_)](const boost::system::error_code& ec) {
-                       if (alive.expired() || ec || closed_) return;
-                       drain();
-                     });
+  socket_.async_wait(
+      boost::asio::posix::stream_descriptor::wait_read,
+      [this, alive = std::weak_ptr<char>(alive_)](const boost::system::error_code& ec) {
+        if (alive.expired() || ec || closed_) return;
+        drain();
+      });
 }
 
 void stream_port::drain() {
@@ -63,9 +70,10 @@ void stream_port::drain() {
     const ssize_t got = ::read(fd, read_buffer_.get(), read_buffer_size);
     if (got > 0) {
       const std::span<const std::byte> bytes(read_buffer_.get(), static_cast<std::size_t>(got));
-      const l2::stream_feed_result result = reassembler_.feed(bytes, [this](std::span<const std::byte> frame) {
-        if (!closed_) deliver(l2::packet{frame, {}});
-      });
+      const l2::stream_feed_result result =
+          reassembler_.feed(bytes, [this](std::span<const std::byte> frame) {
+            if (!closed_) deliver(l2::packet{frame, {}});
+          });
       if (result.error != l2::stream_error::none) {
         close_with("protocol error: frame length " + std::to_string(result.bad_length) +
                    " exceeds " + std::to_string(l2::stream_max_frame_size) +
@@ -171,13 +179,14 @@ void stream_port::flush() {
 void stream_port::wait_writable() {
   if (write_waiting_) return;
   write_waiting_ = true;
-  socket_.async_wait(boost::asio::posix::stream_descriptor::wait_write,
-                     [this, alive = std::weak_ptr<char>(alive_)](const boost::system::error_code& ec) {
-                       if (alive.expired()) return;
-                       write_waiting_ = false;
-                       if (ec || closed_) return;
-                       flush();
-                     });
+  socket_.async_wait(
+      boost::asio::posix::stream_descriptor::wait_write,
+      [this, alive = std::weak_ptr<char>(alive_)](const boost::system::error_code& ec) {
+        if (alive.expired()) return;
+        write_waiting_ = false;
+        if (ec || closed_) return;
+        flush();
+      });
 }
 
 void stream_port::close_with(std::string why) {

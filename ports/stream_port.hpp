@@ -78,9 +78,9 @@ class connection_slot {
 
 /// A connected stream socket and where it came from.
 struct stream_connection {
-  unique_fd fd;              ///< connected stream socket (made non-blocking by the port)
-  std::string peer;          ///< who is at the other end, e.g. "pid 4242 uid 1000" or "192.0.2.7:51234"
-  std::string via;           ///< how it was made, e.g. "accepted on unix:/run/vm.sock"
+  unique_fd fd;      ///< connected stream socket (made non-blocking by the port)
+  std::string peer;  ///< who is at the other end, e.g. "pid 4242 uid 1000" or "192.0.2.7:51234"
+  std::string via;   ///< how it was made, e.g. "accepted on unix:/run/vm.sock"
   std::uint64_t serial = 0;  ///< 1, 2, ... per listener (for names like "stream:/run/vm.sock#3")
   connection_slot slot;      ///< the listener's slot, freed with the port
 };
@@ -133,7 +133,7 @@ class stream_port final : public port {
 
   boost::asio::io_context& io_;
   boost::asio::posix::stream_descriptor socket_;
-  stream_connection connection_;        ///< fd released to socket_; the rest kept
+  stream_connection connection_;  ///< fd released to socket_; the rest kept
   closed_handler on_closed_;
   l2::stream_reassembler reassembler_;
   std::unique_ptr<std::byte[]> read_buffer_;  ///< read_buffer_size bytes
@@ -144,7 +144,7 @@ class stream_port final : public port {
   bool write_waiting_ = false;                ///< waiting for writability
   bool started_ = false;
   bool closed_ = false;
-  std::string why_;                           ///< why it closed
+  std::string why_;                                         ///< why it closed
   std::shared_ptr<char> alive_ = std::make_shared<char>();  ///< expires with the port
 };
 

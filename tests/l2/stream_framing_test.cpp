@@ -20,21 +20,18 @@ using l2_test::bytes;
 /// A record as QEMU sends it: length 18, then an 18-byte frame (broadcast
 /// destination, source 52:54:00:12:34:56, ethertype 0x88b5, 4 bytes of payload).
 const byte_vector golden_record = bytes({
-    0x00, 0x00, 0x00, 0x12,                          // length 18, big-endian
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff,              // destination
-    0x52, 0x54, 0x00, 0x12, 0x34, 0x56,              // source
-    0x88, 0xb5,                                      // ethertype
-    0xde, 0xad, 0xbe, 0xef,                          // payload
+    0x00, 0x00, 0x00, 0x12,              // length 18, big-endian
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff,  // destination
+    0x52, 0x54, 0x00, 0x12, 0x34, 0x56,  // source
+    0x88, 0xb5,                          // ethertype
+    0xde, 0xad, 0xbe, 0xef,              // payload
 });
 const byte_vector golden_frame(golden_record.begin() + 4, golden_record.end());
 
 /// A second record: length 15, a frame with a one-byte payload.
 const byte_vector second_record = bytes({
-    0x00, 0x00, 0x00, 0x0f,
-    0x52, 0x54, 0x00, 0x12, 0x34, 0x56,
-    0x52, 0x54, 0x00, 0xab, 0xcd, 0xef,
-    0x08, 0x06,
-    0x01,
+    0x00, 0x00, 0x00, 0x0f, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56,
+    0x52, 0x54, 0x00, 0xab, 0xcd, 0xef, 0x08, 0x06, 0x01,
 });
 const byte_vector second_frame(second_record.begin() + 4, second_record.end());
 
@@ -188,7 +185,7 @@ TEST(stream_framing, large_record_over_three_reads) {
   const std::span<const std::byte> all(rec);
   l2::stream_reassembler r;
   collector c;
-  EXPECT_EQ(feed(r, all.first(2), c).frames, 0u);     // half the length
+  EXPECT_EQ(feed(r, all.first(2), c).frames, 0u);  // half the length
   EXPECT_EQ(feed(r, all.subspan(2, 4000), c).frames, 0u);
   EXPECT_EQ(r.pending_size(), 4002u);
   EXPECT_EQ(feed(r, all.subspan(4002), c).frames, 1u);
@@ -200,8 +197,8 @@ TEST(stream_framing, length_69632_is_accepted) {
   const byte_vector rec = record_of(69632);
   EXPECT_EQ(byte_vector(rec.begin(), rec.begin() + 4), bytes({0x00, 0x01, 0x10, 0x00}));
   // Whole, and cut in the middle (through the reassembly buffer, filled to the brim).
-  for (std::size_t cut : {rec.size(), std::size_t{3}, std::size_t{4}, std::size_t{30000},
-                          rec.size() - 1}) {
+  for (std::size_t cut :
+       {rec.size(), std::size_t{3}, std::size_t{4}, std::size_t{30000}, rec.size() - 1}) {
     SCOPED_TRACE(cut);
     l2::stream_reassembler r;
     collector c;

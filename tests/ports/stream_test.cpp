@@ -62,7 +62,8 @@ byte_vector test_frame(unsigned n, std::size_t size = 100) {
   for (std::size_t i = mac.size(); i < size; ++i) f[i] = static_cast<std::byte>((n * 7 + i) & 0xff);
   // The frame's number in the first payload bytes, to check order.
   if (size >= 18) {
-    for (std::size_t k = 0; k < 4; ++k) f[14 + k] = static_cast<std::byte>((n >> (8 * (3 - k))) & 0xff);
+    for (std::size_t k = 0; k < 4; ++k)
+      f[14 + k] = static_cast<std::byte>((n >> (8 * (3 - k))) & 0xff);
   }
   return f;
 }
@@ -104,7 +105,9 @@ class recorder final : public ports::port_listener {
   std::vector<link_event> links;
 };
 
-void set_non_blocking(int fd) { ASSERT_EQ(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK), 0); }
+void set_non_blocking(int fd) {
+  ASSERT_EQ(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+}
 
 /// A temporary directory, removed with everything in it.
 class temp_dir {
@@ -242,12 +245,17 @@ class stream_port_test : public socket_port_test {
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     peer_ = ports::unique_fd(sv[1]);
     set_non_blocking(sv[1]);
+    // A known socket buffer on the port's side (the kernel doubles it), so
+    // that "fills the queue" does not depend on the host's defaults.
+    const int sndbuf = 256 * 1024;
+    ASSERT_EQ(::setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
     ports::stream_connection c;
     c.fd = ports::unique_fd(sv[0]);
     c.peer = "test peer";
     c.via = "socketpair";
     port_ = std::make_unique<ports::stream_port>(
-        io_, 7, "stream:test#1", std::move(c), [this](ports::stream_port& p, const std::string& why) {
+        io_, 7, "stream:test#1", std::move(c),
+        [this](ports::stream_port& p, const std::string& why) {
           ++closed_calls_;
           closed_why_ = why;
           EXPECT_EQ(&p, port_.get());
@@ -257,7 +265,9 @@ class stream_port_test : public socket_port_test {
   }
 
   /// Waits until on_closed has been called.
-  bool wait_closed() { return pump_until([&] { return closed_calls_ > 0; }); }
+  bool wait_closed() {
+    return pump_until([&] { return closed_calls_ > 0; });
+  }
 
   recorder listener_;
   ports::unique_fd peer_;
@@ -338,7 +348,8 @@ TEST_F(stream_port_test, writer_that_sends_one_byte_at_a_time) {
     ASSERT_TRUE(pump_until([&] {
       int unread = 0;
       return ::ioctl(peer_.get(), SIOCOUTQ, &unread) == 0 && unread == 0;
-    })) << "byte " << i << " not read";
+    })) << "byte "
+        << i << " not read";
     const std::size_t expected = i + 1 >= stream.size() ? 2 : (i + 1 >= 4 + 60 ? 1 : 0);
     ASSERT_EQ(listener_.frames.size(), expected) << "after byte " << i;
   }
@@ -489,9 +500,8 @@ class stream_listener_test : public socket_port_test {
     s.address = ports::parse_stream_address(address);
     s.access = std::move(access);
     s.max_connections = max_connections;
-    auto l = ports::stream_listener::open(io_, s, [this](ports::stream_connection c) {
-      connections_.push_back(std::move(c));
-    });
+    auto l = ports::stream_listener::open(
+        io_, s, [this](ports::stream_connection c) { connections_.push_back(std::move(c)); });
     l->start();
     return l;
   }
@@ -622,7 +632,8 @@ TEST_F(stream_listener_test, stale_socket_is_replaced_live_one_refused) {
     listen("unix:" + plain);
     ADD_FAILURE() << "a regular file was taken over";
   } catch (const ports::port_error& e) {
-    EXPECT_NE(std::string(e.what()).find("exists and is not a socket"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("exists and is not a socket"), std::string::npos)
+        << e.what();
   }
   EXPECT_EQ(::lstat(plain.c_str(), &st), 0);
   EXPECT_TRUE(S_ISREG(st.st_mode));
@@ -647,6 +658,29 @@ TEST_F(stream_listener_test, connections_beyond_the_limit_are_closed) {
   EXPECT_EQ(connections_[0].serial, 2u);
 }
 
+TEST_F(stream_listener_test, an_owner_that_throws_loses_that_connection_only) {
+  const std::string path = dir_ / "vm.sock";
+  ports::stream_listen_settings s;
+  s.address = ports::parse_stream_address("unix:" + path);
+  bool refuse = true;
+  auto listener = ports::stream_listener::open(io_, s, [&](ports::stream_connection c) {
+    if (refuse) {
+      refuse = false;
+      throw ports::port_error("no free port id");
+    }
+    connections_.push_back(std::move(c));
+  });
+  listener->start();
+  ports::unique_fd a = connect_unix(path);
+  ASSERT_TRUE(pump_until([&] { return listener->errors() == 1; }));
+  std::byte byte;
+  EXPECT_EQ(::read(a.get(), &byte, 1), 0);  // closed
+  EXPECT_EQ(listener->live_connections(), 0u);
+  ports::unique_fd b = connect_unix(path);
+  ASSERT_TRUE(pump_until([&] { return connections_.size() == 1; }));
+  EXPECT_EQ(listener->live_connections(), 1u);
+}
+
 TEST_F(stream_listener_test, tcp_on_loopback) {
   ports::stream_listen_settings s;
   s.address.endpoint = ip::tcp::endpoint(ip::make_address_v4("127.0.0.1"), 0);
@@ -669,7 +703,9 @@ TEST_F(stream_listener_test, tcp_on_loopback) {
     ADD_FAILURE() << "no error for an address in use";
   } catch (const ports::port_error& e) {
     const std::string what = e.what();
-    EXPECT_EQ(what.rfind("--stream-listen tcp:127.0.0.1:" + std::to_string(port) + ": cannot listen", 0), 0u)
+    EXPECT_EQ(
+        what.rfind("--stream-listen tcp:127.0.0.1:" + std::to_string(port) + ": cannot listen", 0),
+        0u)
         << what;
     EXPECT_NE(what.find("choose another port"), std::string::npos) << what;
   }
@@ -742,8 +778,9 @@ class dgram_port_test : public socket_port_test {
       std::memcpy(&to, port_->local().endpoint.data(), port_->local().endpoint.size());
       size = static_cast<socklen_t>(port_->local().endpoint.size());
     }
-    ASSERT_EQ(::sendto(fd, frame.data(), frame.size(), 0, reinterpret_cast<const sockaddr*>(&to), size),
-              static_cast<ssize_t>(frame.size()))
+    ASSERT_EQ(
+        ::sendto(fd, frame.data(), frame.size(), 0, reinterpret_cast<const sockaddr*>(&to), size),
+        static_cast<ssize_t>(frame.size()))
         << std::strerror(errno);
   }
 
@@ -769,7 +806,8 @@ class dgram_port_test : public socket_port_test {
     EXPECT_EQ(ports::to_string(port_->kind()), "dgram");
     EXPECT_FALSE(port_->carries_offload());
     // QEMU to switch.
-    const std::vector<byte_vector> in = {test_frame(1, 60), test_frame(2, 1514), test_frame(3, 9000)};
+    const std::vector<byte_vector> in = {test_frame(1, 60), test_frame(2, 1514),
+                                         test_frame(3, 9000)};
     for (const auto& f : in) send_to_port(peer, f);
     ASSERT_TRUE(pump_until([&] { return listener_.frames.size() == in.size(); }))
         << describe_drops(port_->counters().drops);
@@ -779,8 +817,8 @@ class dgram_port_test : public socket_port_test {
     }
     EXPECT_EQ(port_->counters().rx_frames, in.size());
     // Switch to QEMU: small frames batched, a large one alone, in order.
-    const std::vector<byte_vector> out = {test_frame(4, 60), test_frame(5, 2000), test_frame(6, 8000),
-                                          test_frame(7, 100)};
+    const std::vector<byte_vector> out = {test_frame(4, 60), test_frame(5, 2000),
+                                          test_frame(6, 8000), test_frame(7, 100)};
     for (const auto& f : out) port_->send(l2::packet{f, {}});
     const std::vector<byte_vector> got = receive(peer, out.size());
     ASSERT_EQ(got.size(), out.size()) << describe_drops(port_->counters().drops);
@@ -810,7 +848,8 @@ TEST_F(dgram_port_test, unix_frames_both_ways_and_strangers_dropped) {
   struct stat st {};
   ASSERT_EQ(::lstat(ours.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0660u);
-  EXPECT_EQ(port_->describe(), "dgram dgram:test (local unix:" + ours + ", remote unix:" + qemu + ")");
+  EXPECT_EQ(port_->describe(),
+            "dgram dgram:test (local unix:" + ours + ", remote unix:" + qemu + ")");
   exchange(peer.get(), stranger.get());
   // An unbound sender has no address at all: not the peer either.
   ports::unique_fd anonymous = unix_socket_at(SOCK_DGRAM, "");
