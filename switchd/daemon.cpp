@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "ports/device_port.hpp"
+#include "ports/dgram_port.hpp"
 #include "ports/netdev.hpp"
 #include "ports/tap_port.hpp"
 #include "switchd/metrics.hpp"
@@ -165,9 +166,40 @@ daemon::daemon(const options& opts, std::vector<std::string> args)
   try {
     for (const port_spec& spec : opts.ports) open_port(spec);
     open_uplinks(opts, file_peers);
+    for (const stream_listen_spec& spec : opts.stream_listens) open_stream_listener(spec);
   } catch (const ports::port_error& e) {
     throw startup_error(e.what());
   }
+}
+
+void daemon::open_stream_listener(const stream_listen_spec& spec) {
+  ports::stream_listen_settings settings;
+  settings.address = ports::parse_stream_address(spec.address, "--stream-listen");
+  settings.access.mode = opts_.stream_mode;
+  if (opts_.stream_group) settings.access.group = *opts_.stream_group;
+  settings.option = "--stream-listen " + spec.text;
+  listeners_.push_back(ports::stream_listener::open(
+      io_, settings, [this, spec](ports::stream_connection connection) {
+        // Each guest that connects is a port, until it disconnects.
+        if (datapath_.next_id() >= l2::max_ports) {
+          spdlog::warn("--stream-listen {}: a guest connected but there are {} ports already; closed",
+                       spec.address, l2::max_ports);
+          return;
+        }
+        const l2::port_id id = datapath_.next_id();
+        const std::string name = "stream:" + spec.address + "#" + std::to_string(connection.serial);
+        auto port = std::make_unique<ports::stream_port>(
+            io_, id, name, std::move(connection), [this](ports::stream_port& p, const std::string& why) {
+              // Posted by the port after it closed: it can go now.
+              spdlog::info("port {}: the guest went away ({}); removed", p.name(), why);
+              const l2::port_id pid = p.id();
+              if (pid < datapath_.ports().size() && datapath_.ports()[pid].get() == &p) remove_port(pid);
+            });
+        datapath_.add_port(std::move(port), std::nullopt, spec.options.vlans);
+        if (spec.options.max_macs != 0) {
+          datapath_.forwarder().table().set_port_limit(id, spec.options.max_macs);
+        }
+      }));
 }
 
 daemon::~daemon() {
@@ -200,6 +232,9 @@ std::unique_ptr<ports::port> daemon::attach(const port_spec& spec, l2::port_id i
       return ports::tap_port::open(io_, id, spec.name);
     case port_mode::device:
       return ports::device_port::open(io_, id, spec.name);
+    case port_mode::dgram:
+      return ports::dgram_port::open(io_, id, spec.name, ports::parse_dgram_spec(spec.name, "--port"),
+                                     ports::unix_socket_access{}, "--port " + spec.text);
     case port_mode::automatic:
       break;
   }
@@ -664,6 +699,14 @@ nlohmann::json daemon::reload_config() {
   keep("user", next.user, opts_.user, next.user != opts_.user);
   keep("control", next.control, opts_.control, next.control != opts_.control);
   keep("metrics", next.metrics, opts_.metrics, text_of(next.metrics) != text_of(opts_.metrics));
+  const auto listens_of = [](const options& o) {
+    std::vector<std::string> t;
+    for (const auto& l : o.stream_listens) t.push_back(l.text);
+    return t;
+  };
+  keep("stream-listen", next.stream_listens, opts_.stream_listens, listens_of(next) != listens_of(opts_));
+  keep("stream-mode", next.stream_mode, opts_.stream_mode, next.stream_mode != opts_.stream_mode);
+  keep("stream-group", next.stream_group, opts_.stream_group, next.stream_group != opts_.stream_group);
   for (const auto& name : result["restart_needed"]) {
     spdlog::warn("reload: --{} changed; it takes effect at the next start (kept as it runs)",
                  name.get<std::string>());
@@ -699,6 +742,7 @@ void daemon::wait_for_signals() {
     spdlog::info("{}: stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
     watch_timer_.cancel();
     if (resolver_) resolver_->cancel();
+    for (const auto& l : listeners_) l->stop();
     datapath_.stop();
     if (endpoint_) endpoint_->stop();
     if (metrics_) metrics_->stop();
@@ -731,6 +775,10 @@ int daemon::run(const std::function<void()>& ready) {
   if (metrics_) {
     metrics_->start();
     spdlog::info("metrics on http://{}/metrics", opts_.metrics->text);
+  }
+  for (const auto& l : listeners_) {
+    l->start();
+    spdlog::info("{}", l->describe());
   }
   spdlog::info("vswitchd ready: {} ports, MAC table {} entries, aging {} s",
                datapath_.port_count(), datapath_.forwarder().table().capacity(),

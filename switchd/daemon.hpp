@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 
+#include "ports/stream_listener.hpp"
 #include "ports/udp_uplink.hpp"
 #include "switchd/control.hpp"
 #include "switchd/datapath.hpp"
@@ -66,6 +67,8 @@ class daemon {
   /// Opens the device `spec` names as port `id`. Throws ports::port_error.
   std::unique_ptr<ports::port> attach(const port_spec& spec, l2::port_id id);
   void open_uplinks(const options& opts, const std::vector<host_port>& file_peers);
+  /// Listens for QEMU stream guests; each connection becomes a port.
+  void open_stream_listener(const stream_listen_spec& spec);
   /// Adds an uplink to `remote` unless it is a duplicate or our own address;
   /// returns its port id. `why_not` gets the reason it was refused.
   std::optional<l2::port_id> add_uplink(const host_port& hp,
@@ -107,6 +110,7 @@ class daemon {
   boost::asio::io_context io_{1};
   std::unique_ptr<ports::udp_endpoint> endpoint_;  ///< outlives the uplink ports that use it
   datapath datapath_;
+  std::vector<std::unique_ptr<ports::stream_listener>> listeners_;  ///< --stream-listen
   boost::asio::signal_set signals_;
   boost::asio::steady_timer watch_timer_;
   boost::asio::steady_timer stop_timer_;  ///< bounds the wait for control clients at exit

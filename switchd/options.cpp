@@ -9,7 +9,9 @@
 #include <sstream>
 
 #include "l2/vxlan.hpp"
+#include "ports/dgram_port.hpp"
 #include "ports/netdev.hpp"
+#include "ports/stream_listener.hpp"
 
 namespace switchd {
 namespace po = boost::program_options;
@@ -53,33 +55,13 @@ const char* const port_help =
 
 }  // namespace
 
-port_spec parse_port_spec(const std::string& text) {
-  port_spec spec;
-  spec.text = text;
-  std::string_view rest = text;
-  std::string_view options;
-  if (const auto comma = rest.find(','); comma != std::string_view::npos) {
-    options = rest.substr(comma + 1);
-    rest = rest.substr(0, comma);
-  }
-  if (rest.starts_with("tap:")) {
-    spec.mode = port_mode::tap;
-    rest.remove_prefix(4);
-  } else if (rest.starts_with("dev:")) {
-    spec.mode = port_mode::device;
-    rest.remove_prefix(4);
-  } else if (auto colon = rest.find(':'); colon != std::string_view::npos) {
-    throw options_error("--port " + text + ": unknown port kind '" +
-                        std::string(rest.substr(0, colon)) +
-                        "'; write NAME, tap:NAME or dev:NAME");
-  }
-  spec.name = std::string(rest);
-  if (auto problem = ports::netdev::name_problem(spec.name)) {
-    throw options_error("--port " + text + ": " + *problem);
-  }
-  // Per-port options: ",KEY=VALUE" each. A piece without '=' continues the
+/// The options after a port's name: ",KEY=VALUE" each. `where` starts error
+/// messages; `example` names the port in them.
+static port_options parse_port_options(std::string_view options, const std::string& where,
+                                       const std::string& example) {
+  port_options out;
+  // ",KEY=VALUE" each. A piece without '=' continues the
   // previous value, which is how lists are written: "trunk=10,20,native=1".
-  const std::string where = "--port " + text + ": ";
   std::vector<std::pair<std::string, std::string>> items;
   while (!options.empty()) {
     const std::size_t end = std::min(options.find(','), options.size());
@@ -93,7 +75,7 @@ port_spec parse_port_spec(const std::string& text) {
     }
     if (equals == std::string_view::npos || equals == 0) {
       throw options_error(where + "'" + std::string(item) +
-                          "' is not an option; write NAME,OPTION=VALUE, e.g. " + spec.name +
+                          "' is not an option; write NAME,OPTION=VALUE, e.g. " + example +
                           ",max-macs=64");
     }
     items.emplace_back(std::string(item.substr(0, equals)), std::string(item.substr(equals + 1)));
@@ -104,7 +86,7 @@ port_spec parse_port_spec(const std::string& text) {
   for (const auto& [key, value] : items) {
     if (!seen.insert(key).second) throw options_error(where + key + " is given twice; give it once");
     if (key == "max-macs") {
-      spec.max_macs = static_cast<std::uint32_t>(parse_number(
+      out.max_macs = static_cast<std::uint32_t>(parse_number(
           value, where + "max-macs", 1, 1u << 24, "a number of MAC entries from 1 to 16777216"));
     } else if (key == "vlan") {
       access = static_cast<l2::vlan_id>(
@@ -126,8 +108,70 @@ port_spec parse_port_spec(const std::string& text) {
     throw options_error(where + "native= belongs to a trunk; add trunk=LIST, or use vlan=" +
                         std::to_string(*native) + " for an access port");
   }
-  if (access) spec.vlans = l2::vlan_mode::access(*access);
-  if (trunk) spec.vlans = l2::vlan_mode::trunk(*trunk, native);
+  if (access) out.vlans = l2::vlan_mode::access(*access);
+  if (trunk) out.vlans = l2::vlan_mode::trunk(*trunk, native);
+  return out;
+}
+
+
+port_spec parse_port_spec(const std::string& text) {
+  port_spec spec;
+  spec.text = text;
+  std::string_view rest = text;
+  std::string_view options;
+  if (const auto comma = rest.find(','); comma != std::string_view::npos) {
+    options = rest.substr(comma + 1);
+    rest = rest.substr(0, comma);
+  }
+  if (rest.starts_with("tap:")) {
+    spec.mode = port_mode::tap;
+    rest.remove_prefix(4);
+  } else if (rest.starts_with("dev:")) {
+    spec.mode = port_mode::device;
+    rest.remove_prefix(4);
+  } else if (rest.starts_with("dgram:")) {
+    // A QEMU -netdev dgram peer: the port is named by its addresses.
+    spec.mode = port_mode::dgram;
+    try {
+      (void)ports::parse_dgram_spec(rest, "--port");
+    } catch (const ports::port_error& e) {
+      throw options_error(e.what());
+    }
+  } else if (auto colon = rest.find(':'); colon != std::string_view::npos) {
+    throw options_error("--port " + text + ": unknown port kind '" +
+                        std::string(rest.substr(0, colon)) +
+                        "'; write NAME, tap:NAME, dev:NAME or dgram:LOCAL=REMOTE");
+  }
+  spec.name = std::string(rest);
+  if (spec.mode != port_mode::dgram) {
+    if (auto problem = ports::netdev::name_problem(spec.name)) {
+      throw options_error("--port " + text + ": " + *problem);
+    }
+  }
+  const port_options o = parse_port_options(options, "--port " + text + ": ", spec.name);
+  spec.max_macs = o.max_macs;
+  spec.vlans = o.vlans;
+  return spec;
+}
+
+stream_listen_spec parse_stream_listen(const std::string& text) {
+  stream_listen_spec spec;
+  spec.text = text;
+  const auto comma = text.find(',');
+  spec.address = text.substr(0, comma);
+  if (!spec.address.starts_with("unix:") && !spec.address.starts_with("tcp:")) {
+    throw options_error("--stream-listen " + text +
+                        ": write unix:PATH or tcp:ADDR:PORT, e.g. unix:/run/vswitchd/vm.sock");
+  }
+  try {
+    (void)ports::parse_stream_address(spec.address, "--stream-listen");
+  } catch (const ports::port_error& e) {
+    throw options_error(e.what());
+  }
+  if (comma != std::string::npos) {
+    spec.options = parse_port_options(std::string_view(text).substr(comma + 1),
+                                      "--stream-listen " + text + ": ", spec.address);
+  }
   return spec;
 }
 
@@ -275,6 +319,9 @@ command parse_options(int argc, const char* const argv[]) {
   std::string user;
   std::string control_text;
   std::string metrics_text;
+  std::vector<std::string> stream_texts;
+  std::string stream_mode_text;
+  std::string stream_group;
 
   po::options_description general("Options", 100, 50);
   // clang-format off
@@ -287,6 +334,16 @@ command parse_options(int argc, const char* const argv[]) {
        "without dashes (port options too: `port = tap0,max-macs=64`); `#` starts a comment. "
        "Re-read on SIGHUP and `vswitchctl reload`, which apply the difference")
       ("port", po::value(&port_texts)->value_name("[tap:|dev:]NAME[,OPT=V...]")->composing(), port_help)
+      ("stream-listen", po::value(&stream_texts)->value_name("unix:PATH|tcp:ADDR:PORT[,OPT=V]")->composing(),
+       "accept QEMU -netdev stream guests there, repeatable; every connection is a port "
+       "(gone when it closes), with the port options given, e.g. "
+       "unix:/run/vswitchd/vm.sock,vlan=10")
+      ("stream-mode", po::value(&stream_mode_text)->value_name("MODE"),
+       "permissions of the --stream-listen unix sockets, octal (default 0660: the owner and "
+       "--stream-group may connect)")
+      ("stream-group", po::value(&stream_group)->value_name("GROUP"),
+       "group of the --stream-listen unix sockets, so its members can connect VMs without root "
+       "(default: vswitchd's group)")
       ("uplink", po::value(&uplink_texts)->value_name("HOST:PORT[,vni-map=V:N,...]")->composing(),
        "a VXLAN peer, repeatable: a name, an IPv4 address or [IPv6]:PORT. With "
        "vni-map=10:1010,20:1020 (plain VXLAN) each VLAN crosses untagged in its own VNI, as "
@@ -399,6 +456,30 @@ command parse_options(int argc, const char* const argv[]) {
     }
     o.uplinks.push_back(std::move(hp));
   }
+  std::set<std::string> listens;
+  for (const std::string& text : stream_texts) {
+    stream_listen_spec spec = parse_stream_listen(text);
+    if (!listens.insert(spec.address).second) {
+      throw options_error("--stream-listen " + text + ": " + spec.address +
+                          " is given twice; give each once");
+    }
+    o.stream_listens.push_back(std::move(spec));
+  }
+  if (!stream_mode_text.empty()) {
+    std::uint32_t mode = 0;
+    const auto [ptr, ec] = std::from_chars(stream_mode_text.data(),
+                                           stream_mode_text.data() + stream_mode_text.size(), mode, 8);
+    if (ec != std::errc() || ptr != stream_mode_text.data() + stream_mode_text.size() || mode > 0777) {
+      throw options_error("--stream-mode " + stream_mode_text +
+                          ": not a file mode; give octal digits, e.g. 0660 or 0666");
+    }
+    o.stream_mode = mode;
+  }
+  if (!stream_group.empty()) o.stream_group = stream_group;
+  if ((!stream_mode_text.empty() || !stream_group.empty()) && o.stream_listens.empty()) {
+    throw options_error(std::string(!stream_mode_text.empty() ? "--stream-mode" : "--stream-group") +
+                        ": has no effect without --stream-listen unix:PATH; add one or drop it");
+  }
   if (!listen_text.empty()) o.listen = parse_host_port(listen_text, "--listen");
   for (const host_port& hp : o.uplinks) {
     if (!hp.vni_map.empty() && !key_file.empty()) {
@@ -504,10 +585,11 @@ command parse_options(int argc, const char* const argv[]) {
       }
     }
   }
-  if (o.ports.empty() && !any_uplink) {
+  if (o.ports.empty() && !any_uplink && o.stream_listens.empty()) {
     throw options_error(
-        "no ports: give at least one --port NAME (or --uplink HOST:PORT, or --listen ADDR:PORT to "
-        "add uplinks at runtime); see vswitchd --help");
+        "no ports: give at least one --port NAME (or --uplink HOST:PORT, --stream-listen "
+        "unix:PATH for QEMU guests, or --listen ADDR:PORT to add uplinks at runtime); see "
+        "vswitchd --help");
   }
   return cmd;
 }

@@ -26,6 +26,22 @@ enum class port_mode {
   automatic,  ///< NAME: file side if it is a free TAP or missing, else kernel side
   tap,        ///< tap:NAME — file side, created if missing
   device,     ///< dev:NAME — kernel side of an existing interface (AF_PACKET)
+  dgram,      ///< dgram:LOCAL=REMOTE — a QEMU -netdev dgram peer (one frame per datagram)
+};
+
+/// Options that follow a port's name (and a --stream-listen address).
+struct port_options {
+  std::uint32_t max_macs = 0;  ///< max-macs=N: most MAC entries it may hold; 0 no limit
+  l2::vlan_mode vlans;         ///< vlan=V (access) or trunk=LIST[,native=V]; default transparent
+  friend bool operator==(const port_options&, const port_options&) = default;
+};
+
+/// --stream-listen unix:PATH|tcp:ADDR:PORT[,OPTION=V...]: QEMU -netdev stream
+/// guests connect there; each connection is a port with these options.
+struct stream_listen_spec {
+  std::string address;  ///< "unix:PATH" or "tcp:ADDR:PORT"
+  std::string text;     ///< as the user wrote it
+  port_options options;
 };
 
 /// A --port: how and what to attach, and its per-port options.
@@ -39,6 +55,7 @@ struct port_spec {
   friend bool operator==(const port_spec& a, const port_spec& b) {
     return a.mode == b.mode && a.name == b.name && a.max_macs == b.max_macs && a.vlans == b.vlans;
   }
+  port_options options() const { return {max_macs, vlans}; }
 };
 
 /// HOST:PORT as written; resolved when the daemon starts.
@@ -72,6 +89,9 @@ struct options {
   std::optional<std::string> user;     ///< --user: drop root after opening everything
   std::string control = default_control; ///< --control: the control socket; "none": without
   std::optional<host_port> metrics;    ///< --metrics: Prometheus endpoint (TCP)
+  std::vector<stream_listen_spec> stream_listens; ///< --stream-listen, in order
+  std::uint32_t stream_mode = 0660;    ///< --stream-mode: unix stream sockets' mode
+  std::optional<std::string> stream_group; ///< --stream-group: their group
   std::optional<std::string> config_file; ///< --config
 
   static constexpr const char* default_control = "/run/vswitchd/vswitchd.ctl";
@@ -86,6 +106,10 @@ struct command {
 
 /// Parses argv (and the --config file it names). Throws options_error.
 command parse_options(int argc, const char* const argv[]);
+
+/// Parses a --stream-listen: "unix:PATH" or "tcp:ADDR:PORT", then ",OPTION=V"
+/// port options for every connection. Throws options_error.
+stream_listen_spec parse_stream_listen(const std::string& text);
 
 /// Parses a VLAN list: "10,20,30-39" (ids 1 to 4094). `what` names it in errors.
 l2::vlan_set parse_vlan_list(std::string_view text, const std::string& what);

@@ -88,7 +88,11 @@ guest_start() {
   [ -z "${GUEST_PID[$name]:-}" ] || fail "guest_start: guest $name was started already"
   GUEST_COUNT=$((GUEST_COUNT + 1))
   mac="$(printf '52:54:00:%02x:%02x:%02x' $((($$ >> 8) & 255)) $(($$ & 255)) "$GUEST_COUNT")"
-  local cmd=(timeout "$GUEST_LIFETIME"
+  # GUEST_RUN_AS (e.g. "setpriv --reuid=65534 --regid=65534 --clear-groups")
+  # runs QEMU unprivileged, as VM users without root do.
+  local run_as=()
+  [ -n "${GUEST_RUN_AS:-}" ] && read -ra run_as <<<"$GUEST_RUN_AS"
+  local cmd=(timeout "$GUEST_LIFETIME" "${run_as[@]}"
     qemu-system-x86_64 -name "vsw-$ID-$name" -machine pc -accel "$GUEST_ACCEL" -m 256 -smp 1
     # No default devices (VGA, parallel port, a default NIC, a monitor on stdio):
     # the serial port is the console, on stdout. (-nographic would put a monitor

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Real guests on QEMU stream sockets (issue 6): no TAP, no root for QEMU.
+#
+# h1 runs vswitchd A: --stream-listen unix:SOCK (mode 0666), a dev: TAP with
+#   guest g2, and an uplink to h2. h2 runs vswitchd B: a dev: TAP with guest
+#   g3, and an uplink to h1.
+# g1 connects to SOCK with `-netdev stream` as user nobody and pings g2 (on a
+# TAP on the same switch); g4 connects to the same SOCK (a second connection,
+# a second port) and pings g3 behind the uplink on h2; g5 is a `-netdev dgram`
+# guest (A has --port dgram:unix:D1=unix:D2) and pings g2 as well. Checks:
+# the pings (5/5), the boot-to-ping times, two stream ports while they run, and
+# when the guests power off (closing their sockets) the stream ports are
+# removed with their MAC entries.
+set -euo pipefail
+TEST_TAG=qs
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/guest_lib.sh"
+need_root qemu-system-x86_64 setpriv
+VSWITCHCTL="$(dirname "$VSWITCHD")/vswitchctl"
+U=10.200.63
+V=10.63.0
+
+check "the guest (cached after the first build)"
+guest_build
+
+make_ns h1; make_ns h2
+make_veth h1 "$(name u1)" h2 "$(name u2)"
+addr_up h1 "$(name u1)" "$U.1/24" 1600
+addr_up h2 "$(name u2)" "$U.2/24" 1600
+tg2="$(name t2)"; tg3="$(name t3)"
+ip -n "$(ns h1)" tuntap add "$tg2" mode tap
+ip -n "$(ns h2)" tuntap add "$tg3" mode tap
+# The socket's directory must be reachable by the unprivileged QEMU.
+chmod 711 "$WORK"
+mkdir -m 755 "$WORK/run"
+SOCK="$WORK/run/vm.sock"
+D1="$WORK/run/switch.dgram"; D2="$WORK/run/g5.dgram"
+
+check "vswitchd A: --stream-listen unix:$SOCK --stream-mode 0666, dev:$tg2, uplink to h2; B: dev:$tg3, uplink to h1"
+start_vswitchd h1 "$WORK/a.log" --stream-listen "unix:$SOCK" --stream-mode 0666 --port "dev:$tg2" \
+  --uplink "$U.2:4789" --port "dgram:unix:$D1=unix:$D2"
+PIDA="$VSW_PID"; CTLA="$VSW_CTL"
+start_vswitchd h2 "$WORK/b.log" --port "dev:$tg3" --uplink "$U.1:4789"
+PIDB="$VSW_PID"
+[ "$(stat -c %a "$SOCK")" = 666 ] || fail "$SOCK has mode $(stat -c %a "$SOCK"), want 666"
+
+check "g1 (stream, QEMU as nobody) pings g2 (TAP); g4 (stream) pings g3 (TAP behind the uplink)"
+stream=(-netdev "stream,id=n0,server=off,addr.type=unix,addr.path=$SOCK")
+tap() { printf 'tap,id=n0,ifname=%s,script=no,downscript=no' "$1"; }
+common=(vsw.count=5 vsw.wait=45 vsw.linger=10)
+GUEST_RUN_AS="setpriv --reuid=65534 --regid=65534 --clear-groups" \
+  guest_start g1 h1 "$WORK/g1.log" "${stream[@]}" -- vsw.ip="$V.1/24" vsw.peer="$V.2" "${common[@]}"
+guest_start g2 h1 "$WORK/g2.log" -netdev "$(tap "$tg2")" -- vsw.ip="$V.2/24" vsw.peer="$V.1" "${common[@]}"
+guest_start g3 h2 "$WORK/g3.log" -netdev "$(tap "$tg3")" -- vsw.ip="$V.3/24" vsw.peer="$V.4" "${common[@]}"
+guest_start g4 h1 "$WORK/g4.log" "${stream[@]}" -- vsw.ip="$V.4/24" vsw.peer="$V.3" "${common[@]}"
+guest_start g5 h1 "$WORK/g5.log" \
+  -netdev "dgram,id=n0,local.type=unix,local.path=$D2,remote.type=unix,remote.path=$D1" \
+  -- vsw.ip="$V.5/24" vsw.peer="$V.2" "${common[@]}"
+guest_wait g1 60 || fail "g1 (stream) could not ping g2 (TAP): $GUEST_RESULT"
+g1_ping="$GUEST_PING_S"
+# While they run: two stream ports on A.
+streams="$("$VSWITCHCTL" --control "$CTLA" show --json | "$PYTHON" -c 'import json,sys; print(sum(p["kind"] == "stream" for p in json.load(sys.stdin)["ports"]))')"
+[ "$streams" -eq 2 ] || fail "A has $streams stream ports while two guests are connected, want 2"
+guest_wait g4 60 || fail "g4 (stream) could not ping g3 behind the uplink: $GUEST_RESULT"
+g4_ping="$GUEST_PING_S"
+guest_wait g2 60 || fail "g2 (TAP) could not ping g1 (stream): $GUEST_RESULT"
+guest_wait g3 60 || fail "g3 (behind the uplink) could not ping g4 (stream): $GUEST_RESULT"
+guest_wait g5 60 || fail "g5 (dgram) could not ping g2 (TAP): $GUEST_RESULT"
+g5_ping="$GUEST_PING_S"
+echo "RESULT stream_guests: boot-to-ping g1 (stream, as nobody -> TAP) $g1_ping s, g4 (stream -> uplink -> TAP) $g4_ping s, g5 (dgram -> TAP) $g5_ping s"
+"$VSWITCHCTL" --control "$CTLA" show | sed 's/^/   /'
+
+check "the guests power off: their stream ports go, with their MAC entries"
+for g in g1 g2 g3 g4 g5; do guest_wait_exit "$g" 40; done
+for _ in $(seq 50); do
+  left="$("$VSWITCHCTL" --control "$CTLA" show --json | "$PYTHON" -c 'import json,sys; print(sum(p["kind"] == "stream" for p in json.load(sys.stdin)["ports"]))')"
+  [ "$left" -eq 0 ] && break
+  sleep 0.1
+done
+[ "$left" -eq 0 ] || fail "$left stream ports left after the guests disconnected"
+fdb="$("$VSWITCHCTL" --control "$CTLA" fdb show)"
+for g in g1 g4; do
+  grep -qF "${GUEST_MAC[$g]}" <<<"$fdb" && fail "$g's MAC outlived its port: $fdb"
+done
+grep -q "the guest went away" "$WORK/a.log" || fail "A did not log the disconnects"
+stop_vswitchd "$PIDA" 1
+stop_vswitchd "$PIDB" 1
+[ -e "$SOCK" ] && fail "the stream socket $SOCK is left after exit"
+pass "qemu_stream: guests on a stream socket (one as nobody) and a dgram socket reach a TAP guest and a guest across an uplink"
