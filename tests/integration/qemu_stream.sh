@@ -83,6 +83,31 @@ for g in g1 g4; do
   grep -qF "${GUEST_MAC[$g]}" <<<"$fdb" && fail "$g's MAC outlived its port: $fdb"
 done
 grep -q "the guest went away" "$WORK/a.log" || fail "A did not log the disconnects"
+
+check "a client that reconnects gets a new port; a length over 69,632 closes only that connection"
+in_ns h1 "$PYTHON" - "$SOCK" <<'EOF' || fail "stream clients: see above"
+import socket, struct, sys, time
+path = sys.argv[1]
+frame = bytes.fromhex("ffffffffffff" "020000630042" "88b5") + bytes(50)
+def connect():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.connect(path); return s
+for round in range(2):                        # a guest that goes and comes back
+    s = connect()
+    s.sendall(struct.pack(">I", len(frame)) + frame)
+    time.sleep(0.3)
+    s.close()
+    time.sleep(0.3)
+bad = connect()                               # a protocol error: closed by the switch
+bad.sendall(struct.pack(">I", 69633) + bytes(100))
+bad.settimeout(3)
+assert bad.recv(1) == b"", "the switch did not close a connection that sent length 69633"
+print("   two connections one after the other, then one with length 69633: closed")
+EOF
+sleep 0.3
+n="$(grep -c "stream:unix:$SOCK#.*: the guest went away" "$WORK/a.log" || true)"
+[ "$n" -ge 5 ] || fail "only $n stream disconnects logged"
+grep -q "69633" "$WORK/a.log" || fail "the oversized length was not logged: $(grep 'went away' "$WORK/a.log" | tail -2)"
+log "   $(grep '69633' "$WORK/a.log" | tail -1 | sed -E 's/^[0-9-]+ [0-9:.]+ //')"
 stop_vswitchd "$PIDA" 1
 stop_vswitchd "$PIDB" 1
 [ -e "$SOCK" ] && fail "the stream socket $SOCK is left after exit"
