@@ -15,27 +15,12 @@
 #include <utility>
 
 #include "ports/netdev.hpp"
+#include "ports/stream_listener.hpp"
 
 namespace switchd {
 namespace {
 
 using stream = boost::asio::local::stream_protocol;
-
-/// Whether a daemon is accepting on the unix socket at `path` now.
-bool someone_listens(const std::string& path) {
-  const ports::unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return false;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  return ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
-}
-
-std::string directory_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
 
 }  // namespace
 
@@ -243,29 +228,12 @@ control_server::control_server(boost::asio::io_context& io, const std::string& p
                                const std::string& option, std::chrono::milliseconds request_timeout)
     : acceptor_(io), path_(path), handler_(std::move(h)), request_timeout_(request_timeout) {
   const std::string where = option + " " + path + ": ";
-  if (path.empty() || path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    throw std::runtime_error(where + "a unix socket path must be 1 to " +
-                             std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) +
-                             " bytes long; choose a shorter one");
-  }
-  const std::string dir = directory_of(path);
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) {
-    // One missing level (e.g. /run/vswitchd) is created; deeper ones are a typo more likely.
-    if (errno != ENOENT || ::mkdir(dir.c_str(), 0755) != 0) {
-      throw std::runtime_error(where + "cannot create the directory " + dir + " (" +
-                               std::strerror(errno) + "); create it or choose another path");
-    }
-  }
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) {
-      throw std::runtime_error(where + "exists and is not a socket; remove it or choose another path");
-    }
-    if (someone_listens(path)) {
-      throw std::runtime_error(where + "another vswitchd is serving it; give each daemon its own "
-                               "--control PATH (and vswitchctl --control PATH)");
-    }
-    ::unlink(path.c_str());  // stale: left by a daemon that did not stop cleanly
+  // The same checks as every unix socket vswitchd binds: a stale socket is
+  // replaced; a live one (another vswitchd), or something else, refused.
+  try {
+    ports::unix_socket::clear_path(path, SOCK_STREAM, where);
+  } catch (const ports::port_error& e) {
+    throw std::runtime_error(e.what());
   }
   boost::system::error_code ec;
   acceptor_.open(stream(), ec);

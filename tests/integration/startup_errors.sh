@@ -82,7 +82,7 @@ expect_fail 1 "--listen 0.0.0.0:4789: cannot bind (Address already in use)" \
   -- --port "tap:$lt" --listen 0.0.0.0:4789 --uplink 10.0.0.2:4789
 expect_fail 1 "--port tap:$held: the TAP is held by another process" "--port dev:$held" -- --port "tap:$lt" --port "tap:$held"
 check "the control socket and the metrics port: taken, or not a socket"
-expect_fail 1 "--control $VSW_CTL: another vswitchd is serving it" "its own --control PATH" \
+expect_fail 1 "--control $VSW_CTL: a running process serves this socket (another vswitchd?)" \
   -- --port "tap:$lt" --control "$VSW_CTL"
 : >"$WORK/not-a-socket"
 expect_fail 1 "--control $WORK/not-a-socket: exists and is not a socket" -- --port "tap:$lt" --control "$WORK/not-a-socket"
