@@ -37,7 +37,8 @@ SOCK="$WORK/run/vm.sock"
 D1="$WORK/run/switch.dgram"; D2="$WORK/run/g5.dgram"
 
 check "vswitchd A: --stream-listen unix:$SOCK --stream-mode 0666, dev:$tg2, uplink to h2; B: dev:$tg3, uplink to h1"
-start_vswitchd h1 "$WORK/a.log" --stream-listen "unix:$SOCK" --stream-mode 0666 --port "dev:$tg2" \
+start_vswitchd h1 "$WORK/a.log" --stream-listen "unix:$SOCK" --stream-listen "unix:$WORK/run/v10.sock,vlan=10" \
+  --stream-mode 0666 --port "dev:$tg2" \
   --uplink "$U.2:4789" --port "dgram:unix:$D1=unix:$D2"
 PIDA="$VSW_PID"; CTLA="$VSW_CTL"
 start_vswitchd h2 "$WORK/b.log" --port "dev:$tg3" --uplink "$U.1:4789"
@@ -103,6 +104,21 @@ bad.settimeout(3)
 assert bad.recv(1) == b"", "the switch did not close a connection that sent length 69633"
 print("   two connections one after the other, then one with length 69633: closed")
 EOF
+# A client on the ,vlan=10 listener: its frames are in VLAN 10 (it stays connected 5 s).
+in_ns h1 "$PYTHON" -c '
+import socket, struct, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.connect(sys.argv[1])
+frame = bytes.fromhex("ffffffffffff" "020000630010" "88b5") + bytes(50)
+s.sendall(struct.pack(">I", len(frame)) + frame)
+time.sleep(5)' "$WORK/run/v10.sock" &
+T_PIDS+=($!)
+for _ in $(seq 30); do
+  "$VSWITCHCTL" --control "$CTLA" fdb show --vlan 10 | grep -qF 02:00:00:63:00:10 && break
+  sleep 0.1
+done
+"$VSWITCHCTL" --control "$CTLA" fdb show --vlan 10 | grep -qF 02:00:00:63:00:10 ||
+  fail "a guest on the ,vlan=10 listener was not learned in VLAN 10: $("$VSWITCHCTL" --control "$CTLA" fdb show)"
+log "   a client of the ,vlan=10 listener is learned in VLAN 10"
 sleep 0.3
 n="$(grep -c "stream:unix:$SOCK#.*: the guest went away" "$WORK/a.log" || true)"
 [ "$n" -ge 5 ] || fail "only $n stream disconnects logged"
