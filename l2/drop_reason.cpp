@@ -32,6 +32,9 @@ std::string_view to_string(drop_reason reason) {
     case drop_reason::sealed_replayed: return "sealed_replayed";
     case drop_reason::sealed_stale: return "sealed_stale";
     case drop_reason::sealed_incomplete: return "sealed_incomplete";
+    case drop_reason::storm_broadcast: return "storm_broadcast";
+    case drop_reason::storm_multicast: return "storm_multicast";
+    case drop_reason::storm_unknown: return "storm_unknown";
   }
   // Not an enumerator (a value cast from an integer): never crash on it.
   return "unknown";

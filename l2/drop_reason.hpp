@@ -43,11 +43,15 @@ enum class drop_reason : std::uint8_t {
   sealed_replayed,   ///< sequence number already seen or behind the replay window
   sealed_stale,      ///< addressed to another life of this daemon, or from a retired life of the peer
   sealed_incomplete, ///< an offload message whose fragments did not all arrive
+  // Storm control (port options bcast-limit, mcast-limit, unknown-limit).
+  storm_broadcast,   ///< broadcast over the ingress port's limit
+  storm_multicast,   ///< multicast over the ingress port's limit
+  storm_unknown,     ///< unknown unicast over the ingress port's limit
 };
 
 /// Number of drop reasons (size of a counter array indexed by drop_reason).
 inline constexpr std::size_t drop_reason_count =
-    static_cast<std::size_t>(drop_reason::sealed_incomplete) + 1;
+    static_cast<std::size_t>(drop_reason::storm_unknown) + 1;
 
 /// Stable snake_case name of a reason, e.g. "multicast_source".
 std::string_view to_string(drop_reason reason);

@@ -48,6 +48,7 @@ void forwarder::remove_port(port_id port) {
   unicast_only_.erase(port);
   for (port_set& members : members_) members.erase(port);
   modes_[port] = vlan_mode::transparent();
+  set_storm_limits(port, {});
   table_.forget_port(port);  // static entries too: the id may be reused
 }
 
@@ -70,7 +71,43 @@ forward_decision forwarder::drop(drop_reason reason, vlan_id vlan) {
   return decision;
 }
 
-forward_decision forwarder::flood(port_id ingress, vlan_id vlan, const std::optional<vlan_tag>& tag) {
+bool token_bucket::take(time_point now) {
+  if (rate_ == 0) return true;
+  if (started_) {
+    const double elapsed = std::chrono::duration<double>(now - last_).count();
+    if (elapsed > 0) tokens_ = std::min(burst_, tokens_ + elapsed * rate_);
+  }
+  started_ = true;
+  last_ = now;
+  if (tokens_ < 1.0) return false;
+  tokens_ -= 1.0;
+  return true;
+}
+
+void forwarder::set_storm_limits(port_id port, const storm_limits& limits) {
+  if (port >= max_ports) return;
+  if (storms_.empty()) {
+    if (limits == storm_limits{}) return;
+    storms_.resize(max_ports);
+  }
+  storms_[port] = {token_bucket(limits.broadcast), token_bucket(limits.multicast),
+                   token_bucket(limits.unknown)};
+  if (limits == storm_limits{}) {
+    storm_limited_.erase(port);
+  } else {
+    storm_limited_.insert(port);
+  }
+}
+
+forward_decision forwarder::flood(port_id ingress, vlan_id vlan, const std::optional<vlan_tag>& tag,
+                                  flood_kind kind, time_point now) {
+  // Storm control: a port over its rate for this kind of flood loses the frame.
+  if (storm_limited_.contains(ingress) &&
+      !storms_[ingress][static_cast<std::size_t>(kind)].take(now)) {
+    static constexpr drop_reason reasons[] = {drop_reason::storm_broadcast, drop_reason::storm_multicast,
+                                              drop_reason::storm_unknown};
+    return drop(reasons[static_cast<std::size_t>(kind)], vlan);
+  }
   forward_decision decision;
   decision.ports = up_;
   decision.ports &= members_[vlan & 0xfff];  // a flood never crosses VLANs
@@ -103,14 +140,24 @@ forward_decision forwarder::decide(port_id ingress, std::span<const std::byte> b
   // 4. Learn the source; a group address is never a valid source.
   const mac_address source = frame.source();
   if (source.is_multicast()) return drop(drop_reason::multicast_source, vlan);
-  if (!source.is_zero()) table_.learn(vlan, source, ingress, now);
+  const bool flapped =
+      !source.is_zero() && table_.learn(vlan, source, ingress, now) == learn_result::flapping;
 
   // 5. Destination.
   const mac_address destination = frame.destination();
   if (destination.is_link_local()) return drop(drop_reason::link_local, vlan);
-  if (destination.is_multicast()) return flood(ingress, vlan, tag);  // includes broadcast
+  if (destination.is_multicast()) {
+    forward_decision d = flood(ingress, vlan, tag,
+                               destination.is_broadcast() ? flood_kind::broadcast : flood_kind::multicast, now);
+    d.flapped = flapped;
+    return d;
+  }
   const std::optional<port_id> egress = table_.lookup(vlan, destination, now);
-  if (!egress) return flood(ingress, vlan, tag);  // unknown unicast
+  if (!egress) {
+    forward_decision d = flood(ingress, vlan, tag, flood_kind::unknown, now);  // unknown unicast
+    d.flapped = flapped;
+    return d;
+  }
   if (*egress == ingress) return drop(drop_reason::reflection, vlan);
   if (!up_.contains(*egress)) return drop(drop_reason::port_down, vlan);
   // (A static entry can name a port that does not carry the VLAN.)
@@ -125,6 +172,7 @@ forward_decision forwarder::decide(port_id ingress, std::span<const std::byte> b
   decision.port = *egress;
   decision.vlan = vlan;
   decision.tag = tag;
+  decision.flapped = flapped;
   return decision;
 }
 

@@ -14,6 +14,8 @@
 // rewrite the frame for each output port (l2::egress_change, l2::retag).
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <bitset>
 #include <cstddef>
 #include <cstdint>
@@ -72,6 +74,37 @@ struct forward_decision {
   port_set ports;                          ///< when kind == flood (never empty)
   vlan_id vlan = 0;                        ///< the frame's VLAN, when parsed
   std::optional<vlan_tag> tag;             ///< the frame's 802.1Q tag as it arrived
+  /// Learning the source found it flapping (moving too often between ports):
+  /// it is now pinned to its first port (see mac_table::set_move_damping).
+  bool flapped = false;
+};
+
+/// Storm control: most broadcast, multicast and unknown-unicast frames per
+/// second a port may send into the switch; 0 = no limit.
+struct storm_limits {
+  std::uint32_t broadcast = 0;
+  std::uint32_t multicast = 0;
+  std::uint32_t unknown = 0;
+  friend bool operator==(const storm_limits&, const storm_limits&) = default;
+};
+
+/// A token bucket: `rate` per second, bursts of up to `burst`. Time is handed in.
+class token_bucket {
+ public:
+  token_bucket() = default;
+  /// Bursts: a tenth of a second's worth, at least 8.
+  explicit token_bucket(std::uint32_t rate)
+      : rate_(rate), burst_(std::max<double>(8.0, rate / 10.0)), tokens_(burst_) {}
+  /// Takes a token if there is one (always true without a rate).
+  bool take(time_point now);
+  std::uint32_t rate() const { return rate_; }
+
+ private:
+  std::uint32_t rate_ = 0;
+  double burst_ = 0;
+  double tokens_ = 0;
+  time_point last_{};
+  bool started_ = false;
 };
 
 class forwarder {
@@ -82,6 +115,9 @@ class forwarder {
   /// Adds port `port` (< max_ports), up, with `role` and VLAN `mode`.
   /// Re-adding replaces the role and the mode.
   void add_port(port_id port, port_role role, const vlan_mode& mode = vlan_mode::transparent());
+  /// Storm control for frames `port` sends into the switch.
+  void set_storm_limits(port_id port, const storm_limits& limits);
+
   /// The VLAN mode of `port` (transparent for unknown ports).
   const vlan_mode& mode_of(port_id port) const { return modes_[port < max_ports ? port : 0]; }
   /// Removes a port and its MAC entries (static ones too) and MAC limit.
@@ -112,7 +148,10 @@ class forwarder {
  private:
   forward_decision drop(drop_reason reason, vlan_id vlan = 0);
   /// The flood decision for a frame from `ingress`, or a no_egress drop.
-  forward_decision flood(port_id ingress, vlan_id vlan, const std::optional<vlan_tag>& tag);
+  /// What a flood is, for storm control.
+  enum class flood_kind : std::uint8_t { broadcast, multicast, unknown };
+  forward_decision flood(port_id ingress, vlan_id vlan, const std::optional<vlan_tag>& tag,
+                         flood_kind kind, time_point now);
 
   mac_table table_;
   port_set ports_;    ///< every known port
@@ -122,6 +161,9 @@ class forwarder {
   port_set unicast_only_;  ///< learned uplinks: never in a flood set
   std::vector<vlan_mode> modes_;    ///< by port id, max_ports long
   std::vector<port_set> members_;   ///< by VLAN id (4096): the ports carrying it
+  /// Storm control by port id: broadcast, multicast, unknown unicast (lazily sized).
+  std::vector<std::array<token_bucket, 3>> storms_;
+  port_set storm_limited_;          ///< ports with any storm limit
   drop_counters drops_;
 };
 

@@ -108,10 +108,10 @@ std::size_t mac_table::erase_if(Pred pred) {
 learn_result mac_table::learn(vlan_id vlan, const mac_address& mac, port_id port, time_point now) {
   const std::uint64_t key = make_key(vlan, mac);
   const std::size_t i = find(key);
-  slot& s = slots_[i];
 
   // Known address.
   if (keys_[i] != empty_key) {
+    slot& s = slots_[i];
     if (s.is_static) return learn_result::static_entry;
     const bool stale = expired(s, now);
     if (s.port == port) {
@@ -122,6 +122,7 @@ learn_result mac_table::learn(vlan_id vlan, const mac_address& mac, port_id port
       }
       return learn_result::refreshed;
     }
+    if (!stale) return move(s, port, now);
     if (at_limit(port)) {
       ++counters_.refused;
       return learn_result::port_limit;
@@ -130,12 +131,10 @@ learn_result mac_table::learn(vlan_id vlan, const mac_address& mac, port_id port
     add_to_port(port);
     s.port = port;
     s.last_seen = now;
-    if (stale) {
-      ++counters_.learned;
-      return learn_result::learned;
-    }
-    ++counters_.moved;
-    return learn_result::moved;
+    s.moves = 0;
+    s.pinned_until = time_point{};
+    ++counters_.learned;
+    return learn_result::learned;
   }
 
   // New address: slot i is the empty slot at the end of its probe run.
@@ -143,11 +142,17 @@ learn_result mac_table::learn(vlan_id vlan, const mac_address& mac, port_id port
     ++counters_.refused;
     return learn_result::port_limit;
   }
+  std::size_t at = i;
   if (count_ >= capacity_) {
-    ++counters_.refused;
-    return learn_result::table_full;
+    if (full_policy_ != full_policy::evict || !evict_one()) {
+      ++counters_.refused;
+      return learn_result::table_full;
+    }
+    at = find(key);  // the eviction shifted entries: find the empty slot again
   }
-  keys_[i] = key;
+  slot& s = slots_[at];
+  s = slot{};
+  keys_[at] = key;
   s.last_seen = now;
   s.port = port;
   s.is_static = false;
@@ -155,6 +160,77 @@ learn_result mac_table::learn(vlan_id vlan, const mac_address& mac, port_id port
   add_to_port(port);
   ++counters_.learned;
   return learn_result::learned;
+}
+
+learn_result mac_table::move(slot& s, port_id port, time_point now) {
+  if (move_limit_ != 0) {
+    if (now < s.pinned_until) return learn_result::pinned;  // stays on its first port
+    if (s.moves == 0 || now - s.window_start > move_window_) {
+      s.window_start = now;
+      s.moves = 0;
+      s.first_port = s.port;
+    }
+    if (++s.moves > move_limit_) {
+      // Flapping (a loop, or two hosts with one address): back to where it
+      // was when this began, and there it stays for the hold-down.
+      s.pinned_until = now + hold_down_;
+      s.moves = 0;
+      ++counters_.flaps;
+      if (s.port != s.first_port && !at_limit(s.first_port)) {
+        remove_from_port(s.port);
+        add_to_port(s.first_port);
+        s.port = s.first_port;
+      }
+      s.last_seen = now;
+      return learn_result::flapping;
+    }
+  }
+  if (at_limit(port)) {
+    ++counters_.refused;
+    return learn_result::port_limit;
+  }
+  remove_from_port(s.port);
+  add_to_port(port);
+  s.port = port;
+  s.last_seen = now;
+  ++counters_.moved;
+  return learn_result::moved;
+}
+
+bool mac_table::evict_one() {
+  // The victim: the port holding the most dynamic entries.
+  port_id victim = no_port;
+  std::uint32_t most = 0;
+  for (std::size_t p = 0; p < port_counts_.size(); ++p) {
+    if (port_counts_[p] > most) {
+      most = port_counts_[p];
+      victim = static_cast<port_id>(p);
+    }
+  }
+  if (victim == no_port) return false;  // only static entries
+  // Its oldest among the first few of its entries from the cursor on. It
+  // holds the most entries, so a short scan finds some.
+  constexpr int candidates = 8;
+  std::size_t oldest = keys_.size();
+  int found = 0;
+  std::size_t j = evict_cursor_ & mask_;
+  for (std::size_t scanned = 0; scanned < keys_.size() && found < candidates; ++scanned, j = (j + 1) & mask_) {
+    if (keys_[j] == empty_key || slots_[j].is_static || slots_[j].port != victim) continue;
+    if (oldest == keys_.size() || slots_[j].last_seen < slots_[oldest].last_seen) oldest = j;
+    ++found;
+  }
+  if (oldest == keys_.size()) return false;
+  evict_cursor_ = j;
+  erase_at(oldest);
+  ++counters_.evicted;
+  return true;
+}
+
+void mac_table::set_move_damping(unsigned limit, std::chrono::nanoseconds window,
+                                 std::chrono::nanoseconds hold_down) {
+  move_limit_ = limit;
+  move_window_ = window;
+  hold_down_ = hold_down;
 }
 
 std::size_t mac_table::age(time_point now) {

@@ -35,6 +35,14 @@ enum class learn_result : std::uint8_t {
   table_full,    ///< new address refused: table at capacity
   port_limit,    ///< new address refused: the port is at its limit
   static_entry,  ///< address has a static entry; left unchanged
+  flapping,      ///< it moved too often: now pinned to its first port (see set_move_damping)
+  pinned,        ///< a move refused: the entry is pinned (flapping), until its hold-down ends
+};
+
+/// What learn() does with a new address when the table is full.
+enum class full_policy : std::uint8_t {
+  refuse,  ///< not learned (table_full); frames to it are flooded
+  evict,   ///< the port holding the most dynamic entries loses one of its oldest
 };
 
 /// One entry, as reported by for_each().
@@ -52,6 +60,8 @@ struct mac_table_counters {
   std::uint64_t moved = 0;    ///< entries that changed port
   std::uint64_t expired = 0;  ///< entries removed by age()
   std::uint64_t refused = 0;  ///< new addresses refused (table full or port limit)
+  std::uint64_t evicted = 0;  ///< entries removed to make room (full_policy::evict)
+  std::uint64_t flaps = 0;    ///< entries pinned for moving too often
 };
 
 class mac_table {
@@ -96,6 +106,20 @@ class mac_table {
   /// Caps the dynamic entries `port` may hold; 0 = no limit (the default).
   void set_port_limit(port_id port, std::size_t limit);
 
+  /// What to do with a new address when the table is full (default refuse).
+  /// evict: the port holding the most dynamic entries loses one of its
+  /// oldest (the oldest of the first few a rotating scan finds: an
+  /// approximation of least recently seen that costs a few slots, not a sweep).
+  void set_full_policy(full_policy policy) { full_policy_ = policy; }
+  full_policy policy() const { return full_policy_; }
+
+  /// Move damping: an entry that moves more than `limit` times within
+  /// `window` is pinned to the port it was on when the window began, for
+  /// `hold_down` (learn() says flapping once, then pinned for every refused
+  /// move). 0 disables it (the default).
+  void set_move_damping(unsigned limit, std::chrono::nanoseconds window,
+                        std::chrono::nanoseconds hold_down);
+
   /// Calls f(const mac_entry&) for every entry, in no particular order.
   template <typename F>
   void for_each(F&& f) const {
@@ -120,7 +144,15 @@ class mac_table {
     time_point last_seen{};   ///< last time seen (dynamic entries)
     port_id port = no_port;   ///< where
     bool is_static = false;   ///< static entry
+    std::uint16_t moves = 0;        ///< moves in the current damping window
+    port_id first_port = no_port;   ///< where it was when the window began
+    time_point window_start{};      ///< when the damping window began
+    time_point pinned_until{};      ///< pinned (flapping) until then
   };
+  /// Removes one of the oldest entries of the port holding the most; false if none.
+  bool evict_one();
+  /// learn() for a known, current entry seen on another port.
+  learn_result move(slot& s, port_id port, time_point now);
 
   /// keys_ value of an empty slot. Stored keys have bit 63 set, so none is 0.
   static constexpr std::uint64_t empty_key = 0;
@@ -155,6 +187,11 @@ class mac_table {
   std::vector<std::uint32_t> port_counts_;   ///< dynamic entries per port, max_ports long
   std::vector<std::uint32_t> port_limits_;   ///< 0 = no limit, max_ports long
   mac_table_counters counters_;
+  full_policy full_policy_ = full_policy::refuse;
+  std::size_t evict_cursor_ = 0;             ///< where the next eviction scan starts
+  unsigned move_limit_ = 0;                  ///< 0: no damping
+  std::chrono::nanoseconds move_window_{};
+  std::chrono::nanoseconds hold_down_{};
 };
 
 // The lookup path (lookup() and what it uses; learn() shares find()) is inline:

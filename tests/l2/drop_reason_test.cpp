@@ -41,6 +41,9 @@ TEST(drop_reason, names_are_the_enumerator_spellings) {
       {drop_reason::sealed_replayed, "sealed_replayed"},
       {drop_reason::sealed_stale, "sealed_stale"},
       {drop_reason::sealed_incomplete, "sealed_incomplete"},
+      {drop_reason::storm_broadcast, "storm_broadcast"},
+      {drop_reason::storm_multicast, "storm_multicast"},
+      {drop_reason::storm_unknown, "storm_unknown"},
   };
   static_assert(std::size(cases) == l2::drop_reason_count);
   for (const case_t& c : cases) EXPECT_EQ(l2::to_string(c.reason), c.name);

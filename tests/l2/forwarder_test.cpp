@@ -491,3 +491,61 @@ TEST(forwarder_vlans, the_decision_carries_the_tag_as_it_arrived) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(forwarder_storm, broadcast_over_the_limit_is_dropped_per_port_and_kind) {
+  forwarder f = make_forwarder();
+  f.set_storm_limits(1, {100, 0, 50});  // 100 broadcasts/s, 50 unknown unicasts/s
+  // In one instant: the burst (a tenth of a second's worth, at least 8) passes.
+  int passed = 0;
+  for (int k = 0; k < 100; ++k) {
+    if (f.decide(1, make_frame(broadcast, h1), at(0)).kind == action::flood) ++passed;
+  }
+  EXPECT_EQ(passed, 10);
+  EXPECT_EQ(f.drops()[drop_reason::storm_broadcast], 90u);
+  // Another port is not limited; unknown unicast has its own bucket (burst 8).
+  EXPECT_EQ(f.decide(2, make_frame(broadcast, h2), at(0)).kind, action::flood);
+  passed = 0;
+  for (int k = 0; k < 20; ++k) {
+    if (f.decide(1, make_frame(r11, h1), at(0)).kind == action::flood) ++passed;
+  }
+  EXPECT_EQ(passed, 8);
+  EXPECT_EQ(f.drops()[drop_reason::storm_unknown], 12u);
+  // Known unicast is never limited.
+  teach(f, 2, h2);
+  EXPECT_EQ(f.decide(1, make_frame(h2, h1), at(0)).kind, action::unicast);
+  // The bucket refills at the rate: 1 s later, 100 more (capped at the burst of 10).
+  passed = 0;
+  for (int k = 0; k < 100; ++k) {
+    if (f.decide(1, make_frame(broadcast, h1), at(1)).kind == action::flood) ++passed;
+  }
+  EXPECT_EQ(passed, 10);
+}
+
+TEST(forwarder_storm, multicast_has_its_own_limit) {
+  forwarder f = make_forwarder();
+  f.set_storm_limits(1, {0, 10, 0});
+  int passed = 0;
+  for (int k = 0; k < 20; ++k) {
+    if (f.decide(1, make_frame("01:00:5e:00:00:01", h1), at(0)).kind == action::flood) ++passed;
+  }
+  EXPECT_EQ(passed, 8);
+  EXPECT_EQ(f.drops()[drop_reason::storm_multicast], 12u);
+  EXPECT_EQ(f.decide(1, make_frame(broadcast, h1), at(0)).kind, action::flood) << "broadcast is not limited";
+  f.set_storm_limits(1, {});
+  EXPECT_EQ(f.decide(1, make_frame("01:00:5e:00:00:01", h1), at(0)).kind, action::flood);
+}
+
+TEST(forwarder_flap, the_decision_says_when_a_source_starts_flapping) {
+  forwarder f = make_forwarder();
+  f.table().set_move_damping(2, 10s, 30s);
+  EXPECT_FALSE(f.decide(1, make_frame(broadcast, h1), at(0)).flapped);
+  EXPECT_FALSE(f.decide(2, make_frame(broadcast, h1), at(1)).flapped);
+  EXPECT_FALSE(f.decide(1, make_frame(broadcast, h1), at(2)).flapped);
+  EXPECT_TRUE(f.decide(2, make_frame(broadcast, h1), at(3)).flapped);
+  EXPECT_FALSE(f.decide(2, make_frame(broadcast, h1), at(4)).flapped) << "once";
+  EXPECT_EQ(f.table().lookup(0, mac(h1), at(4)), port_id{1});
+}
+
+}  // namespace

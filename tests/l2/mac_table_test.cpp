@@ -626,3 +626,98 @@ TEST(mac_table, set_aging_applies_to_existing_entries) {
 
 }  // namespace
 }  // namespace l2
+
+namespace l2 {
+namespace {
+
+using namespace std::chrono_literals;
+
+mac_address nth(unsigned n) {
+  return mac_address::from_u64(0x020000000000ULL | n);
+}
+
+TEST(mac_table_flood, refuse_keeps_everyone_and_refuses_the_new) {
+  mac_table t(4, 300s);
+  const time_point t0{};
+  for (unsigned n = 0; n < 4; ++n) ASSERT_EQ(t.learn(0, nth(n), 1, t0), learn_result::learned);
+  EXPECT_EQ(t.learn(0, nth(9), 2, t0), learn_result::table_full);
+  EXPECT_EQ(t.counters().refused, 1u);
+  EXPECT_EQ(t.counters().evicted, 0u);
+}
+
+TEST(mac_table_flood, evict_takes_from_the_port_holding_the_most) {
+  mac_table t(8, 300s);
+  t.set_full_policy(full_policy::evict);
+  const time_point t0{};
+  // Port 1 (a flooder) holds 6 entries learned over time, port 2 two.
+  for (unsigned n = 0; n < 6; ++n) ASSERT_EQ(t.learn(0, nth(n), 1, t0 + n * 1s), learn_result::learned);
+  ASSERT_EQ(t.learn(0, nth(100), 2, t0), learn_result::learned);
+  ASSERT_EQ(t.learn(0, nth(101), 2, t0), learn_result::learned);
+  // Full: a new address on port 3 evicts from port 1, never from port 2.
+  EXPECT_EQ(t.learn(0, nth(200), 3, t0 + 10s), learn_result::learned);
+  EXPECT_EQ(t.count(), 8u);
+  EXPECT_EQ(t.counters().evicted, 1u);
+  EXPECT_EQ(t.port_count(1), 5u);
+  EXPECT_EQ(t.port_count(2), 2u);
+  EXPECT_TRUE(t.lookup(0, nth(200), t0 + 10s));
+  EXPECT_FALSE(t.lookup(0, nth(0), t0 + 10s)) << "port 1's oldest entry went";
+  // A flood of new addresses from port 1 itself only rotates its own entries.
+  for (unsigned n = 1000; n < 1100; ++n) t.learn(0, nth(n), 1, t0 + 20s);
+  EXPECT_EQ(t.count(), 8u);
+  EXPECT_TRUE(t.lookup(0, nth(100), t0 + 20s));
+  EXPECT_TRUE(t.lookup(0, nth(101), t0 + 20s));
+  EXPECT_TRUE(t.lookup(0, nth(200), t0 + 20s));
+}
+
+TEST(mac_table_flood, evict_never_takes_static_entries) {
+  mac_table t(2, 300s);
+  t.set_full_policy(full_policy::evict);
+  ASSERT_TRUE(t.add_static(0, nth(1), 1));
+  ASSERT_TRUE(t.add_static(0, nth(2), 1));
+  EXPECT_EQ(t.learn(0, nth(3), 2, time_point{}), learn_result::table_full);
+  EXPECT_EQ(t.count(), 2u);
+}
+
+TEST(mac_table_flap, an_address_moving_too_often_is_pinned_to_its_first_port) {
+  mac_table t(16, 300s);
+  t.set_move_damping(3, 10s, 30s);
+  const time_point t0{};
+  ASSERT_EQ(t.learn(0, nth(1), 1, t0), learn_result::learned);
+  // Three moves inside the window are moves.
+  EXPECT_EQ(t.learn(0, nth(1), 2, t0 + 1s), learn_result::moved);
+  EXPECT_EQ(t.learn(0, nth(1), 1, t0 + 2s), learn_result::moved);
+  EXPECT_EQ(t.learn(0, nth(1), 2, t0 + 3s), learn_result::moved);
+  // The fourth: flapping, back on port 1 (where it was when the moves began).
+  EXPECT_EQ(t.learn(0, nth(1), 1, t0 + 4s), learn_result::flapping);
+  EXPECT_EQ(t.lookup(0, nth(1), t0 + 4s), port_id{1});
+  EXPECT_EQ(t.counters().flaps, 1u);
+  // Pinned for the hold-down: port 2 cannot take it, port 1 refreshes it.
+  EXPECT_EQ(t.learn(0, nth(1), 2, t0 + 5s), learn_result::pinned);
+  EXPECT_EQ(t.learn(0, nth(1), 1, t0 + 6s), learn_result::refreshed);
+  EXPECT_EQ(t.lookup(0, nth(1), t0 + 20s), port_id{1});
+  EXPECT_EQ(t.counters().flaps, 1u) << "counted once, not per refused move";
+  // After the hold-down it may move again.
+  EXPECT_EQ(t.learn(0, nth(1), 2, t0 + 40s), learn_result::moved);
+}
+
+TEST(mac_table_flap, moves_spread_over_time_are_not_flapping) {
+  mac_table t(16, 3000s);
+  t.set_move_damping(3, 10s, 30s);
+  const time_point t0{};
+  t.learn(0, nth(1), 1, t0);
+  for (int k = 1; k <= 20; ++k) {
+    EXPECT_EQ(t.learn(0, nth(1), k % 2 == 1 ? 2 : 1, t0 + k * 4s), learn_result::moved) << k;
+  }
+  EXPECT_EQ(t.counters().flaps, 0u);
+}
+
+TEST(mac_table_flap, static_entries_never_move) {
+  mac_table t(16, 300s);
+  t.set_move_damping(1, 10s, 30s);
+  ASSERT_TRUE(t.add_static(0, nth(1), 1));
+  for (int k = 0; k < 5; ++k) EXPECT_EQ(t.learn(0, nth(1), 2, time_point{} + k * 1s), learn_result::static_entry);
+  EXPECT_EQ(t.counters().flaps, 0u);
+}
+
+}  // namespace
+}  // namespace l2
