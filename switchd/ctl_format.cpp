@@ -629,7 +629,8 @@ std::string format_stats(const json& r) {
 
   if (const json* mt = field(r, "mac_table")) {
     out += "\nmac table: " + text(*mt, "learned") + " learned, " + text(*mt, "moved") + " moved, " +
-           text(*mt, "expired") + " expired, " + text(*mt, "refused") + " refused (table full); " +
+           text(*mt, "expired") + " expired, " + text(*mt, "refused") + " refused, " +
+           text(*mt, "evicted") + " evicted, " + text(*mt, "flaps") + " pinned for flapping; " +
            text(*mt, "entries") + " of " + text(*mt, "capacity") + " entries in use\n";
   }
   return out;

@@ -163,6 +163,7 @@ daemon::daemon(const options& opts, std::vector<std::string> args)
                         " ports and uplinks together");
   }
   datapath_.set_clamp_mss(opts.clamp_mss);
+  apply_mac_table_settings(opts);
   try {
     for (const port_spec& spec : opts.ports) open_port(spec);
     open_uplinks(opts, file_peers);
@@ -199,6 +200,7 @@ void daemon::open_stream_listener(const stream_listen_spec& spec) {
         if (spec.options.max_macs != 0) {
           datapath_.forwarder().table().set_port_limit(id, spec.options.max_macs);
         }
+        datapath_.forwarder().set_storm_limits(id, spec.options.storm);
       }));
 }
 
@@ -209,6 +211,14 @@ daemon::~daemon() {
   if (control_) control_->stop();
   if (metrics_) metrics_->stop();
   datapath_.stop();
+}
+
+void daemon::apply_mac_table_settings(const options& o) {
+  l2::mac_table& table = datapath_.forwarder().table();
+  table.set_full_policy(o.mac_table_evict ? l2::full_policy::evict : l2::full_policy::refuse);
+  table.set_move_damping(o.mac_move_limit, std::chrono::seconds(o.mac_move_window),
+                         std::chrono::seconds(o.mac_hold_down));
+  datapath_.set_move_damping_text(o.mac_move_limit, o.mac_move_window, o.mac_hold_down);
 }
 
 void daemon::open_port(const port_spec& spec, const std::string& option) {
@@ -223,6 +233,7 @@ void daemon::open_port(const port_spec& spec, const std::string& option) {
   }
   // Per-port options.
   if (spec.max_macs != 0) datapath_.forwarder().table().set_port_limit(id, spec.max_macs);
+  datapath_.forwarder().set_storm_limits(id, spec.storm);
   running_specs_[spec.name] = spec;
 }
 
@@ -673,6 +684,7 @@ nlohmann::json daemon::reload_config() {
     datapath_.forwarder().table().set_aging(std::chrono::seconds(next.mac_aging));
   }
   if (next.clamp_mss != opts_.clamp_mss) datapath_.set_clamp_mss(next.clamp_mss);
+  apply_mac_table_settings(next);
 
   // The rest is fixed while running: a change is reported, and the running value kept.
   const auto text_of = [](const std::optional<host_port>& hp) { return hp ? peer_key(*hp) : std::string(); };

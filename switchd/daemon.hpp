@@ -64,6 +64,8 @@ class daemon {
 
   /// Opens and adds a port; throws startup_error naming `option` (e.g. "--port").
   void open_port(const port_spec& spec, const std::string& option = "--port");
+  /// --mac-table-full and move damping, on the MAC table.
+  void apply_mac_table_settings(const options& o);
   /// Opens the device `spec` names as port `id`. Throws ports::port_error.
   std::unique_ptr<ports::port> attach(const port_spec& spec, l2::port_id id);
   void open_uplinks(const options& opts, const std::vector<host_port>& file_peers);

@@ -54,6 +54,13 @@ class datapath final : public ports::port_listener {
   void watch(l2::port_id port, frame_observer& o);
   void unwatch(frame_observer& o);
 
+  /// The move damping settings, for the log line when a MAC flaps.
+  void set_move_damping_text(unsigned limit, unsigned window_s, unsigned hold_down_s) {
+    flap_limit_ = limit;
+    flap_window_ = window_s;
+    flap_hold_ = hold_down_s;
+  }
+
   /// Rewrite the MSS of TCP SYNs that cross an uplink to fit its inner MTU.
   void set_clamp_mss(bool on) { clamp_mss_ = on; }
   /// Starts every port and the aging timer.
@@ -104,6 +111,12 @@ class datapath final : public ports::port_listener {
   std::vector<std::byte> retagged_;  ///< a frame with its tag pushed, popped or changed
   std::array<std::byte, 512> syn_copy_{};  ///< a SYN being clamped
   bool clamp_mss_ = false;
+  /// Logs that a MAC flapped (rate-limited: a flood of flapping MACs is not a flood of lines).
+  void log_flap(ports::port& from, const l2::packet& packet, const l2::forward_decision& d);
+  unsigned flap_limit_ = 0, flap_window_ = 0, flap_hold_ = 0;
+  l2::time_point flap_log_second_{};
+  unsigned flap_logs_this_second_ = 0;
+  std::uint64_t flap_logs_suppressed_ = 0;
   bool started_ = false;
 };
 

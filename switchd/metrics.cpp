@@ -254,7 +254,12 @@ std::string render_prometheus(const nlohmann::json& status) {
         {"vswitchd_mac_table_expired_total", "counter", "Dynamic entries that aged out.",
          "expired"},
         {"vswitchd_mac_table_refused_total", "counter",
-         "MAC addresses not learned because the table was full.", "refused"},
+         "MAC addresses not learned: the table full (refuse policy) or the port at its max-macs.",
+         "refused"},
+        {"vswitchd_mac_table_evicted_total", "counter",
+         "Entries removed to make room for new ones (evict policy).", "evicted"},
+        {"vswitchd_mac_table_flaps_total", "counter",
+         "Entries pinned to their first port for moving too often.", "flaps"},
     };
     for (const per_port& m : table_metrics) {
       family f(out, m.name, m.type, m.help);

@@ -93,12 +93,18 @@ static port_options parse_port_options(std::string_view options, const std::stri
           parse_number(value, where + "vlan", 1, l2::max_vlan_id, "a VLAN id from 1 to 4094"));
     } else if (key == "trunk") {
       trunk = parse_vlan_list(value, where + "trunk");
+    } else if (key == "bcast-limit" || key == "mcast-limit" || key == "unknown-limit") {
+      const auto pps = static_cast<std::uint32_t>(parse_number(
+          value, where + key, 1, 100'000'000, "frames per second, from 1 to 100000000"));
+      (key == "bcast-limit" ? out.storm.broadcast : key == "mcast-limit" ? out.storm.multicast
+                                                                         : out.storm.unknown) = pps;
     } else if (key == "native") {
       native = static_cast<l2::vlan_id>(
           parse_number(value, where + "native", 1, l2::max_vlan_id, "a VLAN id from 1 to 4094"));
     } else {
       throw options_error(where + "unknown port option '" + key +
-                          "'; the port options are: max-macs=N, vlan=V, trunk=LIST[,native=V]");
+                          "'; the port options are: max-macs=N, vlan=V, trunk=LIST[,native=V], "
+                          "bcast-limit=PPS, mcast-limit=PPS, unknown-limit=PPS");
     }
   }
   if (access && trunk) {
@@ -151,6 +157,7 @@ port_spec parse_port_spec(const std::string& text) {
   const port_options o = parse_port_options(options, "--port " + text + ": ", spec.name);
   spec.max_macs = o.max_macs;
   spec.vlans = o.vlans;
+  spec.storm = o.storm;
   return spec;
 }
 
@@ -304,6 +311,10 @@ command parse_options(int argc, const char* const argv[]) {
   std::string vni_text;
   std::string aging_text;
   std::string table_text;
+  std::string full_text;
+  std::string move_limit_text;
+  std::string move_window_text;
+  std::string hold_down_text;
   std::string log_level;
   std::string config_file;
   std::string key_file;
@@ -356,6 +367,14 @@ command parse_options(int argc, const char* const argv[]) {
        "forget a MAC address not seen for this long (default 300)")
       ("mac-table-size", po::value(&table_text)->value_name("N"),
        "most MAC addresses learned; new ones are refused (and flooded to) when full (default 8192)")
+      ("mac-table-full", po::value(&full_text)->value_name("evict|refuse"),
+       "when the MAC table is full: evict (the port holding the most entries loses one of its "
+       "oldest) or refuse (the new address is not learned; its frames are flooded) (default evict)")
+      ("mac-move-limit", po::value(&move_limit_text)->value_name("N"),
+       "a MAC moving between ports more than N times in --mac-move-window is logged and pinned "
+       "to its first port for --mac-hold-down; 0 turns this off (default 5)")
+      ("mac-move-window", po::value(&move_window_text)->value_name("SECONDS"), "see --mac-move-limit (default 10)")
+      ("mac-hold-down", po::value(&hold_down_text)->value_name("SECONDS"), "see --mac-move-limit (default 30)")
       ("log-level", po::value(&log_level)->value_name("LEVEL"),
        "trace, debug, info, warn or error (default info)")
       ("log-file", po::value(&log_file)->value_name("PATH"),
@@ -498,6 +517,24 @@ command parse_options(int argc, const char* const argv[]) {
   if (!table_text.empty()) {
     o.mac_table_size = static_cast<std::uint32_t>(parse_number(
         table_text, "--mac-table-size", 1, 1u << 24, "a number of entries from 1 to 16777216"));
+  }
+  if (!full_text.empty()) {
+    if (full_text != "evict" && full_text != "refuse") {
+      throw options_error("--mac-table-full " + full_text + ": give evict or refuse");
+    }
+    o.mac_table_evict = full_text == "evict";
+  }
+  if (!move_limit_text.empty()) {
+    o.mac_move_limit = static_cast<std::uint32_t>(
+        parse_number(move_limit_text, "--mac-move-limit", 0, 1000, "a number of moves from 0 (off) to 1000"));
+  }
+  if (!move_window_text.empty()) {
+    o.mac_move_window = static_cast<std::uint32_t>(
+        parse_number(move_window_text, "--mac-move-window", 1, 3600, "seconds from 1 to 3600"));
+  }
+  if (!hold_down_text.empty()) {
+    o.mac_hold_down = static_cast<std::uint32_t>(
+        parse_number(hold_down_text, "--mac-hold-down", 1, 86400, "seconds from 1 to 86400"));
   }
   if (!log_level.empty()) {
     static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error"};

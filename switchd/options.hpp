@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "l2/forwarder.hpp"
 #include "l2/vlan.hpp"
 
 namespace switchd {
@@ -33,6 +34,7 @@ enum class port_mode {
 struct port_options {
   std::uint32_t max_macs = 0;  ///< max-macs=N: most MAC entries it may hold; 0 no limit
   l2::vlan_mode vlans;         ///< vlan=V (access) or trunk=LIST[,native=V]; default transparent
+  l2::storm_limits storm;      ///< bcast-limit, mcast-limit, unknown-limit (frames/s); 0 none
   friend bool operator==(const port_options&, const port_options&) = default;
 };
 
@@ -51,11 +53,13 @@ struct port_spec {
   std::string text;  ///< as the user wrote it
   std::uint32_t max_macs = 0;  ///< max-macs=N: most MAC entries it may hold; 0 no limit
   l2::vlan_mode vlans;         ///< vlan=V (access) or trunk=LIST[,native=V]; default transparent
+  l2::storm_limits storm;      ///< bcast-limit, mcast-limit, unknown-limit (frames/s); 0 none
   /// Same attachment and options (the text may differ in spelling).
   friend bool operator==(const port_spec& a, const port_spec& b) {
-    return a.mode == b.mode && a.name == b.name && a.max_macs == b.max_macs && a.vlans == b.vlans;
+    return a.mode == b.mode && a.name == b.name && a.max_macs == b.max_macs && a.vlans == b.vlans &&
+           a.storm == b.storm;
   }
-  port_options options() const { return {max_macs, vlans}; }
+  port_options options() const { return {max_macs, vlans, storm}; }
 };
 
 /// HOST:PORT as written; resolved when the daemon starts.
@@ -74,6 +78,10 @@ struct options {
   std::uint32_t vni = 1;               ///< --vni
   std::uint32_t mac_aging = 300;       ///< --mac-aging, seconds
   std::uint32_t mac_table_size = 8192; ///< --mac-table-size, entries
+  bool mac_table_evict = true;         ///< --mac-table-full evict (else refuse)
+  std::uint32_t mac_move_limit = 5;    ///< --mac-move-limit: moves in the window before pinning; 0 off
+  std::uint32_t mac_move_window = 10;  ///< --mac-move-window, seconds
+  std::uint32_t mac_hold_down = 30;    ///< --mac-hold-down, seconds
   std::string log_level = "info";      ///< --log-level
   std::optional<std::string> key_file; ///< --key-file: sealed uplinks
   std::uint32_t keepalive = 1;         ///< --keepalive, seconds

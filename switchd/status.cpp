@@ -87,7 +87,10 @@ nlohmann::json status_json(const datapath& dp, const status_context& context) {
         {"learned", tc.learned},
         {"moved", tc.moved},
         {"expired", tc.expired},
-        {"refused", tc.refused}}},
+        {"refused", tc.refused},
+        {"evicted", tc.evicted},
+        {"flaps", tc.flaps},
+        {"when_full", t.policy() == l2::full_policy::evict ? "evict" : "refuse"}}},
       {"uplink", nullptr},
       {"ports", nlohmann::json::array()},
   };

@@ -293,7 +293,7 @@ TEST(ctl_args, bad_global_options) {
 const json status = json::parse(R"json({
   "version": "0.1.0", "pid": 1234, "uptime_s": 3725.5,
   "mac_table": {"entries": 3, "capacity": 8192, "aging_s": 300,
-                "learned": 10, "moved": 1, "expired": 7, "refused": 2},
+                "learned": 10, "moved": 1, "expired": 7, "refused": 2, "evicted": 4, "flaps": 1},
   "uplink": {"mode": "vxlan", "local": "0.0.0.0:4789", "vni": 42, "rx_datagrams": 5,
              "drops": {"not_peer": 3, "vxlan_short": 0, "vxlan_wrong_vni": 1}},
   "ports": [
@@ -385,8 +385,8 @@ TEST(ctl_format, stats_lists_the_nonzero_drops_and_mac_counters) {
             (std::vector<std::string>{"vxlan_wrong_vni", "1"}));
   EXPECT_EQ(line_with(out, "vxlan_short"), "");
   EXPECT_EQ(line_with(out, "learned"),
-            "mac table: 10 learned, 1 moved, 7 expired, 2 refused (table full); 3 of 8192 "
-            "entries in use");
+            "mac table: 10 learned, 1 moved, 7 expired, 2 refused, 4 evicted, 1 pinned for "
+            "flapping; 3 of 8192 entries in use");
 }
 
 TEST(ctl_format, stats_says_no_drops) {

@@ -126,6 +126,20 @@ TEST(options, uplink_vni_map) {
   EXPECT_TRUE(o.uplinks[1].vni_map.empty());
 }
 
+TEST(options, flood_and_storm_protection) {
+  const options d = parse({"--port", "tap0"}).opts;
+  EXPECT_TRUE(d.mac_table_evict);
+  EXPECT_EQ(d.mac_move_limit, 5u);
+  EXPECT_EQ(d.mac_move_window, 10u);
+  EXPECT_EQ(d.mac_hold_down, 30u);
+  const options o = parse({"--port", "tap0,bcast-limit=100,mcast-limit=200,unknown-limit=300,max-macs=64",
+                           "--mac-table-full", "refuse", "--mac-move-limit", "0"}).opts;
+  EXPECT_FALSE(o.mac_table_evict);
+  EXPECT_EQ(o.mac_move_limit, 0u);
+  EXPECT_EQ(o.ports[0].storm, (l2::storm_limits{100, 200, 300}));
+  EXPECT_EQ(o.ports[0].max_macs, 64u);
+}
+
 TEST(options, control_socket_and_metrics) {
   const options d = parse({"--port", "tap0"}).opts;
   EXPECT_EQ(d.control, "/run/vswitchd/vswitchd.ctl");
@@ -227,6 +241,9 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{"--port", "tap0,trunk=20-10"}, {"runs backwards", "10-20"}},
         bad_case{{"--port", "tap0,trunk=10,x"}, {"trunk x", "not a number", "10,20,30-39"}},
         bad_case{{"--port", "tap0,trunk="}, {"trunk: empty"}},
+        bad_case{{"--port", "tap0,bcast-limit=0"}, {"bcast-limit", "from 1 to 100000000"}},
+        bad_case{{"--port", "tap0", "--mac-table-full", "drop"}, {"--mac-table-full drop", "evict or refuse"}},
+        bad_case{{"--port", "tap0", "--mac-move-window", "0"}, {"--mac-move-window", "1 to 3600"}},
         bad_case{{"--uplink", "h:1,vni-map=10"}, {"'10' is not VLAN:VNI", "10:1010"}},
         bad_case{{"--uplink", "h:1,vni-map=0:5"}, {"vni-map 0:5: VLAN", "1 to 4094"}},
         bad_case{{"--uplink", "h:1,vni-map=10:16777216"}, {"VNI", "0 to 16777215"}},
