@@ -193,6 +193,7 @@ void device_port::receive(std::size_t i) {
 
 read_loop::step device_port::link_lost() {
   if (netdev::index_of(name()) != ifindex_) {
+    gone_ = true;
     set_up(false, "the interface was deleted");
     return read_loop::step::stop;
   }
@@ -207,6 +208,7 @@ void device_port::watch_link() {
     if (ec || is_up() || reader_.fd() < 0) return;
     if (netdev::index_of(name()) != ifindex_) {
       reader_.close();
+      gone_ = true;
       set_up(false, "the interface was deleted");  // already down: no second log line
       return;
     }

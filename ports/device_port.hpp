@@ -50,6 +50,7 @@ class device_port final : public port {
   void send(const l2::packet& packet) override;
   bool carries_offload() const override { return true; }
   void stop() override;
+  bool detached() const override { return gone_; }
   std::string describe() const override;
 
  private:
@@ -87,6 +88,7 @@ class device_port final : public port {
   /// frames over the MTU that other ports cannot send, so it is turned off
   /// while attached (and back on at exit).
   enum class gro_state { off, turned_off, stuck_on } gro_ = gro_state::off;
+  bool gone_ = false;  ///< the interface was deleted
 };
 
 }  // namespace ports

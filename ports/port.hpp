@@ -115,6 +115,10 @@ class port {
   virtual void stop() = 0;
   /// One line for the log: kind, name and how it is attached.
   virtual std::string describe() const = 0;
+  /// Whether the device under the port is gone (a deleted TAP or interface):
+  /// the port can do nothing more; the daemon attaches it again when an
+  /// interface of that name comes back.
+  virtual bool detached() const { return false; }
 
   port_counters& counters() { return counters_; }
   const port_counters& counters() const { return counters_; }

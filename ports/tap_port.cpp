@@ -154,6 +154,7 @@ read_loop::step tap_port::read_one() {
   const std::string why = n == 0 ? std::string("end of file")
                                  : (errno == EBADFD ? std::string("the TAP was deleted")
                                                     : "read failed: " + errno_text(errno));
+  gone_ = true;
   set_up(false, why);
   return read_loop::step::stop;
 }

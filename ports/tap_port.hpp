@@ -44,6 +44,7 @@ class tap_port final : public port {
   void send(const l2::packet& packet) override;
   bool carries_offload() const override { return true; }
   void stop() override;
+  bool detached() const override { return gone_; }
   std::string describe() const override;
 
   /// True when the daemon created the TAP (it vanishes when the daemon exits).
@@ -59,6 +60,7 @@ class tap_port final : public port {
   unsigned offloads_ = 0;          ///< TUN_F_* flags the kernel accepted
   bool created_ = false;           ///< the daemon made this TAP
   bool brought_up_ = false;        ///< the daemon set IFF_UP on an attached TAP
+  bool gone_ = false;  ///< the TAP was deleted (or its file failed for good)
 };
 
 }  // namespace ports

@@ -464,8 +464,49 @@ void daemon::schedule_watch() {
       reload_peers();
     }
     if (!learned_peers_.empty()) forget_idle_peers();
+    reattach_gone_ports();
     schedule_watch();
   });
+}
+
+void daemon::reattach_gone_ports() {
+  // A TAP or interface deleted under a port, then made again with the same
+  // name (a guest restarted, `ip tuntap add` again): the port comes back.
+  for (std::size_t id = 0; id < datapath_.ports().size(); ++id) {
+    const auto& p = datapath_.ports()[id];
+    if (!p || !p->detached()) continue;
+    const std::string name = p->name();
+    const auto spec = running_specs_.find(name);
+    if (spec == running_specs_.end() || ports::netdev::index_of(name) == 0) continue;
+    const port_spec again = spec->second;
+    remove_port(static_cast<l2::port_id>(id));
+    try {
+      open_port(again, "--port");
+      reattach_failures_.erase(name);
+      spdlog::info("port {}: the interface is back; attached again", name);
+    } catch (const startup_error& e) {
+      // Its spec is kept: tried again each second, logged once.
+      running_specs_[name] = again;
+      if (reattach_failures_.insert(name).second) {
+        spdlog::warn("{}; trying again every second", e.what());
+      }
+    }
+  }
+  // Ones that failed (their port is gone): try again.
+  for (auto it = reattach_failures_.begin(); it != reattach_failures_.end();) {
+    const std::string name = *it;
+    if (port_named(name) || ports::netdev::index_of(name) == 0) {
+      ++it;
+      continue;
+    }
+    try {
+      open_port(running_specs_.at(name), "--port");
+      spdlog::info("port {}: the interface is back; attached again", name);
+      it = reattach_failures_.erase(it);
+    } catch (const std::exception&) {
+      ++it;
+    }
+  }
 }
 
 void daemon::reload_keys() {
@@ -606,6 +647,7 @@ nlohmann::json daemon::reload_config() {
   // Ports: by interface name.
   for (const port_spec& old : opts_.ports) {
     if (spec_of(next.ports, old.name) != nullptr) continue;
+    reattach_failures_.erase(old.name);  // no longer wanted back
     if (const auto id = port_named(old.name)) {
       remove_port(*id);
       spdlog::info("port {}: removed (reload)", old.name);

@@ -15,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 
@@ -87,6 +88,8 @@ class daemon {
   void schedule_watch();
   void reload_keys();
   void reload_peers();
+  /// Attaches again ports whose TAP or interface was deleted and is back.
+  void reattach_gone_ports();
   /// Re-reads the options and applies the difference; the summary (or an error).
   nlohmann::json reload_config();
   /// Starts resolving `hp` and, if still_wanted() then, adds it as an uplink;
@@ -125,6 +128,7 @@ class daemon {
   ports::uplink_port* group_port_ = nullptr;       ///< group mode: the group itself
   std::map<std::string, l2::port_id> option_peers_;  ///< --uplink peers, by "host|port"
   std::map<std::string, port_spec> running_specs_;  ///< local ports as opened, by name
+  std::set<std::string> reattach_failures_;         ///< gone ports that could not be opened again
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::unique_ptr<control_server> control_;
   std::unique_ptr<metrics_server> metrics_;

@@ -22,6 +22,7 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVSWITCHD_SANITIZE=ON >/dev/null
   cmake --build build-asan -j "$jobs"
   ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs" || status=1
+  bash tests/fuzz/run.sh "${FUZZ_SECONDS:-30}" || status=1
 fi
 
 echo "== build (Release)"

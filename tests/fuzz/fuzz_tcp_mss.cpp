@@ -15,6 +15,7 @@
 //
 // Input: [mode][max_frame_size u16 big-endian][frame]. Mode bit 0:
 // checksum_partial; bit 1: fix the TCP checksum before clamping.
+#include <optional>
 #include <vector>
 
 #include "fuzz_util.hpp"

@@ -3,6 +3,7 @@
 // obvious) Internet checksum to judge the frames the code under test writes.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
