@@ -821,6 +821,7 @@ int daemon::run(const std::function<void()>& ready) {
   signals_.add(SIGHUP);
   wait_for_signals();
   datapath_.start();
+  if (endpoint_) endpoint_->start();  // (also with no peer yet: --listen alone)
   schedule_watch();
   if (control_) {
     control_->start();
