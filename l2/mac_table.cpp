@@ -163,8 +163,12 @@ learn_result mac_table::learn(vlan_id vlan, const mac_address& mac, port_id port
 }
 
 learn_result mac_table::move(slot& s, port_id port, time_point now) {
+  if (move_limit_ != 0 && now < s.pinned_until) return learn_result::pinned;  // stays put
+  if (at_limit(port)) {  // (a refused move is not a move)
+    ++counters_.refused;
+    return learn_result::port_limit;
+  }
   if (move_limit_ != 0) {
-    if (now < s.pinned_until) return learn_result::pinned;  // stays on its first port
     if (s.moves == 0 || now - s.window_start > move_window_) {
       s.window_start = now;
       s.moves = 0;
@@ -172,11 +176,12 @@ learn_result mac_table::move(slot& s, port_id port, time_point now) {
     }
     if (++s.moves > move_limit_) {
       // Flapping (a loop, or two hosts with one address): back to where it
-      // was when this began, and there it stays for the hold-down.
+      // was when this began (if that port is still there: flush_port and
+      // forget_port forget it), and there it stays for the hold-down.
       s.pinned_until = now + hold_down_;
       s.moves = 0;
       ++counters_.flaps;
-      if (s.port != s.first_port && !at_limit(s.first_port)) {
+      if (s.first_port != no_port && s.port != s.first_port && !at_limit(s.first_port)) {
         remove_from_port(s.port);
         add_to_port(s.first_port);
         s.port = s.first_port;
@@ -185,16 +190,21 @@ learn_result mac_table::move(slot& s, port_id port, time_point now) {
       return learn_result::flapping;
     }
   }
-  if (at_limit(port)) {
-    ++counters_.refused;
-    return learn_result::port_limit;
-  }
   remove_from_port(s.port);
   add_to_port(port);
   s.port = port;
   s.last_seen = now;
   ++counters_.moved;
   return learn_result::moved;
+}
+
+void mac_table::forget_first_port(port_id port) {
+  for (slot& s : slots_) {
+    if (s.first_port == port) {
+      s.first_port = no_port;
+      s.moves = 0;
+    }
+  }
 }
 
 bool mac_table::evict_one() {
@@ -209,18 +219,22 @@ bool mac_table::evict_one() {
   }
   if (victim == no_port) return false;  // only static entries
   // Its oldest among the first few of its entries from the cursor on. It
-  // holds the most entries, so a short scan finds some.
+  // holds the most entries, so a short scan finds some; the scan is bounded
+  // (a flood must not make every frame sweep the table): nothing found
+  // there, and the new address is refused this time.
   constexpr int candidates = 8;
+  constexpr std::size_t most_scanned = 256;
   std::size_t oldest = keys_.size();
   int found = 0;
   std::size_t j = evict_cursor_ & mask_;
-  for (std::size_t scanned = 0; scanned < keys_.size() && found < candidates; ++scanned, j = (j + 1) & mask_) {
+  const std::size_t limit = std::min(keys_.size(), most_scanned);
+  for (std::size_t scanned = 0; scanned < limit && found < candidates; ++scanned, j = (j + 1) & mask_) {
     if (keys_[j] == empty_key || slots_[j].is_static || slots_[j].port != victim) continue;
     if (oldest == keys_.size() || slots_[j].last_seen < slots_[oldest].last_seen) oldest = j;
     ++found;
   }
-  if (oldest == keys_.size()) return false;
   evict_cursor_ = j;
+  if (oldest == keys_.size()) return false;
   erase_at(oldest);
   ++counters_.evicted;
   return true;
@@ -244,10 +258,12 @@ std::size_t mac_table::flush() {
 }
 
 std::size_t mac_table::flush_port(port_id port) {
+  if (move_limit_ != 0) forget_first_port(port);  // a flap must not pin anything there
   return erase_if([port](const slot& s) { return !s.is_static && s.port == port; });
 }
 
 std::size_t mac_table::forget_port(port_id port) {
+  if (move_limit_ != 0) forget_first_port(port);
   const std::size_t n = erase_if([port](const slot& s) { return s.port == port; });
   set_port_limit(port, 0);
   return n;

@@ -108,8 +108,9 @@ class mac_table {
 
   /// What to do with a new address when the table is full (default refuse).
   /// evict: the port holding the most dynamic entries loses one of its
-  /// oldest (the oldest of the first few a rotating scan finds: an
-  /// approximation of least recently seen that costs a few slots, not a sweep).
+  /// oldest (the oldest of the first few a rotating scan of at most 256
+  /// slots finds: an approximation of least recently seen that costs a few
+  /// slots, not a sweep; when the scan finds none, the address is refused).
   void set_full_policy(full_policy policy) { full_policy_ = policy; }
   full_policy policy() const { return full_policy_; }
 
@@ -151,6 +152,8 @@ class mac_table {
   };
   /// Removes one of the oldest entries of the port holding the most; false if none.
   bool evict_one();
+  /// No flap may send an entry back to `port` (it went down or away).
+  void forget_first_port(port_id port);
   /// learn() for a known, current entry seen on another port.
   learn_result move(slot& s, port_id port, time_point now);
 

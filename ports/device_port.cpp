@@ -204,8 +204,9 @@ read_loop::step device_port::link_lost() {
 
 void device_port::watch_link() {
   link_timer_.expires_after(std::chrono::seconds(1));
-  link_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec || is_up() || reader_.fd() < 0) return;
+  // (The port may be removed after the timer fired but before this runs.)
+  link_timer_.async_wait([this, alive = std::weak_ptr<char>(alive_)](const boost::system::error_code& ec) {
+    if (ec || alive.expired() || is_up() || reader_.fd() < 0) return;
     if (netdev::index_of(name()) != ifindex_) {
       reader_.close();
       gone_ = true;

@@ -89,6 +89,7 @@ class device_port final : public port {
   /// while attached (and back on at exit).
   enum class gro_state { off, turned_off, stuck_on } gro_ = gro_state::off;
   bool gone_ = false;  ///< the interface was deleted
+  std::shared_ptr<char> alive_ = std::make_shared<char>();  ///< expires with the port
 };
 
 }  // namespace ports

@@ -88,7 +88,7 @@ struct unix_socket_access {
 struct stream_listen_settings {
   stream_address address;
   unix_socket_access access;               ///< unix sockets only
-  std::size_t max_connections = 256;       ///< live connections at most
+  std::size_t max_connections = 64;        ///< live connections at most (each is a port and ~1.2 MiB)
   std::string option = "--stream-listen";  ///< how error messages name the setting
 };
 

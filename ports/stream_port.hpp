@@ -90,8 +90,8 @@ class stream_port final : public port {
   /// Called (posted) once when the port closed itself; `why` as given to set_up.
   using closed_handler = std::function<void(stream_port& port, const std::string& why)>;
 
-  static constexpr std::size_t read_buffer_size = 256 * 1024;  ///< bytes per read
-  static constexpr std::size_t read_budget = 4;                ///< reads per wake-up
+  static constexpr std::size_t read_buffer_size = 64 * 1024;   ///< bytes per read (a few dozen full frames)
+  static constexpr std::size_t read_budget = 2;                ///< reads per wake-up: a guest cannot hog the loop
   static constexpr std::size_t queue_capacity = 1024 * 1024;   ///< output queue, bytes
 
   /// A port named `name` (e.g. "stream:/run/vm.sock#3") over `connection`.

@@ -484,11 +484,11 @@ void daemon::reattach_gone_ports() {
       open_port(again, "--port");
       reattach_failures_.erase(name);
       spdlog::info("port {}: the interface is back; attached again", name);
-    } catch (const startup_error& e) {
+    } catch (const std::exception& e) {
       // Its spec is kept: tried again each second, logged once.
       running_specs_[name] = again;
       if (reattach_failures_.insert(name).second) {
-        spdlog::warn("{}; trying again every second", e.what());
+        spdlog::warn("port {}: cannot attach it again ({}); trying every second", name, e.what());
       }
     }
   }

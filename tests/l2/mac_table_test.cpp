@@ -721,3 +721,39 @@ TEST(mac_table_flap, static_entries_never_move) {
 
 }  // namespace
 }  // namespace l2
+
+namespace l2 {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(mac_table_flap, a_flap_never_pins_to_a_port_that_went_away) {
+  mac_table t(16, 300s);
+  t.set_move_damping(3, 10s, 30s);
+  const time_point t0{};
+  const mac_address x = *mac_address::parse("02:00:00:00:00:01");
+  ASSERT_EQ(t.learn(0, x, 1, t0), learn_result::learned);
+  ASSERT_EQ(t.learn(0, x, 2, t0 + 1s), learn_result::moved);  // the window starts on port 1
+  t.forget_port(1);                                             // port 1 is removed
+  EXPECT_EQ(t.learn(0, x, 3, t0 + 2s), learn_result::moved);
+  EXPECT_EQ(t.learn(0, x, 2, t0 + 3s), learn_result::moved);
+  EXPECT_EQ(t.learn(0, x, 3, t0 + 4s), learn_result::moved);
+  EXPECT_EQ(t.learn(0, x, 2, t0 + 5s), learn_result::flapping);
+  EXPECT_NE(t.lookup(0, x, t0 + 5s), port_id{1}) << "pinned where it is, not to the removed port";
+  EXPECT_EQ(t.port_count(1), 0u);
+}
+
+TEST(mac_table_flap, a_move_refused_by_a_port_limit_is_not_a_move) {
+  mac_table t(16, 300s);
+  t.set_move_damping(2, 10s, 30s);
+  t.set_port_limit(2, 1);
+  const time_point t0{};
+  ASSERT_EQ(t.learn(0, *mac_address::parse("02:00:00:00:00:09"), 2, t0), learn_result::learned);
+  const mac_address x = *mac_address::parse("02:00:00:00:00:01");
+  ASSERT_EQ(t.learn(0, x, 1, t0), learn_result::learned);
+  for (int k = 1; k <= 10; ++k) EXPECT_EQ(t.learn(0, x, 2, t0 + k * 100ms), learn_result::port_limit);
+  EXPECT_EQ(t.counters().flaps, 0u);
+}
+
+}  // namespace
+}  // namespace l2
