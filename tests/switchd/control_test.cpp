@@ -123,6 +123,10 @@ class control_test : public ::testing::Test {
   void handle(const std::string& cmd, const nlohmann::json& args, const std::shared_ptr<control_client>& c) {
     if (cmd == "echo") {
       c->reply(args);
+    } else if (cmd == "later") {
+      // Answered after a while (as uplink add is, after a name lookup).
+      auto timer = std::make_shared<boost::asio::steady_timer>(io_, 200ms);
+      timer->async_wait([c, timer](const boost::system::error_code&) { c->reply({{"late", true}}); });
     } else if (cmd == "big") {
       c->reply({{"big", std::string(1u << 20, 'b')}});
     } else if (cmd == "throw") {
@@ -194,6 +198,22 @@ TEST_F(control_test, a_client_that_half_closes_gets_its_whole_answer) {
   ASSERT_GT(line.size(), 1u << 20);
   EXPECT_EQ(nlohmann::json::parse(line)["result"]["big"].get<std::string>().size(), 1u << 20);
   EXPECT_TRUE(c.closed());
+}
+
+TEST_F(control_test, clients_that_leave_mid_request_leave_the_server_serving) {
+  start();
+  {
+    client half(path_);
+    ASSERT_TRUE(half.send("{\"cmd\":"));  // half a request, then gone
+  }
+  {
+    client waiting(path_);
+    ASSERT_TRUE(waiting.send("{\"cmd\":\"later\"}\n"));  // gone before the answer comes
+  }
+  std::this_thread::sleep_for(400ms);  // the late answer finds its client gone
+  client c(path_);
+  ASSERT_TRUE(c.send("{\"cmd\":\"later\"}\n"));
+  EXPECT_EQ(nlohmann::json::parse(c.line())["result"]["late"], true);
 }
 
 TEST_F(control_test, the_socket_is_private) {
