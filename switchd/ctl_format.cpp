@@ -3,6 +3,7 @@
 #include <sys/un.h>
 
 #include <algorithm>
+#include <limits>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -445,6 +446,14 @@ std::string text(const json* value) {
 
 std::string text(const json& obj, std::string_view key) { return text(field(obj, key)); }
 
+/// A double as a count: negative (and NaN) as 0, beyond 64 bits as the
+/// largest (a plain cast would be undefined there; the input comes from a socket).
+std::uint64_t saturated(double value) {
+  if (!(value > 0)) return 0;
+  if (value >= 18446744073709551616.0) return std::numeric_limits<std::uint64_t>::max();
+  return static_cast<std::uint64_t>(value);
+}
+
 /// A counter: obj[key] if it is a non-negative number, else 0.
 std::uint64_t count(const json& obj, std::string_view key) {
   const json* value = field(obj, key);
@@ -452,8 +461,7 @@ std::uint64_t count(const json& obj, std::string_view key) {
   if (value->is_number_unsigned()) return value->get<std::uint64_t>();
   if (value->is_number_integer())
     return static_cast<std::uint64_t>(std::max<std::int64_t>(0, value->get<std::int64_t>()));
-  if (value->is_number_float())
-    return static_cast<std::uint64_t>(std::max(0.0, value->get<double>()));
+  if (value->is_number_float()) return saturated(value->get<double>());
   return 0;
 }
 
@@ -471,7 +479,7 @@ std::string plural(std::uint64_t n, std::string_view one, std::string_view many)
 
 /// Seconds as "42s", "5m 03s", "2h 05m 03s", "3d 04h 05m".
 std::string duration(double seconds) {
-  const auto s = static_cast<std::uint64_t>(std::max(0.0, seconds));
+  const std::uint64_t s = saturated(seconds);
   char buf[64];
   if (s < 60) {
     std::snprintf(buf, sizeof buf, "%llus", static_cast<unsigned long long>(s));
