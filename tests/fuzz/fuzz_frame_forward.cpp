@@ -8,6 +8,7 @@
 //   - the table never holds more than its capacity; every entry for_each()
 //     reports is found again by lookup() on its port (unless expired); the
 //     per-port dynamic counts match; no dynamic entry sits on a down port;
+//     static entries survive learning, aging, eviction and ports going down;
 //   - a drop before parsing has the reason frame_view::parse gives; a
 //     forwarded frame's VLAN is classify() of the ingress mode and its tag;
 //   - a unicast goes to a port that is up, is not the ingress, carries the
@@ -22,13 +23,17 @@
 //
 // Input: records [ctl][len: u16 big-endian][len bytes]. ctl bits 0-3 pick a
 // port (configured ones, plus unknown ids 8, 1023 and no_port), bits 4-6 the
-// operation: 0/6/7 a frame from that port, 1 toggle the port up/down,
+// operation: 0/7 a frame from that port, 1 toggle the port up/down,
 // 2 add a static entry (payload: VLAN u16, MAC), 3 let time pass (payload[0]
 // * 2 s) and age, 4 remove an entry (VLAN u16, MAC), 5 set the port's MAC
-// limit (payload[0] % 4). ctl bit 7 gives the frame an offload header (to
-// check that retag moves csum_start/hdr_len). Time advances 1 ms per record.
+// limit (payload[0] % 4), 6 the flood protections (payload[0] bit 0: full
+// table policy evict; [1] % 4 move damping limit, [2] window s, [3] hold-down
+// s; [4], [5], [6]: the port's broadcast, multicast, unknown-unicast storm
+// limits per second). ctl bit 7 gives the frame an offload header (to check
+// that retag moves csum_start/hdr_len). Time advances 1 ms per record.
 // A fresh forwarder (copied from a template) serves each input.
 #include <array>
+#include <map>
 #include <vector>
 
 #include "fuzz_util.hpp"
@@ -210,8 +215,11 @@ void check_decision(const l2::forwarder& fwd, port_id ingress, std::span<const s
   });
 }
 
+/// The static entries the input added (and did not remove): (VLAN, MAC) -> port.
+using static_entries = std::map<std::pair<vlan_id, std::uint64_t>, port_id>;
+
 /// The table's own consistency, from its public interface.
-void check_table(const l2::forwarder& fwd, l2::time_point now) {
+void check_table(const l2::forwarder& fwd, l2::time_point now, const static_entries& statics) {
   const l2::mac_table& t = fwd.table();
   FUZZ_CHECK(t.count() <= t.capacity());
   std::size_t entries = 0;
@@ -221,13 +229,21 @@ void check_table(const l2::forwarder& fwd, l2::time_point now) {
     const bool expired = !e.is_static && now - e.last_seen > t.aging();
     if (!expired) FUZZ_CHECK(t.lookup(e.vlan, e.mac, now) == e.port);
     FUZZ_CHECK(e.vlan <= 0xfff);
-    if (!e.is_static) {
+    if (e.is_static) {
+      const auto it = statics.find({e.vlan, e.mac.to_u64()});
+      FUZZ_CHECK(it != statics.end() && it->second == e.port);
+    } else {
+      FUZZ_CHECK(!statics.contains({e.vlan, e.mac.to_u64()}));
       FUZZ_CHECK(e.port < dynamic.size());
       ++dynamic[e.port];
       FUZZ_CHECK(fwd.is_port_up(e.port));  // going down flushed them; only up ports learn
     }
   });
   FUZZ_CHECK(entries == t.count());
+  // Every static entry is still there: nothing but remove() takes one away.
+  for (const auto& [key, port] : statics) {
+    FUZZ_CHECK(t.lookup(key.first, l2::mac_address::from_u64(key.second), now) == port);
+  }
   for (port_id p = 0; p < dynamic.size(); ++p) FUZZ_CHECK(t.port_count(p) == dynamic[p]);
 }
 
@@ -244,6 +260,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fwd = pristine();  // every input starts from the same switch
   l2::time_point now{std::chrono::seconds(1000)};
   fuzz::cursor in(fuzz::as_bytes(data, size));
+  static_entries statics;
 
   while (!in.empty()) {
     const std::uint8_t ctl = in.u8();
@@ -258,7 +275,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 2: {
         fuzz::cursor p(payload);
         const vlan_id vlan = p.u16();
-        (void)fwd.table().add_static(vlan, mac_of(p.take(6)), port);
+        const l2::mac_address mac = mac_of(p.take(6));
+        if (fwd.table().add_static(vlan, mac, port)) statics[{static_cast<vlan_id>(vlan & 0xfff), mac.to_u64()}] = port;
         break;
       }
       case 3:
@@ -268,12 +286,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 4: {
         fuzz::cursor p(payload);
         const vlan_id vlan = p.u16();
-        (void)fwd.table().remove(vlan, mac_of(p.take(6)));
+        const l2::mac_address mac = mac_of(p.take(6));
+        (void)fwd.table().remove(vlan, mac);
+        statics.erase({static_cast<vlan_id>(vlan & 0xfff), mac.to_u64()});
         break;
       }
       case 5:
         fwd.table().set_port_limit(port, payload.empty() ? 0 : std::to_integer<unsigned>(payload[0]) % 4);
         break;
+      case 6: {
+        fuzz::cursor p(payload);
+        fwd.table().set_full_policy((p.u8() & 1) != 0 ? l2::full_policy::evict : l2::full_policy::refuse);
+        const unsigned limit = p.u8() % 4;
+        const auto window = std::chrono::seconds(p.u8());
+        fwd.table().set_move_damping(limit, window, std::chrono::seconds(p.u8()));
+        l2::storm_limits storm;
+        storm.broadcast = p.u8();
+        storm.multicast = p.u8();
+        storm.unknown = p.u8();
+        fwd.set_storm_limits(port, storm);
+        break;
+      }
       default: {
         const l2::forward_decision d = fwd.decide(port, payload, now);
         check_decision(fwd, port, payload, d, now, (ctl & 0x80) != 0);
@@ -282,6 +315,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     FUZZ_CHECK(fwd.table().count() <= table_capacity);
   }
-  check_table(fwd, now);
+  check_table(fwd, now, statics);
   return 0;
 }

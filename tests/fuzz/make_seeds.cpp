@@ -295,6 +295,24 @@ void frame_forward() {
     }
     write(t, "table_full", in);
   }
+  {  // flood protections: evict when full, move damping, storm limits
+    bytes in;
+    bytes policy;
+    for (unsigned v : {1u, 2u, 10u, 30u, 2u, 2u, 2u}) put8(policy, v);  // evict; 2 moves in 10 s, 30 s; 2/s
+    record(in, 0, 6, policy);
+    bytes key;
+    put16(key, 0);
+    for (unsigned o : host_d) put8(key, o);
+    record(in, 7, 2, key);  // a static entry that must survive eviction
+    for (unsigned i = 0; i < 20; ++i) {
+      mac m = host_a;
+      m[4] = i;
+      record(in, i % 3 == 0 ? 0 : 4, 0, arp_frame(false, m, host_b));
+    }
+    for (unsigned i = 0; i < 5; ++i) record(in, i % 2 == 0 ? 0 : 4, 0, arp_frame(true, host_c, host_a));  // flapping
+    for (unsigned i = 0; i < 6; ++i) record(in, 0, 0, arp_frame(false, host_a, host_b));  // a broadcast storm
+    write(t, "flood_protection", in);
+  }
   {  // frames with an offload header through push, pop and set_vid
     bytes in;
     const bytes f = tcp4_frame(7, 0x18, {}, payload_of(64));

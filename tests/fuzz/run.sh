@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz/CMakeLists.txt, clang, in
 # build-fuzz/) and runs each for SECONDS (default 30) on a copy of its seed
-# corpus (tests/fuzz/corpus/<target>/ is never changed). Stops at the first
+# corpus (tests/fuzz/corpus/<target>/ is never changed), with the dictionary
+# tests/fuzz/<target>.dict where there is one. Stops at the first
 # crash, leak, timeout or failed invariant with a non-zero exit and the path
 # of the reproducer; otherwise prints one line per target:
 #   FUZZ <target>: <execs> executions in <S> s (<execs/s>/s), no crash
@@ -53,9 +54,11 @@ for t in "${targets[@]}"; do
   mkdir -p "$work/$t/corpus" "$crashes/$t"
   cp -r "tests/fuzz/corpus/$t/." "$work/$t/corpus/"
   log="$work/$t/log"
+  dict=()
+  [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
   start=$SECONDS
   if ! "build-fuzz/$t" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 \
-       -artifact_prefix="$crashes/$t/" "$work/$t/corpus" >"$log" 2>&1; then
+       "${dict[@]}" -artifact_prefix="$crashes/$t/" "$work/$t/corpus" >"$log" 2>&1; then
     tail -n 60 "$log"
     reproducer="$(grep -o "Test unit written to .*" "$log" | tail -n 1 | sed 's/Test unit written to //')"
     echo "##########################################################################"
