@@ -43,6 +43,7 @@
 #include "ports/stream_listener.hpp"
 #include "ports/stream_port.hpp"
 #include "tests/l2/test_bytes.hpp"
+#include "tests/ports/recorder.hpp"
 
 namespace {
 
@@ -82,28 +83,7 @@ byte_vector record(std::span<const std::byte> frame) {
   return out;
 }
 
-struct received_frame {
-  ports::port* from = nullptr;
-  byte_vector bytes;
-};
-
-struct link_event {
-  ports::port* from = nullptr;
-  bool up = false;
-  std::string why;
-};
-
-class recorder final : public ports::port_listener {
- public:
-  void on_frame(ports::port& from, const l2::packet& packet) override {
-    frames.push_back({&from, byte_vector(packet.frame.begin(), packet.frame.end())});
-  }
-  void on_link_change(ports::port& p, bool up, std::string_view why) override {
-    links.push_back({&p, up, std::string(why)});
-  }
-  std::vector<received_frame> frames;
-  std::vector<link_event> links;
-};
+using ports_test::recorder;
 
 void set_non_blocking(int fd) {
   ASSERT_EQ(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK), 0);

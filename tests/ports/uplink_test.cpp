@@ -32,6 +32,7 @@
 #include "l2/offload.hpp"
 #include "ports/sealed.hpp"
 #include "tests/l2/test_bytes.hpp"
+#include "tests/ports/recorder.hpp"
 
 namespace {
 
@@ -166,29 +167,8 @@ sealed::key make_key(std::uint8_t base) {
 // ---------------------------------------------------------------------------
 // The listener and the two endpoints.
 
-struct received_frame {
-  ports::port* from = nullptr;
-  byte_vector bytes;
-  l2::vnet_header offload;
-};
-
-struct link_event {
-  ports::port* from = nullptr;
-  bool up = false;
-  std::string why;
-};
-
-class recorder final : public ports::port_listener {
- public:
-  void on_frame(ports::port& from, const l2::packet& packet) override {
-    frames.push_back({&from, byte_vector(packet.frame.begin(), packet.frame.end()), packet.offload});
-  }
-  void on_link_change(ports::port& p, bool up, std::string_view why) override {
-    links.push_back({&p, up, std::string(why)});
-  }
-  std::vector<received_frame> frames;
-  std::vector<link_event> links;
-};
+using ports_test::received_frame;
+using ports_test::recorder;
 
 /// A free UDP port on 127.0.0.1 (bound once to port 0, then released).
 std::uint16_t free_port(boost::asio::io_context& io) {
