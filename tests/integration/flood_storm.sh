@@ -68,7 +68,15 @@ ping_run() {  # ping_run COUNT: b pings c every 20 ms in the background
   PING_PID=$!
   T_PIDS+=("$PING_PID")
 }
-ping_received() { wait "$PING_PID" || true; sed -nE 's/.* ([0-9]+) received.*/\1/p' "$WORK/ping.out"; }
+ping_stop() {  # ping_stop: stop b's pings; sets got and tx from ping's summary
+  # (wait runs here, in the shell that started ping, not in a $(...) subshell
+  # that cannot wait for it and would read the summary before ping wrote it)
+  kill -INT "$PING_PID" 2>/dev/null || true
+  wait "$PING_PID" || true
+  got="$(sed -nE 's/.* ([0-9]+) received.*/\1/p' "$WORK/ping.out")"
+  tx="$(sed -nE 's/^([0-9]+) packets transmitted.*/\1/p' "$WORK/ping.out")"
+  [ -n "$got" ] && [ -n "$tx" ] || fail "no summary from ping: $(cat "$WORK/ping.out")"
+}
 
 start_switch() {  # start_switch LOG ARGS...: vswitchd in sw with TAPs a, b, c moved into their namespaces
   local logf="$1"
@@ -100,9 +108,7 @@ while kill -0 "$FLOOD" 2>/dev/null; do
 done
 wait "$FLOOD" || fail "the flooder failed: $(cat "$WORK/flood1.out")"
 read -r sent secs <"$WORK/flood1.out"
-kill -INT "$PING_PID" 2>/dev/null || true
-got="$(ping_received)"
-tx="$(sed -nE 's/^([0-9]+) packets transmitted.*/\1/p' "$WORK/ping.out")"
+ping_stop
 rss1="$(rss_mb "$SW_PID")"
 read -r total on_a <<<"$(mac_count "$CTL")"
 log "   flood: $sent frames in $secs s; table max $max_total (cap 4096), a max $max_a (max-macs 1000); b->c $got/$tx pings; RSS ${rss0} -> ${rss1} MB"
@@ -122,9 +128,7 @@ start_switch "$WORK/vswitchd2.log" --port "tap:$(name a)" --port "tap:$(name b)"
 mac_b="$(if_mac b "$(name b)")"; mac_c="$(if_mac c "$(name c)")"
 ping_run 1500
 flood a 300000 random 30 >"$WORK/flood2.out"
-kill -INT "$PING_PID" 2>/dev/null || true
-got="$(ping_received)"
-tx="$(sed -nE 's/^([0-9]+) packets transmitted.*/\1/p' "$WORK/ping.out")"
+ping_stop
 fdb="$("$VSWITCHCTL" --control "$CTL" fdb show)"
 grep -qF "$mac_b" <<<"$fdb" || fail "b's entry was evicted by a's flood"
 grep -qF "$mac_c" <<<"$fdb" || fail "c's entry was evicted by a's flood"
@@ -143,9 +147,7 @@ before="$(if_rx_packets b "$(name b)")"
 ping_run 250
 flood a 10000000 broadcast 5 >"$WORK/storm.out"
 read -r sent secs <"$WORK/storm.out"
-kill -INT "$PING_PID" 2>/dev/null || true
-got="$(ping_received)"
-tx="$(sed -nE 's/^([0-9]+) packets transmitted.*/\1/p' "$WORK/ping.out")"
+ping_stop
 after="$(if_rx_packets b "$(name b)")"
 drops="$("$VSWITCHCTL" --control "$CTL" stats --json | "$PYTHON" -c "import json,sys; j=json.load(sys.stdin); print(next(p['drops']['storm_broadcast'] for p in j['ports'] if p['name']=='$(name a)'))")"
 reached=$((after - before))
