@@ -34,7 +34,6 @@
 TEST_TAG=ct
 source "$(dirname "$0")/lib.sh"
 need_root curl tcpdump
-VSWITCHCTL="$(dirname "$VSWITCHD")/vswitchctl"
 [ -x "$VSWITCHCTL" ] || fail "no vswitchctl next to $VSWITCHD"
 
 U=10.200.51     # underlay: sw .1, h2 .2
@@ -76,8 +75,10 @@ ctl() { "$VSWITCHCTL" --control "$CTL" "$@"; }
 # json EXPR: evaluate a Python expression over the JSON on stdin (as j).
 json() { "$PYTHON" -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 # ping_run FROM DEST COUNT: COUNT pings every 0.05 s in the background; PING_OUT gets the summary.
+# (-w: ping waits for every answer up to the deadline, so one delayed by a
+# busy moment at the end is not counted as lost.)
 ping_run() {
-  in_ns "$1" ping -n -q -c "$3" -i 0.05 -W 1 "$2" >"$WORK/ping.out" 2>&1 &
+  in_ns "$1" ping -n -q -c "$3" -i 0.05 -W 1 -w "$(($3 / 20 + 10))" "$2" >"$WORK/ping.out" 2>&1 &
   PING_PID=$!
   T_PIDS+=("$PING_PID")
 }

@@ -20,7 +20,6 @@
 TEST_TAG=fs
 source "$(dirname "$0")/lib.sh"
 need_root
-VSWITCHCTL="$(dirname "$VSWITCHD")/vswitchctl"
 V=10.64.0
 RSS_LIMIT_MB=64
 FLOOD_FRAMES=1000000
@@ -76,6 +75,10 @@ ping_stop() {  # ping_stop: stop b's pings; sets got and tx from ping's summary
   got="$(sed -nE 's/.* ([0-9]+) received.*/\1/p' "$WORK/ping.out")"
   tx="$(sed -nE 's/^([0-9]+) packets transmitted.*/\1/p' "$WORK/ping.out")"
   [ -n "$got" ] && [ -n "$tx" ] || fail "no summary from ping: $(cat "$WORK/ping.out")"
+  # Stopped mid-run, ping counts the request still on its way as sent: that
+  # one is not judged.
+  [ "$tx" -gt "$got" ] && tx=$((tx - 1))
+  return 0
 }
 
 start_switch() {  # start_switch LOG ARGS...: vswitchd in sw with TAPs a, b, c moved into their namespaces

@@ -108,7 +108,7 @@ garbage_learns_nothing h3 "$U.3"
 ping_nodup() {
   local from="$1" dst="$2" count="$3" out
   shift 3
-  out="$(in_ns "$from" ping -n -c "$count" -i 0.2 -W 2 "$@" "$dst" 2>&1)" ||
+  out="$(in_ns "$from" ping -n -c "$count" -i 0.2 -W 2 -w "$((count / 5 + 5))" "$@" "$dst" 2>&1)" ||
     fail "ping from $from to $dst: not all answered: $(tail -n 3 <<<"$out")"
   grep -qE " $count received" <<<"$out" || fail "ping from $from to $dst: lost some: $(tail -n 3 <<<"$out")"
   if grep -qE 'DUP!|duplicates' <<<"$out"; then

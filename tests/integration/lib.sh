@@ -15,6 +15,7 @@ set -euo pipefail
 
 : "${TEST_TAG:?set TEST_TAG before sourcing lib.sh}"
 VSWITCHD="${1:-${VSWITCHD:-}}"
+VSWITCHCTL="$(dirname "$VSWITCHD")/vswitchctl"   # built next to vswitchd
 ID="${TEST_TAG}$$"                      # prefix of every name this run makes
 NS_PREFIX="it-${ID}"
 PYTHON="$(command -v python3 || true)"
@@ -332,10 +333,12 @@ make_veth() {
 }
 
 # ping_ok FROM_ROLE DEST [COUNT] [EXTRA PING ARGS...]: COUNT pings (default 3), all answered.
+# (-w: ping waits for every answer, up to the deadline, instead of giving the
+# last one only two round trips; a late answer is not a lost one.)
 ping_ok() {
   local from="$1" dst="$2" count="${3:-3}" out
   shift 3 2>/dev/null || shift $#
-  if ! out="$(in_ns "$from" ping -n -q -c "$count" -i 0.2 -W 2 "$@" "$dst" 2>&1)"; then
+  if ! out="$(in_ns "$from" ping -n -q -c "$count" -i 0.2 -W 2 -w "$((count / 5 + 5))" "$@" "$dst" 2>&1)"; then
     fail "ping from $from to $dst $*: no answer: $out"
   fi
   grep -qE " $count received" <<<"$out" || fail "ping from $from to $dst $*: lost some: $out"

@@ -105,7 +105,8 @@ check "warm-up: v1 reaches a VM on every other host"
 for i in $(seq 2 "$HOSTS"); do wait_ping v1 "$V.$((2 * i - 1))"; done
 
 PINGS=0
-# all_pairs K...: every ordered pair of the VMs K... pings once (-c 1 -W 1), the
+# all_pairs K...: every ordered pair of the VMs K... pings once (-c 1 -W 3: a first
+# contact may need a second ARP request, sent after 1 s), the
 # sources in parallel; fails on any loss or duplicate. Adds to PINGS.
 all_pairs() {
   local s d pids_ap=() out bad n=0 start
@@ -114,7 +115,7 @@ all_pairs() {
     (
       for d in "$@"; do
         [ "$s" -eq "$d" ] && continue
-        if ! out="$(in_ns "v$s" ping -n -c 1 -W 1 "$V.$d" 2>&1)"; then
+        if ! out="$(in_ns "v$s" ping -n -c 1 -W 3 "$V.$d" 2>&1)"; then
           echo "LOSS v$s -> v$d: $(tail -n 2 <<<"$out" | head -n 1)"
         elif grep -q "DUP!" <<<"$out"; then
           echo "DUP v$s -> v$d"

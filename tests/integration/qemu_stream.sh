@@ -16,7 +16,6 @@ TEST_TAG=qs
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/guest_lib.sh"
 need_root qemu-system-x86_64 setpriv
-VSWITCHCTL="$(dirname "$VSWITCHD")/vswitchctl"
 U=10.200.63
 V=10.63.0
 

@@ -11,7 +11,6 @@ TEST_TAG=qv
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/guest_lib.sh"
 need_root qemu-system-x86_64
-VSWITCHCTL="$(dirname "$VSWITCHD")/vswitchctl"
 
 check "the guest (cached after the first build)"
 guest_build

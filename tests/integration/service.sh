@@ -89,7 +89,6 @@ wait_ping a 10.93.0.2
 ping_ok a 10.93.0.2 3
 # The control socket belongs to the user, 0600; runtime port changes still work.
 [ "$(stat -c '%U %a' "$uctl")" = "nobody 600" ] || fail "control socket: $(stat -c '%U %a' "$uctl"), want nobody 600"
-VSWITCHCTL="$(dirname "$VSWITCHD")/vswitchctl"
 make_ns v
 make_veth sw "$(name v1)" v "$(name v2)"
 "$VSWITCHCTL" --control "$uctl" port add "dev:$(name v1)" >/dev/null || fail "port add dev: as nobody failed"

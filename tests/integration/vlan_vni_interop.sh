@@ -50,10 +50,8 @@ tap_to_ns h1 "$(name t3)" vm3 "$V.3/24"
 grep -q "VLAN:VNI 10:1010 20:1020" "$WORK/vswitchd-h1.log" || fail "the uplink's description lacks the map"
 
 check "each VLAN reaches its VNI, and only its VNI"
-in_ns h2 tcpdump -i "$u2" -n -U -w "$WORK/underlay.pcap" udp port 4789 2>"$WORK/tcpdump.err" &
-T_PIDS+=($!)
-dump_pid=$!
-for _ in $(seq 50); do grep -q "listening on" "$WORK/tcpdump.err" 2>/dev/null && break; sleep 0.05; done
+capture_start h2 "$u2" "$WORK/underlay.pcap" udp port 4789
+dump_pid="$CAP_PID"
 wait_ping vm1 "$V.2"
 ping_ok vm1 "$V.2" 3
 ping_ok vm2 "$V.1" 2
@@ -64,7 +62,7 @@ ping_ok vm4 "$V.3" 3 -s 1472 -M "do"
 if in_ns vm1 ping -n -q -c 2 -i 0.2 -W 1 "$V.4" >/dev/null 2>&1; then fail "vm1 (VLAN 10) reached vm4 (VNI 1020)"; fi
 if in_ns vm3 ping -n -q -c 2 -i 0.2 -W 1 "$V.2" >/dev/null 2>&1; then fail "vm3 (VLAN 20) reached vm2 (VNI 1010)"; fi
 sleep 0.5
-kill "$dump_pid" 2>/dev/null; wait "$dump_pid" 2>/dev/null || true
+capture_stop "$dump_pid"
 decoded="$(tcpdump -n -e -r "$WORK/underlay.pcap" 2>/dev/null || true)"
 grep -qE "$U.1\.[0-9]+ > $U.2\.4789: VXLAN, flags \[I\] \(0x08\), vni 1010" <<<"$decoded" || fail "no VNI 1010 from h1: $(head -3 <<<"$decoded")"
 grep -qE "$U.1\.[0-9]+ > $U.2\.4789: VXLAN, flags \[I\] \(0x08\), vni 1020" <<<"$decoded" || fail "no VNI 1020 from h1"
