@@ -74,6 +74,32 @@ void daemon::remove_port(l2::port_id id) {
   datapath_.remove_port(id);
 }
 
+void daemon::remove_port_to_reopen(l2::port_id id) {
+  const std::string name = datapath_.ports()[id]->name();
+  std::vector<static_mac> kept;
+  datapath_.forwarder().table().for_each([&](const l2::mac_entry& e) {
+    if (e.is_static && e.port == id) kept.push_back({e.vlan, e.mac});
+  });
+  if (!kept.empty()) held_statics_[name] = std::move(kept);
+  remove_port(id);
+}
+
+void daemon::restore_static_entries(const std::string& name) {
+  const auto held = held_statics_.find(name);
+  if (held == held_statics_.end()) return;
+  const auto id = port_named(name);
+  if (!id) return;
+  std::size_t restored = 0;
+  for (const static_mac& s : held->second) {
+    if (datapath_.forwarder().table().add_static(s.vlan, s.mac, *id)) ++restored;
+  }
+  if (restored != held->second.size()) {
+    spdlog::warn("port {}: {} of {} static MAC entries restored (the MAC table is full)", name, restored,
+                 held->second.size());
+  }
+  held_statics_.erase(held);
+}
+
 void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
                             const std::shared_ptr<control_client>& client) {
   std::string error;
@@ -189,6 +215,15 @@ void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
       client->fail(e.what());  // it names "port add SPEC" already
     }
   } else if (cmd == "port/del") {
+    // A port whose interface is gone and is being waited for: stop waiting.
+    const std::optional<std::string> gone = string_arg(args, "name", error);
+    if (gone && !port_named(*gone) && reattach_failures_.erase(*gone) != 0) {
+      running_specs_.erase(*gone);
+      held_statics_.erase(*gone);
+      spdlog::info("port {}: no longer waited for (vswitchctl port del)", *gone);
+      return client->reply({{"name", *gone}});
+    }
+    error.clear();
     std::optional<l2::port_id> port;
     if (!port_arg("name", true, port)) return;
     const l2::port_id id = *port;

@@ -705,6 +705,9 @@ std::string format_result(const std::string& cmd, const json& result) {
     if (field(result, "description") != nullptr) out += ": " + text(result, "description");
     return out + "\n";
   }
+  if (cmd == "port/del" && field(result, "id") == nullptr) {
+    return "port " + text(result, "name") + " removed (its interface was gone; no longer waited for)\n";
+  }
   if (cmd == "port/del" || cmd == "uplink/del") {
     return (cmd == "port/del" ? "port " : "uplink ") + text(result, "name") + " removed (id " +
            text(result, "id") + ")\n";

@@ -479,9 +479,10 @@ void daemon::reattach_gone_ports() {
     const auto spec = running_specs_.find(name);
     if (spec == running_specs_.end() || ports::netdev::index_of(name) == 0) continue;
     const port_spec again = spec->second;
-    remove_port(static_cast<l2::port_id>(id));
+    remove_port_to_reopen(static_cast<l2::port_id>(id));
     try {
       open_port(again, "--port");
+      restore_static_entries(name);
       reattach_failures_.erase(name);
       spdlog::info("port {}: the interface is back; attached again", name);
     } catch (const std::exception& e) {
@@ -501,6 +502,7 @@ void daemon::reattach_gone_ports() {
     }
     try {
       open_port(running_specs_.at(name), "--port");
+      restore_static_entries(name);
       spdlog::info("port {}: the interface is back; attached again", name);
       it = reattach_failures_.erase(it);
     } catch (const std::exception&) {
@@ -648,6 +650,7 @@ nlohmann::json daemon::reload_config() {
   for (const port_spec& old : opts_.ports) {
     if (spec_of(next.ports, old.name) != nullptr) continue;
     reattach_failures_.erase(old.name);  // no longer wanted back
+    held_statics_.erase(old.name);
     if (const auto id = port_named(old.name)) {
       remove_port(*id);
       spdlog::info("port {}: removed (reload)", old.name);
@@ -662,9 +665,10 @@ nlohmann::json daemon::reload_config() {
       result["unchanged"] = result["unchanged"].get<int>() + 1;
       continue;
     }
-    if (running) remove_port(*running);  // changed: opened again as it is written now
+    if (running) remove_port_to_reopen(*running);  // changed: opened again as it is written now
     try {
       open_port(spec);
+      restore_static_entries(spec.name);
       spdlog::info("port {}: {} (reload)", spec.name, running ? "changed, reopened" : "added");
       result[running ? "ports_changed" : "ports_added"].push_back(spec.name);
     } catch (const startup_error& e) {

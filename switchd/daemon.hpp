@@ -98,6 +98,11 @@ class daemon {
                         std::function<void(std::optional<l2::port_id>, const std::string&)> done);
   /// Removes a port (and ends captures on it).
   void remove_port(l2::port_id id);
+  /// Removes a port that is to be opened again under the same name (gone and
+  /// back, or changed by a reload): its static MAC entries are held for it.
+  void remove_port_to_reopen(l2::port_id id);
+  /// Gives the port just opened as `name` the static entries held for it.
+  void restore_static_entries(const std::string& name);
   /// The port called `name`, if any.
   std::optional<l2::port_id> port_named(const std::string& name) const;
 
@@ -129,6 +134,12 @@ class daemon {
   std::map<std::string, l2::port_id> option_peers_;  ///< --uplink peers, by "host|port"
   std::map<std::string, port_spec> running_specs_;  ///< local ports as opened, by name
   std::set<std::string> reattach_failures_;         ///< gone ports that could not be opened again
+  struct static_mac {
+    l2::vlan_id vlan;
+    l2::mac_address mac;
+  };
+  /// Static entries (vswitchctl fdb add) of ports being opened again, by name.
+  std::map<std::string, std::vector<static_mac>> held_statics_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::unique_ptr<control_server> control_;
   std::unique_ptr<metrics_server> metrics_;

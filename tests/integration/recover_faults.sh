@@ -2,7 +2,10 @@
 # Faults that end in a working switch, with the recovery time measured.
 #   1. A TAP port's TAP is deleted, then made again with the same name (a
 #      persistent TAP, as a restarted guest's would be): the port is attached
-#      again within 2 s (logged), and the guest behind it pings again.
+#      again within 2 s (logged), the guest behind it pings again, and a
+#      static MAC entry made for it with vswitchctl is there again.
+#   1b. The TAP's name comes back as a veth: "cannot attach it again",
+#      retried; vswitchctl port del stops the retries.
 #   2. A dev: port's interface (a veth) disappears and comes back: likewise.
 #   3. The underlay link of an uplink goes down for 2 s and comes back: the
 #      VMs across it ping again within 3 s of the link's return.
@@ -38,6 +41,8 @@ tap_to_ns sw "$(name b)" b "$V.2/24"
 addr_up d "$(name v2)" "$V.4/24"
 wait_ping a "$V.2"
 wait_ping a "$V.4"
+STATIC_MAC=02:00:00:65:00:aa
+"$VSWITCHCTL" --control "$VSW_CTL" fdb add "$STATIC_MAC" "$(name a)" >/dev/null || fail "fdb add $STATIC_MAC"
 ip -n "$(ns a)" link del "$(name a)"
 wait_log "$WORK/sw.log" 0 "port $(name a) \(tap\): down: the TAP was deleted" 5 >/dev/null ||
   fail "no log line for the deleted TAP"
@@ -48,10 +53,33 @@ back="$(wait_log "$WORK/sw.log" "$mark" "port $(name a): the interface is back; 
   fail "the TAP made again was not attached within 3 s"
 reattach="$(calc "$(log_time "$back") - $t_made")"
 [ "$(calc "$reattach <= 2")" = 1 ] || fail "re-attached after $reattach s (want <= 2 s)"
+"$VSWITCHCTL" --control "$VSW_CTL" --json fdb show --port "$(name a)" |
+  "$PYTHON" -c "import json,sys; sys.exit(0 if any(e['mac'] == '$STATIC_MAC' and e['type'] == 'static' for e in json.load(sys.stdin)['entries']) else 1)" ||
+  fail "the static entry $STATIC_MAC on $(name a) did not come back with the port: $("$VSWITCHCTL" --control "$VSW_CTL" fdb show)"
 tap_to_ns sw "$(name a)" a "$V.1/24"
 t_ping="$(until_ping a "$V.2" 5)"
 echo "RESULT recover-tap: attached again $reattach s after the TAP was made again; pinging $t_ping s after it was moved into the guest's namespace"
+
+check "1b. the TAP's name comes back as a veth: retried each second; port del stops that"
+mark="$(log_lines "$WORK/sw.log")"
 ip -n "$(ns a)" link del "$(name a)"   # a persistent TAP: ours to remove
+wait_log "$WORK/sw.log" "$mark" "port $(name a) \(tap\): down: the TAP was deleted" 5 >/dev/null ||
+  fail "no log line for the deleted TAP"
+make_veth sw "$(name a)" d "$(name ax)"
+wait_log "$WORK/sw.log" "$mark" "port $(name a): cannot attach it again .*trying every second" 3 >/dev/null ||
+  fail "no warning that $(name a) (now a veth) cannot be attached again"
+shown="$("$VSWITCHCTL" --control "$VSW_CTL" show)"
+grep -qF "$(name a)" <<<"$shown" && fail "show still lists $(name a): $shown"
+out="$("$VSWITCHCTL" --control "$VSW_CTL" port del "$(name a)")" || fail "port del $(name a) (waited for) failed"
+grep -qF "no longer waited for" <<<"$out" || fail "port del $(name a): $out"
+ip -n "$(ns sw)" link del "$(name a)"
+tuntap_mark="$(log_lines "$WORK/sw.log")"
+ip -n "$(ns sw)" tuntap add "$(name a)" mode tap
+sleep 1.5
+later="$(tail -n "+$((tuntap_mark + 1))" "$WORK/sw.log")"
+grep -qF "port $(name a): the interface is back" <<<"$later" && fail "$(name a) was attached again after port del"
+ip -n "$(ns sw)" link del "$(name a)"
+pass "a name that cannot be attached is retried and logged once; port del ends the retries"
 
 check "2. a dev: interface that disappears and comes back"
 ip -n "$(ns sw)" link del "$(name v1)"
@@ -85,10 +113,15 @@ kill -0 "$PID1" 2>/dev/null && kill -0 "$PID2" 2>/dev/null || fail "a vswitchd d
 
 check "4. SIGTERM during an iperf3 run: out within 1 s, TAPs gone"
 in_ns vm2 iperf3 -s -1 -D -p 5265 >/dev/null 2>&1
-sleep 0.3
+for _ in $(seq 50); do
+  [ -n "$(in_ns vm2 ss -Htln "sport = :5265" 2>/dev/null)" ] && break
+  sleep 0.1
+done
 in_ns vm1 iperf3 -c 10.66.0.2 -p 5265 -t 10 >/dev/null 2>&1 &
 T_PIDS+=($!)
 sleep 2
+[ -n "$(in_ns vm1 ss -Htn state established "dport = :5265" 2>/dev/null)" ] ||
+  fail "no iperf3 connection from vm1 to vm2 to stop vswitchd under"
 t0="$(date +%s.%N)"
 stop_vswitchd "$PID1" 1
 echo "RESULT sigterm: vswitchd exited $(calc "$(date +%s.%N) - $t0") s after SIGTERM under iperf3 load"

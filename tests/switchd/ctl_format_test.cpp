@@ -441,6 +441,8 @@ TEST(ctl_format, changes_are_confirmed_in_one_line) {
             "port tap0 added (id 0): tap tap0: file side of TAP tap0 (created)\n");
   EXPECT_EQ(format_result("port/del", json::parse(R"({"name": "tap3", "id": 3})")),
             "port tap3 removed (id 3)\n");
+  EXPECT_EQ(format_result("port/del", json::parse(R"({"name": "tap3"})")),
+            "port tap3 removed (its interface was gone; no longer waited for)\n");
   EXPECT_EQ(format_result("uplink/add", status["ports"][2]),
             "uplink up0 added (id 2), peer 10.0.0.2:4789: uplink to 10.0.0.2:4789\n");
   EXPECT_EQ(format_result("uplink/del", json::parse(R"({"name": "up0", "id": 2})")),
