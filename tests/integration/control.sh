@@ -22,7 +22,9 @@
 #      reads 10 frames, ICMP both ways; --seconds 1 ends on its own.
 #   7. Reload: while a->b pings run, the config gains a port and an uplink
 #      (vswitchctl reload), then loses them (SIGHUP): each applied, every ping
-#      answered; a bad config is refused with the error and nothing changes.
+#      answered; the port, reopened in between by a reload that changes its
+#      options, keeps its static MAC entry; a bad config is refused with the
+#      error and nothing changes.
 #   8. log-level; errors: unknown port, bad MAC, usage errors (exit 2), no
 #      daemon (exit 1).
 #   9. Bad clients: garbage, a 10 MB line, a client that connects and stalls,
@@ -241,6 +243,12 @@ log "$out" | sed 's/^/   /'
 grep -qF "$te" <<<"$out" || fail "reload did not report $te added"
 exists sw "$te" || fail "reload did not create $te"
 wait_ping a "$V.3"
+# A port reopened because its options changed keeps its static entries.
+ctl fdb add 02:00:00:61:00:ee "$te" >/dev/null || fail "fdb add on $te"
+write_conf "port = tap:$te,max-macs=64" "uplink = $U.2:4789"
+[ "$(ctl --json reload | json 'j["ports_changed"]')" = "['$te']" ] || fail "reload did not reopen $te with max-macs"
+ctl --json fdb show --port "$te" | json '[e["type"] for e in j["entries"] if e["mac"] == "02:00:00:61:00:ee"]' |
+  grep -qF "['static']" || fail "the static entry on $te was lost when the reload reopened it: $(ctl fdb show)"
 write_conf
 mark="$(log_lines "$WORK/a.log")"
 kill -HUP "$PIDA"
