@@ -606,58 +606,82 @@ void udp_endpoint::send_control(uplink_port& peer, sealed::message type, std::ui
 }
 
 void udp_endpoint::send_segments(uplink_port& peer, std::span<std::byte> buffer,
-                                 const l2::segment_result& segments) {
+                                 const l2::segment_result& segments, std::optional<l2::vni> untag_to) {
   flush();  // keep the order
   const std::size_t room = headroom();
-  const std::size_t first_size = std::min(segments.stride, segments.total_size) - room;
+  // Taking the tag off shortens each segment at its front by the tag: its
+  // datagram starts `shift` bytes into its stride.
+  const std::size_t shift = untag_to ? l2::vlan_tag_size : 0;
+  const std::size_t first_size = std::min(segments.stride, segments.total_size) - room - shift;
   if (first_size > peer.max_frame_size()) {
     for (std::size_t i = 0; i < segments.count; ++i) peer.drop(l2::drop_reason::too_big);
     return;
   }
   // Plain VXLAN only: a sealed uplink carries offloads (carries_offload()),
   // so the datapath never segments for it. The VXLAN header fills each
-  // segment's headroom.
+  // segment's headroom (behind the tag's four bytes when it is taken off:
+  // the MAC addresses move over it).
+  const std::array<std::byte, l2::vxlan_header_size> mapped =
+      untag_to ? l2::vxlan_encode(*untag_to) : std::array<std::byte, l2::vxlan_header_size>{};
+  const std::span<const std::byte> header = untag_to ? std::span<const std::byte>(mapped)
+                                                     : std::span<const std::byte>(header_);
+  const auto datagram = [&](std::size_t i) {
+    const std::size_t start = i * segments.stride + shift;
+    const std::size_t end = i + 1 == segments.count ? segments.total_size : (i + 1) * segments.stride;
+    return buffer.subspan(start, end - start);
+  };
   for (std::size_t i = 0; i < segments.count; ++i) {
-    std::copy(header_.begin(), header_.end(),
-              buffer.begin() + static_cast<std::ptrdiff_t>(i * segments.stride));
+    const std::span<std::byte> d = datagram(i);
+    if (shift != 0) std::memmove(d.data() + room, d.data() + room - shift, l2::ethernet_type_offset);
+    std::copy(header.begin(), header.end(), d.begin());
   }
   const std::size_t overhead = encapsulation_size();
-  // Blocks of whole segments within UDP_SEGMENT's limits, one sendmsg each.
+  const std::size_t stride = segments.stride - shift;  // of the datagrams
+  // Blocks of whole segments within UDP_SEGMENT's limits, one sendmsg each:
+  // one iovec for the block when the datagrams lie end to end, else one each.
   const std::size_t per_block =
       std::max<std::size_t>(1, std::min(max_gso_segments, max_gso_bytes / segments.stride));
+  std::array<iovec, max_gso_segments> iov{};
   for (std::size_t first = 0; first < segments.count; first += per_block) {
     const std::size_t count = std::min(per_block, segments.count - first);
-    const std::size_t begin = first * segments.stride;
-    const std::size_t end =
-        first + count == segments.count ? segments.total_size : (first + count) * segments.stride;
-    const std::span<const std::byte> block(buffer.data() + begin, end - begin);
-    if (count > 1 && udp_segment_ && send_block(peer, block, segments.stride, count, overhead)) {
-      continue;
+    if (count > 1 && udp_segment_) {
+      std::size_t n = 0;
+      if (shift == 0) {
+        const std::byte* begin = datagram(first).data();
+        const std::span<std::byte> last = datagram(first + count - 1);
+        iov[n++] = {const_cast<std::byte*>(begin), static_cast<std::size_t>(last.data() + last.size() - begin)};
+      } else {
+        for (std::size_t i = first; i < first + count; ++i) {
+          const std::span<std::byte> d = datagram(i);
+          iov[n++] = {d.data(), d.size()};
+        }
+      }
+      if (send_block(peer, std::span<const iovec>(iov.data(), n), stride, count, overhead)) continue;
     }
     // One datagram per segment: UDP_SEGMENT is off, refused, or there is one segment.
-    for (std::size_t i = 0; i < count; ++i) {
-      const std::size_t at = i * segments.stride;
-      const std::size_t size = std::min(segments.stride, block.size() - at);
-      send_block(peer, block.subspan(at, size), size, 1, overhead);
+    for (std::size_t i = first; i < first + count; ++i) {
+      const std::span<std::byte> d = datagram(i);
+      const iovec one{d.data(), d.size()};
+      send_block(peer, std::span<const iovec>(&one, 1), d.size(), 1, overhead);
     }
   }
 }
 
-bool udp_endpoint::send_block(uplink_port& peer, std::span<const std::byte> block,
-                              std::size_t stride, std::size_t count,
-                              std::size_t per_segment_overhead) {
-  iovec iov{const_cast<std::byte*>(block.data()), block.size()};
+bool udp_endpoint::send_block(uplink_port& peer, std::span<const iovec> iov, std::size_t stride,
+                              std::size_t count, std::size_t per_segment_overhead) {
   msghdr msg{};
   msg.msg_name = const_cast<sockaddr*>(peer.destination().data());
   msg.msg_namelen = static_cast<socklen_t>(peer.destination().size());
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
+  msg.msg_iov = const_cast<iovec*>(iov.data());
+  msg.msg_iovlen = iov.size();
   udp_segment_control control;
   if (count > 1) control.attach(msg, stride);
   if (::sendmsg(reader_.fd(), &msg, MSG_DONTWAIT) >= 0) {
     // Count inner frames: each segment minus its encapsulation.
+    std::size_t bytes = 0;
+    for (const iovec& v : iov) bytes += v.iov_len;
     for (std::size_t i = 0; i < count; ++i) {
-      peer.sent(std::min(stride, block.size() - i * stride) - per_segment_overhead);
+      peer.sent(std::min(stride, bytes - i * stride) - per_segment_overhead);
     }
     return true;
   }
@@ -978,12 +1002,8 @@ void uplink_port::send(const l2::packet& packet) {
   }
   // The datapath tagged it with its VLAN (the port is a trunk of the mapped
   // VLANs): it leaves untagged, in that VLAN's VNI.
-  const l2::frame_parse_result parsed = l2::frame_view::parse(packet.frame);
-  const std::optional<l2::vlan_tag> tag = parsed ? parsed.frame->tag() : std::nullopt;
-  const auto m = tag ? std::find_if(vni_map_.begin(), vni_map_.end(),
-                                    [&](const auto& e) { return e.first == tag->vid; })
-                     : vni_map_.end();
-  if (m == vni_map_.end()) {
+  const std::optional<l2::vni> vni = mapped_vni(packet.frame);
+  if (!vni) {
     counters_.drops.count(l2::drop_reason::vlan_not_allowed);
     return;
   }
@@ -993,7 +1013,34 @@ void uplink_port::send(const l2::packet& packet) {
   std::memcpy(untagged_.data() + macs, f.data() + macs + l2::vlan_tag_size,
               f.size() - macs - l2::vlan_tag_size);
   endpoint_.send(*this, std::span<const std::byte>(untagged_.data(), f.size() - l2::vlan_tag_size),
-                 m->second);
+                 *vni);
+}
+
+void uplink_port::send_segments(std::span<std::byte> buffer, const l2::segment_result& segments) {
+  if (vni_map_.empty()) {
+    endpoint_.send_segments(*this, buffer, segments);
+    return;
+  }
+  // The segments of one super-frame share its tag: all leave in its VNI.
+  const std::size_t room = segment_headroom();
+  const std::optional<l2::vni> vni =
+      segments.count == 0 ? std::nullopt
+                          : mapped_vni(buffer.subspan(room, std::min(segments.stride, segments.total_size) - room));
+  if (!vni) {
+    for (std::size_t i = 0; i < segments.count; ++i) counters_.drops.count(l2::drop_reason::vlan_not_allowed);
+    return;
+  }
+  endpoint_.send_segments(*this, buffer, segments, *vni);
+}
+
+std::optional<l2::vni> uplink_port::mapped_vni(std::span<const std::byte> frame) const {
+  const l2::frame_parse_result parsed = l2::frame_view::parse(frame);
+  const std::optional<l2::vlan_tag> tag = parsed ? parsed.frame->tag() : std::nullopt;
+  if (!tag) return std::nullopt;
+  const auto m = std::find_if(vni_map_.begin(), vni_map_.end(),
+                              [&](const auto& e) { return e.first == tag->vid; });
+  if (m == vni_map_.end()) return std::nullopt;
+  return m->second;
 }
 
 void uplink_port::set_vni_map(vni_map map) {

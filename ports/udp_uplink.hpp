@@ -47,6 +47,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <sys/uio.h>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -146,8 +147,11 @@ class udp_endpoint {
   /// checksum) whole, as one offload message in as many datagrams as it takes.
   void send_offload(uplink_port& peer, const l2::packet& packet);
   /// Plain mode: sends segments laid out by l2::segment() with headroom() to `peer`.
+  /// With `untag_to`, the segments are 802.1Q-tagged: each leaves untagged, in
+  /// that VNI (a VNI-mapped uplink); the buffer is rewritten in place.
   void send_segments(uplink_port& peer, std::span<std::byte> buffer,
-                     const l2::segment_result& segments);
+                     const l2::segment_result& segments,
+                     std::optional<l2::vni> untag_to = std::nullopt);
 
   /// Messages read per system call.
   static constexpr std::size_t batch = 16;
@@ -187,8 +191,10 @@ class udp_endpoint {
   void flush_run();
   /// Sends the queued small frames (one sendmmsg).
   void flush();
-  /// One sendmsg of `count` segments of `stride` bytes (UDP_SEGMENT when count > 1).
-  bool send_block(uplink_port& peer, std::span<const std::byte> block, std::size_t stride,
+  /// One sendmsg of the bytes `iov` gathers: `count` datagrams of `stride`
+  /// bytes (the last may be shorter), with UDP_SEGMENT when count > 1. False
+  /// when the kernel refused the segmentation (send them one by one).
+  bool send_block(uplink_port& peer, std::span<const iovec> iov, std::size_t stride,
                   std::size_t count, std::size_t per_segment_overhead);
   /// The header of the next sealed datagram of `type` to `peer`.
   sealed::header next_header(uplink_port& peer, sealed::message type);
@@ -255,13 +261,7 @@ class uplink_port final : public port {
   /// Sealed peers are vswitchd: super-frames and partial checksums cross whole.
   bool carries_offload() const override { return endpoint_.is_sealed(); }
   std::size_t segment_headroom() const override { return endpoint_.headroom(); }
-  void send_segments(std::span<std::byte> buffer, const l2::segment_result& segments) override {
-    if (!vni_map_.empty()) {
-      port::send_segments(buffer, segments);  // one by one: each is moved to its VNI
-      return;
-    }
-    endpoint_.send_segments(*this, buffer, segments);
-  }
+  void send_segments(std::span<std::byte> buffer, const l2::segment_result& segments) override;
   void stop() override;
   std::string describe() const override;
   std::size_t max_frame_size() const override { return max_frame_; }
@@ -342,6 +342,9 @@ class uplink_port final : public port {
   std::string host_;
   std::string service_;
   std::size_t max_frame_ = l2::max_frame_size;
+  /// The VNI a frame tagged with a mapped VLAN leaves in (VNI map), or nullopt.
+  std::optional<l2::vni> mapped_vni(std::span<const std::byte> frame) const;
+
   vni_map vni_map_;
   std::vector<std::byte> untagged_;  ///< a frame with its tag taken off (VNI map)
   peer_state state_;

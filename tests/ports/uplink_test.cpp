@@ -30,6 +30,7 @@
 
 #include "l2/byte_order.hpp"
 #include "l2/offload.hpp"
+#include "l2/vlan.hpp"
 #include "ports/sealed.hpp"
 #include "tests/l2/test_bytes.hpp"
 #include "tests/ports/recorder.hpp"
@@ -422,6 +423,85 @@ TEST_F(uplink_test, plain_malformed_datagrams_are_counted_on_the_peer_port) {
   EXPECT_EQ(b_.endpoint->counters().drops[drop_reason::not_peer], 1u);
   EXPECT_EQ(b_.endpoint->counters().drops.total(), 1u);
   EXPECT_EQ(b_.endpoint->counters().rx_datagrams, 8u);
+}
+
+/// Segments `sf` (tagged with `vlan` first when nonzero) as the datapath does
+/// for a plain uplink, and has A send the segments; returns their count.
+std::size_t send_segmented(ports::uplink_port& port, const super_frame& sf, l2::vlan_id vlan) {
+  byte_vector tagged(sf.frame.size() + l2::vlan_tag_size);
+  const l2::packet in{sf.frame, sf.header};
+  const l2::packet packet =
+      vlan == 0 ? in : l2::retag(in, l2::tag_change{l2::tag_change::action::push, vlan}, tagged);
+  byte_vector buffer(l2::segment_buffer_size(packet.frame.size(), port.segment_headroom()));
+  const l2::segment_result r = l2::segment(packet.frame, packet.offload, port.segment_headroom(), buffer);
+  EXPECT_TRUE(r);
+  port.send_segments(buffer, r);
+  return r.count;
+}
+
+/// The TCP payload of the frames B received (merged or not), each checked
+/// to carry `vlan`'s tag (none when 0).
+byte_vector received_payload(const recorder& listener, l2::vlan_id vlan) {
+  const std::size_t headers = 14 + (vlan != 0 ? l2::vlan_tag_size : 0) + 20 + 20;
+  byte_vector payload;
+  for (const received_frame& f : listener.frames) {
+    if (vlan != 0) {
+      EXPECT_EQ(l2::byte_order::load16(f.bytes, 12), l2::ethertype_vlan);
+      EXPECT_EQ(l2::byte_order::load16(f.bytes, 14), vlan);
+    }
+    payload.insert(payload.end(), f.bytes.begin() + static_cast<std::ptrdiff_t>(headers), f.bytes.end());
+  }
+  return payload;
+}
+
+TEST_F(uplink_test, plain_super_frame_segments_arrive_whole) {
+  ports::uplink_settings s;
+  s.vni = 4242;
+  s.underlay_mtu = 1500;
+  open_pair(s);
+  // gso_size 1410: segments of 54 + 1410 = 1464 bytes, the inner MTU exactly.
+  const super_frame sf = tcp_super_frame(20000, 1410);
+  const std::size_t count = send_segmented(*a_.port, sf, 0);
+  EXPECT_EQ(count, 15u);
+  const byte_vector payload(sf.frame.begin() + 54, sf.frame.end());
+  ASSERT_TRUE(pump_until([&] { return received_payload(b_.listener, 0).size() >= payload.size(); }))
+      << "drops on A: " << describe_drops(a_.counters().drops) << "; on B: " << describe_drops(b_.counters().drops);
+  EXPECT_EQ(received_payload(b_.listener, 0), payload);
+  EXPECT_EQ(a_.counters().tx_frames, count);
+  EXPECT_EQ(a_.counters().drops.total(), 0u);
+  EXPECT_EQ(b_.counters().drops.total(), 0u);
+}
+
+TEST_F(uplink_test, vni_mapped_super_frame_segments_leave_untagged_in_their_vlans_vni) {
+  ports::uplink_settings s;
+  s.underlay_mtu = 1500;
+  open_pair(s);
+  a_.port->set_vni_map({{10, 1010}, {20, 1020}});
+  b_.port->set_vni_map({{10, 1010}, {20, 1020}});
+  // Tagged (VLAN 20) segments of 1468 bytes: 1464 once the tag is off, the
+  // inner MTU exactly, so they fit.
+  const super_frame sf = tcp_super_frame(20000, 1410, 3);
+  const std::size_t count = send_segmented(*a_.port, sf, 20);
+  EXPECT_EQ(count, 15u);
+  const byte_vector payload(sf.frame.begin() + 54, sf.frame.end());
+  // B maps VNI 1020 back to VLAN 20: the tag on what it delivers says which
+  // VNI the datagrams were in.
+  ASSERT_TRUE(pump_until([&] { return received_payload(b_.listener, 20).size() >= payload.size(); }))
+      << "drops on A: " << describe_drops(a_.counters().drops) << "; on B: " << describe_drops(b_.counters().drops);
+  EXPECT_EQ(received_payload(b_.listener, 20), payload);
+  EXPECT_EQ(a_.counters().tx_frames, count);
+  EXPECT_EQ(a_.counters().tx_bytes, sf.frame.size() - 54 + count * 54);  // untagged segments
+  EXPECT_EQ(a_.counters().drops.total(), 0u);
+  EXPECT_EQ(b_.counters().drops.total(), 0u);
+
+  // A VLAN the map does not name: every segment is dropped, none sent.
+  const std::size_t unmapped = send_segmented(*a_.port, tcp_super_frame(5000, 1000), 30);
+  EXPECT_EQ(a_.drops(drop_reason::vlan_not_allowed), unmapped);
+  EXPECT_EQ(a_.counters().tx_frames, count);
+  // One byte more per segment: over the inner MTU untagged too, too_big.
+  const std::size_t over = send_segmented(*a_.port, tcp_super_frame(5000, 1411), 10);
+  EXPECT_EQ(a_.drops(drop_reason::too_big), over);
+  EXPECT_EQ(a_.counters().tx_frames, count);
 }
 
 // ---------------------------------------------------------------------------
