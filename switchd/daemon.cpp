@@ -661,17 +661,22 @@ nlohmann::json daemon::reload_config() {
     const auto running = port_named(spec.name);
     const auto opened = running_specs_.find(spec.name);
     // Unchanged: running as the file says (whether the file or vswitchctl opened it).
-    if (running && opened != running_specs_.end() && opened->second == spec) {
+    // (Or gone, waited for as the file says: the watcher goes on trying.)
+    const bool waited_for = !running && reattach_failures_.count(spec.name) != 0;
+    if ((running || waited_for) && opened != running_specs_.end() && opened->second == spec) {
       result["unchanged"] = result["unchanged"].get<int>() + 1;
       continue;
     }
     if (running) remove_port_to_reopen(*running);  // changed: opened again as it is written now
     try {
       open_port(spec);
+      reattach_failures_.erase(spec.name);
       restore_static_entries(spec.name);
       spdlog::info("port {}: {} (reload)", spec.name, running ? "changed, reopened" : "added");
       result[running ? "ports_changed" : "ports_added"].push_back(spec.name);
     } catch (const startup_error& e) {
+      // One waited for stays waited for, now as the file says.
+      if (waited_for) running_specs_[spec.name] = spec;
       spdlog::error("reload: {}", e.what());
       result["failed"].push_back(e.what());
     }

@@ -5,7 +5,8 @@
 #      again within 2 s (logged), the guest behind it pings again, and a
 #      static MAC entry made for it with vswitchctl is there again.
 #   1b. The TAP's name comes back as a veth: "cannot attach it again",
-#      retried; vswitchctl port del stops the retries.
+#      retried; a reload leaves it so (unchanged); vswitchctl port del stops
+#      the retries.
 #   2. A dev: port's interface (a veth) disappears and comes back: likewise.
 #   3. The underlay link of an uplink goes down for 2 s and comes back: the
 #      VMs across it ping again within 3 s of the link's return.
@@ -70,6 +71,10 @@ wait_log "$WORK/sw.log" "$mark" "port $(name a): cannot attach it again .*trying
   fail "no warning that $(name a) (now a veth) cannot be attached again"
 shown="$("$VSWITCHCTL" --control "$VSW_CTL" show)"
 grep -qF "$(name a)" <<<"$shown" && fail "show still lists $(name a): $shown"
+# A reload with the same options leaves it waited for: unchanged, no error.
+out="$("$VSWITCHCTL" --control "$VSW_CTL" --json reload)" || fail "reload while $(name a) is waited for: $out"
+[ "$("$PYTHON" -c 'import json,sys; j=json.loads(sys.argv[1]); print(len(j.get("failed", [])), len(j.get("ports_added", [])))' "$out")" = "0 0" ] ||
+  fail "reload while $(name a) is waited for: $out"
 out="$("$VSWITCHCTL" --control "$VSW_CTL" port del "$(name a)")" || fail "port del $(name a) (waited for) failed"
 grep -qF "no longer waited for" <<<"$out" || fail "port del $(name a): $out"
 ip -n "$(ns sw)" link del "$(name a)"
