@@ -134,10 +134,8 @@ std::unique_ptr<dgram_port> dgram_port::open(boost::asio::io_context& io, l2::po
     const socklen_t size = socket_address(spec.local, local);
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&local), size) != 0) {
       const int err = errno;
-      throw port_error(
-          where + "cannot bind " + to_string(spec.local) + " (" + errno_text(err) + "); " +
-          (err == EACCES || err == EPERM ? "run vswitchd as root or choose a directory it may write"
-                                         : "choose another path"));
+      throw port_error(where + "cannot bind " + to_string(spec.local) + " (" + errno_text(err) +
+                       "); " + bind_fix_path(err));
     }
     identity = unix_socket::identity_of(spec.local.path);
     // A stranger that sends in the moment before the mode is set is dropped
@@ -158,23 +156,8 @@ std::unique_ptr<dgram_port> dgram_port::open(boost::asio::io_context& io, l2::po
     }
     if (::bind(fd.get(), ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
       const int err = errno;
-      std::string fix;
-      switch (err) {
-        case EADDRINUSE:
-          fix = "another process (QEMU, another vswitchd?) uses it; choose another port";
-          break;
-        case EADDRNOTAVAIL:
-          fix = "not an address of this host; use one of its addresses";
-          break;
-        case EACCES:
-        case EPERM:
-          fix = "ports below 1024 need root; run vswitchd as root or choose a port from 1024 up";
-          break;
-        default:
-          fix = "choose another address";
-      }
-      throw port_error(where + "cannot bind " + to_string(spec.local) + " (" + errno_text(err) +
-                       "); " + fix);
+      throw port_error(where + "cannot bind " + to_string(spec.local) + " (" + errno_text(err) + "); " +
+                       bind_fix(err, "another process (QEMU, another vswitchd?) uses it; choose another port"));
     }
     sockaddr_storage ss{};
     socklen_t size = sizeof ss;

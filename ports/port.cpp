@@ -5,6 +5,26 @@
 
 namespace ports {
 
+std::string bind_fix(int err, std::string_view in_use) {
+  switch (err) {
+    case EADDRINUSE:
+      return std::string(in_use);
+    case EADDRNOTAVAIL:
+      return "not an address of this host; use one of its addresses (ip -br addr), or 0.0.0.0 or [::] "
+             "for all";
+    case EACCES:
+    case EPERM:
+      return "ports below 1024 need root; run vswitchd as root or choose a port from 1024 up";
+    default:
+      return "choose another address";
+  }
+}
+
+std::string bind_fix_path(int err) {
+  return err == EACCES || err == EPERM ? "run vswitchd as root or choose a directory it may write"
+                                       : "choose another path";
+}
+
 std::string_view to_string(port_kind kind) {
   switch (kind) {
     case port_kind::tap:

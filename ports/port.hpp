@@ -59,6 +59,13 @@ std::string_view to_string(port_kind kind);
 /// MTU (EMSGSIZE), tx_error otherwise.
 l2::drop_reason send_drop_reason(int err);
 
+/// The fix a start-up error names when bind(2) of an IP address and port
+/// failed with errno `err`; `in_use` is the one for EADDRINUSE (who may
+/// hold the port, what to do).
+std::string bind_fix(int err, std::string_view in_use);
+/// The same for a unix socket path.
+std::string bind_fix_path(int err);
+
 /// A start-up error: the message names the thing, the reason and the fix.
 class port_error : public std::runtime_error {
  public:

@@ -280,10 +280,7 @@ std::unique_ptr<stream_listener> stream_listener::open(boost::asio::io_context& 
     const sockaddr_un sun = unix_address(address.path);
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) != 0) {
       const int err = errno;
-      throw port_error(where + "cannot listen (" + errno_text(err) + "); " +
-                       (err == EACCES || err == EPERM
-                            ? "run vswitchd as root or choose a directory it may write"
-                            : "choose another path"));
+      throw port_error(where + "cannot listen (" + errno_text(err) + "); " + bind_fix_path(err));
     }
     const auto identity = unix_socket::identity_of(address.path);
     // Permissions first, then listen: nobody connects before they are right.
@@ -315,22 +312,9 @@ std::unique_ptr<stream_listener> stream_listener::open(boost::asio::io_context& 
   (void)::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (::bind(fd.get(), ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
     const int err = errno;
-    std::string fix;
-    switch (err) {
-      case EADDRINUSE:
-        fix = "another process (another vswitchd?) listens there; stop it or choose another port";
-        break;
-      case EADDRNOTAVAIL:
-        fix = "not an address of this host; use one of its addresses, or 0.0.0.0 or [::] for all";
-        break;
-      case EACCES:
-      case EPERM:
-        fix = "ports below 1024 need root; run vswitchd as root or choose a port from 1024 up";
-        break;
-      default:
-        fix = "choose another address";
-    }
-    throw port_error(where + "cannot listen (" + errno_text(err) + "); " + fix);
+    throw port_error(where + "cannot listen (" + errno_text(err) + "); " +
+                     bind_fix(err, "another process (another vswitchd?) listens there; stop it or choose "
+                                   "another port"));
   }
   if (::listen(fd.get(), backlog) != 0) {
     throw port_error(where + "cannot listen (" + errno_text(errno) + ")");

@@ -163,16 +163,9 @@ std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
   (void)::setsockopt(fd.get(), IPPROTO_UDP, UDP_GRO, &one, sizeof one);
   if (::bind(fd.get(), local.data(), static_cast<socklen_t>(local.size())) < 0) {
     const int err = errno;
-    std::string fix;
-    if (err == EADDRINUSE) {
-      fix = "; another vswitchd or a kernel vxlan device may use this port: pick another with "
-            "--listen ADDR:PORT";
-    } else if (err == EADDRNOTAVAIL) {
-      fix = "; it is not an address of this host: use one of `ip -br addr` or 0.0.0.0";
-    } else if (err == EACCES) {
-      fix = "; ports below 1024 need root";
-    }
-    throw port_error(option + ": cannot bind (" + std::strerror(err) + ")" + fix);
+    throw port_error(option + ": cannot bind (" + std::strerror(err) + "); " +
+                     bind_fix(err, "another vswitchd or a kernel vxlan device may use this port; pick "
+                                   "another with --listen ADDR:PORT"));
   }
   if (settings.group) {
     // Join the group; send to it out of the same interface, one hop (as the

@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "ports/port.hpp"
+
 namespace switchd {
 
 // ---------------------------------------------------------------------------
@@ -590,14 +592,10 @@ void metrics_state::on_accept(const beast::error_code& ec, tcp::socket socket) {
 
 namespace {
 
-/// What to do about a failure to listen.
+/// What to do about a failure to listen (the errors are the system's: errno values).
 std::string listen_fix(const beast::error_code& ec) {
-  if (ec == net::error::address_in_use) return "choose another port";
-  if (ec == net::error::access_denied) return "choose a port above 1023, or run as root";
-  if (ec == boost::system::errc::address_not_available) {
-    return "use an address of this host, such as 127.0.0.1 or 0.0.0.0";
-  }
-  return "check the address";
+  if (ec.category() != boost::system::system_category()) return "check the address";
+  return ports::bind_fix(ec.value(), "choose another port");
 }
 
 }  // namespace
