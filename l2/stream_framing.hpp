@@ -102,9 +102,11 @@ class stream_reassembler {
       ++result.frames;
       bytes = bytes.subspan(stream_length_size + length);
     }
-    // 3. Keep the start of the next record.
+    // 3. Keep the start of the next record: a length prefix alone (whole or
+    // cut; its frame may come wholly in the next read, to be handed on in
+    // place there), or a length and the start of its frame.
     if (!bytes.empty()) {
-      if (bytes.size() < stream_length_size) {
+      if (bytes.size() <= stream_length_size) {
         std::memcpy(header_.data(), bytes.data(), bytes.size());
         header_have_ = bytes.size();
       } else {
@@ -150,20 +152,25 @@ class stream_reassembler {
       header_have_ += take;
       used = take;
       if (header_have_ < stream_length_size) return used;
-      header_have_ = 0;
       const std::uint32_t length =
           decode_length(std::span<const std::byte, stream_length_size>(header_));
       if (length > stream_max_frame_size) {
+        header_have_ = 0;
         fail(result, length);
         return used;
       }
       // The frame may now lie wholly inside this read: hand it on in place.
       const std::span<const std::byte> rest = bytes.subspan(used);
       if (rest.size() >= length) {
+        header_have_ = 0;
         on_frame(rest.first(length));
         ++result.frames;
         return used + length;
       }
+      // None of it here: the length stays whole in header_, and the frame
+      // may lie wholly in the next read.
+      if (rest.empty()) return used;
+      header_have_ = 0;
       expected_ = length;
       have_ = 0;
       in_frame_ = true;
@@ -184,7 +191,7 @@ class stream_reassembler {
 
   std::unique_ptr<std::byte[]> partial_;                ///< a frame cut across reads
   std::array<std::byte, stream_length_size> header_{};  ///< a length prefix cut across reads
-  std::size_t header_have_ = 0;   ///< bytes of header_ received (0 when none is pending)
+  std::size_t header_have_ = 0;   ///< bytes of header_ received (0 when none is pending; 4: whole, checked)
   bool in_frame_ = false;         ///< partial_ holds the start of a frame
   std::size_t expected_ = 0;      ///< that frame's length
   std::size_t have_ = 0;          ///< its bytes received

@@ -111,6 +111,40 @@ TEST(stream_framing, whole_record_is_handed_on_in_place) {
   EXPECT_FALSE(r.pending());
 }
 
+TEST(stream_framing, frame_after_a_length_that_ended_a_read_is_handed_on_in_place) {
+  // The first read ends with the second record's whole length prefix; the
+  // second read holds its whole frame: no copy (also when the prefix is cut).
+  for (std::size_t prefix_in_first : {4u, 2u}) {
+    const byte_vector first = concat({golden_record, std::span(second_record).first(prefix_in_first)});
+    const byte_vector second(second_record.begin() + static_cast<std::ptrdiff_t>(prefix_in_first),
+                             second_record.end());
+    l2::stream_reassembler r;
+    collector c;
+    EXPECT_EQ(feed(r, first, c).frames, 1u);
+    EXPECT_TRUE(r.pending());
+    EXPECT_EQ(r.pending_size(), prefix_in_first);
+    EXPECT_EQ(feed(r, second, c).frames, 1u);
+    ASSERT_EQ(c.frames.size(), 2u);
+    EXPECT_EQ(c.frames[1], second_frame);
+    EXPECT_EQ(c.where[1], second.data() + (4 - prefix_in_first)) << "copied although it lay in one read";
+    EXPECT_FALSE(r.pending());
+  }
+  // The prefix cut over two reads, the second ending with it; the frame in a third.
+  const byte_vector first = concat({golden_record, std::span(second_record).first(2)});
+  const byte_vector middle(second_record.begin() + 2, second_record.begin() + 4);
+  const byte_vector last(second_record.begin() + 4, second_record.end());
+  l2::stream_reassembler r;
+  collector c;
+  EXPECT_EQ(feed(r, first, c).frames, 1u);
+  EXPECT_EQ(feed(r, middle, c).frames, 0u);
+  EXPECT_EQ(r.pending_size(), 4u);
+  EXPECT_EQ(feed(r, last, c).frames, 1u);
+  ASSERT_EQ(c.frames.size(), 2u);
+  EXPECT_EQ(c.frames[1], second_frame);
+  EXPECT_EQ(c.where[1], last.data()) << "copied although it lay in one read";
+  EXPECT_FALSE(r.pending());
+}
+
 TEST(stream_framing, one_record_split_at_every_byte_position) {
   for (std::size_t cut = 0; cut <= golden_record.size(); ++cut) {
     SCOPED_TRACE(cut);
