@@ -8,8 +8,8 @@
 // Checked against a one-pass reference parse of the whole stream:
 //   - the frames delivered are exactly the records, in order, byte for
 //     byte; each is at most 69,632 bytes; feed() counts them right;
-//   - a frame that lies wholly inside one read (with at least the end of its
-//     length prefix) is handed on in place (a view into that read), as
+//   - a frame that lies wholly inside one read (its length prefix may end
+//     the read before) is handed on in place (a view into that read), as
 //     documented; any other is a copy;
 //   - a length over 69,632 fails the stream with that length, after the
 //     frames before it, and every later feed() fails too;
