@@ -80,8 +80,24 @@ void daemon::remove_port_to_reopen(l2::port_id id) {
   datapath_.forwarder().table().for_each([&](const l2::mac_entry& e) {
     if (e.is_static && e.port == id) kept.push_back({e.vlan, e.mac});
   });
-  if (!kept.empty()) held_statics_[name] = std::move(kept);
+  if (kept.empty()) {
+    held_statics_.erase(name);
+  } else {
+    held_statics_[name] = std::move(kept);
+  }
   remove_port(id);
+}
+
+bool daemon::forget_held_static(l2::vlan_id vlan, const l2::mac_address& mac) {
+  bool found = false;
+  for (auto it = held_statics_.begin(); it != held_statics_.end();) {
+    auto& list = it->second;
+    const auto before = list.size();
+    std::erase_if(list, [&](const static_mac& s) { return s.vlan == vlan && s.mac == mac; });
+    found = found || list.size() != before;
+    it = list.empty() ? held_statics_.erase(it) : std::next(it);
+  }
+  return found;
 }
 
 void daemon::restore_static_entries(const std::string& name) {
@@ -165,6 +181,7 @@ void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
           " entries); raise --mac-table-size or delete entries");
       return;
     }
+    forget_held_static(*vlan, *mac);  // the user's newer word wins over a held entry
     const std::string name = datapath_.ports()[*port]->name();
     spdlog::info("control: static MAC {} vlan {} on {}", mac->to_string(), *vlan, name);
     client->reply({{"mac", mac->to_string()}, {"vlan", *vlan}, {"port", name}});
@@ -177,6 +194,13 @@ void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
     table.for_each([&](const l2::mac_entry& e) {
       if (e.mac == *mac && e.vlan == *vlan) found = e;
     });
+    const bool was_held = forget_held_static(*vlan, *mac);
+    if (was_held && !found) {
+      // Held for a port that is gone and waited for: not coming back with it.
+      spdlog::info("control: MAC {} vlan {} (held for a port that is gone) deleted", mac->to_string(), *vlan);
+      client->reply({{"mac", mac->to_string()}, {"vlan", *vlan}, {"port", "-"}, {"type", "static"}});
+      return;
+    }
     if (!found || !table.remove(*vlan, *mac)) {
       bad("no entry for " + mac->to_string() + " in vlan " + std::to_string(*vlan) +
           "; see vswitchctl fdb show");
@@ -204,6 +228,8 @@ void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
         return bad("too many ports (at most " + std::to_string(l2::max_ports) + ")");
       }
       open_port(spec, "port add");
+      reattach_failures_.erase(spec.name);  // (one waited for: here now)
+      restore_static_entries(spec.name);
       const l2::port_id id = *port_named(spec.name);
       client->reply(port_json(*datapath_.ports()[id], table, false, std::chrono::steady_clock::now()));
     } catch (const options_error& e) {
@@ -233,6 +259,8 @@ void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
     }
     const std::string name = p->name();
     remove_port(id);
+    reattach_failures_.erase(name);
+    held_statics_.erase(name);
     spdlog::info("port {}: removed (vswitchctl port del)", name);
     client->reply({{"name", name}, {"id", id}});
   } else if (cmd == "uplink/add") {

@@ -651,6 +651,7 @@ nlohmann::json daemon::reload_config() {
     if (spec_of(next.ports, old.name) != nullptr) continue;
     reattach_failures_.erase(old.name);  // no longer wanted back
     held_statics_.erase(old.name);
+    running_specs_.erase(old.name);
     if (const auto id = port_named(old.name)) {
       remove_port(*id);
       spdlog::info("port {}: removed (reload)", old.name);
@@ -675,8 +676,13 @@ nlohmann::json daemon::reload_config() {
       spdlog::info("port {}: {} (reload)", spec.name, running ? "changed, reopened" : "added");
       result[running ? "ports_changed" : "ports_added"].push_back(spec.name);
     } catch (const startup_error& e) {
-      // One waited for stays waited for, now as the file says.
-      if (waited_for) running_specs_[spec.name] = spec;
+      // One waited for stays waited for, now as the file says; a running
+      // one that could not be reopened is gone, its entries with it.
+      if (waited_for) {
+        running_specs_[spec.name] = spec;
+      } else {
+        held_statics_.erase(spec.name);
+      }
       spdlog::error("reload: {}", e.what());
       result["failed"].push_back(e.what());
     }

@@ -103,6 +103,8 @@ class daemon {
   void remove_port_to_reopen(l2::port_id id);
   /// Gives the port just opened as `name` the static entries held for it.
   void restore_static_entries(const std::string& name);
+  /// Drops a held static entry (vswitchctl fdb add or del said newer); whether there was one.
+  bool forget_held_static(l2::vlan_id vlan, const l2::mac_address& mac);
   /// The port called `name`, if any.
   std::optional<l2::port_id> port_named(const std::string& name) const;
 

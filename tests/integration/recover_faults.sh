@@ -75,6 +75,9 @@ grep -qF "$(name a)" <<<"$shown" && fail "show still lists $(name a): $shown"
 out="$("$VSWITCHCTL" --control "$VSW_CTL" --json reload)" || fail "reload while $(name a) is waited for: $out"
 [ "$("$PYTHON" -c 'import json,sys; j=json.loads(sys.argv[1]); print(len(j.get("failed", [])), len(j.get("ports_added", [])))' "$out")" = "0 0" ] ||
   fail "reload while $(name a) is waited for: $out"
+# Its static entry is held for it meanwhile; fdb del reaches it there.
+out="$("$VSWITCHCTL" --control "$VSW_CTL" fdb del "$STATIC_MAC")" || fail "fdb del $STATIC_MAC (held) failed: $out"
+grep -qF "removed static entry $STATIC_MAC" <<<"$out" || fail "fdb del $STATIC_MAC (held): $out"
 out="$("$VSWITCHCTL" --control "$VSW_CTL" port del "$(name a)")" || fail "port del $(name a) (waited for) failed"
 grep -qF "no longer waited for" <<<"$out" || fail "port del $(name a): $out"
 ip -n "$(ns sw)" link del "$(name a)"
