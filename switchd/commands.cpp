@@ -100,6 +100,12 @@ bool daemon::forget_held_static(l2::vlan_id vlan, const l2::mac_address& mac) {
   return found;
 }
 
+void daemon::reopen_port(const port_spec& spec, const std::string& option) {
+  open_port(spec, option);
+  reattach_failures_.erase(spec.name);
+  restore_static_entries(spec.name);
+}
+
 void daemon::restore_static_entries(const std::string& name) {
   const auto held = held_statics_.find(name);
   if (held == held_statics_.end()) return;
@@ -227,9 +233,7 @@ void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
       if (datapath_.next_id() >= l2::max_ports) {
         return bad("too many ports (at most " + std::to_string(l2::max_ports) + ")");
       }
-      open_port(spec, "port add");
-      reattach_failures_.erase(spec.name);  // (one waited for: here now)
-      restore_static_entries(spec.name);
+      reopen_port(spec, "port add");  // (one waited for: here now, with its static entries)
       const l2::port_id id = *port_named(spec.name);
       client->reply(port_json(*datapath_.ports()[id], table, false, std::chrono::steady_clock::now()));
     } catch (const options_error& e) {

@@ -481,9 +481,7 @@ void daemon::reattach_gone_ports() {
     const port_spec again = spec->second;
     remove_port_to_reopen(static_cast<l2::port_id>(id));
     try {
-      open_port(again, "--port");
-      restore_static_entries(name);
-      reattach_failures_.erase(name);
+      reopen_port(again, "--port");
       spdlog::info("port {}: the interface is back; attached again", name);
     } catch (const std::exception& e) {
       // Its spec is kept: tried again each second, logged once.
@@ -494,19 +492,14 @@ void daemon::reattach_gone_ports() {
     }
   }
   // Ones that failed (their port is gone): try again.
-  for (auto it = reattach_failures_.begin(); it != reattach_failures_.end();) {
-    const std::string name = *it;
-    if (port_named(name) || ports::netdev::index_of(name) == 0) {
-      ++it;
-      continue;
-    }
+  const std::vector<std::string> waiting(reattach_failures_.begin(), reattach_failures_.end());
+  for (const std::string& name : waiting) {
+    if (port_named(name) || ports::netdev::index_of(name) == 0) continue;
     try {
-      open_port(running_specs_.at(name), "--port");
-      restore_static_entries(name);
+      reopen_port(running_specs_.at(name), "--port");
       spdlog::info("port {}: the interface is back; attached again", name);
-      it = reattach_failures_.erase(it);
     } catch (const std::exception&) {
-      ++it;
+      // (still waited for; logged when it first failed)
     }
   }
 }
@@ -670,9 +663,7 @@ nlohmann::json daemon::reload_config() {
     }
     if (running) remove_port_to_reopen(*running);  // changed: opened again as it is written now
     try {
-      open_port(spec);
-      reattach_failures_.erase(spec.name);
-      restore_static_entries(spec.name);
+      reopen_port(spec, "--port");
       spdlog::info("port {}: {} (reload)", spec.name, running ? "changed, reopened" : "added");
       result[running ? "ports_changed" : "ports_added"].push_back(spec.name);
     } catch (const startup_error& e) {

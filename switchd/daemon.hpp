@@ -101,6 +101,9 @@ class daemon {
   /// Removes a port that is to be opened again under the same name (gone and
   /// back, or changed by a reload): its static MAC entries are held for it.
   void remove_port_to_reopen(l2::port_id id);
+  /// open_port(), then what the name had: no longer waited for (if it was),
+  /// and its held static entries back.
+  void reopen_port(const port_spec& spec, const std::string& option);
   /// Gives the port just opened as `name` the static entries held for it.
   void restore_static_entries(const std::string& name);
   /// Drops a held static entry (vswitchctl fdb add or del said newer); whether there was one.
