@@ -60,6 +60,7 @@ nlohmann::json daemon::status() const {
   context.started = started_;
   context.endpoint = endpoint_.get();
   context.learned_peers = learned_peers_;
+  context.waiting.assign(reattach_failures_.begin(), reattach_failures_.end());
   return status_json(datapath_, context);
 }
 

@@ -607,6 +607,12 @@ std::string format_show(const json& r) {
   out += "\n";
   out += port_table.empty() ? "no ports\n" : port_table.render();
   if (!peer_table.empty()) out += "\n" + peer_table.render();
+  if (const json* waiting = field(r, "waiting"); waiting != nullptr && waiting->is_array() && !waiting->empty()) {
+    out += "\nwaited for (the name is back as something vswitchd cannot attach; tried each second,\n"
+           "vswitchctl port del NAME stops it):";
+    for (const auto& name : *waiting) out += " " + text(&name);
+    out += "\n";
+  }
   return out;
 }
 

@@ -93,6 +93,7 @@ nlohmann::json status_json(const datapath& dp, const status_context& context) {
         {"when_full", t.policy() == l2::full_policy::evict ? "evict" : "refuse"}}},
       {"uplink", nullptr},
       {"ports", nlohmann::json::array()},
+      {"waiting", context.waiting},
   };
   if (const ports::udp_endpoint* e = context.endpoint) {
     status["uplink"] = {

@@ -33,6 +33,9 @@ struct status_context {
   std::chrono::steady_clock::time_point started{};
   const ports::udp_endpoint* endpoint = nullptr;  ///< null without uplinks
   std::vector<l2::port_id> learned_peers;         ///< group mode
+  /// Ports whose interface came back as something they cannot attach: not
+  /// ports now, tried again each second.
+  std::vector<std::string> waiting;
 };
 
 /// The status object.

@@ -69,8 +69,12 @@ wait_log "$WORK/sw.log" "$mark" "port $(name a) \(tap\): down: the TAP was delet
 make_veth sw "$(name a)" d "$(name ax)"
 wait_log "$WORK/sw.log" "$mark" "port $(name a): cannot attach it again .*trying every second" 3 >/dev/null ||
   fail "no warning that $(name a) (now a veth) cannot be attached again"
-shown="$("$VSWITCHCTL" --control "$VSW_CTL" show)"
-grep -qF "$(name a)" <<<"$shown" && fail "show still lists $(name a): $shown"
+# Not a port now; show names it as waited for.
+shown="$("$VSWITCHCTL" --control "$VSW_CTL" --json show)"
+[ "$("$PYTHON" -c 'import json,sys; j=json.loads(sys.argv[1]); print(sys.argv[2] in [p["name"] for p in j["ports"]], j["waiting"])' "$shown" "$(name a)")" = "False ['$(name a)']" ] ||
+  fail "show --json: $(name a) should be waited for, not a port: $shown"
+"$VSWITCHCTL" --control "$VSW_CTL" show | grep -qE "port del NAME stops it\): $(name a)\$" ||
+  fail "show does not name $(name a) as waited for: $("$VSWITCHCTL" --control "$VSW_CTL" show)"
 # A reload with the same options leaves it waited for: unchanged, no error.
 out="$("$VSWITCHCTL" --control "$VSW_CTL" --json reload)" || fail "reload while $(name a) is waited for: $out"
 [ "$("$PYTHON" -c 'import json,sys; j=json.loads(sys.argv[1]); print(len(j.get("failed", [])), len(j.get("ports_added", [])))' "$out")" = "0 0" ] ||

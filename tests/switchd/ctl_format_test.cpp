@@ -369,6 +369,15 @@ TEST(ctl_format, show_without_uplink_or_peers) {
   EXPECT_EQ(line_with(format_result("show", local), "uplink:"), "uplink: sealed on [::]:4789");
 }
 
+TEST(ctl_format, show_names_ports_waited_for) {
+  EXPECT_EQ(line_with(format_result("show", status), "waited for"), "");
+  json local = status;
+  local["waiting"] = {"tap7", "qtap9"};
+  const std::string out = format_result("show", local);
+  EXPECT_NE(line_with(out, "waited for (the name is back as something vswitchd cannot attach"), "");
+  EXPECT_EQ(line_with(out, "port del NAME"), "vswitchctl port del NAME stops it): tap7 qtap9");
+}
+
 TEST(ctl_format, stats_lists_the_nonzero_drops_and_mac_counters) {
   const std::string out = format_result("stats", status);
   EXPECT_EQ(cells(line_with(out, "REASON")), (std::vector<std::string>{"PORT", "REASON", "COUNT"}));
