@@ -270,6 +270,13 @@ std::string render_prometheus(const nlohmann::json& status) {
     }
   }
 
+  if (const json* waiting = member(status, "waiting"); waiting != nullptr && waiting->is_array()) {
+    family f(out, "vswitchd_ports_waiting", "gauge",
+             "Ports whose name came back as something vswitchd cannot attach (tried each second).");
+    f.add("", json(waiting->size()));
+    f.flush();
+  }
+
   // Peers (uplink ports).
   {
     family f(out, "vswitchd_peer_up", "gauge", "1 when the peer answers, 0 when it does not.");

@@ -188,6 +188,14 @@ TEST(render_prometheus, every_family_once) {
   }
 }
 
+TEST(render_prometheus, ports_waited_for) {
+  json s = status;
+  s["waiting"] = {"tap7", "qtap9"};
+  EXPECT_TRUE(has_line(render_prometheus(s), "vswitchd_ports_waiting 2"));
+  s["waiting"] = json::array();
+  EXPECT_TRUE(has_line(render_prometheus(s), "vswitchd_ports_waiting 0"));
+}
+
 TEST(render_prometheus, escapes_label_values) {
   const std::string text = render_prometheus(status);
   EXPECT_TRUE(has_line(text, R"(vswitchd_port_up{port="we\"ird\\name\nx",kind="dev"} 0)")) << text;
