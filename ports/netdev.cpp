@@ -9,7 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sched.h>
+
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -82,6 +86,27 @@ std::optional<unsigned> mtu_of(const std::string& name) {
   if (!sock) return std::nullopt;
   ifreq ifr = make_ifreq(name);
   if (::ioctl(sock.get(), SIOCGIFMTU, &ifr) < 0) return std::nullopt;
+  return static_cast<unsigned>(ifr.ifr_mtu);
+}
+
+std::optional<unsigned> tap_mtu(int tun_fd) {
+  // The interface's name now, and its namespace (TUNGETDEVNETNS, Linux 5.2).
+  ifreq ifr{};
+  if (::ioctl(tun_fd, TUNGETIFF, &ifr) < 0) return std::nullopt;
+  const unique_fd there(::ioctl(tun_fd, TUNGETDEVNETNS));
+  if (!there) return std::nullopt;
+  const unique_fd here(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  if (!here) return std::nullopt;
+  // A socket made while this thread is in that namespace stays in it.
+  if (::setns(there.get(), CLONE_NEWNET) != 0) return std::nullopt;  // (EPERM without CAP_SYS_ADMIN)
+  const unique_fd sock = control_socket();
+  if (::setns(here.get(), CLONE_NEWNET) != 0) {
+    // Cannot happen (the same rights took the thread there): staying would
+    // make every later TAP and socket in the guest's namespace.
+    std::perror("vswitchd: cannot return to its own network namespace");
+    std::abort();
+  }
+  if (!sock || ::ioctl(sock.get(), SIOCGIFMTU, &ifr) < 0) return std::nullopt;
   return static_cast<unsigned>(ifr.ifr_mtu);
 }
 

@@ -50,6 +50,11 @@ std::optional<bool> is_up(const std::string& name);
 /// was moved to another network namespace).
 std::optional<unsigned> mtu_of(const std::string& name);
 
+/// The MTU of the TAP whose file `tun_fd` is, wherever its interface lives
+/// now (moved into a guest's namespace, renamed): asked in that namespace,
+/// which needs CAP_SYS_ADMIN; nullopt without it or on any other failure.
+std::optional<unsigned> tap_mtu(int tun_fd);
+
 /// Sets or clears IFF_UP on `name`.
 std::error_code set_up(const std::string& name, bool up);
 

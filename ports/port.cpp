@@ -1,5 +1,7 @@
 #include "ports/port.hpp"
 
+#include "ports/netdev.hpp"
+
 #include <algorithm>
 #include <cerrno>
 
@@ -42,6 +44,8 @@ std::string_view to_string(port_kind kind) {
   }
   return "other";
 }
+
+std::optional<unsigned> port::interface_mtu() const { return netdev::mtu_of(name()); }
 
 void port::send_segments(std::span<std::byte> buffer, const l2::segment_result& segments) {
   const std::size_t headroom = segment_headroom();

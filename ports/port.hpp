@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -126,6 +127,9 @@ class port {
   /// the port can do nothing more; the daemon attaches it again when an
   /// interface of that name comes back.
   virtual bool detached() const { return false; }
+  /// The MTU of the interface under the port, if it has one that can be read
+  /// (by name in the daemon's namespace, unless the port knows better).
+  virtual std::optional<unsigned> interface_mtu() const;
 
   port_counters& counters() { return counters_; }
   const port_counters& counters() const { return counters_; }

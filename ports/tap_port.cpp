@@ -177,6 +177,13 @@ void tap_port::send(const l2::packet& packet) {
 
 void tap_port::stop() { reader_.close(); }
 
+std::optional<unsigned> tap_port::interface_mtu() const {
+  if (const int fd = reader_.fd(); fd >= 0) {
+    if (const auto mtu = netdev::tap_mtu(fd)) return mtu;
+  }
+  return port::interface_mtu();
+}
+
 std::string tap_port::describe() const {
   std::string text = "tap " + name() + (created_ ? " (file side, created" : " (file side, attached");
   if ((offloads_ & TUN_F_TSO4) != 0) {

@@ -46,6 +46,8 @@ class tap_port final : public port {
   void stop() override;
   bool detached() const override { return gone_; }
   std::string describe() const override;
+  /// Also once its interface was moved into another namespace (see netdev::tap_mtu).
+  std::optional<unsigned> interface_mtu() const override;
 
   /// True when the daemon created the TAP (it vanishes when the daemon exits).
   bool created() const { return created_; }

@@ -67,7 +67,7 @@ nlohmann::json port_json(const ports::port& p, const l2::mac_table& table, bool 
     j["mtu"] = up->max_frame_size() - l2::ethernet_header_size;
     j["peer"] = peer_json(*up, learned, now);
   } else if (p.kind() == ports::port_kind::tap || p.kind() == ports::port_kind::device) {
-    if (const auto mtu = ports::netdev::mtu_of(p.name())) j["mtu"] = *mtu;
+    if (const auto mtu = p.interface_mtu()) j["mtu"] = *mtu;
   }
   return j;
 }

@@ -7,7 +7,8 @@
 # "h2" runs vswitchd B with a TAP into vm c and an uplink to A; A has no uplink
 # to B until one is added at runtime. Checks:
 #   1. show / stats / fdb show, human and --json (parsed): ports, kinds, counters,
-#      every drop reason, the MAC table.
+#      every drop reason, the MAC table; a TAP's MTU as set in the namespace
+#      it was moved into.
 #   2. Static entries: fdb add pins vm a's MAC to tb (learning cannot move it:
 #      a's pings die as reflections), fdb del frees it; a static entry for an
 #      absent MAC survives aging while a learned one (from one injected frame)
@@ -108,7 +109,12 @@ T_PIDS+=("$STALL_PID")
 check "1. show, stats, fdb show: tables and --json"
 out="$(ctl show)" || fail "vswitchctl show failed: $out"
 log "$out" | sed 's/^/   /'
-grep -qE "^$ta +tap +up" <<<"$out" || fail "show lacks $ta as an up tap: $out"
+grep -qE "^$ta +tap +up +1500 " <<<"$out" || fail "show lacks $ta as an up tap with MTU 1500: $out"
+# The MTU of a TAP moved into vm a's namespace, as it is there now.
+ip -n "$(ns a)" link set "$ta" mtu 1400
+[ "$(ctl show --json | json '[p["mtu"] for p in j["ports"] if p["name"] == "'"$ta"'"]')" = "[1400]" ] ||
+  fail "show --json: $ta's MTU is not the 1400 set in vm a's namespace: $(ctl show)"
+ip -n "$(ns a)" link set "$ta" mtu 1500
 grep -qF "mac table:" <<<"$out" || fail "show lacks the MAC table line: $out"
 ctl show --json >"$WORK/show.json" || fail "show --json failed"
 [ "$(json '",".join(p["name"] + "/" + p["kind"] for p in j["ports"])' <"$WORK/show.json")" = "$ta/tap,$tb/tap" ] ||
