@@ -254,6 +254,22 @@ check_drops() {
   done
 }
 
+# check_drops_since BASE LINE ALLOWED...: as check_drops, for the drops counted
+# since BASE (an earlier counters line of the same port), e.g. those of the
+# measured traffic without a frame flooded to a TAP still being set up.
+check_drops_since() {
+  local base="$1" line="$2" d reason ok a
+  shift 2
+  for d in $(drops_of "$line"); do
+    [ "$d" = none ] && continue
+    reason="${d%%=*}"
+    [ "${d#*=}" -gt "$(drop_count "$base" "$reason")" ] || continue
+    ok=0
+    for a in "$@"; do [ "$a" = "$reason" ] && ok=1; done
+    [ "$ok" -eq 1 ] || fail "unexpected drops ($reason: $(drop_count "$base" "$reason") before, ${d#*=} now) in: $line"
+  done
+}
+
 # stop_vswitchd PID [SECONDS]: SIGTERM; it must exit 0 within SECONDS (default 1).
 stop_vswitchd() {
   local pid="$1" limit="${2:-1}" rc=0
