@@ -20,7 +20,6 @@ REPO="$(cd "$(dirname "$0")/.." && pwd)"
 VSWITCHD="${1:-$REPO/build/switchd/vswitchd}"
 source "$REPO/tests/integration/lib.sh" "$VSWITCHD"
 need_root iperf3 curl
-VSWITCHCTL="$(dirname "$VSWITCHD")/vswitchctl"
 SECONDS_TOTAL="${SOAK_SECONDS:-600}"
 RATE="${SOAK_RATE:-300M}"
 U=10.200.70
