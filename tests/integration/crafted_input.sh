@@ -36,14 +36,9 @@ for p in json.load(sys.stdin)['ports']:
     if p['name'].startswith(sys.argv[1]):
         print(' '.join(f'{k}={v}' for k, v in sorted(p['drops'].items()) if v))" "$1"
 }
+has_drop() { grep -qE "(^| )$2=[1-9]" <<<"$(drops_of_port "$1")"; }  # has_drop PORT-PREFIX REASON
 expect_drop() {  # expect_drop PORT-PREFIX REASON: at least one, counted within 5 s
-  local d
-  for _ in $(seq 50); do
-    d="$(drops_of_port "$1")"
-    grep -qE "(^| )$2=[1-9]" <<<"$d" && return 0
-    sleep 0.1
-  done
-  fail "port $1: no $2 drop counted (drops: ${d:-none})"
+  poll 5 has_drop "$1" "$2" || fail "port $1: no $2 drop counted (drops: $(drops_of_port "$1"))"
 }
 
 check "TAP: truncated tag, double tag, multicast source, link-local destination"
@@ -102,12 +97,9 @@ import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for d in (b"", b"junk", bytes(8), b"\x08" + bytes(60)):
     s.sendto(d, ("127.0.0.1", 4789))'
-for _ in $(seq 50); do
-  np="$("$VSWITCHCTL" --control "$CTL" stats --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["uplink"]["drops"]["not_peer"])')"
-  [ "$np" -ge 4 ] && break
-  sleep 0.1
-done
-[ "$np" -ge 4 ] || fail "the uplink socket counted $np not_peer drops, want 4"
+not_peer() { "$VSWITCHCTL" --control "$CTL" stats --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["uplink"]["drops"]["not_peer"])'; }
+not_peer_reached() { [ "$(not_peer)" -ge 4 ]; }
+poll 5 not_peer_reached || fail "the uplink socket counted $(not_peer) not_peer drops, want 4"
 
 check "metrics: garbage and a huge header"
 in_ns sw "$PYTHON" - <<'EOF'

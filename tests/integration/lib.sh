@@ -489,6 +489,18 @@ capture_stop() {
   wait "$1" 2>/dev/null || true
 }
 
+# poll SECONDS CMD...: run CMD every 0.1 s until it succeeds, for at most
+# SECONDS; returns 0 once it did, 1 if it never did.
+poll() {
+  local tries=$(($1 * 10))
+  shift
+  while ! "$@"; do
+    tries=$((tries - 1))
+    [ "$tries" -gt 0 ] || return 1
+    sleep 0.1
+  done
+}
+
 # log_lines LOGFILE: how many lines LOGFILE has now (a mark for wait_log).
 log_lines() { wc -l <"$1"; }
 

@@ -72,12 +72,9 @@ echo "RESULT stream_guests: boot-to-ping g1 (stream, as nobody -> TAP) $g1_ping 
 
 check "the guests power off: their stream ports go, with their MAC entries"
 for g in g1 g2 g3 g4 g5; do guest_wait_exit "$g" 40; done
-for _ in $(seq 50); do
-  left="$("$VSWITCHCTL" --control "$CTLA" show --json | "$PYTHON" -c 'import json,sys; print(sum(p["kind"] == "stream" for p in json.load(sys.stdin)["ports"]))')"
-  [ "$left" -eq 0 ] && break
-  sleep 0.1
-done
-[ "$left" -eq 0 ] || fail "$left stream ports left after the guests disconnected"
+stream_ports() { "$VSWITCHCTL" --control "$CTLA" show --json | "$PYTHON" -c 'import json,sys; print(sum(p["kind"] == "stream" for p in json.load(sys.stdin)["ports"]))'; }
+no_stream_ports() { [ "$(stream_ports)" -eq 0 ]; }
+poll 5 no_stream_ports || fail "$(stream_ports) stream ports left after the guests disconnected"
 fdb="$("$VSWITCHCTL" --control "$CTLA" fdb show)"
 for g in g1 g4; do
   grep -qF "${GUEST_MAC[$g]}" <<<"$fdb" && fail "$g's MAC outlived its port: $fdb"

@@ -131,10 +131,8 @@ t1_before="$(drops "$(name t1)")"; a_before="$(drops "$(name a)")"
 send t1 "$(arp_request $m1 $V.104 $V.1 30 0)"   # VLAN 30: not on t1
 send t1 "$(arp_request $m1 $V.105 $V.1)"        # untagged on a trunk without native
 send a "$(arp_request "$mac_a" $V.1 $V.2 10 0)" # tagged on an access port
-for _ in $(seq 50); do  # counted within 5 s (then exactly: nothing else is dropped)
-  [ "$(drops "$(name t1)")" -ge $((t1_before + 2)) ] && [ "$(drops "$(name a)")" -ge $((a_before + 1)) ] && break
-  sleep 0.1
-done
+counted() { [ "$(drops "$(name t1)")" -ge $((t1_before + 2)) ] && [ "$(drops "$(name a)")" -ge $((a_before + 1)) ]; }
+poll 5 counted || true  # counted within 5 s (then exactly: nothing else is dropped)
 sleep 0.2
 [ "$(drops "$(name t1)")" -eq $((t1_before + 2)) ] || fail "t1: vlan_not_allowed $(drops "$(name t1)"), want $((t1_before + 2))"
 [ "$(drops "$(name a)")" -eq $((a_before + 1)) ] || fail "a: vlan_not_allowed $(drops "$(name a)"), want $((a_before + 1))"
