@@ -54,10 +54,16 @@ frame_parse_result frame_view::parse(std::span<const std::byte> bytes) {
     result.reason = drop_reason::giant;
     return result;
   }
-  if (byte_order::load16(bytes, ethernet_type_offset) == ethertype_vlan &&
-      bytes.size() < ethernet_header_size + vlan_tag_size) {
-    result.reason = drop_reason::truncated_tag;
-    return result;
+  if (byte_order::load16(bytes, ethernet_type_offset) == ethertype_vlan) {
+    // The tag, and a second one behind it if it says so (what popping the
+    // first leaves must be a frame too).
+    const std::size_t tagged = ethernet_header_size + vlan_tag_size;
+    if (bytes.size() < tagged ||
+        (byte_order::load16(bytes, ethernet_type_offset + vlan_tag_size) == ethertype_vlan &&
+         bytes.size() < tagged + vlan_tag_size)) {
+      result.reason = drop_reason::truncated_tag;
+      return result;
+    }
   }
   result.frame = frame_view(bytes);
   return result;

@@ -34,6 +34,16 @@ byte_vector sized(std::size_t size, std::uint16_t type) {
   return out;
 }
 
+// `size` bytes tagged (VLAN 10), the inner ethertype another TPID (found by fuzzing:
+// 21 bytes popped to a 17-byte truncated tag).
+byte_vector double_tagged(std::size_t size) {
+  byte_vector out = sized(size, 0x8100);
+  out[15] = std::byte{0x0a};
+  out[16] = std::byte{0x81};
+  out[17] = std::byte{0x00};
+  return out;
+}
+
 TEST(frame_parse, lengths_and_tags) {
   struct case_t {
     std::string name;
@@ -53,6 +63,9 @@ TEST(frame_parse, lengths_and_tags) {
       {"16 bytes TPID", sized(16, 0x8100), false, drop_reason::truncated_tag},
       {"17 bytes TPID", sized(17, 0x8100), false, drop_reason::truncated_tag},
       {"18 bytes TPID", sized(18, 0x8100), true, drop_reason::runt},
+      // A second TPID behind the tag: it needs its own four bytes too.
+      {"21 bytes double TPID", double_tagged(21), false, drop_reason::truncated_tag},
+      {"22 bytes double TPID", double_tagged(22), true, drop_reason::runt},
       {"17 bytes untagged", sized(17, 0x0800), true, drop_reason::runt},
       {"60 bytes", sized(60, 0x0800), true, drop_reason::runt},
       {"1514 bytes", sized(1514, 0x0800), true, drop_reason::runt},
@@ -233,7 +246,9 @@ TEST(frame_round_trip, parse_emit_is_identity) {
       do header.ethertype = static_cast<std::uint16_t>(rng());
       while (header.ethertype == l2::ethertype_vlan);
     }
-    const std::size_t payload_size = rng() % 64;
+    std::size_t payload_size = rng() % 64;
+    // An inner type that is another TPID needs that tag's four bytes.
+    if (header.tag && header.ethertype == l2::ethertype_vlan) payload_size += l2::vlan_tag_size;
     const byte_vector frame = l2_test::make_frame(header, payload_size);
     const l2::frame_parse_result result = frame_view::parse(frame);
     ASSERT_TRUE(result);
@@ -251,8 +266,10 @@ TEST(frame_round_trip, fixed_headers) {
       {mac("00:00:00:00:00:00"), mac("00:00:00:00:00:00"), std::nullopt, 0x0000},
   };
   for (const l2::frame_header& header : headers) {
-    const byte_vector frame = l2_test::make_frame(header, 0);
-    EXPECT_EQ(frame.size(), header.size());
+    // (A second TPID as the inner type: its tag's four bytes follow.)
+    const std::size_t payload = header.ethertype == l2::ethertype_vlan ? l2::vlan_tag_size : 0;
+    const byte_vector frame = l2_test::make_frame(header, payload);
+    EXPECT_EQ(frame.size(), header.size() + payload);
     const l2::frame_parse_result result = frame_view::parse(frame);
     ASSERT_TRUE(result);
     EXPECT_EQ(result.frame->header(), header);
