@@ -119,55 +119,17 @@ std::unique_ptr<dgram_port> dgram_port::open(boost::asio::io_context& io, l2::po
   if (spec.local.is_unix() != spec.remote.is_unix()) {
     throw port_error(where + "LOCAL and REMOTE must both be unix:PATH or both ADDR:PORT");
   }
-  if ((access.mode & ~mode_t{07777}) != 0) {
-    throw port_error(where + "mode " + std::to_string(access.mode) +
-                     " is not a permission mode; give octal bits such as 0660");
-  }
-  std::optional<std::pair<dev_t, ino_t>> identity;
-  unique_fd fd;
+  // (A stranger that sends before a unix socket's mode is set is dropped
+  // anyway, not_peer: only REMOTE's datagrams are taken.)
   dgram_spec bound = spec;
-  if (spec.local.is_unix()) {
-    unix_socket::clear_path(spec.local.path, SOCK_DGRAM, where);
-    fd = unique_fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) throw port_error(where + "cannot make a socket (" + errno_text(errno) + ")");
-    sockaddr_storage local{};
-    const socklen_t size = socket_address(spec.local, local);
-    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&local), size) != 0) {
-      const int err = errno;
-      throw port_error(where + "cannot bind " + to_string(spec.local) + " (" + errno_text(err) +
-                       "); " + bind_fix_path(err));
-    }
-    identity = unix_socket::identity_of(spec.local.path);
-    // A stranger that sends in the moment before the mode is set is dropped
-    // anyway (not_peer): only REMOTE's datagrams are taken.
-    try {
-      unix_socket::apply_access(spec.local.path, access, where);
-    } catch (...) {
-      unix_socket::remove_if_ours(spec.local.path, identity);
-      throw;
-    }
-  } else {
-    const auto& ep = spec.local.endpoint;
-    const int family = ep.address().is_v6() ? AF_INET6 : AF_INET;
-    fd = unique_fd(::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) {
-      throw port_error(where + "cannot make a socket (" + errno_text(errno) + ")" +
-                       (family == AF_INET6 ? "; is IPv6 disabled on this host?" : ""));
-    }
-    if (::bind(fd.get(), ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
-      const int err = errno;
-      throw port_error(where + "cannot bind " + to_string(spec.local) + " (" + errno_text(err) + "); " +
-                       bind_fix(err, "another process (QEMU, another vswitchd?) uses it; choose another port"));
-    }
-    sockaddr_storage ss{};
-    socklen_t size = sizeof ss;
-    if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &size) == 0) {
-      const std::uint16_t port = family == AF_INET
-                                     ? ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port)
-                                     : ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
-      bound.local.endpoint.port(port);
-    }
-  }
+  bound_socket socket =
+      spec.local.is_unix()
+          ? bind_unix(spec.local.path, SOCK_DGRAM, access, where)
+          : bind_inet(spec.local.endpoint.address(), spec.local.endpoint.port(), SOCK_DGRAM, where,
+                      "another process (QEMU, another vswitchd?) uses it; choose another port");
+  if (!spec.local.is_unix()) bound.local.endpoint.port(socket.port);
+  const std::optional<std::pair<dev_t, ino_t>> identity = socket.file;
+  unique_fd fd = std::move(socket.fd);
   for (int opt : {SO_RCVBUF, SO_SNDBUF}) {
     (void)::setsockopt(fd.get(), SOL_SOCKET, opt, &socket_buffer_size, sizeof socket_buffer_size);
   }

@@ -17,11 +17,11 @@
 //
 // Bounded: at most max_connections live connections (a connection is live
 // until the port holding its slot is destroyed); beyond that, connections are
-// accepted and closed at once (debug log, counted). Accept errors are logged
-// (rate-limited) and accepting goes on; when the process is out of
-// descriptors it pauses briefly instead of spinning. If the accept handler
-// throws (std::exception), that connection is closed and logged; the
-// listener goes on.
+// accepted and closed at once (debug log, rate-limited, counted). Accepting is
+// the accept_loop's, with its policy for errors and for running out of
+// descriptors (pause and back off, never spin). If the accept handler throws
+// (std::exception), that connection is closed and logged; the listener goes
+// on.
 //
 // Telling a stale socket file from a live one takes a connect(): a live
 // server (say another vswitchd) sees that probe as a connection that closes
@@ -43,7 +43,9 @@
 #include <string>
 #include <string_view>
 
+#include "ports/accept_loop.hpp"
 #include "ports/netdev.hpp"
+#include "ports/socket_file.hpp"
 #include "ports/port.hpp"
 #include "ports/stream_port.hpp"
 
@@ -77,12 +79,6 @@ stream_address parse_stream_address(std::string_view text,
 
 /// "unix:/run/vm.sock", "tcp:0.0.0.0:5000" or "tcp:[::1]:5000".
 std::string to_string(const stream_address& address);
-
-/// Who may use a unix socket file the daemon creates.
-struct unix_socket_access {
-  mode_t mode = 0660;  ///< permission bits of the socket file (connecting needs write)
-  std::string group;   ///< group that owns the file; empty: the daemon's own group
-};
 
 /// How a stream_listener listens.
 struct stream_listen_settings {
@@ -124,21 +120,17 @@ class stream_listener {
   /// Connections closed at once because max_connections were live.
   std::uint64_t refused() const { return refused_; }
   /// Accept errors seen (other than "nothing to accept").
-  std::uint64_t errors() const { return errors_; }
+  std::uint64_t errors() const { return loop_.errors(); }
   /// "unix:/run/vm.sock (mode 0660, group kvm), 2 of 256 connections".
   std::string describe() const;
 
  private:
   stream_listener(boost::asio::io_context& io, unique_fd fd, const stream_listen_settings& settings,
                   accept_handler on_accept);
-  void wait();
-  void accept_ready();
-  /// Logs at most once a second (at `warn` or debug level), counting the rest.
-  void log_limited(bool warn, const std::string& text);
+  /// The accept loop's handler: a connection becomes a stream_connection.
+  void take(unique_fd connection);
 
-  boost::asio::io_context& io_;
-  boost::asio::posix::stream_descriptor socket_;
-  boost::asio::steady_timer pause_;  ///< waits after running out of descriptors
+  accept_loop loop_;
   stream_address address_;
   unix_socket_access access_;
   std::size_t max_connections_;
@@ -147,36 +139,9 @@ class stream_listener {
   std::shared_ptr<std::size_t> live_ = std::make_shared<std::size_t>(0);
   std::uint64_t serial_ = 0;
   std::uint64_t refused_ = 0;
-  std::uint64_t errors_ = 0;
   std::optional<std::pair<dev_t, ino_t>> file_;  ///< our socket file, to remove at the end
-  bool started_ = false;
-  bool open_ = true;
-  std::chrono::steady_clock::time_point last_log_{};
-  std::uint64_t suppressed_ = 0;  ///< log lines not written since last_log_
-  std::shared_ptr<char> alive_ = std::make_shared<char>();  ///< expires with the listener
+  log_limiter refused_log_;
 };
 
-namespace unix_socket {
-
-/// Makes `path` ready for a new socket of `type` (SOCK_STREAM, SOCK_DGRAM):
-/// checks its length and directory (creating one missing level, 0755) and
-/// removes a stale socket there. Throws port_error beginning with `where`
-/// (e.g. "--stream-listen unix:/run/vm.sock: ") if a live process serves it,
-/// it is not a socket, or it cannot be cleared.
-void clear_path(const std::string& path, int type, const std::string& where);
-
-/// Gives the socket file at `path` its mode and group. Throws port_error
-/// beginning with `where` (no such group, not permitted).
-void apply_access(const std::string& path, const unix_socket_access& access,
-                  const std::string& where);
-
-/// The device and inode of `path`, or nullopt.
-std::optional<std::pair<dev_t, ino_t>> identity_of(const std::string& path);
-
-/// Removes `path` if it is still the file `identity` recorded.
-void remove_if_ours(const std::string& path,
-                    const std::optional<std::pair<dev_t, ino_t>>& identity);
-
-}  // namespace unix_socket
 
 }  // namespace ports

@@ -15,7 +15,8 @@
 #include <utility>
 
 #include "ports/netdev.hpp"
-#include "ports/stream_listener.hpp"
+#include "ports/port.hpp"
+#include "ports/socket_file.hpp"
 
 namespace switchd {
 namespace {
@@ -226,55 +227,43 @@ void control_client::close() {
 control_server::control_server(boost::asio::io_context& io, const std::string& path,
                                std::optional<std::pair<uid_t, gid_t>> owner, handler h,
                                const std::string& option, std::chrono::milliseconds request_timeout)
-    : acceptor_(io), path_(path), handler_(std::move(h)), request_timeout_(request_timeout) {
+    : io_(io), path_(path), handler_(std::move(h)), request_timeout_(request_timeout) {
   const std::string where = option + " " + path + ": ";
   // The same checks as every unix socket vswitchd binds: a stale socket is
   // replaced; a live one (another vswitchd), or something else, refused.
+  // Mode 0600 before it listens: no window in which others could connect.
+  ports::bound_socket bound;
   try {
-    ports::unix_socket::clear_path(path, SOCK_STREAM, where);
+    bound = ports::bind_unix(path, SOCK_STREAM, ports::unix_socket_access{0600, ""}, where,
+                             static_cast<int>(max_clients));
   } catch (const ports::port_error& e) {
     throw std::runtime_error(e.what());
   }
-  boost::system::error_code ec;
-  acceptor_.open(stream(), ec);
-  // Created 0600 from the start: no window in which others could connect.
-  const mode_t old_mask = ::umask(0177);
-  if (!ec) acceptor_.bind(stream::endpoint(path), ec);
-  ::umask(old_mask);
-  if (!ec) acceptor_.listen(static_cast<int>(max_clients), ec);
-  if (ec) {
-    throw std::runtime_error(where + "cannot listen (" + ec.message() +
-                             "); check the directory's permissions or choose another path");
-  }
   if (owner && ::chown(path.c_str(), owner->first, owner->second) != 0) {
     const int err = errno;
-    ::unlink(path.c_str());
+    ports::unix_socket::remove_if_ours(path, bound.file);
     throw std::runtime_error(where + "cannot hand it to the --user (" + std::strerror(err) + ")");
   }
+  loop_ = std::make_unique<ports::accept_loop>(
+      io, std::move(bound.fd), option + " " + path,
+      [this](ports::unique_fd connection) { take(std::move(connection)); });
 }
 
 control_server::~control_server() { stop(); }
 
-void control_server::start() { accept(); }
+void control_server::start() { loop_->start(); }
 
-void control_server::accept() {
-  acceptor_.async_accept([this](const boost::system::error_code& ec, stream::socket socket) {
-    if (ec == boost::asio::error::operation_aborted || stopped_) return;
-    if (!ec) {
-      if (clients_.size() >= max_clients) {
-        spdlog::warn("control: {} clients already connected; refused one more", clients_.size());
-        boost::system::error_code ignored;
-        socket.close(ignored);
-      } else {
-        auto client = std::make_shared<control_client>(std::move(socket), this, request_timeout_);
-        clients_.insert(client);
-        client->start();
-      }
-    } else {
-      spdlog::warn("control: accept failed: {}", ec.message());
-    }
-    accept();
-  });
+void control_server::take(ports::unique_fd connection) {
+  if (clients_.size() >= max_clients) {
+    refused_log_.log(spdlog::level::warn,
+                     "control: " + std::to_string(clients_.size()) +
+                         " clients already connected; refused one more");
+    return;  // closed by unique_fd
+  }
+  stream::socket socket(io_, stream(), connection.release());
+  auto client = std::make_shared<control_client>(std::move(socket), this, request_timeout_);
+  clients_.insert(client);
+  client->start();
 }
 
 void control_server::forget(control_client* c) {
@@ -290,8 +279,7 @@ void control_server::forget(control_client* c) {
 void control_server::stop() {
   if (stopped_) return;
   stopped_ = true;
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
+  loop_->stop();
   // Closing runs callbacks that may touch the set: work on a copy.
   const auto clients = clients_;
   clients_.clear();
@@ -303,8 +291,7 @@ void control_server::stop() {
 }
 
 void control_server::drain(std::function<void()> done) {
-  boost::system::error_code ignored;
-  acceptor_.close(ignored);
+  loop_->stop();
   drained_ = std::move(done);
   // Clients with something still to write (a capture's end) close once it
   // is written; the others close now.

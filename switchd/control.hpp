@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include "ports/accept_loop.hpp"
+
 namespace switchd {
 
 class control_server;
@@ -120,14 +122,17 @@ class control_server {
 
  private:
   friend class control_client;
-  void accept();
+  /// The accept loop's handler: a new client, unless max_clients are connected.
+  void take(ports::unique_fd connection);
   void dispatch(const std::string& cmd, const nlohmann::json& args,
                 const std::shared_ptr<control_client>& client) {
     handler_(cmd, args, client);
   }
   void forget(control_client* c);
 
-  boost::asio::local::stream_protocol::acceptor acceptor_;
+  boost::asio::io_context& io_;
+  std::unique_ptr<ports::accept_loop> loop_;
+  ports::log_limiter refused_log_;
   std::string path_;
   handler handler_;
   std::chrono::milliseconds request_timeout_;

@@ -161,27 +161,19 @@ void datapath::transmit(ports::port& out, const l2::packet& arrived, const l2::f
 
 void datapath::log_flap(ports::port& from, const l2::packet& packet, const l2::forward_decision& d) {
   const l2::time_point now = clock_();
-  if (now - flap_log_second_ >= std::chrono::seconds(1)) {
-    if (flap_logs_suppressed_ > 0) {
-      spdlog::warn("{} more MAC addresses flapped and were pinned (not logged one by one)",
-                   flap_logs_suppressed_);
-    }
-    flap_log_second_ = now;
-    flap_logs_this_second_ = 0;
-    flap_logs_suppressed_ = 0;
-  }
-  if (++flap_logs_this_second_ > 5) {
-    ++flap_logs_suppressed_;
-    return;
-  }
+  if (!flap_log_.admit(now)) return;  // five a second; the next line counts the rest
+  const std::uint64_t passed_over = flap_log_.take_passed_over();
   const l2::mac_address source = l2::frame_view::parse(packet.frame).frame->source();
   const std::optional<l2::port_id> home = forwarder_.table().lookup(d.vlan, source, now);
   const std::string home_name =
       home && *home < ports_.size() && ports_[*home] ? ports_[*home]->name() : std::string("?");
   spdlog::warn("MAC {} vlan {} moved between {} and {} more than {} times in {} s (a loop, or two "
-               "hosts with one address?): pinned to {} for {} s",
+               "hosts with one address?): pinned to {} for {} s{}",
                source.to_string(), d.vlan, home_name, from.name(), flap_limit_, flap_window_,
-               home_name, flap_hold_);
+               home_name, flap_hold_,
+               passed_over == 0 ? std::string()
+                                : " (" + std::to_string(passed_over) +
+                                      " more flapped and were pinned, not logged one by one)");
 }
 
 void datapath::on_link_change(ports::port& p, bool up, std::string_view why) {

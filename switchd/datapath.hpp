@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "l2/forwarder.hpp"
+#include "ports/log_limiter.hpp"
 #include "ports/port.hpp"
 
 namespace switchd {
@@ -114,9 +115,7 @@ class datapath final : public ports::port_listener {
   /// Logs that a MAC flapped (rate-limited: a flood of flapping MACs is not a flood of lines).
   void log_flap(ports::port& from, const l2::packet& packet, const l2::forward_decision& d);
   unsigned flap_limit_ = 0, flap_window_ = 0, flap_hold_ = 0;
-  l2::time_point flap_log_second_{};
-  unsigned flap_logs_this_second_ = 0;
-  std::uint64_t flap_logs_suppressed_ = 0;
+  ports::log_limiter flap_log_{5};
   bool started_ = false;
 };
 

@@ -17,7 +17,9 @@
 #include <utility>
 #include <vector>
 
+#include "ports/accept_loop.hpp"
 #include "ports/port.hpp"
+#include "ports/socket_file.hpp"
 
 namespace switchd {
 
@@ -344,15 +346,13 @@ class metrics_session;
 /// What the server shares with its pending handlers and sessions, so that
 /// none of them ever touches a destroyed metrics_server.
 struct metrics_state : std::enable_shared_from_this<metrics_state> {
-  explicit metrics_state(net::io_context& io) : acceptor(io), retry(io) {}
+  explicit metrics_state(net::io_context& io) : io(io) {}
 
-  void accept();
-  void on_accept(const beast::error_code& ec, tcp::socket socket);
-  /// Accepts again after a short wait.
-  void retry_later();
+  /// The accept loop's handler: a new session, unless max_connections are open.
+  void take(ports::unique_fd connection);
 
-  tcp::acceptor acceptor;
-  net::steady_timer retry;  ///< waits before accepting again after an error
+  net::io_context& io;
+  std::unique_ptr<ports::accept_loop> loop;
   tcp::endpoint local;      ///< the bound address
   std::function<std::string()> render;
   std::chrono::steady_clock::duration idle_timeout{};
@@ -550,62 +550,20 @@ class metrics_session : public std::enable_shared_from_this<metrics_session> {
   std::uint64_t id_;
 };
 
-void metrics_state::accept() {
-  acceptor.async_accept(
-      [self = shared_from_this()](const beast::error_code& ec, tcp::socket socket) {
-        try {
-          self->on_accept(ec, std::move(socket));
-        } catch (const std::exception& e) {
-          // Only a failed allocation can throw: try again a little later.
-          spdlog::debug("metrics: accept: {}", e.what());
-          try {
-            self->retry_later();
-          } catch (const std::exception&) {
-            // Nothing left to try; the server stops accepting.
-          }
-        }
-      });
-}
-
-void metrics_state::retry_later() {
-  retry.expires_after(std::chrono::milliseconds(100));
-  retry.async_wait([self = shared_from_this()](const beast::error_code& ec) {
-    if (!ec && !self->stopped) self->accept();
-  });
-}
-
-void metrics_state::on_accept(const beast::error_code& ec, tcp::socket socket) {
+void metrics_state::take(ports::unique_fd connection) {
   if (stopped) return;
-  if (ec) {
-    // Out of descriptors or memory, or a connection reset before we took
-    // it: wait a little rather than spin.
-    spdlog::debug("metrics: accept: {}", ec.message());
-    return retry_later();
-  }
   if (sessions.size() >= metrics_server::max_connections) {
     spdlog::debug("metrics: {} connections open; closing a new one", sessions.size());
-    beast::error_code ignored;
-    socket.close(ignored);
-  } else {
-    const std::uint64_t id = next_id++;
-    auto session = std::make_shared<metrics_session>(std::move(socket), shared_from_this(), id);
-    sessions.emplace(id, session);
-    session->start();
+    return;  // closed by unique_fd
   }
-  accept();
+  tcp::socket socket(io, local.protocol(), connection.release());
+  const std::uint64_t id = next_id++;
+  auto session = std::make_shared<metrics_session>(std::move(socket), shared_from_this(), id);
+  sessions.emplace(id, session);
+  session->start();
 }
 
 }  // namespace detail
-
-namespace {
-
-/// What to do about a failure to listen (the errors are the system's: errno values).
-std::string listen_fix(const beast::error_code& ec) {
-  if (ec.category() != boost::system::system_category()) return "check the address";
-  return ports::bind_fix(ec.value(), "choose another port");
-}
-
-}  // namespace
 
 metrics_server::metrics_server(net::io_context& io, const tcp::endpoint& where,
                                const std::string& option_text, std::function<std::string()> render,
@@ -614,18 +572,17 @@ metrics_server::metrics_server(net::io_context& io, const tcp::endpoint& where,
   detail::metrics_state& s = *state_;
   s.render = std::move(render);
   s.idle_timeout = idle_timeout;
-  beast::error_code ec;
-  s.acceptor.open(where.protocol(), ec);
-  if (!ec) s.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) s.acceptor.bind(where, ec);
-  if (!ec) s.acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (!ec) s.local = s.acceptor.local_endpoint(ec);
-  if (ec) {
-    beast::error_code ignored;
-    s.acceptor.close(ignored);
-    throw std::runtime_error(option_text + ": cannot listen (" + ec.message() + "); " +
-                             listen_fix(ec));
+  ports::bound_socket bound;
+  try {
+    bound = ports::bind_inet(where.address(), where.port(), SOCK_STREAM, option_text + ": ",
+                             "choose another port", SOMAXCONN);
+  } catch (const ports::port_error& e) {
+    throw std::runtime_error(e.what());
   }
+  s.local = tcp::endpoint(where.address(), bound.port);
+  s.loop = std::make_unique<ports::accept_loop>(
+      io, std::move(bound.fd), option_text,
+      [state = state_.get()](ports::unique_fd connection) { state->take(std::move(connection)); });
   spdlog::debug("metrics: listening on {}:{}", s.local.address().to_string(), s.local.port());
 }
 
@@ -635,20 +592,14 @@ void metrics_server::start() {
   detail::metrics_state& s = *state_;
   if (s.started || s.stopped) return;
   s.started = true;
-  s.accept();
+  s.loop->start();
 }
 
 void metrics_server::stop() {
   detail::metrics_state& s = *state_;
   if (s.stopped) return;
   s.stopped = true;
-  beast::error_code ignored;
-  s.acceptor.close(ignored);
-  try {
-    s.retry.cancel();
-  } catch (const std::exception& e) {
-    spdlog::debug("metrics: stop: {}", e.what());
-  }
+  if (s.loop) s.loop->stop();
   // A session that ends erases itself from the map: step past it first.
   for (auto it = s.sessions.begin(); it != s.sessions.end();) {
     std::shared_ptr<detail::metrics_session> session = it->second.lock();
