@@ -60,9 +60,6 @@ std::optional<std::string> read_text(const std::string& path, std::string& error
   return text.str();
 }
 
-/// "host|port": how peers are told apart before they are resolved.
-std::string peer_key(const host_port& hp) { return hp.host + "|" + std::to_string(hp.port); }
-
 /// add_uplink_async's reason for a peer that is this daemon.
 const std::string this_host = "is this host's own address and port; name another host's";
 
@@ -601,12 +598,22 @@ void daemon::add_uplink_async(const host_port& hp, std::function<bool()> still_w
       });
 }
 
+running_view daemon::running_now() const {
+  running_view v;
+  v.opened = running_specs_;
+  for (const auto& p : datapath_.ports()) {
+    if (!p) continue;
+    v.running.insert(p->name());
+    if (dynamic_cast<const ports::uplink_port*>(p.get()) != nullptr) v.uplinks.insert(p->name());
+  }
+  v.waited_for = reattach_failures_;
+  for (const auto& [key, id] : option_peers_) v.option_peers.insert(key);
+  v.has_uplink_socket = endpoint_ != nullptr;
+  v.interface_exists = [](const std::string& name) { return ports::netdev::index_of(name) != 0; };
+  return v;
+}
+
 nlohmann::json daemon::reload_config() {
-  const auto array = nlohmann::json::array();
-  nlohmann::json result = {{"ports_added", array},   {"ports_removed", array},
-                           {"ports_changed", array}, {"peers_added", array},
-                           {"peers_removed", array}, {"unchanged", 0},
-                           {"failed", array},        {"restart_needed", array}};
   options next;
   try {
     std::vector<const char*> argv{"vswitchd"};
@@ -616,60 +623,57 @@ nlohmann::json daemon::reload_config() {
     spdlog::error("reload: {}; the running configuration stays", e.what());
     return {{"error", std::string(e.what()) + "; the running configuration stays"}};
   }
-  const auto spec_of = [](const std::vector<port_spec>& specs, const std::string& name) -> const port_spec* {
-    for (const port_spec& s : specs) {
-      if (s.name == name) return &s;
-    }
-    return nullptr;
-  };
   // What can be checked is checked before anything changes.
-  for (const port_spec& spec : next.ports) {
-    const port_spec* old = spec_of(opts_.ports, spec.name);
-    if ((old == nullptr || !(*old == spec)) && spec.mode == port_mode::device &&
-        ports::netdev::index_of(spec.name) == 0) {
-      const std::string message = "--port " + spec.text + ": no such interface (see `ip link`)";
-      spdlog::error("reload: {}; the running configuration stays", message);
-      return {{"error", message + "; the running configuration stays"}};
-    }
+  reload_plan plan = plan_reload(opts_, next, running_now());
+  if (plan.refusal) {
+    spdlog::error("reload: {}; the running configuration stays", *plan.refusal);
+    return {{"error", *plan.refusal + "; the running configuration stays"}};
   }
-  if (!next.uplinks.empty() && !endpoint_) {
-    const std::string message = "--uplink " + next.uplinks.front().text +
-                                ": this vswitchd was started without an uplink socket; restart it";
-    spdlog::error("reload: {}; the running configuration stays", message);
-    return {{"error", message + "; the running configuration stays"}};
+  const auto array = nlohmann::json::array();
+  nlohmann::json result = {{"ports_added", array},   {"ports_removed", array},
+                           {"ports_changed", array}, {"peers_added", array},
+                           {"peers_removed", array}, {"unchanged", plan.unchanged},
+                           {"failed", array},        {"restart_needed", plan.restart_needed}};
+  apply_port_changes(plan, result);
+  apply_peer_changes(plan, result);
+  apply_settings(plan);
+  for (const std::string& name : plan.restart_needed) {
+    spdlog::warn("reload: --{} changed; it takes effect at the next start (kept as it runs)", name);
   }
+  opts_ = std::move(plan.next);
+  spdlog::info("reload: ports {} added, {} removed, {} changed; peers {} added, {} removed; {} "
+               "unchanged{}",
+               result["ports_added"].size(), result["ports_removed"].size(),
+               result["ports_changed"].size(), result["peers_added"].size(),
+               result["peers_removed"].size(), plan.unchanged,
+               result["failed"].empty() ? "" : "; some failed (see above)");
+  return result;
+}
 
-  // Ports: by interface name.
-  for (const port_spec& old : opts_.ports) {
-    if (spec_of(next.ports, old.name) != nullptr) continue;
-    reattach_failures_.erase(old.name);  // no longer wanted back
-    held_statics_.erase(old.name);
-    running_specs_.erase(old.name);
-    if (const auto id = port_named(old.name)) {
+void daemon::apply_port_changes(const reload_plan& plan, nlohmann::json& result) {
+  for (const std::string& name : plan.ports_to_remove) {
+    reattach_failures_.erase(name);  // no longer wanted back
+    held_statics_.erase(name);
+    running_specs_.erase(name);
+    if (const auto id = port_named(name)) {
       remove_port(*id);
-      spdlog::info("port {}: removed (reload)", old.name);
-      result["ports_removed"].push_back(old.name);
+      spdlog::info("port {}: removed (reload)", name);
+      result["ports_removed"].push_back(name);
     }
   }
-  for (const port_spec& spec : next.ports) {
-    const auto running = port_named(spec.name);
-    const auto opened = running_specs_.find(spec.name);
-    // Unchanged: running as the file says (whether the file or vswitchctl opened it).
-    // (Or gone, waited for as the file says: the watcher goes on trying.)
-    const bool waited_for = !running && reattach_failures_.count(spec.name) != 0;
-    if ((running || waited_for) && opened != running_specs_.end() && opened->second == spec) {
-      result["unchanged"] = result["unchanged"].get<int>() + 1;
-      continue;
+  for (const port_to_open& p : plan.ports_to_open) {
+    const port_spec& spec = p.spec;
+    if (p.running) {
+      if (const auto id = port_named(spec.name)) remove_port_to_reopen(*id);  // opened again as written
     }
-    if (running) remove_port_to_reopen(*running);  // changed: opened again as it is written now
     try {
       reopen_port(spec, "--port");
-      spdlog::info("port {}: {} (reload)", spec.name, running ? "changed, reopened" : "added");
-      result[running ? "ports_changed" : "ports_added"].push_back(spec.name);
+      spdlog::info("port {}: {} (reload)", spec.name, p.running ? "changed, reopened" : "added");
+      result[p.running ? "ports_changed" : "ports_added"].push_back(spec.name);
     } catch (const startup_error& e) {
       // One waited for stays waited for, now as the file says; a running
       // one that could not be reopened is gone, its entries with it.
-      if (waited_for) {
+      if (p.waited_for) {
         running_specs_[spec.name] = spec;
       } else {
         held_statics_.erase(spec.name);
@@ -678,18 +682,10 @@ nlohmann::json daemon::reload_config() {
       result["failed"].push_back(e.what());
     }
   }
+}
 
-  // Uplinks: by host and port.
-  const auto listed = [](const std::vector<host_port>& list, const std::string& key) {
-    return std::any_of(list.begin(), list.end(), [&](const host_port& hp) { return peer_key(hp) == key; });
-  };
-  const auto same_map = [](const std::vector<host_port>& list, const host_port& hp) {
-    return std::any_of(list.begin(), list.end(), [&](const host_port& other) {
-      return peer_key(other) == peer_key(hp) && other.vni_map == hp.vni_map;
-    });
-  };
-  for (const host_port& old : opts_.uplinks) {
-    if (same_map(next.uplinks, old)) continue;  // (a changed vni-map: removed, added again)
+void daemon::apply_peer_changes(const reload_plan& plan, nlohmann::json& result) {
+  for (const host_port& old : plan.peers_to_remove) {
     const auto it = option_peers_.find(peer_key(old));
     if (it == option_peers_.end()) continue;
     remove_port(it->second);
@@ -697,25 +693,20 @@ nlohmann::json daemon::reload_config() {
     spdlog::info("peer {}: removed (reload)", old.text);
     result["peers_removed"].push_back(old.text);
   }
-  for (const host_port& hp : next.uplinks) {
-    // (One removed with vswitchctl uplink del comes back: the file lists it.)
-    if (same_map(opts_.uplinks, hp) && option_peers_.count(peer_key(hp)) != 0) {
-      result["unchanged"] = result["unchanged"].get<int>() + 1;
-      continue;
-    }
-    // One added with vswitchctl (same name) is taken over as it runs.
-    if (const auto id = port_named(hp.text);
-        id && dynamic_cast<const ports::uplink_port*>(datapath_.ports()[*id].get()) != nullptr) {
-      option_peers_[peer_key(hp)] = *id;
-      result["unchanged"] = result["unchanged"].get<int>() + 1;
-      continue;
-    }
+  for (const host_port& hp : plan.peers_to_adopt) {
+    if (const auto id = port_named(hp.text)) option_peers_[peer_key(hp)] = *id;
+  }
+  for (const host_port& hp : plan.peers_to_add) {
     result["peers_added"].push_back(hp.text);
     // Still wanted when resolved: listed, and not added meanwhile.
     const std::string key = peer_key(hp);
     add_uplink_async(
         hp,
-        [this, key, listed] { return listed(opts_.uplinks, key) && option_peers_.count(key) == 0; },
+        [this, key] {
+          return std::any_of(opts_.uplinks.begin(), opts_.uplinks.end(),
+                             [&](const host_port& u) { return peer_key(u) == key; }) &&
+                 option_peers_.count(key) == 0;
+        },
         [this, hp](std::optional<l2::port_id> id, const std::string& why_not) {
           if (!id) {
             spdlog::error("reload: --uplink {}: {}; not added", hp.text, why_not);
@@ -725,60 +716,18 @@ nlohmann::json daemon::reload_config() {
           spdlog::info("peer {}: added (reload)", hp.text);
         });
   }
+}
 
-  // Settings that apply at once.
-  if (next.log_level != opts_.log_level) spdlog::set_level(spdlog::level::from_str(next.log_level));
-  if (next.mac_aging != opts_.mac_aging) {
-    datapath_.forwarder().table().set_aging(std::chrono::seconds(next.mac_aging));
+void daemon::apply_settings(const reload_plan& plan) {
+  const options& next = plan.next;
+  for (const std::string& name : plan.at_once) {
+    if (name == "log-level") spdlog::set_level(spdlog::level::from_str(next.log_level));
+    if (name == "mac-aging") {
+      datapath_.forwarder().table().set_aging(std::chrono::seconds(next.mac_aging));
+    }
+    if (name == "clamp-mss") datapath_.set_clamp_mss(next.clamp_mss);
   }
-  if (next.clamp_mss != opts_.clamp_mss) datapath_.set_clamp_mss(next.clamp_mss);
-  apply_mac_table_settings(next);
-
-  // The rest is fixed while running: a change is reported, and the running value kept.
-  const auto text_of = [](const std::optional<host_port>& hp) { return hp ? peer_key(*hp) : std::string(); };
-  const auto keep = [&](const char* name, auto& next_value, const auto& running_value, bool changed) {
-    if (!changed) return;
-    result["restart_needed"].push_back(name);
-    next_value = running_value;
-  };
-  keep("listen", next.listen, opts_.listen, text_of(next.listen) != text_of(opts_.listen));
-  keep("vni", next.vni, opts_.vni, next.vni != opts_.vni);
-  keep("mac-table-size", next.mac_table_size, opts_.mac_table_size,
-       next.mac_table_size != opts_.mac_table_size);
-  keep("key-file", next.key_file, opts_.key_file, next.key_file != opts_.key_file);
-  keep("keepalive", next.keepalive, opts_.keepalive, next.keepalive != opts_.keepalive);
-  keep("peer-timeout", next.peer_timeout, opts_.peer_timeout, next.peer_timeout != opts_.peer_timeout);
-  keep("resolve-interval", next.resolve_interval, opts_.resolve_interval,
-       next.resolve_interval != opts_.resolve_interval);
-  keep("underlay-mtu", next.underlay_mtu, opts_.underlay_mtu, next.underlay_mtu != opts_.underlay_mtu);
-  keep("peers-file", next.peers_file, opts_.peers_file, next.peers_file != opts_.peers_file);
-  keep("group", next.group, opts_.group, next.group != opts_.group);
-  keep("group-dev", next.group_dev, opts_.group_dev, next.group_dev != opts_.group_dev);
-  keep("pid-file", next.pid_file, opts_.pid_file, next.pid_file != opts_.pid_file);
-  keep("log-file", next.log_file, opts_.log_file, next.log_file != opts_.log_file);
-  keep("user", next.user, opts_.user, next.user != opts_.user);
-  keep("control", next.control, opts_.control, next.control != opts_.control);
-  keep("metrics", next.metrics, opts_.metrics, text_of(next.metrics) != text_of(opts_.metrics));
-  const auto listens_of = [](const options& o) {
-    std::vector<std::string> t;
-    for (const auto& l : o.stream_listens) t.push_back(l.text);
-    return t;
-  };
-  keep("stream-listen", next.stream_listens, opts_.stream_listens, listens_of(next) != listens_of(opts_));
-  keep("stream-mode", next.stream_mode, opts_.stream_mode, next.stream_mode != opts_.stream_mode);
-  keep("stream-group", next.stream_group, opts_.stream_group, next.stream_group != opts_.stream_group);
-  for (const auto& name : result["restart_needed"]) {
-    spdlog::warn("reload: --{} changed; it takes effect at the next start (kept as it runs)",
-                 name.get<std::string>());
-  }
-  opts_ = next;
-  spdlog::info("reload: ports {} added, {} removed, {} changed; peers {} added, {} removed; {} "
-               "unchanged{}",
-               result["ports_added"].size(), result["ports_removed"].size(),
-               result["ports_changed"].size(), result["peers_added"].size(),
-               result["peers_removed"].size(), result["unchanged"].get<int>(),
-               result["failed"].empty() ? "" : "; some failed (see above)");
-  return result;
+  apply_mac_table_settings(next);  // --mac-table-full and move damping
 }
 
 void daemon::wait_for_signals() {

@@ -24,6 +24,7 @@
 #include "switchd/control.hpp"
 #include "switchd/datapath.hpp"
 #include "switchd/options.hpp"
+#include "switchd/reload_plan.hpp"
 
 namespace switchd {
 
@@ -90,8 +91,14 @@ class daemon {
   void reload_peers();
   /// Attaches again ports whose TAP or interface was deleted and is back.
   void reattach_gone_ports();
-  /// Re-reads the options and applies the difference; the summary (or an error).
+  /// Re-reads the options and applies the difference (plan_reload, then the
+  /// apply_ steps); the summary (or an error).
   nlohmann::json reload_config();
+  /// What runs now, as plan_reload needs to know it.
+  running_view running_now() const;
+  void apply_port_changes(const reload_plan& plan, nlohmann::json& result);
+  void apply_peer_changes(const reload_plan& plan, nlohmann::json& result);
+  void apply_settings(const reload_plan& plan);
   /// Starts resolving `hp` and, if still_wanted() then, adds it as an uplink;
   /// `done` gets the new port's id or the reason it was not added.
   void add_uplink_async(const host_port& hp, std::function<bool()> still_wanted,

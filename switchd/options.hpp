@@ -112,8 +112,14 @@ struct command {
   std::string text;  ///< the help text (for action::help)
 };
 
-/// Parses argv (and the --config file it names). Throws options_error.
+/// Parses argv (and the --config file it names) by the option table
+/// (switchd/option_table.cpp). Throws options_error.
 command parse_options(int argc, const char* const argv[]);
+
+/// Parses a decimal number in [min, max]; throws options_error
+/// "OPTION TEXT: not a number|out of range; give WHAT".
+std::uint64_t parse_number(const std::string& text, const std::string& option, std::uint64_t min,
+                           std::uint64_t max, const std::string& what);
 
 /// Parses a --stream-listen: "unix:PATH" or "tcp:ADDR:PORT", then ",OPTION=V"
 /// port options for every connection. Throws options_error.

@@ -1,0 +1,538 @@
+#include "switchd/option_table.hpp"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/program_options.hpp>
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "l2/vxlan.hpp"
+#include "ports/netdev.hpp"
+
+namespace switchd {
+namespace po = boost::program_options;
+
+std::string_view to_string(reload_effect effect) {
+  switch (effect) {
+    case reload_effect::at_once:
+      return "at once";
+    case reload_effect::diff:
+      return "diff";
+    case reload_effect::restart:
+      return "restart";
+    case reload_effect::none:
+      break;
+  }
+  return "";
+}
+
+namespace {
+
+// ---- how a field is compared and kept on reload ----
+
+template <class T>
+bool equal_value(const T& a, const T& b) {
+  return a == b;
+}
+bool equal_value(const std::optional<host_port>& a, const std::optional<host_port>& b) {
+  if (!a || !b) return a.has_value() == b.has_value();
+  return a->host == b->host && a->port == b->port;
+}
+bool equal_value(const std::vector<stream_listen_spec>& a, const std::vector<stream_listen_spec>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const auto& x, const auto& y) { return x.text == y.text; });
+}
+bool equal_value(const std::vector<port_spec>& a, const std::vector<port_spec>& b) {
+  return a == b;
+}
+bool equal_value(const std::vector<host_port>& a, const std::vector<host_port>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+    return x.host == y.host && x.port == y.port && x.vni_map == y.vni_map;
+  });
+}
+
+/// A row for the option stored in `field`.
+template <class T>
+option_row row(std::string name, std::string value_name, std::string default_text,
+               reload_effect reload, std::string help, T options::*field,
+               std::function<void(options&, const std::string&)> set) {
+  option_row r;
+  r.name = std::move(name);
+  r.value_name = std::move(value_name);
+  r.default_text = std::move(default_text);
+  r.reload = reload;
+  r.help = std::move(help);
+  r.set = std::move(set);
+  r.same = [field](const options& a, const options& b) { return equal_value(a.*field, b.*field); };
+  r.keep = [field](options& to, const options& from) { to.*field = from.*field; };
+  return r;
+}
+
+/// A row that is an action, not a setting (--help, --version, ...).
+option_row action(std::string name, std::string help) {
+  option_row r;
+  r.name = std::move(name);
+  r.help = std::move(help);
+  r.reload = reload_effect::none;
+  r.set = [](options&, const std::string&) {};
+  r.same = [](const options&, const options&) { return true; };
+  r.keep = [](options&, const options&) {};
+  return r;
+}
+
+/// A whole number in [min, max] stored in `field`; `what` is the fix ("seconds from 1 to 3600").
+option_row number(std::string name, std::string value_name, reload_effect reload,
+                  std::uint32_t options::*field, std::uint64_t min, std::uint64_t max,
+                  std::string what, std::string help) {
+  const std::string option = "--" + name;
+  return row(std::move(name), std::move(value_name), std::to_string(options{}.*field), reload,
+             std::move(help), field, [=](options& o, const std::string& value) {
+               o.*field = static_cast<std::uint32_t>(parse_number(value, option, min, max, what));
+             });
+}
+
+/// A text stored as it is in an optional `field`.
+option_row text(std::string name, std::string value_name, reload_effect reload,
+                std::optional<std::string> options::*field, std::string default_text,
+                std::string help) {
+  const std::string option = "--" + name;
+  const std::string example = value_name;
+  return row(std::move(name), std::move(value_name), std::move(default_text), reload,
+             std::move(help), field, [=](options& o, const std::string& value) {
+               if (value.empty()) throw options_error(option + ": empty; give a " + example);
+               o.*field = value;
+             });
+}
+
+const char* const port_help =
+    "a port, repeatable. NAME or tap:NAME opens the TAP's file side, creating it if "
+    "missing (a bare NAME that is a TAP held by another process or another kind of "
+    "interface is attached by its kernel side instead); dev:NAME attaches an existing "
+    "interface's kernel side (QEMU TAPs, veths, NICs); dgram:LOCAL=REMOTE is a QEMU "
+    "-netdev dgram guest. Port options follow the name: ,max-macs=N caps the MAC addresses "
+    "learned on the port (default: no cap); ,vlan=V makes it an access port of VLAN V "
+    "(untagged); ,trunk=LIST[,native=V] a trunk carrying the listed VLANs tagged (e.g. "
+    "trunk=10,20-29), untagged frames in VLAN V if given; ,bcast-limit=PPS, "
+    ",mcast-limit=PPS, ,unknown-limit=PPS limit floods (frames/s). Without VLAN options a "
+    "port carries every VLAN as it comes";
+
+std::vector<option_row> make_table() {
+  using enum reload_effect;
+  std::vector<option_row> t;
+  t.push_back(action("help", "show this help and exit"));
+  t.push_back(action("version", "show the version and exit"));
+  t.push_back(action("generate-key", "print a new random key for --key-file and exit"));
+  t.push_back(text("config", "FILE", none, &options::config_file, "",
+                   "read options from FILE: one `key = value` per line, keys as the long options "
+                   "without dashes (port options too: `port = tap0,max-macs=64`); `#` starts a "
+                   "comment. Re-read on SIGHUP and `vswitchctl reload`, which apply the "
+                   "difference"));
+  {
+    option_row r = row("port", "[tap:|dev:]NAME[,OPT=V...]", "", diff, port_help, &options::ports,
+                       [](options& o, const std::string& value) {
+                         port_spec spec = parse_port_spec(value);
+                         for (const port_spec& other : o.ports) {
+                           if (other.name == spec.name) {
+                             throw options_error("--port " + value + ": interface " + spec.name +
+                                                 " is named twice; give each port once");
+                           }
+                         }
+                         o.ports.push_back(std::move(spec));
+                       });
+    r.repeatable = true;
+    t.push_back(std::move(r));
+  }
+  {
+    option_row r = row(
+        "stream-listen", "unix:PATH|tcp:ADDR:PORT[,OPT=V]", "", restart,
+        "accept QEMU -netdev stream guests there, repeatable; every connection is a port "
+        "(gone when it closes), with the port options given, e.g. "
+        "unix:/run/vswitchd/vm.sock,vlan=10",
+        &options::stream_listens, [](options& o, const std::string& value) {
+          stream_listen_spec spec = parse_stream_listen(value);
+          for (const stream_listen_spec& other : o.stream_listens) {
+            if (other.address == spec.address) {
+              throw options_error("--stream-listen " + value + ": " + spec.address +
+                                  " is given twice; give each once");
+            }
+          }
+          o.stream_listens.push_back(std::move(spec));
+        });
+    r.repeatable = true;
+    t.push_back(std::move(r));
+  }
+  t.push_back(row("stream-mode", "MODE", "0660", restart,
+                  "permissions of the --stream-listen unix sockets, octal (0660: the owner and "
+                  "--stream-group may connect)",
+                  &options::stream_mode, [](options& o, const std::string& value) {
+                    std::uint32_t mode = 0;
+                    const auto [ptr, ec] =
+                        std::from_chars(value.data(), value.data() + value.size(), mode, 8);
+                    if (value.empty() || ec != std::errc() || ptr != value.data() + value.size() ||
+                        mode > 0777) {
+                      throw options_error("--stream-mode " + value +
+                                          ": not a file mode; give octal digits, e.g. 0660 or 0666");
+                    }
+                    o.stream_mode = mode;
+                  }));
+  t.push_back(text("stream-group", "GROUP", restart, &options::stream_group, "vswitchd's group",
+                   "group of the --stream-listen unix sockets, so its members can connect VMs "
+                   "without root"));
+  {
+    option_row r = row(
+        "uplink", "HOST:PORT[,vni-map=V:N,...]", "", diff,
+        "a VXLAN peer, repeatable: a name, an IPv4 address or [IPv6]:PORT. With "
+        "vni-map=10:1010,20:1020 (plain VXLAN) each VLAN crosses untagged in its own VNI, as "
+        "the kernel's vxlan devices (one per VNI) expect; without it, frames cross in --vni "
+        "with their tags",
+        &options::uplinks, [](options& o, const std::string& value) {
+          host_port hp = parse_uplink(value, "--uplink");
+          for (const host_port& other : o.uplinks) {
+            if (other.host == hp.host && other.port == hp.port) {
+              throw options_error("--uplink " + value +
+                                  ": this peer is given twice; give each peer once");
+            }
+          }
+          o.uplinks.push_back(std::move(hp));
+        });
+    r.repeatable = true;
+    t.push_back(std::move(r));
+  }
+  t.push_back(row("listen", "ADDR:PORT", "0.0.0.0:4789, or [::]:4789 when a peer is IPv6", restart,
+                  "local UDP endpoint for uplinks; alone, it opens the uplink socket for "
+                  "uplinks added at runtime",
+                  &options::listen, [](options& o, const std::string& value) {
+                    o.listen = parse_host_port(value, "--listen");
+                  }));
+  t.push_back(number("vni", "N", restart, &options::vni, 0, l2::max_vni,
+                     "a VNI from 0 to 16777215 (24 bits)", "VXLAN network identifier, 0-16777215"));
+  t.push_back(number("mac-aging", "SECONDS", at_once, &options::mac_aging, 1, 1'000'000,
+                     "seconds from 1 to 1000000", "forget a MAC address not seen for this long"));
+  t.push_back(number("mac-table-size", "N", restart, &options::mac_table_size, 1, 1u << 24,
+                     "a number of entries from 1 to 16777216",
+                     "most MAC addresses learned; see --mac-table-full for when it is full"));
+  t.push_back(row("mac-table-full", "evict|refuse", "evict", at_once,
+                  "when the MAC table is full: evict (the port holding the most entries loses "
+                  "one of its oldest) or refuse (the new address is not learned; its frames are "
+                  "flooded)",
+                  &options::mac_table_evict, [](options& o, const std::string& value) {
+                    if (value != "evict" && value != "refuse") {
+                      throw options_error("--mac-table-full " + value + ": give evict or refuse");
+                    }
+                    o.mac_table_evict = value == "evict";
+                  }));
+  t.push_back(number("mac-move-limit", "N", at_once, &options::mac_move_limit, 0, 1000,
+                     "a number of moves from 0 (off) to 1000",
+                     "a MAC moving between ports more than N times in --mac-move-window is "
+                     "logged and pinned to its first port for --mac-hold-down; 0 turns this off"));
+  t.push_back(number("mac-move-window", "SECONDS", at_once, &options::mac_move_window, 1, 3600,
+                     "seconds from 1 to 3600", "see --mac-move-limit"));
+  t.push_back(number("mac-hold-down", "SECONDS", at_once, &options::mac_hold_down, 1, 86400,
+                     "seconds from 1 to 86400", "see --mac-move-limit"));
+  t.push_back(row("log-level", "LEVEL", "info", at_once, "trace, debug, info, warn or error",
+                  &options::log_level, [](options& o, const std::string& value) {
+                    static const std::set<std::string> levels = {"trace", "debug", "info", "warn",
+                                                                 "error"};
+                    if (levels.count(value) == 0) {
+                      throw options_error("--log-level " + value +
+                                          ": unknown level; use trace, debug, info, warn or error");
+                    }
+                    o.log_level = value;
+                  }));
+  t.push_back(text("log-file", "PATH", restart, &options::log_file, "stderr",
+                   "append the log to PATH instead of writing it to stderr (which the journal "
+                   "takes under systemd)"));
+  t.push_back(text("pid-file", "PATH", restart, &options::pid_file, "",
+                   "write the daemon's pid to PATH once it has started; removed when it exits "
+                   "(refused while a live process holds it)"));
+  t.push_back(text("user", "USER", restart, &options::user, "",
+                   "once every port and uplink is open, run as USER, keeping only CAP_NET_ADMIN "
+                   "and CAP_NET_RAW; key and peers files must then be readable by USER"));
+  t.push_back(row("control", "PATH", options::default_control, restart,
+                  "the control socket vswitchctl talks to (mode 0600, owned by root or --user), "
+                  "or `none` for no control socket. One per daemon: a second daemon on the same "
+                  "path is refused",
+                  &options::control,
+                  // (Checked for length and the directory when the daemon binds it.)
+                  [](options& o, const std::string& value) {
+                    if (value.empty()) {
+                      throw options_error("--control: empty; give a PATH, or none for no control socket");
+                    }
+                    o.control = value;
+                  }));
+  t.push_back(row("metrics", "ADDR:PORT", "off", restart,
+                  "serve Prometheus metrics over HTTP at http://ADDR:PORT/metrics, e.g. "
+                  "127.0.0.1:9310",
+                  &options::metrics, [](options& o, const std::string& value) {
+                    if (value.find(':') == std::string::npos) {
+                      const bool digits = value.find_first_not_of("0123456789") == std::string::npos;
+                      throw options_error("--metrics " + value + ": write ADDR:PORT, e.g. 127.0.0.1:" +
+                                          (digits ? value : std::string("9310")) +
+                                          " (0.0.0.0:PORT to serve every address)");
+                    }
+                    o.metrics = parse_host_port(value, "--metrics");
+                  }));
+  t.push_back(text("key-file", "PATH", restart, &options::key_file, "",
+                   "seal every uplink (encrypted and authenticated) with the overlay key in "
+                   "PATH: one key per line as 64 hex digits (vswitchd --generate-key), at most "
+                   "two while rotating; the first seals; mode 0600. Its contents are reloaded on "
+                   "SIGHUP and when it changes. Without it, uplinks are plain, unauthenticated "
+                   "VXLAN"));
+  t.push_back(number("keepalive", "SECONDS", restart, &options::keepalive, 1, 3600,
+                     "seconds from 1 to 3600", "sealed uplinks: probe each peer this often"));
+  t.push_back(number("peer-timeout", "SECONDS", restart, &options::peer_timeout, 2, 86400,
+                     "seconds from 2 to 86400",
+                     "sealed uplinks: a peer silent this long is down and its MACs are flushed"));
+  t.push_back(number("resolve-interval", "SECONDS", restart, &options::resolve_interval, 1, 86400,
+                     "seconds from 1 to 86400",
+                     "look peer names up again this often; every 5 s while a peer is down"));
+  t.push_back(row("underlay-mtu", "N", "the route's MTU to each peer", restart,
+                  "MTU of the underlay towards the peers; frames larger than it minus the "
+                  "encapsulation are dropped (too_big)",
+                  &options::underlay_mtu, [](options& o, const std::string& value) {
+                    o.underlay_mtu = static_cast<std::uint32_t>(parse_number(
+                        value, "--underlay-mtu", 576, 65535, "an MTU from 576 to 65535"));
+                  }));
+  t.push_back(row("clamp-mss", "", "", at_once,
+                  "lower the MSS of TCP SYNs crossing an uplink to fit its MTU", &options::clamp_mss,
+                  [](options& o, const std::string&) { o.clamp_mss = true; }));
+  t.push_back(text("peers-file", "PATH", restart, &options::peers_file, "",
+                   "more uplink peers, one HOST:PORT (or HOST) per line; its contents are "
+                   "reloaded on SIGHUP and when it changes: peers added and removed without "
+                   "disturbing the others"));
+  t.push_back(row("group", "ADDR", "", restart,
+                  "VXLAN multicast group (IPv4, e.g. 239.1.1.1), as the kernel's `vxlan group`: "
+                  "broadcast and unknown frames go to the group once; peers are learned from "
+                  "their traffic and get known unicast directly. Plain VXLAN only",
+                  &options::group, [](options& o, const std::string& value) {
+                    boost::system::error_code ec;
+                    const auto address = boost::asio::ip::make_address(value, ec);
+                    if (ec || !address.is_v4() || !address.is_multicast()) {
+                      throw options_error("--group " + value +
+                                          ": not an IPv4 multicast address; give one in "
+                                          "224.0.0.0/4, e.g. 239.1.1.1");
+                    }
+                    o.group = value;
+                  }));
+  t.push_back(row("group-dev", "NAME", "the route's", restart,
+                  "interface to join --group on and send to it from", &options::group_dev,
+                  [](options& o, const std::string& value) {
+                    if (auto problem = ports::netdev::name_problem(value)) {
+                      throw options_error("--group-dev " + value + ": " + *problem);
+                    }
+                    o.group_dev = value;
+                  }));
+  return t;
+}
+
+/// The options' descriptions for Boost.Program_options, from the table.
+po::options_description describe(bool with_defaults) {
+  po::options_description d("Options", 100, 50);
+  for (const option_row& r : option_table()) {
+    std::string help = r.help;
+    if (with_defaults && !r.default_text.empty()) help += " (default " + r.default_text + ")";
+    const std::string name = r.name == "help" ? "help,h" : r.name;
+    if (r.value_name.empty() && r.reload == reload_effect::none) {
+      d.add_options()(name.c_str(), help.c_str());  // an action: --help
+    } else if (r.value_name.empty()) {
+      d.add_options()(name.c_str(), po::bool_switch(), help.c_str());  // `clamp-mss = true` in a file
+    } else if (r.repeatable) {
+      d.add_options()(name.c_str(),
+                      po::value<std::vector<std::string>>()->value_name(r.value_name)->composing(),
+                      help.c_str());
+    } else {
+      d.add_options()(name.c_str(), po::value<std::string>()->value_name(r.value_name),
+                      help.c_str());
+    }
+  }
+  return d;
+}
+
+const char* const usage_text =
+    "Usage: vswitchd [OPTIONS]\n"
+    "\n"
+    "A userspace Ethernet switch for TAP devices, interfaces and VXLAN uplinks.\n"
+    "\n"
+    "Examples:\n"
+    "  vswitchd --port tap0 --port tap1\n"
+    "  vswitchd --port dev:qtap0 --port dev:qtap1 --uplink otherhost:4789\n"
+    "  vswitchd --config /etc/vswitchd.conf\n";
+
+/// Checks that need several options at once; `given` names the options set.
+void check_combinations(const options& o, const std::set<std::string>& given) {
+  if ((given.count("stream-mode") != 0 || given.count("stream-group") != 0) &&
+      o.stream_listens.empty()) {
+    throw options_error(std::string(given.count("stream-mode") != 0 ? "--stream-mode" : "--stream-group") +
+                        ": has no effect without --stream-listen unix:PATH; add one or drop it");
+  }
+  for (const host_port& hp : o.uplinks) {
+    if (!hp.vni_map.empty() && o.key_file) {
+      throw options_error("--uplink " + hp.text + ",vni-map=...: is for plain VXLAN peers (the "
+                          "kernel's vxlan); sealed uplinks carry the tags themselves: drop vni-map");
+    }
+  }
+  if (o.peer_timeout <= o.keepalive) {
+    throw options_error("--peer-timeout " + std::to_string(o.peer_timeout) +
+                        ": must be longer than --keepalive " + std::to_string(o.keepalive) +
+                        " (a peer needs a few probes to answer); e.g. --peer-timeout " +
+                        std::to_string(o.keepalive * 4));
+  }
+  if (o.group && o.key_file) {
+    throw options_error("--group " + *o.group +
+                        ": is plain VXLAN only (sealed peers need a handshake each); drop "
+                        "--key-file, or list the peers with --uplink or --peers-file");
+  }
+  if (o.group_dev && !o.group) {
+    throw options_error("--group-dev " + *o.group_dev +
+                        ": has no effect without --group; add --group ADDR");
+  }
+  // --listen alone opens the uplink socket for uplinks added at runtime.
+  const bool any_uplink = !o.uplinks.empty() || o.peers_file || o.group || o.listen;
+  if (!any_uplink) {
+    for (const char* name : {"key-file", "keepalive", "peer-timeout", "underlay-mtu", "clamp-mss"}) {
+      if (given.count(name) != 0) {
+        throw options_error(std::string("--") + name +
+                            ": has no effect without uplinks; add --uplink HOST:PORT or "
+                            "--peers-file PATH, or drop it");
+      }
+    }
+  }
+  if (o.ports.empty() && !any_uplink && o.stream_listens.empty()) {
+    throw options_error(
+        "no ports: give at least one --port NAME (or --uplink HOST:PORT, --stream-listen "
+        "unix:PATH for QEMU guests, or --listen ADDR:PORT to add uplinks at runtime); see "
+        "vswitchd --help");
+  }
+}
+
+/// Reads a --config file into `vm` (after the command line: the command line wins).
+void store_config_file(const std::string& file, const po::options_description& d,
+                       po::variables_map& vm, const std::string& no_percent) {
+  std::ifstream stream(file);
+  if (!stream) throw options_error("--config " + file + ": cannot read the file; check the path");
+  std::ostringstream text;
+  text << stream.rdbuf();
+  std::istringstream in(text.str());
+  std::size_t number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    const std::string content = line.substr(0, line.find('#'));  // comments may say anything
+    if (content.find('%') != std::string::npos) {
+      throw options_error("--config " + file + " line " + std::to_string(number) + no_percent);
+    }
+  }
+  in.clear();
+  in.seekg(0);
+  try {
+    po::store(po::parse_config_file(in, d), vm);
+  } catch (const po::error& e) {
+    throw options_error("--config " + file + ": " + e.what() +
+                        "; keys are the long options without dashes, e.g. `port = tap0`");
+  }
+}
+
+}  // namespace
+
+const std::vector<option_row>& option_table() {
+  static const std::vector<option_row> table = make_table();
+  return table;
+}
+
+std::string help_text() {
+  std::ostringstream out;
+  out << usage_text << "\n" << describe(true);
+  return out.str();
+}
+
+std::string options_markdown() {
+  std::string out =
+      "# vswitchd options\n\n"
+      "Generated from the option table (`switchd/option_table.cpp`); "
+      "`tests/switchd/docs_test.cpp` fails when this file and the table disagree "
+      "(regenerate it with `build/switchd/vswitchd-docs docs`).\n\n"
+      "Every option can also be written in a `--config` file as `name = value` (without the "
+      "dashes). *Reload* says what SIGHUP or `vswitchctl reload` does with a changed value: "
+      "*at once* applies it, *diff* adds, removes and reopens what changed, *restart* keeps the "
+      "running value and reports that a restart is needed.\n\n"
+      "| option | default | reload | meaning |\n"
+      "|---|---|---|---|\n";
+  const auto cell = [](std::string text) {
+    std::string escaped;
+    for (char c : text) {
+      if (c == '|') escaped += '\\';
+      escaped += c;
+    }
+    return escaped;
+  };
+  for (const option_row& r : option_table()) {
+    std::string name = "`--" + r.name + (r.value_name.empty() ? "" : " " + r.value_name) + "`";
+    if (r.repeatable) name += " (repeatable)";
+    out += "| " + cell(name) + " | " + cell(r.default_text) + " | " +
+           std::string(to_string(r.reload)) + " | " + cell(r.help) + " |\n";
+  }
+  return out;
+}
+
+command parse_options(int argc, const char* const argv[]) {
+  // Boost.Program_options builds its error messages by replacing
+  // placeholders such as %canonical_option% with the user's text until none
+  // is left: text that contains one never ends (a hang, found by fuzzing).
+  // '%' is refused before Boost sees it.
+  const std::string no_percent = ": '%' cannot be used in vswitchd's options (the option parser "
+                                 "would misread it); rename the file or value without it";
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]).find('%') != std::string_view::npos) {
+      throw options_error(std::string(argv[i]) + no_percent);
+    }
+  }
+  const po::options_description d = describe(false);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(d).run(), vm);
+    if (vm.count("config") != 0) {
+      store_config_file(vm["config"].as<std::string>(), d, vm, no_percent);
+    }
+    po::notify(vm);
+  } catch (const po::unknown_option& e) {
+    throw options_error(std::string(e.what()) + "; see vswitchd --help for the options");
+  } catch (const po::error& e) {
+    throw options_error(std::string(e.what()) + "; see vswitchd --help");
+  }
+
+  command cmd;
+  if (vm.count("help") != 0) {
+    cmd.what = command::action::help;
+    cmd.text = help_text();
+    return cmd;
+  }
+  if (vm.count("version") != 0) {
+    cmd.what = command::action::version;
+    return cmd;
+  }
+  if (vm.count("generate-key") != 0) {
+    cmd.what = command::action::generate_key;
+    return cmd;
+  }
+  std::set<std::string> given;
+  for (const option_row& r : option_table()) {
+    if (vm.count(r.name) == 0) continue;
+    if (r.value_name.empty()) {
+      if (vm[r.name].as<bool>()) {
+        given.insert(r.name);
+        r.set(cmd.opts, "");
+      }
+      continue;
+    }
+    given.insert(r.name);
+    if (r.repeatable) {
+      for (const std::string& value : vm[r.name].as<std::vector<std::string>>()) r.set(cmd.opts, value);
+    } else {
+      r.set(cmd.opts, vm[r.name].as<std::string>());
+    }
+  }
+  check_combinations(cmd.opts, given);
+  return cmd;
+}
+
+}  // namespace switchd
