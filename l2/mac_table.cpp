@@ -286,6 +286,12 @@ bool mac_table::add_static(vlan_id vlan, const mac_address& mac, port_id port) {
   return true;
 }
 
+std::optional<mac_entry> mac_table::find(vlan_id vlan, const mac_address& mac) const {
+  const std::size_t i = find(make_key(vlan, mac));
+  if (keys_[i] == empty_key) return std::nullopt;
+  return to_entry(i);
+}
+
 bool mac_table::remove(vlan_id vlan, const mac_address& mac) {
   const std::size_t i = find(make_key(vlan, mac));
   if (keys_[i] == empty_key) return false;

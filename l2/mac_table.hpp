@@ -81,6 +81,10 @@ class mac_table {
   /// The port `mac` in `vlan` was last seen on, or nullopt when unknown or expired at `now`.
   std::optional<port_id> lookup(vlan_id vlan, const mac_address& mac, time_point now) const;
 
+  /// The entry for `mac` in `vlan` as it is held (static or dynamic, even
+  /// expired but not yet swept), or nullopt.
+  std::optional<mac_entry> find(vlan_id vlan, const mac_address& mac) const;
+
   /// Removes dynamic entries older than the aging time at `now`. Returns how many.
   std::size_t age(time_point now);
 

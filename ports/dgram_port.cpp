@@ -142,7 +142,6 @@ std::unique_ptr<dgram_port> dgram_port::open(boost::asio::io_context& io, l2::po
 dgram_port::dgram_port(boost::asio::io_context& io, l2::port_id id, std::string name, unique_fd fd,
                        const dgram_spec& spec)
     : port(id, std::move(name), port_kind::dgram),
-      io_(io),
       reader_(io, std::move(fd)),
       spec_(spec),
       max_frame_(spec.remote.is_unix()
@@ -152,7 +151,7 @@ dgram_port::dgram_port(boost::asio::io_context& io, l2::port_id id, std::string 
                                                         : max_udp_payload_v4)),
       rx_slot_size_(l2::max_frame_size + 1),
       rx_buffers_(std::make_unique_for_overwrite<std::byte[]>(batch * (l2::max_frame_size + 1))),
-      tx_buffers_(std::make_unique_for_overwrite<std::byte[]>(tx_capacity * tx_slot_size)) {
+      tx_(io, [this] { flush(); }) {
   remote_size_ = socket_address(spec_.remote, remote_address_);
   for (std::size_t i = 0; i < batch; ++i) {
     rx_iov_[i] = {rx_buffers_.get() + i * rx_slot_size_, rx_slot_size_};
@@ -263,9 +262,9 @@ void dgram_port::send(const l2::packet& packet) {
     counters_.drops.count(l2::drop_reason::too_big);
     return;
   }
-  if (size > tx_slot_size) {
+  if (!tx_batch::fits(0, size)) {
     // Alone, after what is queued (order kept).
-    if (tx_count_ > 0) flush();
+    if (!tx_.empty()) flush();
     if (::sendto(fd, packet.frame.data(), size, MSG_DONTWAIT | MSG_NOSIGNAL,
                  reinterpret_cast<const sockaddr*>(&remote_address_), remote_size_) >= 0) {
       count_tx(size);
@@ -274,50 +273,23 @@ void dgram_port::send(const l2::packet& packet) {
     }
     return;
   }
-  if (tx_count_ == tx_capacity) flush();
-  if (!flush_posted_) {
-    flush_posted_ = true;
-    boost::asio::post(io_, [this, alive = std::weak_ptr<char>(alive_)] {
-      if (alive.expired()) return;  // the port was removed meanwhile
-      flush_posted_ = false;
-      flush();
-    });
-  }
-  std::byte* slot = tx_buffers_.get() + tx_count_ * tx_slot_size;
-  if (size > 0) std::memcpy(slot, packet.frame.data(), size);
-  tx_iov_[tx_count_] = {slot, size};
-  ++tx_count_;
+  tx_.push({}, packet.frame, reinterpret_cast<const sockaddr*>(&remote_address_), remote_size_, this);
 }
 
 void dgram_port::flush() {
   const int fd = reader_.fd();
-  std::size_t i = 0;
-  if (fd >= 0) {
-    for (std::size_t k = 0; k < tx_count_; ++k) {
-      msghdr& h = tx_messages_[k].msg_hdr;
-      h = msghdr{};
-      h.msg_iov = &tx_iov_[k];
-      h.msg_iovlen = 1;
-      h.msg_name = &remote_address_;
-      h.msg_namelen = remote_size_;
-    }
-    while (i < tx_count_) {
-      const int n = ::sendmmsg(fd, tx_messages_.data() + i, static_cast<unsigned>(tx_count_ - i),
-                               MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (n <= 0) {
-        count_send_error(n < 0 ? errno : EIO);  // the first one failed: drop it, go on
-        ++i;
-        continue;
-      }
-      for (int k = 0; k < n; ++k, ++i) count_tx(tx_iov_[i].iov_len);
-    }
+  if (fd < 0) {
+    for (std::size_t i = 0; i < tx_.count(); ++i) counters_.drops.count(l2::drop_reason::port_down);
+    tx_.clear();
+    return;
   }
-  for (; i < tx_count_; ++i) counters_.drops.count(l2::drop_reason::port_down);
-  tx_count_ = 0;
+  tx_.send_all(
+      fd, [this](void*, std::size_t size) { count_tx(size); },
+      [this](void*, int err) { count_send_error(err); });
 }
 
 void dgram_port::stop() {
-  if (reader_.fd() >= 0 && tx_count_ > 0) flush();  // what was queued before the stop
+  if (reader_.fd() >= 0 && !tx_.empty()) flush();  // what was queued before the stop
   reader_.close();
 }
 

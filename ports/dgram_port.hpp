@@ -15,8 +15,8 @@
 // (UDP: 65,507 bytes over IPv4, 65,527 over IPv6) as too_big.
 //
 // Reading: recvmmsg, `batch` datagrams per system call, through read_loop.
-// Writing: small frames are queued (copied) and leave together in one
-// sendmmsg after the current input batch, as tx_batch does for uplinks; larger
+// Writing: small frames are queued (copied) in a tx_batch and leave together
+// in one sendmmsg after the current input batch, as uplinks' do; larger
 // frames go alone. The socket is never connected, so a peer that is not there
 // yet (QEMU not started) costs drops (port_down), not an error state: the port
 // stays up, and frames flow as soon as QEMU binds its side. A unix receiver
@@ -45,6 +45,7 @@
 #include "ports/port.hpp"
 #include "ports/read_loop.hpp"
 #include "ports/stream_listener.hpp"
+#include "ports/tx_batch.hpp"
 
 namespace ports {
 
@@ -75,9 +76,7 @@ std::string to_string(const dgram_spec& spec);
 
 class dgram_port final : public port {
  public:
-  static constexpr std::size_t batch = 16;           ///< datagrams per recvmmsg
-  static constexpr std::size_t tx_capacity = 32;     ///< small frames per sendmmsg
-  static constexpr std::size_t tx_slot_size = 2048;  ///< largest frame queued (larger go alone)
+  static constexpr std::size_t batch = 16;  ///< datagrams per recvmmsg
 
   /// Binds `spec.local` (a unix path gets `access`); sends go to
   /// `spec.remote`. `option` starts error messages (default "--port
@@ -113,7 +112,6 @@ class dgram_port final : public port {
   /// Counts a failed send with errno `err`.
   void count_send_error(int err);
 
-  boost::asio::io_context& io_;
   read_loop reader_;
   dgram_spec spec_;
   std::size_t max_frame_;              ///< largest frame sent as one datagram
@@ -128,13 +126,7 @@ class dgram_port final : public port {
   std::array<iovec, batch> rx_iov_{};
   std::array<sockaddr_storage, batch> rx_from_{};
 
-  // Sending: small frames waiting for the end of the input batch.
-  std::unique_ptr<std::byte[]> tx_buffers_;
-  std::array<mmsghdr, tx_capacity> tx_messages_{};
-  std::array<iovec, tx_capacity> tx_iov_{};
-  std::size_t tx_count_ = 0;
-  bool flush_posted_ = false;
-  std::shared_ptr<char> alive_ = std::make_shared<char>();  ///< expires with the port
+  tx_batch tx_;  ///< small frames waiting for the end of the input batch
 };
 
 }  // namespace ports

@@ -66,59 +66,6 @@ std::string peer_of(int fd, bool is_unix) {
 
 // ---- addresses ----
 
-std::string to_string(const boost::asio::ip::address& address, std::uint16_t port) {
-  // (Appends only: GCC 12 at -O3 warns falsely, -Wrestrict, on "[" + string.)
-  std::string text;
-  if (address.is_v6()) text += '[';
-  text += address.to_string();
-  if (address.is_v6()) text += ']';
-  text += ':';
-  text += std::to_string(port);
-  return text;
-}
-
-std::optional<ip_port> parse_ip_port(std::string_view text, std::string* problem) {
-  const auto fail = [&](std::string what) -> std::optional<ip_port> {
-    if (problem != nullptr) *problem = std::move(what);
-    return std::nullopt;
-  };
-  std::string_view host;
-  std::string_view port_text;
-  if (!text.empty() && text.front() == '[') {
-    const auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return fail("an IPv6 address goes in brackets before the port, e.g. [::1]:5000");
-    }
-    host = text.substr(1, close - 1);
-    port_text = text.substr(close + 2);
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos)
-      return fail("no port; write ADDR:PORT, e.g. 127.0.0.1:5000");
-    host = text.substr(0, colon);
-    port_text = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) {
-      return fail("put an IPv6 address in brackets, e.g. [::1]:5000");
-    }
-  }
-  if (host.empty()) return fail("no address; write 0.0.0.0 or [::] for every address");
-  unsigned port = 0;
-  const auto [end, ec] =
-      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || ec != std::errc{} || end != port_text.data() + port_text.size() ||
-      port == 0 || port > 65535) {
-    return fail("the port must be a number from 1 to 65535");
-  }
-  boost::system::error_code bad;
-  const auto address = boost::asio::ip::make_address(std::string(host), bad);
-  if (bad || (text.front() == '[') != address.is_v6()) {
-    return fail("'" + std::string(host) +
-                "' is not an IP address (names are not resolved here); e.g. 127.0.0.1:5000 or "
-                "[::1]:5000");
-  }
-  return ip_port{address, static_cast<std::uint16_t>(port)};
-}
-
 stream_address parse_stream_address(std::string_view text, std::string_view option) {
   const std::string where = std::string(option) + " " + std::string(text) + ": ";
   stream_address out;

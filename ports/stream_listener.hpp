@@ -44,26 +44,13 @@
 #include <string_view>
 
 #include "ports/accept_loop.hpp"
+#include "ports/address.hpp"
 #include "ports/netdev.hpp"
 #include "ports/socket_file.hpp"
 #include "ports/port.hpp"
 #include "ports/stream_port.hpp"
 
 namespace ports {
-
-/// An IP address and a port, as parsed from "ADDR:PORT" or "[ADDR]:PORT".
-struct ip_port {
-  boost::asio::ip::address address;
-  std::uint16_t port = 0;
-};
-
-/// Parses "192.0.2.1:5000" or "[2001:db8::1]:5000" (literal addresses only,
-/// port 1 to 65535). Returns nullopt and sets *problem (what is wrong, with
-/// an example) when the text is not of that form.
-std::optional<ip_port> parse_ip_port(std::string_view text, std::string* problem);
-
-/// "192.0.2.1:5000" or "[2001:db8::1]:5000".
-std::string to_string(const boost::asio::ip::address& address, std::uint16_t port);
 
 /// Where a stream_listener listens.
 struct stream_address {

@@ -1,4 +1,5 @@
-// tx_batch: frames waiting to go out of one socket in a single sendmmsg.
+// tx_batch: frames waiting to go out of one socket in a single sendmmsg: the
+// one send path of every datagram port (uplinks and QEMU dgram guests).
 //
 // A port queues small frames here (a copy: the frame's buffer belongs to the
 // port it came from and is reused by its next read) and sends them all at the
@@ -45,6 +46,8 @@ class tx_batch {
     return prefix_size + size <= slot_size;
   }
   bool empty() const { return count_ == 0; }
+  /// Datagrams queued.
+  std::size_t count() const { return count_; }
   /// Drops everything queued (the socket is gone).
   void clear() { count_ = 0; }
   /// Whether a queued datagram carries `tag`.
@@ -57,7 +60,7 @@ class tx_batch {
   bool full() const { return count_ == capacity; }
 
   /// Queues `prefix` + `frame` (fits() must hold) for destination `to` (null
-  /// for a bound socket); `tag` comes back to the callbacks of send_all. A
+  /// for a connected socket; any address family, unix paths too); `tag` comes back to the callbacks of send_all. A
   /// full queue is flushed first; the first frame of a batch posts the flush.
   void push(std::span<const std::byte> prefix, std::span<const std::byte> frame,
             const sockaddr* to, socklen_t to_size, void* tag) {
@@ -109,7 +112,7 @@ class tx_batch {
     std::size_t i = 0;
     while (i < count_) {
       const int n = ::sendmmsg(fd, messages_.data() + i, static_cast<unsigned>(count_ - i),
-                               MSG_DONTWAIT);
+                               MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n <= 0) {
         failed(tags_[i], n < 0 ? errno : EIO);  // the first one failed: drop it, go on
         ++i;
@@ -127,7 +130,7 @@ class tx_batch {
   std::vector<std::byte> buffer_;                  ///< capacity slots of slot_size bytes
   std::array<mmsghdr, capacity> messages_{};
   std::array<iovec, capacity> iov_{};
-  std::array<sockaddr_in6, capacity> addresses_{};  ///< big enough for IPv4 and IPv6
+  std::array<sockaddr_storage, capacity> addresses_{};  ///< IPv4, IPv6 and unix alike
   std::array<void*, capacity> tags_{};
   std::array<std::size_t, capacity> frame_sizes_{};
   std::size_t count_ = 0;

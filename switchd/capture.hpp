@@ -1,6 +1,6 @@
 // capture: one `vswitchctl capture` — the frames entering and leaving one
 // port, streamed as pcap records to a control client (the record format is
-// in switchd/control_protocol.md). The daemon starts and ends it
+// in docs/control-protocol.md). The daemon starts and ends it
 // (switchd/commands.cpp); the datapath shows it the frames.
 #pragma once
 
@@ -14,6 +14,7 @@
 
 #include "switchd/control.hpp"
 #include "switchd/datapath.hpp"
+#include "switchd/pcap.hpp"
 
 namespace switchd {
 
@@ -34,11 +35,9 @@ class capture_session final : public frame_observer {
     const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
     const std::size_t size = packet.frame.size();
     const std::size_t kept = std::min<std::size_t>(size, snaplen);
-    std::array<std::byte, 16> header{};  // pcap record header, little-endian
-    store_le32(header.data(), static_cast<std::uint32_t>(usec / 1'000'000));
-    store_le32(header.data() + 4, static_cast<std::uint32_t>(usec % 1'000'000));
-    store_le32(header.data() + 8, static_cast<std::uint32_t>(kept));
-    store_le32(header.data() + 12, static_cast<std::uint32_t>(size));
+    const auto header = pcap::record_header<std::byte>(static_cast<std::uint64_t>(usec),
+                                                       static_cast<std::uint32_t>(kept),
+                                                       static_cast<std::uint32_t>(size));
     if (client_->stream(header, packet.frame.first(kept))) {
       ++captured_;
     } else {
@@ -54,10 +53,6 @@ class capture_session final : public frame_observer {
     ended_ = true;
     reason_ = reason;
     timer_.cancel();
-  }
-
-  static void store_le32(std::byte* p, std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
   }
 
   std::shared_ptr<control_client> client_;

@@ -1,4 +1,4 @@
-// The control socket's commands (switchd/control_protocol.md): what each
+// The control socket's commands (docs/control-protocol.md): what each
 // request does to the running daemon, and packet capture.
 #include <spdlog/spdlog.h>
 
@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "switchd/capture.hpp"
+#include "switchd/command_table.hpp"
 #include "switchd/daemon.hpp"
 #include "switchd/status.hpp"
 
@@ -47,104 +48,48 @@ std::optional<std::uint64_t> number_arg(const nlohmann::json& args, const char* 
 
 }  // namespace
 
-std::optional<l2::port_id> daemon::port_named(const std::string& name) const {
-  for (const auto& p : datapath_.ports()) {
-    if (p && p->name() == name) return p->id();
-  }
-  return std::nullopt;
-}
-
 nlohmann::json daemon::status() const {
   status_context context;
   context.version = VSWITCHD_VERSION;
   context.started = started_;
-  context.endpoint = endpoint_.get();
-  context.learned_peers = learned_peers_;
-  context.waiting.assign(reattach_failures_.begin(), reattach_failures_.end());
+  context.endpoint = peers_.endpoint();
+  context.learned_peers = peers_.learned();
+  context.waiting.assign(registry_.waited_for().begin(), registry_.waited_for().end());
   return status_json(datapath_, context);
 }
 
-void daemon::remove_port(l2::port_id id) {
-  // Captures on it end first (the datapath refuses to remove a watched port).
-  for (std::size_t i = captures_.size(); i-- > 0;) {
-    if (captures_[i]->port_ == id) end_capture(captures_[i].get(), "port removed");
-  }
-  if (id < datapath_.ports().size() && datapath_.ports()[id]) {
-    running_specs_.erase(datapath_.ports()[id]->name());
-  }
-  datapath_.remove_port(id);
-}
+/// One request being answered: its arguments, its client, and the argument
+/// checks the handlers share. A check that fails has answered the client.
+struct daemon::request {
+  daemon& d;
+  const nlohmann::json& args;
+  const std::shared_ptr<control_client>& client;
+  std::string words;  ///< as vswitchctl spells it: "port del", not "port/del"
 
-void daemon::remove_port_to_reopen(l2::port_id id) {
-  const std::string name = datapath_.ports()[id]->name();
-  std::vector<static_mac> kept;
-  datapath_.forwarder().table().for_each([&](const l2::mac_entry& e) {
-    if (e.is_static && e.port == id) kept.push_back({e.vlan, e.mac});
-  });
-  if (kept.empty()) {
-    held_statics_.erase(name);
-  } else {
-    held_statics_[name] = std::move(kept);
+  void bad(const std::string& message) const { client->fail(words + ": " + message); }
+  /// args[key] as a string; nullopt if absent (a failure sent when `required`) or not a string.
+  std::optional<std::string> text(const char* key, bool required = true) const {
+    std::string error;
+    std::optional<std::string> value = string_arg(args, key, error, required);
+    if (!error.empty()) bad(error);
+    return value;
   }
-  remove_port(id);
-}
-
-bool daemon::forget_held_static(l2::vlan_id vlan, const l2::mac_address& mac) {
-  bool found = false;
-  for (auto it = held_statics_.begin(); it != held_statics_.end();) {
-    auto& list = it->second;
-    const auto before = list.size();
-    std::erase_if(list, [&](const static_mac& s) { return s.vlan == vlan && s.mac == mac; });
-    found = found || list.size() != before;
-    it = list.empty() ? held_statics_.erase(it) : std::next(it);
-  }
-  return found;
-}
-
-void daemon::reopen_port(const port_spec& spec, const std::string& option) {
-  open_port(spec, option);
-  reattach_failures_.erase(spec.name);
-  restore_static_entries(spec.name);
-}
-
-void daemon::restore_static_entries(const std::string& name) {
-  const auto held = held_statics_.find(name);
-  if (held == held_statics_.end()) return;
-  const auto id = port_named(name);
-  if (!id) return;
-  std::size_t restored = 0;
-  for (const static_mac& s : held->second) {
-    if (datapath_.forwarder().table().add_static(s.vlan, s.mac, *id)) ++restored;
-  }
-  if (restored != held->second.size()) {
-    spdlog::warn("port {}: {} of {} static MAC entries restored (the MAC table is full)", name, restored,
-                 held->second.size());
-  }
-  held_statics_.erase(held);
-}
-
-void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
-                            const std::shared_ptr<control_client>& client) {
-  std::string error;
-  // Errors name the command as vswitchctl spells it: "port del", not "port/del".
-  std::string words = cmd;
-  std::replace(words.begin(), words.end(), '/', ' ');
-  const auto bad = [&](const std::string& message) { client->fail(words + ": " + message); };
-  /// The port named by args[key] into `out` (nothing if absent and not
-  /// required); false after sending the client a failure.
-  const auto port_arg = [&](const char* key, bool required, std::optional<l2::port_id>& out) {
+  /// The port named by args[key] into `out` (nothing if absent and not required).
+  bool port(const char* key, bool required, std::optional<l2::port_id>& out) const {
+    std::string error;
     const std::optional<std::string> name = string_arg(args, key, error, required);
     if (!error.empty()) {
       bad(error);
       return false;
     }
     if (!name) return true;
-    out = port_named(*name);
+    out = d.registry_.named(*name);
     if (!out) bad("no port named " + *name + "; see vswitchctl show");
     return out.has_value();
-  };
-  /// args["vlan"] into `out` (left as it is when absent); false after sending a failure.
-  const auto vlan_arg = [&](std::optional<l2::vlan_id>& out) {
+  }
+  /// args["vlan"] into `out` (left as it is when absent).
+  bool vlan(std::optional<l2::vlan_id>& out) const {
+    std::string error;
     const auto v = number_arg(args, "vlan", 0, 4095, error);
     if (!error.empty()) {
       bad(error);
@@ -152,197 +97,221 @@ void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
     }
     if (v) out = static_cast<l2::vlan_id>(*v);
     return true;
-  };
-  /// args["mac"] as an address, or a failure sent to the client.
-  const auto mac_arg = [&]() -> std::optional<l2::mac_address> {
-    const std::optional<std::string> text = string_arg(args, "mac", error);
-    if (!error.empty()) {
-      bad(error);
-      return std::nullopt;
-    }
-    const auto mac = l2::mac_address::parse(*text);
-    if (!mac) bad("'" + *text + "' is not a MAC address; write it as 52:54:00:12:34:56");
-    return mac;
-  };
-  l2::mac_table& table = datapath_.forwarder().table();
+  }
+  /// args["mac"] as an address.
+  std::optional<l2::mac_address> mac() const {
+    const std::optional<std::string> t = text("mac");
+    if (!t) return std::nullopt;
+    const auto m = l2::mac_address::parse(*t);
+    if (!m) bad("'" + *t + "' is not a MAC address; write it as 52:54:00:12:34:56");
+    return m;
+  }
+};
 
-  if (cmd == "show" || cmd == "stats") {
-    client->reply(status());
-  } else if (cmd == "fdb/show") {
-    std::optional<l2::port_id> port;
-    std::optional<l2::vlan_id> vlan;
-    if (!port_arg("port", false, port) || !vlan_arg(vlan)) return;
-    client->reply(fdb_json(datapath_, port, vlan));
-  } else if (cmd == "fdb/add") {
-    const auto mac = mac_arg();
-    if (!mac) return;
-    std::optional<l2::port_id> port;
-    std::optional<l2::vlan_id> vlan = 0;
-    if (!port_arg("port", true, port) || !vlan_arg(vlan)) return;
-    if (mac->is_multicast() || mac->is_zero()) {
-      bad(mac->to_string() + " is a group or zero address; a static entry needs a unicast address");
-      return;
-    }
-    if (!table.add_static(*vlan, *mac, *port)) {
-      bad("the MAC table is full (" + std::to_string(table.capacity()) +
-          " entries); raise --mac-table-size or delete entries");
-      return;
-    }
-    forget_held_static(*vlan, *mac);  // the user's newer word wins over a held entry
-    const std::string name = datapath_.ports()[*port]->name();
-    spdlog::info("control: static MAC {} vlan {} on {}", mac->to_string(), *vlan, name);
-    client->reply({{"mac", mac->to_string()}, {"vlan", *vlan}, {"port", name}});
-  } else if (cmd == "fdb/del") {
-    const auto mac = mac_arg();
-    if (!mac) return;
-    std::optional<l2::vlan_id> vlan = 0;
-    if (!vlan_arg(vlan)) return;
-    std::optional<l2::mac_entry> found;
-    table.for_each([&](const l2::mac_entry& e) {
-      if (e.mac == *mac && e.vlan == *vlan) found = e;
-    });
-    const bool was_held = forget_held_static(*vlan, *mac);
-    if (was_held && !found) {
-      // Held for a port that is gone and waited for: not coming back with it.
-      spdlog::info("control: MAC {} vlan {} (held for a port that is gone) deleted", mac->to_string(), *vlan);
-      client->reply({{"mac", mac->to_string()}, {"vlan", *vlan}, {"port", "-"}, {"type", "static"}});
-      return;
-    }
-    if (!found || !table.remove(*vlan, *mac)) {
-      bad("no entry for " + mac->to_string() + " in vlan " + std::to_string(*vlan) +
-          "; see vswitchctl fdb show");
-      return;
-    }
-    const auto& ports = datapath_.ports();
-    const std::string name = found->port < ports.size() && ports[found->port] ? ports[found->port]->name() : "?";
-    spdlog::info("control: MAC {} vlan {} on {} deleted", mac->to_string(), *vlan, name);
-    client->reply({{"mac", mac->to_string()}, {"vlan", *vlan}, {"port", name},
+const std::map<std::string_view, void (daemon::*)(daemon::request&)>& daemon::handlers() {
+  // One per row of the command table (switchd/command_table.cpp); a test checks both agree.
+  static const std::map<std::string_view, void (daemon::*)(request&)> table = {
+      {"show", &daemon::cmd_show},           {"stats", &daemon::cmd_show},
+      {"fdb/show", &daemon::cmd_fdb_show},   {"fdb/add", &daemon::cmd_fdb_add},
+      {"fdb/del", &daemon::cmd_fdb_del},     {"fdb/flush", &daemon::cmd_fdb_flush},
+      {"port/add", &daemon::cmd_port_add},   {"port/del", &daemon::cmd_port_del},
+      {"uplink/add", &daemon::cmd_uplink_add}, {"uplink/del", &daemon::cmd_uplink_del},
+      {"log-level", &daemon::cmd_log_level}, {"reload", &daemon::cmd_reload},
+      {"capture", &daemon::cmd_capture},
+  };
+  return table;
+}
+
+std::vector<std::string_view> daemon::handled_commands() {
+  std::vector<std::string_view> out;
+  for (const auto& [cmd, handler] : handlers()) out.push_back(cmd);
+  return out;
+}
+
+void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
+                            const std::shared_ptr<control_client>& client) {
+  std::string words = cmd;
+  std::replace(words.begin(), words.end(), '/', ' ');
+  request r{*this, args, client, words};
+  const auto it = handlers().find(cmd);
+  if (control::command_for(cmd) == nullptr || it == handlers().end()) {
+    return r.bad("unknown command; the commands are " + control::command_list());
+  }
+  (this->*(it->second))(r);
+}
+
+void daemon::cmd_show(request& r) { r.client->reply(status()); }
+
+void daemon::cmd_fdb_show(request& r) {
+  std::optional<l2::port_id> port;
+  std::optional<l2::vlan_id> vlan;
+  if (!r.port("port", false, port) || !r.vlan(vlan)) return;
+  r.client->reply(fdb_json(datapath_, port, vlan));
+}
+
+void daemon::cmd_fdb_add(request& r) {
+  l2::mac_table& table = datapath_.forwarder().table();
+  const auto mac = r.mac();
+  if (!mac) return;
+  std::optional<l2::port_id> port;
+  std::optional<l2::vlan_id> vlan = 0;
+  if (!r.port("port", true, port) || !r.vlan(vlan)) return;
+  if (mac->is_multicast() || mac->is_zero()) {
+    return r.bad(mac->to_string() + " is a group or zero address; a static entry needs a unicast address");
+  }
+  if (!table.add_static(*vlan, *mac, *port)) {
+    return r.bad("the MAC table is full (" + std::to_string(table.capacity()) +
+                 " entries); raise --mac-table-size or delete entries");
+  }
+  registry_.forget_held_static(*vlan, *mac);  // the user's newer word wins over a held entry
+  const std::string name = datapath_.ports()[*port]->name();
+  spdlog::info("control: static MAC {} vlan {} on {}", mac->to_string(), *vlan, name);
+  r.client->reply({{"mac", mac->to_string()}, {"vlan", *vlan}, {"port", name}});
+}
+
+void daemon::cmd_fdb_del(request& r) {
+  l2::mac_table& table = datapath_.forwarder().table();
+  const auto mac = r.mac();
+  if (!mac) return;
+  std::optional<l2::vlan_id> vlan = 0;
+  if (!r.vlan(vlan)) return;
+  const std::optional<l2::mac_entry> found = table.find(*vlan, *mac);
+  const bool was_held = registry_.forget_held_static(*vlan, *mac);
+  if (was_held && !found) {
+    // Held for a port that is gone and waited for: not coming back with it.
+    spdlog::info("control: MAC {} vlan {} (held for a port that is gone) deleted", mac->to_string(), *vlan);
+    return r.client->reply({{"mac", mac->to_string()}, {"vlan", *vlan}, {"port", "-"}, {"type", "static"}});
+  }
+  if (!found || !table.remove(*vlan, *mac)) {
+    return r.bad("no entry for " + mac->to_string() + " in vlan " + std::to_string(*vlan) +
+                 "; see vswitchctl fdb show");
+  }
+  const auto& ports = datapath_.ports();
+  const std::string name = found->port < ports.size() && ports[found->port] ? ports[found->port]->name() : "?";
+  spdlog::info("control: MAC {} vlan {} on {} deleted", mac->to_string(), *vlan, name);
+  r.client->reply({{"mac", mac->to_string()}, {"vlan", *vlan}, {"port", name},
                    {"type", found->is_static ? "static" : "dynamic"}});
-  } else if (cmd == "fdb/flush") {
-    std::optional<l2::port_id> port;
-    if (!port_arg("port", false, port)) return;
-    const std::size_t n = port ? table.flush_port(*port) : table.flush();
-    spdlog::info("control: flushed {} dynamic MAC entr{}{}", n, n == 1 ? "y" : "ies",
-                 port ? " on " + datapath_.ports()[*port]->name() : std::string());
-    client->reply({{"flushed", n}});
-  } else if (cmd == "port/add") {
-    const std::optional<std::string> text = string_arg(args, "spec", error);
-    if (!text) return bad(error);
-    try {
-      const port_spec spec = parse_port_spec(*text);
-      if (port_named(spec.name)) return bad(spec.name + " is already a port; see vswitchctl show");
-      if (datapath_.next_id() >= l2::max_ports) {
-        return bad("too many ports (at most " + std::to_string(l2::max_ports) + ")");
-      }
-      reopen_port(spec, "port add");  // (one waited for: here now, with its static entries)
-      const l2::port_id id = *port_named(spec.name);
-      client->reply(port_json(*datapath_.ports()[id], table, false, std::chrono::steady_clock::now()));
-    } catch (const options_error& e) {
-      // parse_port_spec names "--port SPEC"; here it is the argument of port add.
-      std::string message = e.what();
-      if (message.starts_with("--port ")) message.erase(0, 7);
-      bad(message);
-    } catch (const startup_error& e) {
-      client->fail(e.what());  // it names "port add SPEC" already
+}
+
+void daemon::cmd_fdb_flush(request& r) {
+  l2::mac_table& table = datapath_.forwarder().table();
+  std::optional<l2::port_id> port;
+  if (!r.port("port", false, port)) return;
+  const std::size_t n = port ? table.flush_port(*port) : table.flush();
+  spdlog::info("control: flushed {} dynamic MAC entr{}{}", n, n == 1 ? "y" : "ies",
+               port ? " on " + datapath_.ports()[*port]->name() : std::string());
+  r.client->reply({{"flushed", n}});
+}
+
+void daemon::cmd_port_add(request& r) {
+  const std::optional<std::string> text = r.text("spec");
+  if (!text) return;
+  try {
+    const port_spec spec = parse_port_spec(*text);
+    if (registry_.named(spec.name)) return r.bad(spec.name + " is already a port; see vswitchctl show");
+    if (datapath_.next_id() >= l2::max_ports) {
+      return r.bad("too many ports (at most " + std::to_string(l2::max_ports) + ")");
     }
-  } else if (cmd == "port/del") {
-    // A port whose interface is gone and is being waited for: stop waiting.
-    const std::optional<std::string> gone = string_arg(args, "name", error);
-    if (gone && !port_named(*gone) && reattach_failures_.erase(*gone) != 0) {
-      running_specs_.erase(*gone);
-      held_statics_.erase(*gone);
-      spdlog::info("port {}: no longer waited for (vswitchctl port del)", *gone);
-      return client->reply({{"name", *gone}});
-    }
-    error.clear();
-    std::optional<l2::port_id> port;
-    if (!port_arg("name", true, port)) return;
-    const l2::port_id id = *port;
-    const auto& p = datapath_.ports()[id];
-    if (p->kind() == ports::port_kind::uplink) {
-      return bad(p->name() + " is an uplink; remove it with vswitchctl uplink del " + p->name());
-    }
-    const std::string name = p->name();
-    remove_port(id);
-    reattach_failures_.erase(name);
-    held_statics_.erase(name);
-    spdlog::info("port {}: removed (vswitchctl port del)", name);
-    client->reply({{"name", name}, {"id", id}});
-  } else if (cmd == "uplink/add") {
-    const std::optional<std::string> text = string_arg(args, "peer", error);
-    if (!text) return bad(error);
-    if (!endpoint_) {
-      return bad("this vswitchd has no uplink socket; start it with --listen ADDR:PORT (or an "
-                 "--uplink) to add uplinks at runtime");
-    }
-    host_port hp;
-    try {
-      hp = parse_uplink(*text, "uplink add");
-    } catch (const options_error& e) {
-      return client->fail(e.what());  // it names "uplink add PEER" already
-    }
-    add_uplink_async(hp, [] { return true; }, [this, client, words, hp](std::optional<l2::port_id> id,
-                                                             const std::string& why_not) {
-      if (!id) {
-        client->fail(words + " " + hp.text + ": " + why_not);
-        return;
-      }
-      spdlog::info("peer {}: added (vswitchctl uplink add)", datapath_.ports()[*id]->name());
-      client->reply(port_json(*datapath_.ports()[*id], datapath_.forwarder().table(), false,
+    registry_.reopen(spec, "port add");  // (one waited for: here now, with its static entries)
+    const l2::port_id id = *registry_.named(spec.name);
+    r.client->reply(port_json(*datapath_.ports()[id], datapath_.forwarder().table(), false,
                               std::chrono::steady_clock::now()));
-    });
-  } else if (cmd == "uplink/del") {
-    const std::optional<std::string> text = string_arg(args, "peer", error);
-    if (!text) return bad(error);
-    std::optional<l2::port_id> found;
-    for (const auto& p : datapath_.ports()) {
-      const auto* up = dynamic_cast<const ports::uplink_port*>(p.get());
-      if (up == nullptr) continue;
-      if (up->name() == *text || ports::to_string(up->remote()) == *text) found = up->id();
-    }
-    if (!found) return bad("no uplink " + *text + "; see the peers in vswitchctl show");
-    if (datapath_.ports()[*found].get() == group_port_) {
-      return bad(*text + " is the --group itself; it can only go with a restart");
-    }
-    const std::string name = datapath_.ports()[*found]->name();
-    std::erase_if(file_peers_, [&](const auto& kv) { return kv.second == *found; });
-    std::erase_if(option_peers_, [&](const auto& kv) { return kv.second == *found; });
-    std::erase(learned_peers_, *found);
-    remove_port(*found);
-    spdlog::info("peer {}: removed (vswitchctl uplink del)", name);
-    client->reply({{"name", name}, {"id", *found}});
-  } else if (cmd == "log-level") {
-    const std::optional<std::string> level = string_arg(args, "level", error);
-    if (!level) return bad(error);
-    static const std::array<std::string, 5> levels = {"trace", "debug", "info", "warn", "error"};
-    if (std::find(levels.begin(), levels.end(), *level) == levels.end()) {
-      return bad("unknown level '" + *level + "'; use trace, debug, info, warn or error");
-    }
-    const auto previous = spdlog::level::to_string_view(spdlog::default_logger()->level());
-    spdlog::set_level(spdlog::level::from_str(*level));
-    spdlog::info("log level {} (was {}; vswitchctl log-level)", *level,
-                 std::string(previous.data(), previous.size()));
-    client->reply({{"previous", std::string(previous.data(), previous.size())}, {"level", *level}});
-  } else if (cmd == "reload") {
-    nlohmann::json result = reload_config();
-    reload_keys();
-    reload_peers();
-    if (result.contains("error")) return bad(result["error"].get<std::string>());
-    client->reply(result);
-  } else if (cmd == "capture") {
-    start_capture(args, client);
-  } else {
-    bad("unknown command; the commands are show, stats, fdb/show, fdb/add, fdb/del, fdb/flush, "
-        "port/add, port/del, uplink/add, uplink/del, log-level, reload and capture");
+  } catch (const options_error& e) {
+    // parse_port_spec names "--port SPEC"; here it is the argument of port add.
+    std::string message = e.what();
+    if (message.starts_with("--port ")) message.erase(0, 7);
+    r.bad(message);
+  } catch (const startup_error& e) {
+    r.client->fail(e.what());  // it names "port add SPEC" already
   }
 }
+
+void daemon::cmd_port_del(request& r) {
+  // A port whose interface is gone and is being waited for: stop waiting.
+  std::string ignored;
+  const std::optional<std::string> gone = string_arg(r.args, "name", ignored);
+  if (gone && registry_.stop_waiting(*gone)) {
+    spdlog::info("port {}: no longer waited for (vswitchctl port del)", *gone);
+    return r.client->reply({{"name", *gone}});
+  }
+  std::optional<l2::port_id> port;
+  if (!r.port("name", true, port)) return;
+  const l2::port_id id = *port;
+  const auto& p = datapath_.ports()[id];
+  if (p->kind() == ports::port_kind::uplink) {
+    return r.bad(p->name() + " is an uplink; remove it with vswitchctl uplink del " + p->name());
+  }
+  const std::string name = p->name();
+  remove_port(id);
+  registry_.forget(name);
+  spdlog::info("port {}: removed (vswitchctl port del)", name);
+  r.client->reply({{"name", name}, {"id", id}});
+}
+
+void daemon::cmd_uplink_add(request& r) {
+  const std::optional<std::string> text = r.text("peer");
+  if (!text) return;
+  if (peers_.endpoint() == nullptr) {
+    return r.bad("this vswitchd has no uplink socket; start it with --listen ADDR:PORT (or an "
+                 "--uplink) to add uplinks at runtime");
+  }
+  host_port hp;
+  try {
+    hp = parse_uplink(*text, "uplink add");
+  } catch (const options_error& e) {
+    return r.client->fail(e.what());  // it names "uplink add PEER" already
+  }
+  peers_.add_async(hp, [] { return true; },
+                   [this, client = r.client, words = r.words, hp](std::optional<l2::port_id> id,
+                                                                  const std::string& why_not) {
+                     if (!id) return client->fail(words + " " + hp.text + ": " + why_not);
+                     spdlog::info("peer {}: added (vswitchctl uplink add)", datapath_.ports()[*id]->name());
+                     client->reply(port_json(*datapath_.ports()[*id], datapath_.forwarder().table(),
+                                             false, std::chrono::steady_clock::now()));
+                   });
+}
+
+void daemon::cmd_uplink_del(request& r) {
+  const std::optional<std::string> text = r.text("peer");
+  if (!text) return;
+  std::string error;
+  const auto removed = peers_.remove(*text, error);
+  if (!removed) return r.bad(error);
+  const auto& [name, id] = *removed;
+  spdlog::info("peer {}: removed (vswitchctl uplink del)", name);
+  r.client->reply({{"name", name}, {"id", id}});
+}
+
+void daemon::cmd_log_level(request& r) {
+  const std::optional<std::string> level = r.text("level");
+  if (!level) return;
+  static const std::array<std::string, 5> levels = {"trace", "debug", "info", "warn", "error"};
+  if (std::find(levels.begin(), levels.end(), *level) == levels.end()) {
+    return r.bad("unknown level '" + *level + "'; use trace, debug, info, warn or error");
+  }
+  const auto previous = spdlog::level::to_string_view(spdlog::default_logger()->level());
+  spdlog::set_level(spdlog::level::from_str(*level));
+  spdlog::info("log level {} (was {}; vswitchctl log-level)", *level,
+               std::string(previous.data(), previous.size()));
+  r.client->reply({{"previous", std::string(previous.data(), previous.size())}, {"level", *level}});
+}
+
+void daemon::cmd_reload(request& r) {
+  nlohmann::json result = reload_config();
+  peers_.reload_keys();
+  peers_.reload_peers();
+  if (result.contains("error")) return r.bad(result["error"].get<std::string>());
+  r.client->reply(result);
+}
+
+void daemon::cmd_capture(request& r) { start_capture(r.args, r.client); }
 
 void daemon::start_capture(const nlohmann::json& args, const std::shared_ptr<control_client>& client) {
   std::string error;
   const auto bad = [&](const std::string& message) { client->fail("capture: " + message); };
   const std::optional<std::string> name = string_arg(args, "port", error);
   if (!name) return bad(error);
-  const auto id = port_named(*name);
+  const auto id = registry_.named(*name);
   if (!id) return bad("no port named " + *name + "; see vswitchctl show");
   const auto count = number_arg(args, "count", 1, UINT64_MAX, error);
   if (!error.empty()) return bad(error);

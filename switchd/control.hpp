@@ -1,6 +1,6 @@
 // control: the daemon's control socket (a unix stream socket, 0600), which
 // vswitchctl talks to. One JSON request per line, one JSON response per line;
-// switchd/control_protocol.md has the protocol. This file is the transport:
+// docs/control-protocol.md has the protocol. This file is the transport:
 // accepting clients, reading bounded request lines, answering in order,
 // streaming (vswitchctl capture). What each command does is the daemon's
 // handler.

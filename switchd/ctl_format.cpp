@@ -1,5 +1,8 @@
 #include "switchd/ctl_format.hpp"
 
+#include "switchd/command_table.hpp"
+#include "switchd/pcap.hpp"
+
 #include <sys/un.h>
 
 #include <algorithm>
@@ -19,39 +22,12 @@ namespace {
 
 // --- the command line --------------------------------------------------------
 
-/// One command: its words, its arguments, the options it takes, its request.
-struct command_spec {
-  std::string_view words;                 ///< "fdb add"
-  std::vector<std::string_view> params;   ///< names of the positional arguments
-  std::vector<std::string_view> options;  ///< command options it takes ("--vlan")
-  std::string_view cmd;                   ///< the request's "cmd"
-  std::string_view synopsis;              ///< for messages: "fdb add MAC PORT [--vlan V]"
-};
-
-const std::vector<command_spec>& commands() {
-  static const std::vector<command_spec> table = {
-      {"show", {}, {}, "show", "show"},
-      {"stats", {}, {}, "stats", "stats"},
-      {"fdb show", {}, {"--port", "--vlan"}, "fdb/show", "fdb show [--port P] [--vlan V]"},
-      {"fdb add", {"MAC", "PORT"}, {"--vlan"}, "fdb/add", "fdb add MAC PORT [--vlan V]"},
-      {"fdb del", {"MAC"}, {"--vlan"}, "fdb/del", "fdb del MAC [--vlan V]"},
-      {"fdb flush", {}, {"--port"}, "fdb/flush", "fdb flush [--port P]"},
-      {"port add", {"SPEC"}, {}, "port/add", "port add [tap:|dev:]NAME[,max-macs=N]"},
-      {"port del", {"NAME"}, {}, "port/del", "port del NAME"},
-      {"uplink add", {"HOST:PORT"}, {}, "uplink/add", "uplink add HOST:PORT"},
-      {"uplink del", {"HOST:PORT"}, {}, "uplink/del", "uplink del HOST:PORT"},
-      {"log-level", {"LEVEL"}, {}, "log-level", "log-level trace|debug|info|warn|error"},
-      {"reload", {}, {}, "reload", "reload"},
-      {"capture", {"PORT", "FILE"}, {"--count", "--seconds"}, "capture",
-       "capture PORT FILE [--count N] [--seconds S]"},
-  };
-  return table;
-}
+using control::command_row;
 
 /// The subcommands of a command word that has them ("fdb": "show, add, del or flush").
 std::string subcommands_of(std::string_view word) {
   std::vector<std::string_view> subs;
-  for (const auto& c : commands()) {
+  for (const auto& c : control::command_table()) {
     if (c.words.starts_with(word) && c.words.size() > word.size() && c.words[word.size()] == ' ') {
       subs.push_back(c.words.substr(word.size() + 1));
     }
@@ -66,9 +42,15 @@ std::string subcommands_of(std::string_view word) {
 
 bool takes_value(std::string_view option) { return option != "--json"; }
 
+/// vswitchctl's own options, or one a command takes.
 bool is_known_option(std::string_view option) {
-  return option == "--control" || option == "--json" || option == "--timeout" ||
-         option == "--port" || option == "--vlan" || option == "--count" || option == "--seconds";
+  if (option == "--control" || option == "--json" || option == "--timeout") return true;
+  for (const command_row& c : control::command_table()) {
+    for (const control::command_option& o : c.options) {
+      if (o.flag == option) return true;
+    }
+  }
+  return false;
 }
 
 /// A decimal number in [min, max], or nullopt (not a number, or out of range).
@@ -134,38 +116,53 @@ void check_level(const std::string& level) {
   }
 }
 
-void check_name(const command_spec& c, std::string_view param, const std::string& value) {
+void check_name(const command_row& c, std::string_view param, const std::string& value) {
   if (value.empty()) {
     throw usage_error(std::string(c.words) + ": " + std::string(param) +
-                      " is empty; write vswitchctl " + std::string(c.synopsis));
+                      " is empty; write vswitchctl " + control::synopsis(c));
   }
 }
 
-}  // namespace
-
-invocation parse_args(int argc, const char* const* argv, const char* env_control) {
-  invocation inv;
-  std::vector<std::string> tokens(argv + std::min(argc, 1), argv + std::max(argc, 0));
-
-  // -h/--help and --version win, wherever they are (before `--`).
-  for (const auto& t : tokens) {
-    if (t == "--") break;
-    if (t == "-h" || t == "--help") {
-      inv.what = invocation::action::help;
-      return inv;
+/// A positional argument as the request carries it, checked by what it is.
+json argument_value(const command_row& c, std::string_view arg, const std::string& text) {
+  if (arg == "mac") {
+    const std::string mac = parse_mac(text);
+    if (c.cmd != "fdb/add") return mac;
+    if ((std::stoul(mac.substr(0, 2), nullptr, 16) & 1) != 0) {
+      throw usage_error("MAC " + text +
+                        ": a multicast address; static entries are for unicast MACs "
+                        "(multicast and broadcast frames are always flooded)");
     }
-  }
-  for (const auto& t : tokens) {
-    if (t == "--") break;
-    if (t == "--version") {
-      inv.what = invocation::action::version;
-      return inv;
+    if (mac == "00:00:00:00:00:00") {
+      throw usage_error("MAC " + text + ": the all-zero address; give a station's MAC");
     }
+    return mac;
   }
+  if (arg == "spec") check_port_spec(text);
+  if (arg == "level") check_level(text);
+  return text;  // names and peers: checked by the daemon, as --port and --uplink are
+}
 
-  // Options (anywhere) apart from the words and arguments.
+/// A command option's value as the request carries it.
+json option_value(std::string_view flag, const std::string& text) {
+  if (flag == "--vlan") return parse_vlan(text);
+  if (flag == "--count") return parse_positive("--count", text, "100");
+  if (flag == "--seconds") return parse_positive("--seconds", text, "10");
+  if (text.empty()) throw usage_error("--port needs a port name, e.g. --port tap0");
+  return text;
+}
+
+/// The command line apart: options (anywhere, checked against the known
+/// ones, with their values) and the words and arguments, in order.
+struct split_line {
   std::vector<std::string> positional;
-  std::map<std::string, std::string, std::less<>> given;  // option -> value
+  std::map<std::string, std::string, std::less<>> given;  ///< option -> value
+};
+
+split_line split_tokens(const std::vector<std::string>& tokens) {
+  split_line out;
+  auto& positional = out.positional;
+  auto& given = out.given;
   bool options_end = false;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     const std::string& t = tokens[i];
@@ -208,7 +205,12 @@ invocation parse_args(int argc, const char* const* argv, const char* env_control
     given[option] = *value;
   }
 
-  // Global options.
+  return out;
+}
+
+/// --control (or $VSWITCHD_CONTROL), --json and --timeout into `inv`.
+void apply_global_options(invocation& inv, const split_line& line, const char* env_control) {
+  const auto& given = line.given;
   if (auto it = given.find("--control"); it != given.end()) {
     if (it->second.empty()) throw usage_error("--control needs a path to the control socket");
     inv.control = it->second;
@@ -236,12 +238,15 @@ invocation parse_args(int argc, const char* const* argv, const char* env_control
     inv.timeout_s = seconds;
   }
 
-  // The command: one or two words.
+}
+
+/// The command the words name (one or two of them); `used` gets how many.
+const command_row& find_command(const std::vector<std::string>& positional, std::size_t& used) {
   if (positional.empty()) {
     throw usage_error("no command; give one, e.g. vswitchctl show (see vswitchctl --help)");
   }
   std::string words = positional[0];
-  std::size_t used = 1;
+  used = 1;
   const std::string subs = subcommands_of(words);
   if (!subs.empty()) {
     if (positional.size() < 2) {
@@ -251,8 +256,8 @@ invocation parse_args(int argc, const char* const* argv, const char* env_control
     words += " " + positional[1];
     used = 2;
   }
-  const command_spec* spec = nullptr;
-  for (const auto& c : commands()) {
+  const command_row* spec = nullptr;
+  for (const auto& c : control::command_table()) {
     if (c.words == words) spec = &c;
   }
   if (spec == nullptr) {
@@ -264,79 +269,70 @@ invocation parse_args(int argc, const char* const* argv, const char* env_control
                       "'; the commands are show, stats, fdb, port, uplink, log-level, reload and "
                       "capture (see vswitchctl --help)");
   }
-  const std::string usage = "write vswitchctl " + std::string(spec->synopsis);
+  return *spec;
+}
+
+}  // namespace
+
+invocation parse_args(int argc, const char* const* argv, const char* env_control) {
+  invocation inv;
+  std::vector<std::string> tokens(argv + std::min(argc, 1), argv + std::max(argc, 0));
+
+  // -h/--help and --version win, wherever they are (before `--`).
+  for (const auto& t : tokens) {
+    if (t == "--") break;
+    if (t == "-h" || t == "--help") {
+      inv.what = invocation::action::help;
+      return inv;
+    }
+  }
+  for (const auto& t : tokens) {
+    if (t == "--") break;
+    if (t == "--version") {
+      inv.what = invocation::action::version;
+      return inv;
+    }
+  }
+  const split_line line = split_tokens(tokens);
+  const auto& given = line.given;
+  apply_global_options(inv, line, env_control);
+  std::size_t used = 0;
+  const command_row* spec = &find_command(line.positional, used);
+  const std::string words(spec->words);
+  const std::vector<std::string>& positional = line.positional;
+  const std::string usage = "write vswitchctl " + control::synopsis(*spec);
   std::vector<std::string> params(positional.begin() + static_cast<std::ptrdiff_t>(used),
                                   positional.end());
   if (params.size() < spec->params.size()) {
-    throw usage_error(words + ": missing " + std::string(spec->params[params.size()]) + "; " +
+    throw usage_error(words + ": missing " + std::string(spec->params[params.size()].name) + "; " +
                       usage);
   }
   if (params.size() > spec->params.size()) {
     throw usage_error(words + ": unexpected argument '" + params[spec->params.size()] + "'; " +
                       usage);
   }
-  for (const auto& [option, value] : given) {
+  for (const auto& entry : given) {
+    const std::string& option = entry.first;
     if (option == "--control" || option == "--json" || option == "--timeout") continue;
-    if (std::find(spec->options.begin(), spec->options.end(), option) == spec->options.end()) {
+    if (std::none_of(spec->options.begin(), spec->options.end(),
+                     [&](const control::command_option& o) { return o.flag == option; })) {
       throw usage_error(words + " does not take " + option + "; " + usage);
     }
   }
-  for (std::size_t i = 0; i < params.size(); ++i) check_name(*spec, spec->params[i], params[i]);
+  for (std::size_t i = 0; i < params.size(); ++i) check_name(*spec, spec->params[i].name, params[i]);
 
-  // The request.
+  // The request: each argument and option under the name the table gives it.
   json args = json::object();
-  auto option = [&](std::string_view name) -> const std::string* {
-    auto it = given.find(name);
-    return it == given.end() ? nullptr : &it->second;
-  };
-  auto port_option = [&] {
-    if (const auto* port = option("--port")) {
-      if (port->empty()) throw usage_error("--port needs a port name, e.g. --port tap0");
-      args["port"] = *port;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const control::command_param& p = spec->params[i];
+    if (!p.arg.empty()) args[std::string(p.arg)] = argument_value(*spec, p.arg, params[i]);
+  }
+  for (const control::command_option& o : spec->options) {
+    if (const auto it = given.find(o.flag); it != given.end()) {
+      args[std::string(o.arg)] = option_value(o.flag, it->second);
     }
-  };
-  auto vlan_option = [&] {
-    if (const auto* vlan = option("--vlan")) args["vlan"] = parse_vlan(*vlan);
-  };
-  if (words == "fdb show") {
-    port_option();
-    vlan_option();
-  } else if (words == "fdb add") {
-    const std::string mac = parse_mac(params[0]);
-    const auto first = std::stoul(mac.substr(0, 2), nullptr, 16);
-    if ((first & 1) != 0) {
-      throw usage_error("MAC " + params[0] +
-                        ": a multicast address; static entries are for unicast MACs "
-                        "(multicast and broadcast frames are always flooded)");
-    }
-    if (mac == "00:00:00:00:00:00") {
-      throw usage_error("MAC " + params[0] + ": the all-zero address; give a station's MAC");
-    }
-    args["mac"] = mac;
-    args["port"] = params[1];
-    vlan_option();
-  } else if (words == "fdb del") {
-    args["mac"] = parse_mac(params[0]);
-    vlan_option();
-  } else if (words == "fdb flush") {
-    port_option();
-  } else if (words == "port add") {
-    check_port_spec(params[0]);
-    args["spec"] = params[0];
-  } else if (words == "port del") {
-    args["name"] = params[0];
-  } else if (words == "uplink add" || words == "uplink del") {
-    args["peer"] = params[0];  // checked by the daemon, as --uplink is
-  } else if (words == "log-level") {
-    check_level(params[0]);
-    args["level"] = params[0];
-  } else if (words == "capture") {
-    args["port"] = params[0];
-    if (const auto* count = option("--count"))
-      args["count"] = parse_positive("--count", *count, "100");
-    if (const auto* seconds = option("--seconds")) {
-      args["seconds"] = parse_positive("--seconds", *seconds, "10");
-    }
+  }
+  if (spec->cmd == "capture") {
     inv.capture_file = params[1];
     if (inv.capture_file == "-" && inv.as_json) {
       throw usage_error(
@@ -361,35 +357,8 @@ std::string usage_text() {
          "\n"
          "Asks a running vswitchd, over its control socket, for its state or to change it.\n"
          "\n"
-         "Commands:\n"
-         "  show                         version, uptime, MAC table, uplink; every port\n"
-         "                               with its counters; every uplink peer with its\n"
-         "                               state and round-trip time\n"
-         "  stats                        drops by reason, of each port and of the uplink\n"
-         "                               endpoint; the MAC table's counters\n"
-         "  fdb show [--port P] [--vlan V]\n"
-         "                               the MAC table: all of it, or port P's, VLAN V's\n"
-         "  fdb add MAC PORT [--vlan V]  add a static entry: MAC on VLAN V (default 0)\n"
-         "                               is on PORT; it does not age, and learning does\n"
-         "                               not move it\n"
-         "  fdb del MAC [--vlan V]       remove the entry of MAC on VLAN V (default 0),\n"
-         "                               static or learned\n"
-         "  fdb flush [--port P]         forget the learned entries (all, or port P's);\n"
-         "                               static entries stay\n"
-         "  port add [tap:|dev:]NAME[,max-macs=N]\n"
-         "                               add a port, as vswitchd --port takes it\n"
-         "  port del NAME                remove a port\n"
-         "  uplink add HOST:PORT         add an uplink peer, as vswitchd --uplink takes it\n"
-         "  uplink del HOST:PORT         remove an uplink peer (as it was added, or its\n"
-         "                               resolved ADDR:PORT)\n"
-         "  log-level LEVEL              set the log level: trace, debug, info, warn or\n"
-         "                               error\n"
-         "  reload                       re-read the configuration (as SIGHUP does) and\n"
-         "                               apply what changed; says what needs a restart\n"
-         "  capture PORT FILE [--count N] [--seconds S]\n"
-         "                               write the frames entering or leaving PORT to\n"
-         "                               FILE, a pcap file (\"-\": standard output), until\n"
-         "                               N frames, S seconds, Ctrl-C or the port is gone\n"
+         "Commands:\n" +
+         control::commands_help() +
          "\n"
          "Options (before or after the command):\n"
          "  --control PATH     the control socket, vswitchd's --control (default:\n"
@@ -412,367 +381,10 @@ std::string usage_text() {
          "  vswitchctl capture tap0 - | tcpdump -n -r -\n";
 }
 
-// --- output ------------------------------------------------------------------
-
-namespace {
-
-/// obj[key] if obj is an object holding a non-null `key`, else nullptr.
-const json* field(const json& obj, std::string_view key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-std::string fixed(double value, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
-  return buf;
-}
-
-/// A value as text: strings as they are, numbers in decimal, else "-".
-std::string text(const json* value) {
-  if (value == nullptr) return "-";
-  if (value->is_string()) return value->get<std::string>();
-  if (value->is_number_unsigned()) return std::to_string(value->get<std::uint64_t>());
-  if (value->is_number_integer()) return std::to_string(value->get<std::int64_t>());
-  if (value->is_number_float()) {
-    const double v = value->get<double>();
-    return v == std::floor(v) && std::fabs(v) < 1e15 ? fixed(v, 0) : fixed(v, 3);
-  }
-  if (value->is_boolean()) return value->get<bool>() ? "yes" : "no";
-  return value->dump();
-}
-
-std::string text(const json& obj, std::string_view key) { return text(field(obj, key)); }
-
-/// A double as a count: negative (and NaN) as 0, beyond 64 bits as the
-/// largest (a plain cast would be undefined there; the input comes from a socket).
-std::uint64_t saturated(double value) {
-  if (!(value > 0)) return 0;
-  if (value >= 18446744073709551616.0) return std::numeric_limits<std::uint64_t>::max();
-  return static_cast<std::uint64_t>(value);
-}
-
-/// A counter: obj[key] if it is a non-negative number, else 0.
-std::uint64_t count(const json& obj, std::string_view key) {
-  const json* value = field(obj, key);
-  if (value == nullptr) return 0;
-  if (value->is_number_unsigned()) return value->get<std::uint64_t>();
-  if (value->is_number_integer())
-    return static_cast<std::uint64_t>(std::max<std::int64_t>(0, value->get<std::int64_t>()));
-  if (value->is_number_float()) return saturated(value->get<double>());
-  return 0;
-}
-
-/// obj[key] as an array (empty if missing or not one).
-const json& array(const json& obj, std::string_view key) {
-  static const json empty = json::array();
-  const json* value = field(obj, key);
-  return value != nullptr && value->is_array() ? *value : empty;
-}
-
-/// "1 entry", "3 entries".
-std::string plural(std::uint64_t n, std::string_view one, std::string_view many) {
-  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
-}
-
-/// Seconds as "42s", "5m 03s", "2h 05m 03s", "3d 04h 05m".
-std::string duration(double seconds) {
-  const std::uint64_t s = saturated(seconds);
-  char buf[64];
-  if (s < 60) {
-    std::snprintf(buf, sizeof buf, "%llus", static_cast<unsigned long long>(s));
-  } else if (s < 3600) {
-    std::snprintf(buf, sizeof buf, "%llum %02llus", static_cast<unsigned long long>(s / 60),
-                  static_cast<unsigned long long>(s % 60));
-  } else if (s < 86400) {
-    std::snprintf(
-        buf, sizeof buf, "%lluh %02llum %02llus", static_cast<unsigned long long>(s / 3600),
-        static_cast<unsigned long long>(s / 60 % 60), static_cast<unsigned long long>(s % 60));
-  } else {
-    std::snprintf(buf, sizeof buf, "%llud %02lluh %02llum",
-                  static_cast<unsigned long long>(s / 86400),
-                  static_cast<unsigned long long>(s / 3600 % 24),
-                  static_cast<unsigned long long>(s / 60 % 60));
-  }
-  return buf;
-}
-
-/// obj[key], a round-trip time in milliseconds, as "0.123ms" or "12.5ms"; or "-".
-std::string rtt(const json& obj, std::string_view key) {
-  const json* value = field(obj, key);
-  if (value == nullptr || !value->is_number()) return "-";
-  const double ms = value->get<double>();
-  return fixed(ms, ms < 10 ? 3 : 1) + "ms";
-}
-
-/// obj[key], seconds ago, as "0.4s", "1m 05s"; or "-".
-std::string ago(const json& obj, std::string_view key) {
-  const json* value = field(obj, key);
-  if (value == nullptr || !value->is_number()) return "-";
-  const double s = value->get<double>();
-  return s < 60 ? fixed(s, 1) + "s" : duration(s);
-}
-
-/// The names in obj[key] joined by ", ", or "none".
-std::string list(const json& obj, std::string_view key) {
-  std::string out;
-  for (const auto& item : array(obj, key)) {
-    if (!out.empty()) out += ", ";
-    out += text(&item);
-  }
-  return out.empty() ? "none" : out;
-}
-
-/// Sum of the counters in a drops object.
-std::uint64_t total(const json* drops) {
-  std::uint64_t sum = 0;
-  if (drops == nullptr || !drops->is_object()) return 0;
-  for (const auto& [reason, n] : drops->items()) sum += count(*drops, reason);
-  return sum;
-}
-
-/// A text table: left-aligned columns, numbers (headers marked '>') right-aligned.
-class table {
- public:
-  explicit table(std::vector<std::string> headers) {
-    for (auto& h : headers) {
-      const bool right = h.starts_with(">");
-      right_.push_back(right);
-      if (right) h.erase(0, 1);
-    }
-    rows_.push_back(std::move(headers));
-  }
-
-  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
-  bool empty() const { return rows_.size() == 1; }
-
-  std::string render() const {
-    std::vector<std::size_t> width(right_.size(), 0);
-    for (const auto& row : rows_) {
-      for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-    }
-    std::string out;
-    for (const auto& row : rows_) {
-      std::string line;
-      for (std::size_t i = 0; i < row.size(); ++i) {
-        if (i > 0) line += "  ";
-        const std::string pad(width[i] - row[i].size(), ' ');
-        line += right_[i] ? pad + row[i] : row[i] + pad;
-      }
-      while (!line.empty() && line.back() == ' ') line.pop_back();
-      out += line + "\n";
-    }
-    return out;
-  }
-
- private:
-  std::vector<bool> right_;
-  std::vector<std::vector<std::string>> rows_;
-};
-
-std::string format_show(const json& r) {
-  std::string out = "vswitchd " + text(r, "version") + ", pid " + text(r, "pid");
-  if (const json* up = field(r, "uptime_s"); up != nullptr && up->is_number()) {
-    out += ", up " + duration(up->get<double>());
-  }
-  out += "\n";
-  if (const json* mt = field(r, "mac_table")) {
-    out += "mac table: " + text(*mt, "entries") + " of " + text(*mt, "capacity") +
-           " entries, aging " + text(*mt, "aging_s") + " s\n";
-  }
-  if (const json* up = field(r, "uplink")) {
-    const std::string mode = text(*up, "mode");
-    out += "uplink: " + mode + " on " + text(*up, "local");
-    if (mode != "sealed" && field(*up, "vni") != nullptr) out += ", vni " + text(*up, "vni");
-    out += "\n";
-  }
-
-  const json& ports = array(r, "ports");
-  table port_table({"NAME", "KIND", "STATE", ">MTU", ">MACS", ">RX-FRAMES", ">RX-BYTES",
-                    ">TX-FRAMES", ">TX-BYTES", ">DROPS"});
-  table peer_table({"NAME", "ADDRESS", "STATE", ">RTT", ">LAST-SEEN", ">PROBES"});
-  for (const auto& p : ports) {
-    port_table.add({text(p, "name"), text(p, "kind"), text(p, "state"), text(p, "mtu"),
-                    text(p, "mac_entries"), text(p, "rx_frames"), text(p, "rx_bytes"),
-                    text(p, "tx_frames"), text(p, "tx_bytes"),
-                    std::to_string(total(field(p, "drops")))});
-    if (const json* peer = field(p, "peer")) {
-      peer_table.add({text(p, "name"), text(*peer, "address"), text(*peer, "state"),
-                      rtt(*peer, "rtt_ms"), ago(*peer, "last_seen_s"),
-                      text(*peer, "probes_sent") + "/" + text(*peer, "probes_answered")});
-    }
-  }
-  out += "\n";
-  out += port_table.empty() ? "no ports\n" : port_table.render();
-  if (!peer_table.empty()) out += "\n" + peer_table.render();
-  if (const json* waiting = field(r, "waiting"); waiting != nullptr && waiting->is_array() && !waiting->empty()) {
-    out += "\nwaited for (the name is back as something vswitchd cannot attach; tried each second,\n"
-           "vswitchctl port del NAME stops it):";
-    for (const auto& name : *waiting) out += " " + text(&name);
-    out += "\n";
-  }
-  return out;
-}
-
-std::string format_stats(const json& r) {
-  std::string out;
-  table drops({"PORT", "REASON", ">COUNT"});
-  for (const auto& p : array(r, "ports")) {
-    const json* d = field(p, "drops");
-    if (d == nullptr || !d->is_object()) continue;
-    for (const auto& [reason, n] : d->items()) {
-      if (count(*d, reason) != 0)
-        drops.add({text(p, "name"), reason, std::to_string(count(*d, reason))});
-    }
-  }
-  out += drops.empty() ? "ports: no drops\n" : drops.render();
-
-  if (const json* up = field(r, "uplink")) {
-    out += "\nuplink endpoint " + text(*up, "local") + ": " +
-           plural(count(*up, "rx_datagrams"), "datagram", "datagrams") + " received";
-    table endpoint({"REASON", ">COUNT"});
-    if (const json* d = field(*up, "drops"); d != nullptr && d->is_object()) {
-      for (const auto& [reason, n] : d->items()) {
-        if (count(*d, reason) != 0) endpoint.add({reason, std::to_string(count(*d, reason))});
-      }
-    }
-    out += endpoint.empty() ? ", no drops\n" : "\n" + endpoint.render();
-  }
-
-  if (const json* mt = field(r, "mac_table")) {
-    out += "\nmac table: " + text(*mt, "learned") + " learned, " + text(*mt, "moved") + " moved, " +
-           text(*mt, "expired") + " expired, " + text(*mt, "refused") + " refused, " +
-           text(*mt, "evicted") + " evicted, " + text(*mt, "flaps") + " pinned for flapping; " +
-           text(*mt, "entries") + " of " + text(*mt, "capacity") + " entries in use\n";
-  }
-  return out;
-}
-
-std::string format_fdb(const json& r) {
-  table t({"MAC", ">VLAN", "PORT", "TYPE", ">AGE"});
-  for (const auto& e : array(r, "entries")) {
-    const bool is_static = text(e, "type") == "static";
-    t.add({text(e, "mac"), text(e, "vlan"), text(e, "port"), text(e, "type"),
-           is_static ? "-" : text(e, "age_s") + "s"});
-  }
-  const json* n = field(r, "count");
-  const std::uint64_t entries = n != nullptr ? count(r, "count") : array(r, "entries").size();
-  std::string out = t.empty() ? "" : t.render();
-  return out + plural(entries, "entry", "entries") + " (of " + text(r, "capacity") + ")\n";
-}
-
-std::string format_reload(const json& r) {
-  std::string out;
-  out += "ports added:    " + list(r, "ports_added") + "\n";
-  out += "ports removed:  " + list(r, "ports_removed") + "\n";
-  if (!array(r, "ports_changed").empty()) {
-    out += "ports changed:  " + list(r, "ports_changed") + " (reopened with their new options)\n";
-  }
-  out += "peers added:    " + list(r, "peers_added") + "\n";
-  out += "peers removed:  " + list(r, "peers_removed") + "\n";
-  out += "unchanged:      " + text(r, "unchanged") + "\n";
-  for (const auto& failure : array(r, "failed")) {
-    out += "failed:         " + (failure.is_string() ? failure.get<std::string>() : failure.dump()) + "\n";
-  }
-  if (array(r, "restart_needed").empty()) {
-    out += "restart needed: no\n";
-  } else {
-    out += "restart needed: " + list(r, "restart_needed") +
-           " (changed; they take effect when vswitchd restarts)\n";
-  }
-  return out;
-}
-
-}  // namespace
-
-std::string format_result(const std::string& cmd, const json& result) {
-  if (cmd == "show") return format_show(result);
-  if (cmd == "stats") return format_stats(result);
-  if (cmd == "fdb/show") return format_fdb(result);
-  if (cmd == "fdb/add") {
-    return "added static entry " + text(result, "mac") + " vlan " + text(result, "vlan") + " on " +
-           text(result, "port") + "\n";
-  }
-  if (cmd == "fdb/del") {
-    return "removed " + text(result, "type") + " entry " + text(result, "mac") + " vlan " +
-           text(result, "vlan") + " on " + text(result, "port") + "\n";
-  }
-  if (cmd == "fdb/flush") {
-    return "flushed " + plural(count(result, "flushed"), "dynamic entry", "dynamic entries") + "\n";
-  }
-  if (cmd == "port/add" || cmd == "uplink/add") {
-    std::string out = (cmd == "port/add" ? "port " : "uplink ") + text(result, "name") +
-                      " added (id " + text(result, "id") + ")";
-    if (const json* peer = field(result, "peer"); peer != nullptr && field(*peer, "address")) {
-      out += ", peer " + text(*peer, "address");
-    }
-    if (field(result, "description") != nullptr) out += ": " + text(result, "description");
-    return out + "\n";
-  }
-  if (cmd == "port/del" && field(result, "id") == nullptr) {
-    return "port " + text(result, "name") + " removed (its interface was gone; no longer waited for)\n";
-  }
-  if (cmd == "port/del" || cmd == "uplink/del") {
-    return (cmd == "port/del" ? "port " : "uplink ") + text(result, "name") + " removed (id " +
-           text(result, "id") + ")\n";
-  }
-  if (cmd == "log-level") {
-    return "log level " + text(result, "level") + " (was " + text(result, "previous") + ")\n";
-  }
-  if (cmd == "reload") return format_reload(result);
-  return result.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
-}
-
 // --- capture -----------------------------------------------------------------
 
-namespace {
-
-void put_u16(std::uint8_t* at, std::uint16_t v) {
-  at[0] = static_cast<std::uint8_t>(v);
-  at[1] = static_cast<std::uint8_t>(v >> 8);
-}
-
-void put_u32(std::uint8_t* at, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) at[i] = static_cast<std::uint8_t>(v >> (8 * i));
-}
-
-std::uint32_t get_u32(const std::uint8_t* at) {
-  return static_cast<std::uint32_t>(at[0]) | static_cast<std::uint32_t>(at[1]) << 8 |
-         static_cast<std::uint32_t>(at[2]) << 16 | static_cast<std::uint32_t>(at[3]) << 24;
-}
-
-}  // namespace
-
 std::array<std::uint8_t, 24> pcap_global_header(std::uint32_t snaplen, std::uint32_t linktype) {
-  std::array<std::uint8_t, 24> h{};
-  put_u32(&h[0], 0xa1b2c3d4);  // magic: microsecond timestamps
-  put_u16(&h[4], 2);           // version 2.4
-  put_u16(&h[6], 4);
-  put_u32(&h[8], 0);   // thiszone: UTC
-  put_u32(&h[12], 0);  // sigfigs
-  put_u32(&h[16], snaplen);
-  put_u32(&h[20], linktype);
-  return h;
-}
-
-capture_start parse_capture_start(const json& result) {
-  capture_start start;
-  const json* snaplen = field(result, "snaplen");
-  const json* linktype = field(result, "linktype");
-  if (snaplen == nullptr || !snaplen->is_number_unsigned() || snaplen->get<std::uint64_t>() == 0 ||
-      snaplen->get<std::uint64_t>() > max_snaplen) {
-    throw protocol_error("bad capture answer from vswitchd: snaplen " + text(snaplen) +
-                         " (expected 1 to " + std::to_string(max_snaplen) + ")");
-  }
-  if (linktype == nullptr || !linktype->is_number_unsigned() ||
-      linktype->get<std::uint64_t>() > 0xffffffffu) {
-    throw protocol_error("bad capture answer from vswitchd: linktype " + text(linktype));
-  }
-  start.snaplen = static_cast<std::uint32_t>(snaplen->get<std::uint64_t>());
-  start.linktype = static_cast<std::uint32_t>(linktype->get<std::uint64_t>());
-  return start;
+  return pcap::global_header(snaplen, linktype);
 }
 
 record_scan scan_records(std::span<const std::uint8_t> data, std::uint32_t snaplen) {
@@ -784,7 +396,7 @@ record_scan scan_records(std::span<const std::uint8_t> data, std::uint32_t snapl
       scan.ended = true;
       break;
     }
-    const std::uint32_t incl_len = get_u32(header + 8);
+    const std::uint32_t incl_len = pcap::record_length(header);
     if (incl_len > snaplen) {
       if (scan.records > 0) break;  // the whole records before it first
       throw protocol_error("bad record from vswitchd: " + std::to_string(incl_len) +
@@ -795,11 +407,6 @@ record_scan scan_records(std::span<const std::uint8_t> data, std::uint32_t snapl
     ++scan.records;
   }
   return scan;
-}
-
-std::string capture_summary(std::uint64_t frames, const json& summary) {
-  return plural(frames, "frame", "frames") + " captured, " + text(summary, "dropped") +
-         " dropped by vswitchd (ended: " + text(summary, "reason") + ")";
 }
 
 }  // namespace vswitchctl

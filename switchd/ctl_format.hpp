@@ -1,9 +1,10 @@
 // vswitchctl, the control socket's client, minus its I/O: the command line
-// (parse_args checks everything that can be checked without the daemon and
-// builds the request of switchd/control_protocol.md), the human-readable
-// output of each command's result (format_result), and the pcap pieces of
-// `capture` (the file's global header, splitting the stream into whole
-// records). vswitchctl.cpp adds main(), the socket and the capture loop.
+// (parse_args, by the command table in switchd/command_table.hpp, checks
+// everything that can be checked without the daemon and builds the request
+// of docs/control-protocol.md), the human-readable output of each command's
+// result (format_result, in ctl_output.cpp), and the pcap pieces of `capture`
+// (the file's global header, splitting the stream into whole records).
+// vswitchctl.cpp adds main(), the socket and the capture loop.
 #pragma once
 
 #include <array>
@@ -61,9 +62,26 @@ std::string request_line(const invocation& inv);
 std::string usage_text();
 
 /// The human-readable output of `cmd` (the request's "cmd") for its
-/// response's `result`, ending in '\n'. Fields the daemon left out or sent as
-/// null show as "-"; a command it does not know is printed as JSON.
+/// response's `result`, ending in '\n', by the command table's formatter.
+/// Fields the daemon left out or sent as null show as "-"; a command without
+/// a formatter is printed as JSON.
 std::string format_result(const std::string& cmd, const json& result);
+
+/// Each command's formatter (switchd/ctl_output.cpp), named by the command table.
+namespace output {
+std::string format_show(const json& r);
+std::string format_stats(const json& r);
+std::string format_fdb(const json& r);
+std::string format_fdb_add(const json& r);
+std::string format_fdb_del(const json& r);
+std::string format_fdb_flush(const json& r);
+std::string format_port_added(const json& r);
+std::string format_port_removed(const json& r);
+std::string format_uplink_added(const json& r);
+std::string format_uplink_removed(const json& r);
+std::string format_log_level(const json& r);
+std::string format_reload(const json& r);
+}  // namespace output
 
 // --- capture ---------------------------------------------------------------
 

@@ -1,25 +1,49 @@
-// vswitchd-docs: writes the reference pages that are generated from the
-// tables (docs/options.md from the option table). Run it after changing a
-// table: `build/switchd/vswitchd-docs docs`; tests/switchd/docs_test.cpp
-// fails while a page and its table disagree.
+// vswitchd-docs: writes the parts of the reference that are generated from
+// the tables: DIR/options.md from the option table, and the command table
+// inside DIR/control-protocol.md (between its "commands" markers) from the
+// command table. Run it after changing a table: `build/switchd/vswitchd-docs
+// docs`; tests/switchd/docs_test.cpp fails while a page and its table disagree.
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 
+#include "switchd/command_table.hpp"
+#include "switchd/docs.hpp"
 #include "switchd/option_table.hpp"
+
+namespace {
+
+bool write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  if (!out.flush()) {
+    std::cerr << "vswitchd-docs: cannot write " << path << "\n";
+    return false;
+  }
+  std::cout << "wrote " << path << "\n";
+  return true;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 2) {
-    std::cerr << "usage: vswitchd-docs DIR   (writes DIR/options.md)\n";
+    std::cerr << "usage: vswitchd-docs DIR   (writes DIR/options.md and the commands of "
+                 "DIR/control-protocol.md)\n";
     return 2;
   }
-  const std::string path = std::string(argv[1]) + "/options.md";
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << switchd::options_markdown();
-  if (!out.flush()) {
-    std::cerr << "vswitchd-docs: cannot write " << path << "\n";
+  const std::string dir = argv[1];
+  if (!write_file(dir + "/options.md", switchd::options_markdown())) return 1;
+  const std::string protocol = dir + "/control-protocol.md";
+  std::ifstream in(protocol, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  const auto updated = switchd::docs::with_commands(text.str());
+  if (!updated) {
+    std::cerr << "vswitchd-docs: " << protocol << " lacks the commands markers ("
+              << switchd::docs::commands_begin << " ... " << switchd::docs::commands_end << ")\n";
     return 1;
   }
-  std::cout << "wrote " << path << "\n";
-  return 0;
+  return write_file(protocol, *updated) ? 0 : 1;
 }

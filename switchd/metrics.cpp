@@ -185,13 +185,16 @@ void add_drops(family& f, const std::string& labels, const json* drops) {
   }
 }
 
-}  // namespace
+/// A metric read from one member of each port (or the table, or a peer).
+struct per_port {
+  const char* name;
+  const char* type;
+  const char* help;
+  const char* key;
+};
 
-std::string render_prometheus(const nlohmann::json& status) {
-  std::string out;
-  const std::vector<port_view> ports = ports_of(status);
-
-  // The daemon.
+/// The daemon's version and uptime.
+void render_daemon(std::string& out, const nlohmann::json& status) {
   {
     family f(out, "vswitchd_build_info", "gauge", "vswitchd's version, in the label; always 1.");
     f.add(label("version", string_member(status, "version", "unknown")), json(1));
@@ -203,7 +206,10 @@ std::string render_prometheus(const nlohmann::json& status) {
     f.flush();
   }
 
-  // Ports.
+}
+
+/// Each port's state, counters, drops, MAC entries and MTU.
+void render_ports(std::string& out, const std::vector<port_view>& ports) {
   {
     family f(out, "vswitchd_port_up", "gauge", "1 when the port is up, 0 when it is down.");
     for (const port_view& p : ports) {
@@ -211,12 +217,6 @@ std::string render_prometheus(const nlohmann::json& status) {
     }
     f.flush();
   }
-  struct per_port {
-    const char* name;
-    const char* type;
-    const char* help;
-    const char* key;
-  };
   static constexpr per_port counters[] = {
       {"vswitchd_port_rx_frames_total", "counter", "Frames received from the port.", "rx_frames"},
       {"vswitchd_port_rx_bytes_total", "counter", "Bytes received from the port.", "rx_bytes"},
@@ -245,7 +245,10 @@ std::string render_prometheus(const nlohmann::json& status) {
     f.flush();
   }
 
-  // The MAC table.
+}
+
+/// The MAC table's size and counters, and the ports waited for.
+void render_mac_table(std::string& out, const nlohmann::json& status) {
   if (const json* table = member(status, "mac_table")) {
     static constexpr per_port table_metrics[] = {
         {"vswitchd_mac_table_entries", "gauge", "Entries in the MAC table.", "entries"},
@@ -279,7 +282,10 @@ std::string render_prometheus(const nlohmann::json& status) {
     f.flush();
   }
 
-  // Peers (uplink ports).
+}
+
+/// Each uplink peer's liveness, round trip and probes.
+void render_peers(std::string& out, const std::vector<port_view>& ports) {
   {
     family f(out, "vswitchd_peer_up", "gauge", "1 when the peer answers, 0 when it does not.");
     for (const port_view& p : ports) {
@@ -313,7 +319,10 @@ std::string render_prometheus(const nlohmann::json& status) {
     f.flush();
   }
 
-  // The uplink endpoint (the UDP socket all uplinks share).
+}
+
+/// The uplink endpoint (the UDP socket all uplinks share).
+void render_uplink(std::string& out, const nlohmann::json& status) {
   if (const json* uplink = member(status, "uplink")) {
     {
       family f(out, "vswitchd_uplink_rx_datagrams_total", "counter",
@@ -328,6 +337,18 @@ std::string render_prometheus(const nlohmann::json& status) {
       f.flush();
     }
   }
+}
+
+}  // namespace
+
+std::string render_prometheus(const nlohmann::json& status) {
+  std::string out;
+  const std::vector<port_view> ports = ports_of(status);
+  render_daemon(out, status);
+  render_ports(out, ports);
+  render_mac_table(out, status);
+  render_peers(out, ports);
+  render_uplink(out, status);
   return out;
 }
 

@@ -1,5 +1,7 @@
 #include "switchd/option_table.hpp"
 
+#include "switchd/markdown.hpp"
+
 #include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
 #include <charconv>
@@ -117,9 +119,9 @@ const char* const port_help =
     ",mcast-limit=PPS, ,unknown-limit=PPS limit floods (frames/s). Without VLAN options a "
     "port carries every VLAN as it comes";
 
-std::vector<option_row> make_table() {
+/// The actions, --config, and the local ports: interfaces and QEMU guests.
+void add_port_rows(std::vector<option_row>& t) {
   using enum reload_effect;
-  std::vector<option_row> t;
   t.push_back(action("help", "show this help and exit"));
   t.push_back(action("version", "show the version and exit"));
   t.push_back(action("generate-key", "print a new random key for --key-file and exit"));
@@ -179,6 +181,11 @@ std::vector<option_row> make_table() {
   t.push_back(text("stream-group", "GROUP", restart, &options::stream_group, "vswitchd's group",
                    "group of the --stream-listen unix sockets, so its members can connect VMs "
                    "without root"));
+}
+
+/// The uplink peers and the socket they share.
+void add_peer_rows(std::vector<option_row>& t) {
+  using enum reload_effect;
   {
     option_row r = row(
         "uplink", "HOST:PORT[,vni-map=V:N,...]", "", diff,
@@ -207,6 +214,11 @@ std::vector<option_row> make_table() {
                   }));
   t.push_back(number("vni", "N", restart, &options::vni, 0, l2::max_vni,
                      "a VNI from 0 to 16777215 (24 bits)", "VXLAN network identifier, 0-16777215"));
+}
+
+/// The MAC table: aging, size, what happens when full, move damping.
+void add_mac_table_rows(std::vector<option_row>& t) {
+  using enum reload_effect;
   t.push_back(number("mac-aging", "SECONDS", at_once, &options::mac_aging, 1, 1'000'000,
                      "seconds from 1 to 1000000", "forget a MAC address not seen for this long"));
   t.push_back(number("mac-table-size", "N", restart, &options::mac_table_size, 1, 1u << 24,
@@ -230,6 +242,11 @@ std::vector<option_row> make_table() {
                      "seconds from 1 to 3600", "see --mac-move-limit"));
   t.push_back(number("mac-hold-down", "SECONDS", at_once, &options::mac_hold_down, 1, 86400,
                      "seconds from 1 to 86400", "see --mac-move-limit"));
+}
+
+/// Running as a service: logging, pid file, user, control socket, metrics.
+void add_service_rows(std::vector<option_row>& t) {
+  using enum reload_effect;
   t.push_back(row("log-level", "LEVEL", "info", at_once, "trace, debug, info, warn or error",
                   &options::log_level, [](options& o, const std::string& value) {
                     static const std::set<std::string> levels = {"trace", "debug", "info", "warn",
@@ -273,6 +290,11 @@ std::vector<option_row> make_table() {
                     }
                     o.metrics = parse_host_port(value, "--metrics");
                   }));
+}
+
+/// How uplinks behave: sealing, liveness, names, MTU, peers file, multicast group.
+void add_uplink_rows(std::vector<option_row>& t) {
+  using enum reload_effect;
   t.push_back(text("key-file", "PATH", restart, &options::key_file, "",
                    "seal every uplink (encrypted and authenticated) with the overlay key in "
                    "PATH: one key per line as 64 hex digits (vswitchd --generate-key), at most "
@@ -323,6 +345,15 @@ std::vector<option_row> make_table() {
                     }
                     o.group_dev = value;
                   }));
+}
+
+std::vector<option_row> make_table() {
+  std::vector<option_row> t;
+  add_port_rows(t);
+  add_peer_rows(t);
+  add_mac_table_rows(t);
+  add_service_rows(t);
+  add_uplink_rows(t);
   return t;
 }
 
@@ -457,14 +488,7 @@ std::string options_markdown() {
       "running value and reports that a restart is needed.\n\n"
       "| option | default | reload | meaning |\n"
       "|---|---|---|---|\n";
-  const auto cell = [](std::string text) {
-    std::string escaped;
-    for (char c : text) {
-      if (c == '|') escaped += '\\';
-      escaped += c;
-    }
-    return escaped;
-  };
+  using markdown::cell;
   for (const option_row& r : option_table()) {
     std::string name = "`--" + r.name + (r.value_name.empty() ? "" : " " + r.value_name) + "`";
     if (r.repeatable) name += " (repeatable)";

@@ -11,32 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "l2/forwarder.hpp"
-#include "l2/vlan.hpp"
+#include "switchd/port_spec.hpp"
 
 namespace switchd {
 
-/// A bad option: the message names it and says how to fix it.
-class options_error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-/// How a --port is attached.
-enum class port_mode {
-  automatic,  ///< NAME: file side if it is a free TAP or missing, else kernel side
-  tap,        ///< tap:NAME — file side, created if missing
-  device,     ///< dev:NAME — kernel side of an existing interface (AF_PACKET)
-  dgram,      ///< dgram:LOCAL=REMOTE — a QEMU -netdev dgram peer (one frame per datagram)
-};
-
-/// Options that follow a port's name (and a --stream-listen address).
-struct port_options {
-  std::uint32_t max_macs = 0;  ///< max-macs=N: most MAC entries it may hold; 0 no limit
-  l2::vlan_mode vlans;         ///< vlan=V (access) or trunk=LIST[,native=V]; default transparent
-  l2::storm_limits storm;      ///< bcast-limit, mcast-limit, unknown-limit (frames/s); 0 none
-  friend bool operator==(const port_options&, const port_options&) = default;
-};
 
 /// --stream-listen unix:PATH|tcp:ADDR:PORT[,OPTION=V...]: QEMU -netdev stream
 /// guests connect there; each connection is a port with these options.
@@ -44,22 +22,6 @@ struct stream_listen_spec {
   std::string address;  ///< "unix:PATH" or "tcp:ADDR:PORT"
   std::string text;     ///< as the user wrote it
   port_options options;
-};
-
-/// A --port: how and what to attach, and its per-port options.
-struct port_spec {
-  port_mode mode = port_mode::automatic;
-  std::string name;  ///< interface name
-  std::string text;  ///< as the user wrote it
-  std::uint32_t max_macs = 0;  ///< max-macs=N: most MAC entries it may hold; 0 no limit
-  l2::vlan_mode vlans;         ///< vlan=V (access) or trunk=LIST[,native=V]; default transparent
-  l2::storm_limits storm;      ///< bcast-limit, mcast-limit, unknown-limit (frames/s); 0 none
-  /// Same attachment and options (the text may differ in spelling).
-  friend bool operator==(const port_spec& a, const port_spec& b) {
-    return a.mode == b.mode && a.name == b.name && a.max_macs == b.max_macs && a.vlans == b.vlans &&
-           a.storm == b.storm;
-  }
-  port_options options() const { return {max_macs, vlans, storm}; }
 };
 
 /// HOST:PORT as written; resolved when the daemon starts.
@@ -125,9 +87,6 @@ std::uint64_t parse_number(const std::string& text, const std::string& option, s
 /// port options for every connection. Throws options_error.
 stream_listen_spec parse_stream_listen(const std::string& text);
 
-/// Parses a VLAN list: "10,20,30-39" (ids 1 to 4094). `what` names it in errors.
-l2::vlan_set parse_vlan_list(std::string_view text, const std::string& what);
-
 /// Parses an --uplink: HOST:PORT (as parse_host_port), then optionally
 /// ",vni-map=VLAN:VNI,VLAN:VNI...". `option` names it in errors. Throws options_error.
 host_port parse_uplink(const std::string& text, const std::string& option);
@@ -139,9 +98,5 @@ host_port parse_host_port(const std::string& text, const std::string& option);
 /// Parses a --peers-file's text: one HOST:PORT (or HOST, port 4789) per
 /// line, `#` comments. `file` names it in errors. Throws options_error.
 std::vector<host_port> parse_peers_file(std::string_view text, const std::string& file);
-
-/// Parses "[tap:|dev:]NAME[,OPTION=VALUE...]" (OPTION: max-macs, vlan, trunk,
-/// native). Throws options_error.
-port_spec parse_port_spec(const std::string& text);
 
 }  // namespace switchd

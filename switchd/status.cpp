@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "ports/netdev.hpp"
-#include "ports/udp_uplink.hpp"
+#include "ports/uplink_port.hpp"
 
 namespace switchd {
 namespace {

@@ -1,6 +1,6 @@
 // status: the switch's state as JSON, the one model that `vswitchctl show`,
 // `vswitchctl stats`, `vswitchctl fdb show` and the Prometheus metrics are
-// rendered from. The schema is in switchd/control_protocol.md. Built on
+// rendered from. The schema is in docs/control-protocol.md. Built on
 // request (control path), never on the data path.
 #pragma once
 

@@ -282,6 +282,85 @@ volatile sig_atomic_t stop_signal = 0;
 
 extern "C" void on_stop_signal(int sig) { stop_signal = sig; }
 
+/// Blocks SIGINT and SIGTERM (they set stop_signal when delivered); returns
+/// the mask to wait with, in which they are open.
+sigset_t block_stop_signals() {
+  sigset_t stop_set;
+  sigemptyset(&stop_set);
+  sigaddset(&stop_set, SIGINT);
+  sigaddset(&stop_set, SIGTERM);
+  sigset_t waiting_mask;
+  ::sigprocmask(SIG_BLOCK, &stop_set, &waiting_mask);
+  sigdelset(&waiting_mask, SIGINT);
+  sigdelset(&waiting_mask, SIGTERM);
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+  return waiting_mask;
+}
+
+/// Copies whole records from `conn` to `out` until the end marker (nullopt)
+/// or an early end (the exit status: a signal, the reader gone, the daemon
+/// gone). `frames` counts the records written.
+std::optional<int> copy_records(connection& conn, int out, const std::string& name,
+                                const vswitchctl::capture_start& start,
+                                const vswitchctl::invocation& inv, const sigset_t& waiting_mask,
+                                std::uint64_t& frames) {
+  const std::size_t room =
+      std::max<std::size_t>(1u << 20, 2 * (vswitchctl::record_header_size + start.snaplen));
+  auto stopped = [&](const std::string& why) {
+    std::fprintf(
+        stderr, "%s\n",
+        (std::to_string(frames) + (frames == 1 ? " frame" : " frames") + " captured (" + why + ")")
+            .c_str());
+    if (inv.as_json) {
+      print(dump(json{{"captured", frames}, {"dropped", nullptr}, {"reason", "interrupted"}}) +
+            "\n");
+    }
+  };
+  for (;;) {
+    const auto scan = vswitchctl::scan_records(conn.buffer().bytes(), start.snaplen);
+    if (scan.size > 0) {
+      if (const int err = write_all(out, conn.buffer().bytes().data(), scan.size)) {
+        conn.close();
+        if (err == EPIPE) {
+          stopped("the program reading standard output has exited");
+          return 0;
+        }
+        throw failure("cannot write " + name + " (" + error_text(err) + ") after " +
+                      std::to_string(frames) + " frames");
+      }
+      frames += scan.records;
+      conn.buffer().consume(scan.size);
+      continue;  // what follows them: more records, the end, or a bad record
+    }
+    if (scan.ended) return std::nullopt;
+    if (stop_signal != 0) {
+      conn.close();
+      stopped(std::string("stopped by ") + (stop_signal == SIGINT ? "SIGINT" : "SIGTERM") +
+              "; vswitchd's drop count is not known");
+      return 0;
+    }
+    pollfd p{conn.fd(), POLLIN, 0};
+    const int rc = ::ppoll(&p, 1, nullptr, &waiting_mask);
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      throw failure("poll: " + error_text(errno));
+    }
+    if (conn.fill(room) == 0) {
+      std::fprintf(stderr,
+                   "vswitchctl: vswitchd closed the connection before the capture's end; %llu "
+                   "%s written to %s\n",
+                   static_cast<unsigned long long>(frames), frames == 1 ? "frame" : "frames",
+                   name.c_str());
+      return 1;
+    }
+  }
+
+}
+
 int run_capture(const vswitchctl::invocation& inv) {
   const std::string& file = inv.capture_file;
   const bool to_stdout = file == "-";
@@ -323,70 +402,11 @@ int run_capture(const vswitchctl::invocation& inv) {
   // 3. Whole records, verbatim, until the end marker. SIGINT and SIGTERM are
   //    blocked except while waiting for the daemon, so they stop the capture
   //    between records, never within one.
-  sigset_t stop_set;
-  sigemptyset(&stop_set);
-  sigaddset(&stop_set, SIGINT);
-  sigaddset(&stop_set, SIGTERM);
-  sigset_t waiting_mask;
-  ::sigprocmask(SIG_BLOCK, &stop_set, &waiting_mask);
-  sigdelset(&waiting_mask, SIGINT);
-  sigdelset(&waiting_mask, SIGTERM);
-  struct sigaction action {};
-  action.sa_handler = on_stop_signal;
-  sigemptyset(&action.sa_mask);
-  ::sigaction(SIGINT, &action, nullptr);
-  ::sigaction(SIGTERM, &action, nullptr);
-
-  const std::size_t room =
-      std::max<std::size_t>(1u << 20, 2 * (vswitchctl::record_header_size + start.snaplen));
+  const sigset_t waiting_mask = block_stop_signals();
   std::uint64_t frames = 0;
-  auto stopped = [&](const std::string& why) {
-    std::fprintf(
-        stderr, "%s\n",
-        (std::to_string(frames) + (frames == 1 ? " frame" : " frames") + " captured (" + why + ")")
-            .c_str());
-    if (inv.as_json) {
-      print(dump(json{{"captured", frames}, {"dropped", nullptr}, {"reason", "interrupted"}}) +
-            "\n");
-    }
-  };
-  for (;;) {
-    const auto scan = vswitchctl::scan_records(conn.buffer().bytes(), start.snaplen);
-    if (scan.size > 0) {
-      if (const int err = write_all(out, conn.buffer().bytes().data(), scan.size)) {
-        conn.close();
-        if (err == EPIPE) {
-          stopped("the program reading standard output has exited");
-          return 0;
-        }
-        throw failure("cannot write " + name + " (" + error_text(err) + ") after " +
-                      std::to_string(frames) + " frames");
-      }
-      frames += scan.records;
-      conn.buffer().consume(scan.size);
-      continue;  // what follows them: more records, the end, or a bad record
-    }
-    if (scan.ended) break;
-    if (stop_signal != 0) {
-      conn.close();
-      stopped(std::string("stopped by ") + (stop_signal == SIGINT ? "SIGINT" : "SIGTERM") +
-              "; vswitchd's drop count is not known");
-      return 0;
-    }
-    pollfd p{conn.fd(), POLLIN, 0};
-    const int rc = ::ppoll(&p, 1, nullptr, &waiting_mask);
-    if (rc < 0) {
-      if (errno == EINTR) continue;
-      throw failure("poll: " + error_text(errno));
-    }
-    if (conn.fill(room) == 0) {
-      std::fprintf(stderr,
-                   "vswitchctl: vswitchd closed the connection before the capture's end; %llu "
-                   "%s written to %s\n",
-                   static_cast<unsigned long long>(frames), frames == 1 ? "frame" : "frames",
-                   name.c_str());
-      return 1;
-    }
+  if (const std::optional<int> early =
+          copy_records(conn, out, name, start, inv, waiting_mask, frames)) {
+    return *early;
   }
 
   // 4. The summary line after the end marker.

@@ -62,8 +62,8 @@ void check_single(const std::string& text) {
     const switchd::port_spec spec = switchd::parse_port_spec(text);
     if (spec.mode != switchd::port_mode::dgram) FUZZ_CHECK(!ports::netdev::name_problem(spec.name));
     FUZZ_CHECK(spec.name.find(',') == std::string::npos);
-    check_vlans(spec.vlans);
-    FUZZ_CHECK(spec.max_macs <= (1u << 24));
+    check_vlans(spec.options.vlans);
+    FUZZ_CHECK(spec.options.max_macs <= (1u << 24));
   } catch (const options_error&) {
   }
   try {
@@ -113,7 +113,7 @@ void check_command(const switchd::command& cmd) {
   const switchd::options& o = cmd.opts;
   FUZZ_CHECK(!o.ports.empty() || !o.uplinks.empty() || o.peers_file || o.group || o.listen ||
              !o.stream_listens.empty());
-  for (const auto& p : o.ports) check_vlans(p.vlans);
+  for (const auto& p : o.ports) check_vlans(p.options.vlans);
   for (const auto& u : o.uplinks) check_host_port(u);
   FUZZ_CHECK(o.peer_timeout > o.keepalive);
   FUZZ_CHECK(o.vni <= 0xffffff && o.mac_table_size >= 1 && o.stream_mode <= 0777);

@@ -16,9 +16,11 @@
 //   - parse_key_file: an error exactly when there is not 1 or 2 keys; error
 //     texts never quote key material (no run of 16 hex digits); each key
 //     read comes back from format_key() through the parser.
-// The fragment header of offload messages and the replay/handshake logic
-// are parsed in ports::udp_endpoint::open_sealed, which needs a socket: not
-// reached here.
+//   - the protocol with a peer (ports::sealed::session, a pure state machine
+//     kept across inputs, so the fuzzer reaches fragments, reassembly, the
+//     replay window and the handshake): it never crashes; a packet comes
+//     only from a peer that is up, and lies within the datagram or the
+//     session's reassembly; at most two answers per datagram, each addressed.
 //
 // Input: byte 0 picks the mode (% 3): 0 the rest is a datagram; 1 the rest
 // is [type][sender u64][receiver u64][sequence u64][payload...] to seal;
@@ -33,6 +35,7 @@
 #include "fuzz_keys.hpp"
 #include "l2/byte_order.hpp"
 #include "ports/sealed.hpp"
+#include "ports/sealed_session.hpp"
 
 namespace {
 
@@ -81,6 +84,29 @@ void check_datagram(std::span<const std::byte> datagram) {
     FUZZ_CHECK(std::equal(again.begin(), again.end(), datagram.begin()));
     // What the daemon reads from the plaintext: a probe's or reply's token.
     if (plain->size() == sizeof(std::uint64_t)) (void)l2::byte_order::load64(*plain, 0);
+  }
+}
+
+/// The session every datagram of mode 0 goes to, as from one peer.
+void check_session(std::span<const std::byte> datagram) {
+  static sealed::local_identity me({fuzz::fuzz_key()}, 0x1111111111111111);
+  static std::uint64_t token = 0;
+  static sealed::session session(sealed::session_settings{}, [] { return ++token; });
+  static sealed::time_point now{};
+  now += std::chrono::milliseconds(37);  // time moves on: nudges, expiry, challenges
+  if (datagram.size() % 7 == 0) (void)session.tick(now);
+  std::vector<std::byte> buffer(datagram.begin(), datagram.end());
+  const sealed::opened r = session.open(me, buffer, now);
+  FUZZ_CHECK(r.reply_count <= r.replies.size());
+  for (std::size_t i = 0; i < r.reply_count; ++i) {
+    FUZZ_CHECK(r.replies[i].type == sealed::message::probe || r.replies[i].type == sealed::message::reply);
+    FUZZ_CHECK(r.replies[i].token != 0 || r.replies[i].type == sealed::message::reply);
+  }
+  if (r.packet) {
+    FUZZ_CHECK(session.state().up);
+    const std::byte* begin = r.packet->frame.data();
+    const bool in_datagram = begin >= buffer.data() && begin + r.packet->frame.size() <= buffer.data() + buffer.size();
+    FUZZ_CHECK(in_datagram || r.packet->frame.size() <= sealed::max_message_size);
   }
 }
 
@@ -137,7 +163,10 @@ void check_key_file(std::string_view text) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   fuzz::cursor in(fuzz::as_bytes(data, size));
   switch (in.u8() % 3) {
-    case 0: check_datagram(in.rest()); break;
+    case 0:
+      check_datagram(in.rest());
+      check_session(in.rest());
+      break;
     case 1: check_seal(in); break;
     default: check_key_file(fuzz::to_string(in.rest())); break;
   }

@@ -288,7 +288,7 @@ expect_ctl() {  # expect_ctl STATUS FRAGMENT ARGS...: vswitchctl ARGS exits STAT
 expect_ctl 1 "no port named nosuch" --control "$CTL" port del nosuch
 expect_ctl 1 "no port named nosuch" --control "$CTL" fdb add 02:00:00:00:00:01 nosuch
 expect_ctl 2 "MAC" --control "$CTL" fdb add 02:00:00:00:00 "$ta"
-expect_ctl 1 "uplink add otherhost: missing port; write HOST:PORT" --control "$CTL" uplink add otherhost
+expect_ctl 1 "uplink add otherhost: no port; write HOST:PORT" --control "$CTL" uplink add otherhost
 expect_ctl 1 "cannot resolve nosuchhost.invalid" --control "$CTL" uplink add nosuchhost.invalid:4789
 expect_ctl 1 "unknown port option 'speed'" --control "$CTL" port add "tap:$td,speed=10"
 expect_ctl 2 "" --control "$CTL" frobnicate

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # q. Real guests (issue 6): two QEMU guests (TCG, no KVM needed) on persistent
 # TAPs that vswitchd attaches with dev: (QEMU holds each TAP's file side,
-# vswitchd its kernel side, as in README "QEMU guests"). Each guest boots a
+# vswitchd its kernel side, as in docs/ports-and-guests.md, "QEMU guests"). Each guest boots a
 # Debian kernel with a busybox initramfs (guest/build.sh, cached), brings its
 # virtio-net NIC up and pings the other (5 answers out of 5). Checks both
 # guests' results, their boot-to-ping times, the switch's counters (both ports

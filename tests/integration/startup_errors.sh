@@ -50,7 +50,7 @@ expect_fail() {
 check "bad options: exit 2, message 'vswitchd: ' naming the option"
 expect_fail 2 "--bogus" "vswitchd --help" -- --port "tap:$lt" --bogus
 expect_fail 2 "--uplink 10.0.0.2" "HOST:PORT" -- --port "tap:$lt" --uplink 10.0.0.2
-expect_fail 2 "--uplink :4789" "missing host" -- --port "tap:$lt" --uplink :4789
+expect_fail 2 "--uplink :4789" "no host or address" -- --port "tap:$lt" --uplink :4789
 expect_fail 2 "--listen nonsense" "HOST:PORT" -- --port "tap:$lt" --listen nonsense
 expect_fail 2 "--uplink 10.0.0.2:70000" "out of range" "65535" -- --port "tap:$lt" --uplink 10.0.0.2:70000
 expect_fail 2 "--uplink 10.0.0.2:0" "out of range" -- --port "tap:$lt" --uplink 10.0.0.2:0

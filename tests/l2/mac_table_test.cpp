@@ -79,6 +79,26 @@ TEST(mac_table, lookup_miss) {
   EXPECT_EQ(table.lookup(1, a, at(0)), std::nullopt);  // other VLAN
 }
 
+TEST(mac_table, find_reports_an_entry_as_held) {
+  mac_table table(16, 300s);
+  EXPECT_EQ(table.find(0, a), std::nullopt);
+  table.learn(10, a, 1, at(0));
+  ASSERT_TRUE(table.add_static(0, b, 2));
+  const auto dynamic = table.find(10, a);
+  ASSERT_TRUE(dynamic);
+  EXPECT_EQ(dynamic->port, 1);
+  EXPECT_FALSE(dynamic->is_static);
+  EXPECT_EQ(dynamic->last_seen, at(0));
+  EXPECT_EQ(table.find(0, a), std::nullopt);  // other VLAN
+  ASSERT_TRUE(table.find(0, b));
+  EXPECT_TRUE(table.find(0, b)->is_static);
+  // Expired but not swept: still held (lookup misses it, find reports it).
+  EXPECT_EQ(table.lookup(10, a, at(301)), std::nullopt);
+  EXPECT_TRUE(table.find(10, a));
+  table.age(at(301));
+  EXPECT_EQ(table.find(10, a), std::nullopt);
+}
+
 TEST(mac_table, same_mac_in_two_vlans_is_two_entries) {
   mac_table table(16, 300s);
   EXPECT_EQ(table.learn(10, a, 1, at(0)), learn_result::learned);

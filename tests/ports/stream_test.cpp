@@ -717,7 +717,7 @@ TEST(stream_address, refusals_name_the_option_and_the_form) {
       {"tcp:127.0.0.1:0", "from 1 to 65535"},
       {"tcp:127.0.0.1:65536", "from 1 to 65535"},
       {"tcp:127.0.0.1:50x", "from 1 to 65535"},
-      {"tcp::5000", "no address"},
+      {"tcp::5000", "no host or address"},
       {"tcp:::1:5000", "brackets"},
       {"tcp:[::1]5000", "brackets"},
       {"tcp:[127.0.0.1]:5000", "not an IP address"},

@@ -13,7 +13,7 @@
 //
 // Every wait pumps the io_context in short run_for() slices until a condition
 // holds, bounded by a deadline of 2 s per test; nothing asserts on elapsed time.
-#include "ports/udp_uplink.hpp"
+#include "ports/uplink_port.hpp"
 
 #include <gtest/gtest.h>
 

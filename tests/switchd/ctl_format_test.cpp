@@ -1,5 +1,5 @@
 // vswitchctl without a daemon: each command line gives exactly the request of
-// control_protocol.md or a usage error naming the problem; each result shows
+// docs/control-protocol.md or a usage error naming the problem; each result shows
 // as the table or line a user reads; capture writes a pcap file tcpdump reads.
 #include "switchd/ctl_format.hpp"
 
@@ -170,7 +170,7 @@ TEST(ctl_args, missing_and_extra_arguments) {
   EXPECT_EQ(error_of({"fdb", "del"}),
             "fdb del: missing MAC; write vswitchctl fdb del MAC [--vlan V]");
   EXPECT_EQ(error_of({"port", "add"}),
-            "port add: missing SPEC; write vswitchctl port add [tap:|dev:]NAME[,max-macs=N]");
+            "port add: missing SPEC; write vswitchctl port add [tap:|dev:]NAME[,OPTION=V...]");
   EXPECT_EQ(error_of({"port", "del"}), "port del: missing NAME; write vswitchctl port del NAME");
   EXPECT_EQ(error_of({"uplink", "add"}),
             "uplink add: missing HOST:PORT; write vswitchctl uplink add HOST:PORT");
@@ -258,7 +258,7 @@ TEST(ctl_args, bad_ports_peers_and_levels) {
   // options such as max-macs pass through as written.
   EXPECT_EQ(request_of({"port", "add", "tap:tap3,max-macs=8"}),
             R"({"cmd":"port/add","args":{"spec":"tap:tap3,max-macs=8"}})");
-  EXPECT_EQ(error_of({"port", "add", ""}), "port add: SPEC is empty; write vswitchctl port add [tap:|dev:]NAME[,max-macs=N]");
+  EXPECT_EQ(error_of({"port", "add", ""}), "port add: SPEC is empty; write vswitchctl port add [tap:|dev:]NAME[,OPTION=V...]");
   // A peer is checked by the daemon, with --uplink's parser.
   EXPECT_EQ(request_of({"uplink", "add", "otherhost"}),
             R"({"cmd":"uplink/add","args":{"peer":"otherhost"}})");

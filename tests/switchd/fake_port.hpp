@@ -1,7 +1,8 @@
 // fake_port: a port without a device, for running the daemon's wiring without
 // privileges. inject() plays a frame arriving from outside; sent holds every
 // frame the switch handed to the port; fail_sends makes sends fail as a
-// broken device would; go_down()/go_up() play link changes.
+// broken device would; go_down()/go_up() play link changes; gone plays its
+// interface deleted under it.
 #pragma once
 
 #include <cstddef>
@@ -32,6 +33,7 @@ class fake_port final : public ports::port {
   std::size_t max_frame_size() const override { return max_frame; }
   void stop() override {}
   std::string describe() const override { return "fake " + name(); }
+  bool detached() const override { return gone; }
 
   /// A frame arrives from outside.
   void inject(std::span<const std::byte> frame, const l2::vnet_header& offload = {}) {
@@ -45,6 +47,7 @@ class fake_port final : public ports::port {
   bool fail_sends = false;                   ///< make send() fail (tx_error)
   bool offload = false;                      ///< carries_offload()
   std::size_t max_frame = l2::max_frame_size; ///< max_frame_size()
+  bool gone = false;                         ///< detached(): its interface was deleted
 };
 
 }  // namespace switchd::testing

@@ -94,9 +94,9 @@ TEST(options, port_options_follow_the_name) {
   const options o = parse({"--port", "tap0,max-macs=64", "--port", "dev:veth1"}).opts;
   ASSERT_EQ(o.ports.size(), 2u);
   EXPECT_EQ(o.ports[0].name, "tap0");
-  EXPECT_EQ(o.ports[0].max_macs, 64u);
+  EXPECT_EQ(o.ports[0].options.max_macs, 64u);
   EXPECT_EQ(o.ports[0].text, "tap0,max-macs=64");
-  EXPECT_EQ(o.ports[1].max_macs, 0u) << "no limit unless asked";
+  EXPECT_EQ(o.ports[1].options.max_macs, 0u) << "no limit unless asked";
   EXPECT_FALSE(parse_port_spec("tap0") == parse_port_spec("tap0,max-macs=5"));
   EXPECT_TRUE(parse_port_spec("tap:tap0,max-macs=5") == parse_port_spec("tap:tap0,max-macs=5"));
   EXPECT_FALSE(parse_port_spec("tap:tap0") == parse_port_spec("dev:tap0"));
@@ -105,15 +105,15 @@ TEST(options, port_options_follow_the_name) {
 TEST(options, vlan_port_options) {
   const options o = parse({"--port", "tap0,vlan=10", "--port", "tap1,trunk=10,20-22,native=1",
                            "--port", "tap2,trunk=30,max-macs=4", "--port", "tap3"}).opts;
-  EXPECT_EQ(o.ports[0].vlans, l2::vlan_mode::access(10));
+  EXPECT_EQ(o.ports[0].options.vlans, l2::vlan_mode::access(10));
   l2::vlan_set s;
   for (int v : {10, 20, 21, 22}) s.set(static_cast<std::size_t>(v));
-  EXPECT_EQ(o.ports[1].vlans, l2::vlan_mode::trunk(s, 1));
+  EXPECT_EQ(o.ports[1].options.vlans, l2::vlan_mode::trunk(s, 1));
   l2::vlan_set thirty;
   thirty.set(30);
-  EXPECT_EQ(o.ports[2].vlans, l2::vlan_mode::trunk(thirty));
-  EXPECT_EQ(o.ports[2].max_macs, 4u);
-  EXPECT_EQ(o.ports[3].vlans, l2::vlan_mode::transparent());
+  EXPECT_EQ(o.ports[2].options.vlans, l2::vlan_mode::trunk(thirty));
+  EXPECT_EQ(o.ports[2].options.max_macs, 4u);
+  EXPECT_EQ(o.ports[3].options.vlans, l2::vlan_mode::transparent());
 }
 
 TEST(options, uplink_vni_map) {
@@ -136,8 +136,8 @@ TEST(options, flood_and_storm_protection) {
                            "--mac-table-full", "refuse", "--mac-move-limit", "0"}).opts;
   EXPECT_FALSE(o.mac_table_evict);
   EXPECT_EQ(o.mac_move_limit, 0u);
-  EXPECT_EQ(o.ports[0].storm, (l2::storm_limits{100, 200, 300}));
-  EXPECT_EQ(o.ports[0].max_macs, 64u);
+  EXPECT_EQ(o.ports[0].options.storm, (l2::storm_limits{100, 200, 300}));
+  EXPECT_EQ(o.ports[0].options.max_macs, 64u);
 }
 
 TEST(options, control_socket_and_metrics) {
@@ -172,7 +172,7 @@ TEST(options, every_option_and_port_options_in_the_config_file) {
   }
   const options o = parse({"--config", path}).opts;
   ASSERT_EQ(o.ports.size(), 2u);
-  EXPECT_EQ(o.ports[0].max_macs, 10u);
+  EXPECT_EQ(o.ports[0].options.max_macs, 10u);
   EXPECT_EQ(o.listen->port, 4790);
   EXPECT_EQ(o.vni, 42u);
   EXPECT_EQ(o.log_file, "/tmp/v.log");
@@ -223,7 +223,7 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{"--uplink", "otherhost:http"}, {"--uplink", "not a number"}},
         bad_case{{"--uplink", "2001:db8::1:4789"}, {"--uplink", "brackets"}},
         bad_case{{"--uplink", "[2001:db8::1]4789"}, {"--uplink", "[ADDR]:PORT"}},
-        bad_case{{"--uplink", ":4789"}, {"--uplink", "missing host"}},
+        bad_case{{"--uplink", ":4789"}, {"--uplink", "no host or address"}},
         bad_case{{"--uplink", "h:1", "--uplink", "h:1"}, {"--uplink h:1", "twice"}},
         bad_case{{"--port", "tap0", "--vni", "16777216"}, {"--vni", "24 bits"}},
         bad_case{{"--port", "tap0", "--vni", "-1"}, {"--vni", "not a number"}},

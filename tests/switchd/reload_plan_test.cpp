@@ -71,7 +71,7 @@ TEST(reload_plan, a_port_added_removed_and_changed) {
   EXPECT_EQ(names(plan.ports_to_open), (strings{"tap2", "tap3"}));
   EXPECT_TRUE(plan.ports_to_open[0].running);   // changed: reopened
   EXPECT_FALSE(plan.ports_to_open[1].running);  // new
-  EXPECT_EQ(plan.ports_to_open[0].spec.max_macs, 9u);
+  EXPECT_EQ(plan.ports_to_open[0].spec.options.max_macs, 9u);
   EXPECT_EQ(plan.unchanged, 1u);
 }
 

@@ -1,7 +1,6 @@
-#include "ports/udp_uplink.hpp"
+#include "ports/udp_endpoint.hpp"
 
 #include <net/if.h>
-#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <netinet/udp.h>
@@ -16,6 +15,7 @@
 #include <cstring>
 
 #include "l2/byte_order.hpp"
+#include "ports/uplink_port.hpp"
 
 namespace ports {
 namespace {
@@ -31,14 +31,10 @@ constexpr std::size_t message_buffer_size = 65536;
 constexpr std::size_t max_gso_segments = 64;
 constexpr std::size_t max_gso_bytes = 65000;
 
-/// Handshake probes to one peer: at most one per this interval.
-constexpr auto nudge_interval = std::chrono::milliseconds(100);
 /// A peer that is down has its name re-resolved at most this often.
 constexpr auto down_resolve_interval = std::chrono::seconds(5);
-/// The largest sealed offload message: a virtio-net header, a maximal frame, the tag.
-constexpr std::size_t max_message_size = l2::vnet_header_size + l2::max_frame_size + sealed::tag_size;
-/// Bytes in front of each fragment of an offload message.
-constexpr std::size_t fragment_prefix = sealed::header_size + sealed::fragment_header_size;
+using sealed::fragment_prefix;
+using sealed::max_message_size;
 
 /// Assumed when the route's MTU cannot be read.
 constexpr std::size_t fallback_mtu = 1500;
@@ -68,75 +64,6 @@ void enlarge_buffer(int fd, int force_option, int option) {
 }
 
 }  // namespace
-
-bool is_local_address(const ip::address& address) {
-  // The addresses on this host's interfaces (not a bind test: with
-  // ip_nonlocal_bind every bind succeeds).
-  if (address.is_loopback()) return true;  // all of 127/8 and ::1, listed or not
-  ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) return false;
-  bool found = false;
-  for (const ifaddrs* a = list; a != nullptr && !found; a = a->ifa_next) {
-    if (a->ifa_addr == nullptr) continue;
-    if (a->ifa_addr->sa_family == AF_INET && address.is_v4()) {
-      const auto* in = reinterpret_cast<const sockaddr_in*>(a->ifa_addr);
-      found = ntohl(in->sin_addr.s_addr) == address.to_v4().to_uint();
-    } else if (a->ifa_addr->sa_family == AF_INET6 && address.is_v6()) {
-      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(a->ifa_addr);
-      ip::address_v6::bytes_type bytes;
-      std::memcpy(bytes.data(), &in6->sin6_addr, bytes.size());
-      found = ip::address_v6(bytes) == address.to_v6();
-    }
-  }
-  ::freeifaddrs(list);
-  return found;
-}
-
-std::vector<ip::udp::endpoint> addresses_of(const ip::udp::resolver::results_type& results) {
-  std::vector<ip::udp::endpoint> out;
-  for (const auto& r : results) out.push_back(canonical(r.endpoint()));
-  return out;
-}
-
-std::vector<ip::udp::endpoint> canonical(std::vector<ip::udp::endpoint> addresses) {
-  for (ip::udp::endpoint& ep : addresses) ep = canonical(ep);
-  return addresses;
-}
-
-std::optional<ip::udp::endpoint> pick_peer_address(const std::vector<ip::udp::endpoint>& candidates,
-                                                   bool v6_socket) {
-  for (const ip::udp::endpoint& ep : candidates) {
-    if (ep.address().is_v4()) return ep;
-  }
-  for (const ip::udp::endpoint& ep : candidates) {
-    if (v6_socket && ep.address().is_v6()) return ep;
-  }
-  return std::nullopt;
-}
-
-ip::udp::endpoint canonical(const ip::udp::endpoint& ep) {
-  const ip::address a = ep.address();
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
-    return {ip::make_address_v4(ip::v4_mapped, a.to_v6()), ep.port()};
-  }
-  return ep;
-}
-
-std::string to_string(const ip::udp::endpoint& ep) {
-  // Appends only: GCC 12 at -O3 warns falsely (-Wrestrict) on "[" + string.
-  std::string text;
-  if (ep.address().is_v6()) {
-    text += '[';
-    text += ep.address().to_string();
-    text += ']';
-  } else {
-    text += ep.address().to_string();
-  }
-  text += ':';
-  text += std::to_string(ep.port());
-  return text;
-}
-
 
 std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
                                                  const ip::udp::endpoint& local,
@@ -202,8 +129,7 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
       timer_(io),
       resolver_(io) {
   if (sealed_) {
-    instance_ = sealed::random_instance();
-    set_keys(settings.keys);
+    me_.emplace(settings.keys, sealed::random_instance());
     scratch_.resize(max_message_size + sealed::header_size);
     fragment_headers_.resize(max_fragments * (sealed::header_size + sealed::fragment_header_size));
   }
@@ -212,10 +138,8 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
 udp_endpoint::~udp_endpoint() = default;
 
 bool udp_endpoint::set_keys(const std::vector<sealed::key>& keys) {
-  if (!sealed_ || keys.empty()) return false;
+  if (!me_ || !me_->set_keys(keys)) return false;
   settings_.keys = keys;
-  key_ids_.clear();
-  for (const sealed::key& k : keys) key_ids_.push_back(sealed::key_id_of(k));
   return true;
 }
 
@@ -243,8 +167,9 @@ void udp_endpoint::start() {
 
 void udp_endpoint::greet(uplink_port& peer) {
   // A peer added while running is probed at once, as all are at start.
-  if (sealed_ && started_ && peer.state().probes_sent == 0) {
-    challenge(peer, peer.state().instance);
+  if (!sealed_ || !started_) return;
+  if (const auto probe = peer.session().greet(std::chrono::steady_clock::now())) {
+    send_control(peer, *probe);
   }
 }
 
@@ -387,171 +312,12 @@ void udp_endpoint::flush_run() {
 
 std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
                                                      std::span<std::byte> datagram) {
-  // 1. Header checks, before any cryptography.
-  const sealed::parsed p = sealed::parse(datagram);
-  if (!p.ok) {
-    peer.drop(p.reason);
-    return std::nullopt;
-  }
-  const auto id = std::find(key_ids_.begin(), key_ids_.end(), p.h.key_id);
-  if (id == key_ids_.end()) {
-    peer.drop(l2::drop_reason::sealed_unknown_key);
-    return std::nullopt;
-  }
-  uplink_port::peer_state& st = peer.state();
-  const bool current = st.instance != 0 && p.h.sender == st.instance;
-  if (current && !st.window.check(p.h.sequence)) {
-    peer.drop(l2::drop_reason::sealed_replayed);
-    return std::nullopt;
-  }
-  // A retired instance is heard again only by answering a fresh challenge
-  // (which undoes a wrong adoption); anything else from it is stale.
-  if (!current && st.is_retired(p.h.sender) && p.h.type != sealed::message::reply) {
-    peer.drop(l2::drop_reason::sealed_stale);
-    return std::nullopt;
-  }
-  // Fragments go into reassembly only from the current instance, addressed
-  // to this run: others could only evict a message being collected.
-  if (p.h.type == sealed::message::offload && (!current || p.h.receiver != instance_)) {
-    peer.drop(l2::drop_reason::sealed_stale);
-    return std::nullopt;
-  }
-  // 2. An offload message comes in fragments: collect them first.
-  std::span<std::byte> sealed_bytes = datagram;
-  if (p.h.type == sealed::message::offload) {
-    if (datagram.size() <= fragment_prefix) {
-      peer.drop(l2::drop_reason::sealed_short);
-      return std::nullopt;
-    }
-    const std::uint32_t offset = l2::byte_order::load32(datagram, sealed::header_size);
-    const std::uint32_t total = l2::byte_order::load32(datagram, sealed::header_size + 4);
-    const std::span<const std::byte> piece = datagram.subspan(fragment_prefix);
-    if (total < sealed::tag_size + l2::vnet_header_size || total > max_message_size ||
-        offset > total || piece.size() > total - offset) {
-      peer.drop(l2::drop_reason::sealed_forged);
-      return std::nullopt;
-    }
-    auto& m = st.message;
-    if (m.buffer.empty()) m.buffer.resize(sealed::header_size + max_message_size);
-    if (m.sequence != p.h.sequence || m.total != total) {
-      if (m.sequence != 0) peer.drop(l2::drop_reason::sealed_incomplete);
-      m.sequence = p.h.sequence;
-      m.total = total;
-      m.received = 0;
-      m.count = 0;
-      std::copy_n(datagram.begin(), sealed::header_size, m.buffer.begin());
-    } else if (!std::equal(datagram.begin(), datagram.begin() + sealed::header_size, m.buffer.begin())) {
-      // Every fragment carries the same header, and only the stored one is
-      // authenticated with the message: a different one is forged (and must
-      // not steer the handshake below).
-      peer.drop(l2::drop_reason::sealed_forged);
-      return std::nullopt;
-    }
-    // A fragment the network duplicated is ignored; too many pieces is nonsense.
-    if (std::find(m.offsets.begin(), m.offsets.begin() + static_cast<std::ptrdiff_t>(m.count), offset) !=
-        m.offsets.begin() + static_cast<std::ptrdiff_t>(m.count)) {
-      return std::nullopt;
-    }
-    if (m.count == m.offsets.size()) {
-      m.sequence = 0;
-      peer.drop(l2::drop_reason::sealed_forged);
-      return std::nullopt;
-    }
-    m.offsets[m.count++] = offset;
-    std::copy(piece.begin(), piece.end(), m.buffer.begin() + static_cast<std::ptrdiff_t>(sealed::header_size + offset));
-    m.received += static_cast<std::uint32_t>(piece.size());
-    if (m.received < m.total) return std::nullopt;
-    m.sequence = 0;  // complete (or overfull: forged)
-    if (m.received != m.total) {
-      peer.drop(l2::drop_reason::sealed_forged);
-      return std::nullopt;
-    }
-    sealed_bytes = std::span<std::byte>(m.buffer.data(), sealed::header_size + m.total);
-  }
-  // 3. Authenticate and decrypt in place.
-  const std::optional<std::span<std::byte>> plain = sealed::open_in_place(
-      settings_.keys[static_cast<std::size_t>(id - key_ids_.begin())], sealed_bytes);
-  if (!plain) {
-    peer.drop(l2::drop_reason::sealed_forged);
-    return std::nullopt;
-  }
-  // 4. Handshake. A new instance of the peer is adopted only from a reply,
-  // addressed to this run of ours, that carries the random challenge we last
-  // sent to the peer's configured address: a replay (from another member,
-  // from before a restart, or our own datagram reflected) cannot carry it.
-  const auto now = std::chrono::steady_clock::now();
-  const bool has_token = plain->size() == sizeof(std::uint64_t) &&
-                         (p.h.type == sealed::message::probe || p.h.type == sealed::message::reply);
-  const std::uint64_t token = has_token ? l2::byte_order::load64(*plain, 0) : 0;
-  const auto drop_if_data = [&] {
-    if (p.h.type == sealed::message::data || p.h.type == sealed::message::offload) {
-      peer.drop(l2::drop_reason::sealed_stale);
-    }
-  };
-  // Answers a probe so that its sender can adopt us, and challenges the
-  // peer; at most once per nudge_interval for datagrams we cannot accept.
-  const auto nudge = [&](std::uint64_t receiver) {
-    // Only probes and replies move the handshake (data waits for it), and
-    // each sender instance has its own budget: replayed datagrams of some
-    // instances cannot use up the one a restarted peer needs.
-    if (p.h.type != sealed::message::probe && p.h.type != sealed::message::reply) return;
-    if (!st.may_nudge(p.h.sender, now, nudge_interval)) return;
-    if (p.h.type == sealed::message::probe && has_token) {
-      send_control(peer, sealed::message::reply, p.h.sender, token);
-    }
-    challenge(peer, receiver);
-  };
-  if (p.h.sender == instance_) {  // our own datagram, sent back to us
-    drop_if_data();
-    return std::nullopt;
-  }
-  if (!current) {
-    const bool answers_challenge = p.h.type == sealed::message::reply &&
-                                   p.h.receiver == instance_ && has_token &&
-                                   st.challenge != 0 && token == st.challenge;
-    if (!answers_challenge) {
-      nudge(p.h.sender);
-      drop_if_data();
-      return std::nullopt;
-    }
-    const bool restarted = st.instance != 0;
-    st.adopt(p.h.sender, p.h.sequence);
-    if (restarted) spdlog::info("peer {}: restarted (new instance); replay window reset", peer.name());
-  }
-  if (p.h.receiver != instance_) {
-    // The peer still addresses an earlier run of ours: nothing it sends can be
-    // trusted to be fresh until it has adopted this one.
-    nudge(st.instance);
-    drop_if_data();
-    return std::nullopt;
-  }
-  // Only now, addressed to this run of ours, may it move the window: a
-  // datagram another peer captured and sent here must not push the window
-  // past the peer's real traffic.
-  (void)st.window.accept(p.h.sequence);  // already marked when just adopted
-  // 5. Alive; then by type.
-  st.last_rx = now;
-  if (!peer.is_up()) peer.set_alive(true, "answered (sealed handshake done)");
-  switch (p.h.type) {
-    case sealed::message::data:
-      return l2::packet{*plain, {}};
-    case sealed::message::offload: {
-      const l2::vnet_header offload =
-          l2::parse_vnet_header(plain->first<l2::vnet_header_size>());
-      return l2::packet{plain->subspan(l2::vnet_header_size), offload};
-    }
-    case sealed::message::probe:
-      if (has_token) send_control(peer, sealed::message::reply, st.instance, token);
-      return std::nullopt;
-    case sealed::message::reply:
-      if (has_token && token == st.challenge && st.challenge != 0) {
-        st.rtt = std::chrono::duration_cast<std::chrono::nanoseconds>(now - st.challenge_sent);
-        st.challenge = 0;  // one answer per challenge
-        ++st.replies_received;
-      }
-      return std::nullopt;
-  }
-  return std::nullopt;
+  const sealed::opened r = peer.session().open(*me_, datagram, std::chrono::steady_clock::now());
+  if (r.drop) peer.drop(*r.drop);
+  for (std::size_t i = 0; i < r.reply_count; ++i) send_control(peer, r.replies[i]);
+  if (r.restarted) spdlog::info("peer {}: restarted (new instance); replay window reset", peer.name());
+  if (r.came_up) peer.set_alive(true, "answered (sealed handshake done)");
+  return r.packet;
 }
 
 uplink_port* udp_endpoint::find_peer(const ip::udp::endpoint& from) const {
@@ -567,33 +333,13 @@ uplink_port* udp_endpoint::find_peer(const ip::udp::endpoint& from) const {
 }
 
 sealed::header udp_endpoint::next_header(uplink_port& peer, sealed::message type) {
-  // One counter for all peers: (sender, sequence) never repeats under the
-  // overlay's key, whatever the receiver field says, so neither does a nonce.
-  return sealed::header{type, key_ids_.front(), instance_, peer.state().instance, next_sequence_++};
+  return me_->next_header(type, peer.state().instance);
 }
 
-void udp_endpoint::challenge(uplink_port& peer, std::uint64_t receiver) {
-  // One challenge stands for a keepalive interval: probes crossing each
-  // other during a handshake must not replace the token being answered.
-  uplink_port::peer_state& st = peer.state();
-  const auto now = std::chrono::steady_clock::now();
-  if (st.challenge == 0 || now - st.challenge_sent >= settings_.keepalive) {
-    st.challenge = sealed::random_instance();  // a random non-zero token
-    st.challenge_sent = now;
-  }
-  send_control(peer, sealed::message::probe, receiver, st.challenge);
-}
-
-void udp_endpoint::send_control(uplink_port& peer, sealed::message type, std::uint64_t receiver,
-                                std::uint64_t token) {
+void udp_endpoint::send_control(uplink_port& peer, const sealed::control& c) {
   if (reader_.fd() < 0) return;
   std::array<std::byte, sealed::overhead + sizeof(std::uint64_t)> datagram{};
-  sealed::header h = next_header(peer, type);
-  h.receiver = receiver;
-  l2::byte_order::store64(datagram, sealed::header_size, token);
-  const std::size_t size =
-      sealed::seal_in_place(settings_.keys.front(), h, datagram, sizeof(std::uint64_t));
-  if (type == sealed::message::probe) ++peer.state().probes_sent;
+  const std::size_t size = me_->seal(c, datagram);
   (void)::sendto(reader_.fd(), datagram.data(), size, MSG_DONTWAIT, peer.destination().data(),
                  static_cast<socklen_t>(peer.destination().size()));
 }
@@ -702,7 +448,7 @@ void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame, std
     const sealed::header h = next_header(peer, sealed::message::data);
     const auto seal = [&](std::span<std::byte> out) {
       std::memcpy(out.data() + sealed::header_size, frame.data(), frame.size());
-      sealed::seal_in_place(settings_.keys.front(), h, out, frame.size());
+      sealed::seal_in_place(me_->sealing_key(), h, out, frame.size());
     };
     if (size <= tx_batch::slot_size) {
       tx_.push_filled(size, seal, to, to_size, &peer, frame.size());
@@ -757,7 +503,7 @@ void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
   const sealed::header h = next_header(peer, sealed::message::offload);
   l2::emit_vnet_header(packet.offload, message.subspan(sealed::header_size).first<l2::vnet_header_size>());
   std::copy(frame.begin(), frame.end(), message.begin() + sealed::header_size + l2::vnet_header_size);
-  sealed::seal_in_place(settings_.keys.front(), h, message, plain_size);
+  sealed::seal_in_place(me_->sealing_key(), h, message, plain_size);
 
   // 2. Cut the sealed bytes into fragments that fit a datagram towards the
   // peer, each behind a copy of the header and its fragment header.
@@ -853,22 +599,20 @@ void udp_endpoint::schedule_tick() {
 void udp_endpoint::tick() {
   const auto now = std::chrono::steady_clock::now();
   for (uplink_port* peer : peers_) {
-    uplink_port::peer_state& st = peer->state();
     if (sealed_) {
-      // Liveness: silent for too long means down; probes go out either way
-      // (they keep NAT and firewall state, and measure the RTT).
-      if (peer->is_up() && now - st.last_rx > settings_.peer_timeout) {
+      const sealed::tick_result r = peer->session().tick(now);
+      if (r.went_down) {
         peer->set_alive(false, fmt::format("nothing authentic received for {} s (--peer-timeout)",
                                            std::chrono::duration_cast<std::chrono::seconds>(
                                                settings_.peer_timeout).count()));
       }
-      challenge(*peer, st.instance);
+      send_control(*peer, r.probe);
     }
     // Names are looked up again now and then, and often while the peer is down.
     if (!peer->host().empty() &&
-        (now - st.last_resolve >= settings_.resolve_interval ||
-         (sealed_ && !peer->is_up() && now - st.last_resolve >= down_resolve_interval))) {
-      st.last_resolve = now;
+        (now - peer->last_resolve() >= settings_.resolve_interval ||
+         (sealed_ && !peer->is_up() && now - peer->last_resolve() >= down_resolve_interval))) {
+      peer->set_last_resolve(now);
       resolve(*peer);
     }
   }
@@ -911,188 +655,6 @@ void udp_endpoint::resolve(uplink_port& peer) {
                      to_string(*next), to_string(peer.remote()));
         peer.set_remote(*next);
       });
-}
-
-bool uplink_port::peer_state::is_retired(std::uint64_t id) const {
-  return std::find(retired.begin(), retired.end(), id) != retired.end();
-}
-
-void uplink_port::peer_state::adopt(std::uint64_t id, std::uint64_t sequence) {
-  if (instance != 0) {
-    retired[next_retired] = instance;
-    next_retired = (next_retired + 1) % retired.size();
-  }
-  std::replace(retired.begin(), retired.end(), id, std::uint64_t{0});  // current again
-  instance = id;
-  // Nothing sealed before the answer to our challenge is taken from it.
-  window.reset_at(sequence);
-}
-
-bool uplink_port::peer_state::may_nudge(std::uint64_t sender, std::chrono::steady_clock::time_point now,
-                                        std::chrono::steady_clock::duration interval) {
-  nudge_slot* oldest = &nudges.front();
-  for (nudge_slot& slot : nudges) {
-    if (slot.sender == sender) {
-      if (now - slot.last < interval) return false;
-      slot.last = now;
-      return true;
-    }
-    if (slot.last < oldest->last) oldest = &slot;
-  }
-  *oldest = nudge_slot{sender, now};
-  return true;
-}
-
-namespace {
-std::uint64_t next_serial = 1;
-}  // namespace
-
-uplink_port::uplink_port(l2::port_id id, std::string name, udp_endpoint& endpoint,
-                         const ip::udp::endpoint& remote, std::string host, std::string service)
-    : port(id, std::move(name), port_kind::uplink),
-      endpoint_(endpoint),
-      host_(std::move(host)),
-      service_(std::move(service)),
-      serial_(next_serial++) {
-  set_remote(remote);
-  // A sealed peer is down until the handshake with it is done.
-  if (endpoint_.is_sealed()) set_up(false, "no handshake yet");
-  endpoint_.add_peer(*this);
-}
-
-uplink_port::~uplink_port() { stop(); }
-
-void uplink_port::set_remote(const ip::udp::endpoint& remote) {
-  remote_ = canonical(remote);
-  destination_ = remote_;
-  if (endpoint_.is_v6() && remote_.address().is_v4()) {
-    destination_ = ip::udp::endpoint(
-        ip::make_address_v6(ip::v4_mapped, remote_.address().to_v4()), remote_.port());
-  }
-  max_frame_ = endpoint_.max_frame_size_to(remote_);
-}
-
-void uplink_port::start(port_listener& listener) {
-  listener_ = &listener;
-  endpoint_.start();
-  endpoint_.greet(*this);
-}
-
-void uplink_port::stop() {
-  if (!attached_) return;
-  attached_ = false;
-  endpoint_.remove_peer(*this);
-}
-
-void uplink_port::send(const l2::packet& packet) {
-  if (!packet.offload.is_plain()) {
-    endpoint_.send_offload(*this, packet);  // only in sealed mode (carries_offload)
-    return;
-  }
-  if (vni_map_.empty()) {
-    endpoint_.send(*this, packet.frame);
-    return;
-  }
-  // The datapath tagged it with its VLAN (the port is a trunk of the mapped
-  // VLANs): it leaves untagged, in that VLAN's VNI.
-  const std::optional<l2::vni> vni = mapped_vni(packet.frame);
-  if (!vni) {
-    counters_.drops.count(l2::drop_reason::vlan_not_allowed);
-    return;
-  }
-  const std::span<const std::byte> f = packet.frame;
-  constexpr std::size_t macs = l2::ethernet_type_offset;
-  std::memcpy(untagged_.data(), f.data(), macs);
-  std::memcpy(untagged_.data() + macs, f.data() + macs + l2::vlan_tag_size,
-              f.size() - macs - l2::vlan_tag_size);
-  endpoint_.send(*this, std::span<const std::byte>(untagged_.data(), f.size() - l2::vlan_tag_size),
-                 *vni);
-}
-
-void uplink_port::send_segments(std::span<std::byte> buffer, const l2::segment_result& segments) {
-  if (vni_map_.empty()) {
-    endpoint_.send_segments(*this, buffer, segments);
-    return;
-  }
-  // The segments of one super-frame share its tag: all leave in its VNI.
-  const std::size_t room = segment_headroom();
-  const std::optional<l2::vni> vni =
-      segments.count == 0 ? std::nullopt
-                          : mapped_vni(buffer.subspan(room, std::min(segments.stride, segments.total_size) - room));
-  if (!vni) {
-    for (std::size_t i = 0; i < segments.count; ++i) counters_.drops.count(l2::drop_reason::vlan_not_allowed);
-    return;
-  }
-  endpoint_.send_segments(*this, buffer, segments, *vni);
-}
-
-std::optional<l2::vni> uplink_port::mapped_vni(std::span<const std::byte> frame) const {
-  const l2::frame_parse_result parsed = l2::frame_view::parse(frame);
-  const std::optional<l2::vlan_tag> tag = parsed ? parsed.frame->tag() : std::nullopt;
-  if (!tag) return std::nullopt;
-  const auto m = std::find_if(vni_map_.begin(), vni_map_.end(),
-                              [&](const auto& e) { return e.first == tag->vid; });
-  if (m == vni_map_.end()) return std::nullopt;
-  return m->second;
-}
-
-void uplink_port::set_vni_map(vni_map map) {
-  vni_map_ = std::move(map);
-  if (!vni_map_.empty()) untagged_.resize(l2::max_frame_size);
-}
-
-std::optional<std::span<const std::byte>> uplink_port::decapsulate(std::span<std::byte> datagram) {
-  if (vni_map_.empty()) {
-    const l2::vxlan_decode_result r = l2::vxlan_decode(datagram, endpoint_.vni());
-    if (!r) {
-      counters_.drops.count(r.reason);
-      return std::nullopt;
-    }
-    return r.inner;
-  }
-  // Any mapped VNI: decode without insisting on one, then look it up.
-  const l2::vxlan_decode_result r = l2::vxlan_decode(datagram, l2::max_vni + 1);
-  if (r.reason != l2::drop_reason::vxlan_wrong_vni) {  // short, or bad flags
-    counters_.drops.count(r.reason);
-    return std::nullopt;
-  }
-  const auto m = std::find_if(vni_map_.begin(), vni_map_.end(),
-                              [&](const auto& e) { return e.second == r.id; });
-  if (m == vni_map_.end()) {
-    counters_.drops.count(l2::drop_reason::vxlan_wrong_vni);
-    return std::nullopt;
-  }
-  // The inner frame gets its VLAN's tag, in place: the MAC addresses move
-  // four bytes back into the VXLAN header, the tag goes behind them.
-  const std::size_t inner = l2::vxlan_header_size;
-  if (l2::byte_order::load16(datagram, inner + l2::ethernet_type_offset) == l2::ethertype_vlan) {
-    counters_.drops.count(l2::drop_reason::vlan_not_allowed);  // tagged inside a mapped VNI
-    return std::nullopt;
-  }
-  const std::size_t start = inner - l2::vlan_tag_size;
-  std::memmove(datagram.data() + start, datagram.data() + inner, l2::ethernet_type_offset);
-  l2::byte_order::store16(datagram, start + l2::ethernet_type_offset, l2::ethertype_vlan);
-  l2::byte_order::store16(datagram, start + l2::ethernet_type_offset + 2, m->first);
-  return datagram.subspan(start);
-}
-
-std::string uplink_port::describe() const {
-  std::string text = "uplink " + name() + " (";
-  text += endpoint_.is_sealed() ? "sealed" : "VXLAN";
-  text += " to " + to_string(remote_);
-  if (!endpoint_.is_sealed() && vni_map_.empty()) text += ", VNI " + std::to_string(endpoint_.vni());
-  if (!vni_map_.empty()) {
-    text += ", VLAN:VNI";
-    for (const auto& [vlan, vni] : vni_map_) {
-      // (appends only: GCC 12 warns falsely, -Wrestrict, on " " + std::string)
-      text += ' ';
-      text += std::to_string(vlan);
-      text += ':';
-      text += std::to_string(vni);
-    }
-  }
-  text += ", inner frames up to " + std::to_string(max_frame_) + " bytes)";
-  return text;
 }
 
 }  // namespace ports

@@ -1,5 +1,10 @@
-// UDP uplinks: tunnels to other switches across the underlay, as plain VXLAN
-// (RFC 7348) or sealed (encrypted and authenticated, ports/sealed.hpp).
+// udp_endpoint: the UDP socket of the uplinks — tunnels to other switches
+// across the underlay, as plain VXLAN (RFC 7348) or sealed (encrypted and
+// authenticated: ports/sealed.hpp is the wire format, ports/sealed_session.hpp
+// the protocol with each peer, a pure state machine). Each peer is an
+// uplink_port (ports/uplink_port.hpp). This file: the socket, batching,
+// GSO/GRO, the one send path every uplink datagram takes, keepalive ticks and
+// re-resolution.
 //
 // One udp_endpoint owns the local UDP socket (--listen) and carries every
 // peer; each peer is its own uplink_port, so the MAC table learns which peer
@@ -11,15 +16,11 @@
 // box. There is no liveness protocol in VXLAN: plain peers are always up.
 //
 // Sealed mode (--key-file): every datagram is sealed with XChaCha20-Poly1305
-// under the overlay's key and carries our instance (random per start), the
-// peer's instance as we know it and a sequence number. A replay window per
-// peer, the instance handshake and keepalive probes (which also measure the
-// RTT) run here. A peer's new instance is adopted only from a reply that
-// carries the random challenge of our last probe to the peer's address, so no
-// replayed or reflected datagram can take a peer over; a peer with nothing
-// authentic for --peer-timeout goes down
-// (its MACs are flushed by the datapath) and comes back up as soon as it
-// answers again, e.g. after a restart.
+// under the overlay's key; each peer's sealed::session decides what an
+// incoming datagram is worth (handshake, replay window, liveness) and which
+// probes and replies to send, and this endpoint sends them. A peer with
+// nothing authentic for --peer-timeout goes down (its MACs are flushed by the
+// datapath) and comes back up as soon as it answers again.
 //
 // Receiving, the endpoint finds the peer by the datagram's source address. A
 // peer's datagrams are accepted whatever their source port (the kernel's
@@ -59,37 +60,18 @@
 #include "l2/drop_reason.hpp"
 #include "l2/replay_window.hpp"
 #include "l2/vxlan.hpp"
+#include "ports/address.hpp"
 #include "ports/netdev.hpp"
 #include "ports/port.hpp"
 #include "ports/read_loop.hpp"
 #include "ports/sealed.hpp"
+#include "ports/sealed_session.hpp"
 #include "ports/resolver.hpp"
 #include "ports/tx_batch.hpp"
 
 namespace ports {
 
 class uplink_port;
-
-/// The address a datagram came from, with IPv4-mapped IPv6 turned back into IPv4.
-boost::asio::ip::udp::endpoint canonical(const boost::asio::ip::udp::endpoint& ep);
-
-/// The addresses a name resolved to, canonical (IPv4-mapped as IPv4), in order.
-std::vector<boost::asio::ip::udp::endpoint> addresses_of(
-    const boost::asio::ip::udp::resolver::results_type& results);
-
-/// The same addresses, canonical (IPv4-mapped as IPv4), in order.
-std::vector<boost::asio::ip::udp::endpoint> canonical(std::vector<boost::asio::ip::udp::endpoint> addresses);
-
-/// The address to reach a peer at among `candidates`: the first IPv4 one;
-/// else, if the socket is dual-stack (`v6_socket`), the first IPv6 one.
-std::optional<boost::asio::ip::udp::endpoint> pick_peer_address(
-    const std::vector<boost::asio::ip::udp::endpoint>& candidates, bool v6_socket);
-
-/// Whether `address` is on one of this host's interfaces.
-bool is_local_address(const boost::asio::ip::address& address);
-
-/// "192.0.2.1:4789" or "[2001:db8::1]:4789".
-std::string to_string(const boost::asio::ip::udp::endpoint& ep);
 
 /// How the uplinks behave; fixed when the endpoint opens (keys can change).
 struct uplink_settings {
@@ -169,7 +151,7 @@ class udp_endpoint {
   l2::vni vni() const { return settings_.vni; }
   const uplink_settings& settings() const { return settings_; }
   /// Our instance (sealed mode): random, fixed for this run.
-  std::uint64_t instance() const { return instance_; }
+  std::uint64_t instance() const { return me_ ? me_->instance() : 0; }
   const endpoint_counters& counters() const { return counters_; }
   /// The largest inner frame for a peer at `remote`: the underlay MTU
   /// towards it minus IP, UDP and the encapsulation.
@@ -182,8 +164,9 @@ class udp_endpoint {
   uplink_port* find_peer(const boost::asio::ip::udp::endpoint& from) const;
   /// One datagram from `peer`: decapsulate or open, then merge into the current run or deliver.
   void receive(uplink_port& peer, std::span<std::byte> datagram);
-  /// The sealed receive path: checks, reassembly, handshake, replay window,
-  /// probes. Returns the packet a data or offload message carried.
+  /// The sealed receive path: the peer's session opens it (checks,
+  /// reassembly, handshake, replay window); its answers are sent and its
+  /// verdict counted. Returns the packet a data or offload message carried.
   std::optional<l2::packet> open_sealed(uplink_port& peer, std::span<std::byte> datagram);
   /// Hands an inner frame to the coalescer or to `peer`.
   void pass_on(uplink_port& peer, std::span<const std::byte> inner);
@@ -198,11 +181,8 @@ class udp_endpoint {
                   std::size_t count, std::size_t per_segment_overhead);
   /// The header of the next sealed datagram of `type` to `peer`.
   sealed::header next_header(uplink_port& peer, sealed::message type);
-  /// Sends `peer` a probe with a fresh random challenge, addressed to `receiver`.
-  void challenge(uplink_port& peer, std::uint64_t receiver);
-  /// Sends a probe (or a reply with `token`) to `peer`, addressed to `receiver`.
-  void send_control(uplink_port& peer, sealed::message type, std::uint64_t receiver,
-                    std::uint64_t token);
+  /// Seals and sends a probe or reply the peer's session asked for.
+  void send_control(uplink_port& peer, const sealed::control& c);
   /// Keepalive timer: probes, timeouts, re-resolution.
   void schedule_tick();
   void tick();
@@ -216,9 +196,7 @@ class udp_endpoint {
   bool sealed_ = false;
   bool v6_ = false;
   bool started_ = false;
-  std::uint64_t instance_ = 0;                       ///< our instance (sealed)
-  std::uint64_t next_sequence_ = 1;                  ///< of our next sealed datagram, to any peer
-  std::vector<std::uint32_t> key_ids_;               ///< ids of settings_.keys, same order
+  std::optional<sealed::local_identity> me_;         ///< sealed: our keys, instance, sequence
   std::array<std::byte, l2::vxlan_header_size> header_;  ///< our VXLAN header, precomputed
   std::vector<uplink_port*> peers_;
   std::vector<std::byte> buffers_;  ///< `batch` receive buffers of 64 KiB; preallocated
@@ -235,121 +213,6 @@ class udp_endpoint {
   endpoint_counters counters_;
   stranger_handler stranger_;
   std::chrono::steady_clock::time_point batch_time_{};  ///< when the current input batch was read
-};
-
-class uplink_port final : public port {
- public:
-  /// A peer at `remote` reached through `endpoint`. `name` is how the user
-  /// wrote it; `host` and `service` are re-resolved periodically when `host`
-  /// is a name.
-  uplink_port(l2::port_id id, std::string name, udp_endpoint& endpoint,
-              const boost::asio::ip::udp::endpoint& remote, std::string host = {},
-              std::string service = {});
-
-  /// VLAN to VNI: the peer carries VLAN v untagged in VNI n for each pair
-  /// (plain VXLAN, as the kernel's vxlan devices, one per VNI); frames reach
-  /// send() tagged and leave untagged in their VLAN's VNI, and arrive in a
-  /// mapped VNI to be handed over tagged. Empty (the default): every frame
-  /// in the endpoint's VNI, tags as they are.
-  using vni_map = std::vector<std::pair<l2::vlan_id, l2::vni>>;
-  void set_vni_map(vni_map map);
-  const vni_map& vnis() const { return vni_map_; }
-  ~uplink_port() override;
-
-  void start(port_listener& listener) override;
-  void send(const l2::packet& packet) override;
-  /// Sealed peers are vswitchd: super-frames and partial checksums cross whole.
-  bool carries_offload() const override { return endpoint_.is_sealed(); }
-  std::size_t segment_headroom() const override { return endpoint_.headroom(); }
-  void send_segments(std::span<std::byte> buffer, const l2::segment_result& segments) override;
-  void stop() override;
-  std::string describe() const override;
-  std::size_t max_frame_size() const override { return max_frame_; }
-
-  /// The peer's address (canonical: IPv4 as IPv4).
-  const boost::asio::ip::udp::endpoint& remote() const { return remote_; }
-  /// The peer's address as the socket wants it (IPv4-mapped on a dual-stack socket).
-  const boost::asio::ip::udp::endpoint& destination() const { return destination_; }
-  /// Points the peer at a new address (re-resolution) and recomputes its MTU.
-  void set_remote(const boost::asio::ip::udp::endpoint& remote);
-  /// The name to re-resolve, or empty for a literal address.
-  const std::string& host() const { return host_; }
-  const std::string& service() const { return service_; }
-  /// Unique per port object in this process (finds it again after an asynchronous wait).
-  std::uint64_t serial() const { return serial_; }
-
-  /// Liveness and handshake state of a sealed peer.
-  struct peer_state {
-    std::uint64_t instance = 0;                  ///< the peer's current instance; 0 unknown
-    l2::replay_window window;                    ///< of the current instance
-    std::array<std::uint64_t, 16> retired{};     ///< instances it had before (never again)
-    std::size_t next_retired = 0;
-    std::chrono::steady_clock::time_point last_rx{};     ///< last authentic datagram
-    /// When we last answered a sender instance we could not accept (a few slots).
-    struct nudge_slot {
-      std::uint64_t sender = 0;
-      std::chrono::steady_clock::time_point last{};
-    };
-    std::array<nudge_slot, 8> nudges{};
-    std::chrono::steady_clock::time_point last_resolve{};
-    std::uint64_t challenge = 0;                 ///< token of our last probe; 0 once answered
-    std::chrono::steady_clock::time_point challenge_sent{};  ///< when it went out
-    std::chrono::nanoseconds rtt{0};             ///< last measured round trip; 0 none yet
-    std::uint64_t probes_sent = 0;
-    std::uint64_t replies_received = 0;
-    /// The offload message being reassembled (buffer allocated on first use).
-    struct reassembly {
-      std::uint64_t sequence = 0;  ///< 0: none in progress
-      std::uint32_t total = 0;     ///< sealed bytes expected
-      std::uint32_t received = 0;  ///< sealed bytes received
-      std::vector<std::byte> buffer;  ///< header, then the sealed bytes
-      std::array<std::uint32_t, 256> offsets{};  ///< of the fragments received
-      std::size_t count = 0;                     ///< fragments received
-    } message;
-
-    bool is_retired(std::uint64_t id) const;
-    /// Makes `id` current, from its datagram `sequence`: the old one is
-    /// retired, the window starts at `sequence` (nothing older is taken).
-    void adopt(std::uint64_t id, std::uint64_t sequence);
-    /// Whether a datagram from `sender` we cannot accept may be answered now
-    /// (once per `interval` per sender instance); records it if so.
-    bool may_nudge(std::uint64_t sender, std::chrono::steady_clock::time_point now,
-                   std::chrono::steady_clock::duration interval);
-  };
-  peer_state& state() { return state_; }
-  const peer_state& state() const { return state_; }
-
-  /// Called by the endpoint with a plain datagram from this peer: the inner
-  /// frame, or nothing (counted as a drop on this port) if it is not valid VXLAN for us.
-  /// With a VNI map the frame is tagged with its VNI's VLAN, in place (the
-  /// tag goes where the VXLAN header was).
-  std::optional<std::span<const std::byte>> decapsulate(std::span<std::byte> datagram);
-  /// Called by the endpoint to hand over a (possibly merged) packet.
-  void hand_over(const l2::packet& packet) { deliver(packet, false); }
-  /// Called by the endpoint when a frame was received (counted before merging).
-  void received(std::size_t frame_size) { count_rx(frame_size); }
-  /// Called by the endpoint after a send.
-  void sent(std::size_t frame_size) { count_tx(frame_size); }
-  /// Called by the endpoint when a datagram from this peer or a send failed.
-  void drop(l2::drop_reason reason) { counters_.drops.count(reason); }
-  /// Called by the endpoint: the peer's liveness changed.
-  void set_alive(bool alive, std::string_view why) { set_up(alive, why); }
-
- private:
-  udp_endpoint& endpoint_;
-  boost::asio::ip::udp::endpoint remote_;
-  boost::asio::ip::udp::endpoint destination_;
-  std::string host_;
-  std::string service_;
-  std::size_t max_frame_ = l2::max_frame_size;
-  /// The VNI a frame tagged with a mapped VLAN leaves in (VNI map), or nullopt.
-  std::optional<l2::vni> mapped_vni(std::span<const std::byte> frame) const;
-
-  vni_map vni_map_;
-  std::vector<std::byte> untagged_;  ///< a frame with its tag taken off (VNI map)
-  peer_state state_;
-  std::uint64_t serial_;
-  bool attached_ = true;  ///< still known to the endpoint
 };
 
 }  // namespace ports

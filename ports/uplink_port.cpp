@@ -1,0 +1,165 @@
+#include "ports/uplink_port.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "l2/byte_order.hpp"
+
+namespace ports {
+
+namespace ip = boost::asio::ip;
+
+namespace {
+std::uint64_t next_serial = 1;
+}  // namespace
+
+uplink_port::uplink_port(l2::port_id id, std::string name, udp_endpoint& endpoint,
+                         const ip::udp::endpoint& remote, std::string host, std::string service)
+    : port(id, std::move(name), port_kind::uplink),
+      endpoint_(endpoint),
+      host_(std::move(host)),
+      service_(std::move(service)),
+      session_(sealed::session_settings{endpoint.settings().keepalive, endpoint.settings().peer_timeout}),
+      serial_(next_serial++) {
+  set_remote(remote);
+  // A sealed peer is down until the handshake with it is done.
+  if (endpoint_.is_sealed()) set_up(false, "no handshake yet");
+  endpoint_.add_peer(*this);
+}
+
+uplink_port::~uplink_port() { stop(); }
+
+void uplink_port::set_remote(const ip::udp::endpoint& remote) {
+  remote_ = canonical(remote);
+  destination_ = remote_;
+  if (endpoint_.is_v6() && remote_.address().is_v4()) {
+    destination_ = ip::udp::endpoint(
+        ip::make_address_v6(ip::v4_mapped, remote_.address().to_v4()), remote_.port());
+  }
+  max_frame_ = endpoint_.max_frame_size_to(remote_);
+}
+
+void uplink_port::start(port_listener& listener) {
+  listener_ = &listener;
+  endpoint_.start();
+  endpoint_.greet(*this);
+}
+
+void uplink_port::stop() {
+  if (!attached_) return;
+  attached_ = false;
+  endpoint_.remove_peer(*this);
+}
+
+void uplink_port::send(const l2::packet& packet) {
+  if (!packet.offload.is_plain()) {
+    endpoint_.send_offload(*this, packet);  // only in sealed mode (carries_offload)
+    return;
+  }
+  if (vni_map_.empty()) {
+    endpoint_.send(*this, packet.frame);
+    return;
+  }
+  // The datapath tagged it with its VLAN (the port is a trunk of the mapped
+  // VLANs): it leaves untagged, in that VLAN's VNI.
+  const std::optional<l2::vni> vni = mapped_vni(packet.frame);
+  if (!vni) {
+    counters_.drops.count(l2::drop_reason::vlan_not_allowed);
+    return;
+  }
+  const std::span<const std::byte> f = packet.frame;
+  constexpr std::size_t macs = l2::ethernet_type_offset;
+  std::memcpy(untagged_.data(), f.data(), macs);
+  std::memcpy(untagged_.data() + macs, f.data() + macs + l2::vlan_tag_size,
+              f.size() - macs - l2::vlan_tag_size);
+  endpoint_.send(*this, std::span<const std::byte>(untagged_.data(), f.size() - l2::vlan_tag_size),
+                 *vni);
+}
+
+void uplink_port::send_segments(std::span<std::byte> buffer, const l2::segment_result& segments) {
+  if (vni_map_.empty()) {
+    endpoint_.send_segments(*this, buffer, segments);
+    return;
+  }
+  // The segments of one super-frame share its tag: all leave in its VNI.
+  const std::size_t room = segment_headroom();
+  const std::optional<l2::vni> vni =
+      segments.count == 0 ? std::nullopt
+                          : mapped_vni(buffer.subspan(room, std::min(segments.stride, segments.total_size) - room));
+  if (!vni) {
+    for (std::size_t i = 0; i < segments.count; ++i) counters_.drops.count(l2::drop_reason::vlan_not_allowed);
+    return;
+  }
+  endpoint_.send_segments(*this, buffer, segments, *vni);
+}
+
+std::optional<l2::vni> uplink_port::mapped_vni(std::span<const std::byte> frame) const {
+  const l2::frame_parse_result parsed = l2::frame_view::parse(frame);
+  const std::optional<l2::vlan_tag> tag = parsed ? parsed.frame->tag() : std::nullopt;
+  if (!tag) return std::nullopt;
+  const auto m = std::find_if(vni_map_.begin(), vni_map_.end(),
+                              [&](const auto& e) { return e.first == tag->vid; });
+  if (m == vni_map_.end()) return std::nullopt;
+  return m->second;
+}
+
+void uplink_port::set_vni_map(vni_map map) {
+  vni_map_ = std::move(map);
+  if (!vni_map_.empty()) untagged_.resize(l2::max_frame_size);
+}
+
+std::optional<std::span<const std::byte>> uplink_port::decapsulate(std::span<std::byte> datagram) {
+  if (vni_map_.empty()) {
+    const l2::vxlan_decode_result r = l2::vxlan_decode(datagram, endpoint_.vni());
+    if (!r) {
+      counters_.drops.count(r.reason);
+      return std::nullopt;
+    }
+    return r.inner;
+  }
+  // Any mapped VNI: decode without insisting on one, then look it up.
+  const l2::vxlan_decode_result r = l2::vxlan_decode(datagram, l2::max_vni + 1);
+  if (r.reason != l2::drop_reason::vxlan_wrong_vni) {  // short, or bad flags
+    counters_.drops.count(r.reason);
+    return std::nullopt;
+  }
+  const auto m = std::find_if(vni_map_.begin(), vni_map_.end(),
+                              [&](const auto& e) { return e.second == r.id; });
+  if (m == vni_map_.end()) {
+    counters_.drops.count(l2::drop_reason::vxlan_wrong_vni);
+    return std::nullopt;
+  }
+  // The inner frame gets its VLAN's tag, in place: the MAC addresses move
+  // four bytes back into the VXLAN header, the tag goes behind them.
+  const std::size_t inner = l2::vxlan_header_size;
+  if (l2::byte_order::load16(datagram, inner + l2::ethernet_type_offset) == l2::ethertype_vlan) {
+    counters_.drops.count(l2::drop_reason::vlan_not_allowed);  // tagged inside a mapped VNI
+    return std::nullopt;
+  }
+  const std::size_t start = inner - l2::vlan_tag_size;
+  std::memmove(datagram.data() + start, datagram.data() + inner, l2::ethernet_type_offset);
+  l2::byte_order::store16(datagram, start + l2::ethernet_type_offset, l2::ethertype_vlan);
+  l2::byte_order::store16(datagram, start + l2::ethernet_type_offset + 2, m->first);
+  return datagram.subspan(start);
+}
+
+std::string uplink_port::describe() const {
+  std::string text = "uplink " + name() + " (";
+  text += endpoint_.is_sealed() ? "sealed" : "VXLAN";
+  text += " to " + to_string(remote_);
+  if (!endpoint_.is_sealed() && vni_map_.empty()) text += ", VNI " + std::to_string(endpoint_.vni());
+  if (!vni_map_.empty()) {
+    text += ", VLAN:VNI";
+    for (const auto& [vlan, vni] : vni_map_) {
+      // (appends only: GCC 12 warns falsely, -Wrestrict, on " " + std::string)
+      text += ' ';
+      text += std::to_string(vlan);
+      text += ':';
+      text += std::to_string(vni);
+    }
+  }
+  text += ", inner frames up to " + std::to_string(max_frame_) + " bytes)";
+  return text;
+}
+
+}  // namespace ports
