@@ -183,20 +183,31 @@ in_ns() { local n; n="$(ns "$1")"; shift; ip netns exec "$n" "$@"; }
 
 # start_vswitchd ROLE LOGFILE ARGS...: run the daemon in namespace ROLE in the
 # background; wait (<= 10 s) for "vswitchd ready:". Sets VSW_PID, and VSW_CTL
-# to its control socket (one of its own in $WORK unless ARGS give --control).
+# to its control socket (one of its own in $WORK unless ARGS give --control;
+# empty for --control none), also recorded for counters.
 VSW_CTL=""
 T_DAEMONS=0
+declare -A T_CTL_OF=()    # control socket of each daemon, by pid (for counters)
 start_vswitchd() {
-  local role="$1" logf="$2" a
+  local role="$1" logf="$2" a given="" next=0
   shift 2
   T_LOGS+=("$logf")
   T_DAEMONS=$((T_DAEMONS + 1))
+  for a in "$@"; do
+    [ "$next" -eq 1 ] && { given="$a"; next=0; }
+    [ "$a" = --control ] && next=1
+  done
   VSW_CTL="$WORK/ctl-$role-$T_DAEMONS.sock"
-  for a in "$@"; do [ "$a" = --control ] && VSW_CTL=""; done
-  [ -n "$VSW_CTL" ] && set -- "$@" --control "$VSW_CTL"
+  if [ -n "$given" ]; then
+    VSW_CTL="$given"
+    [ "$given" = none ] && VSW_CTL=""
+  else
+    set -- "$@" --control "$VSW_CTL"
+  fi
   ip netns exec "$(ns "$role")" "$VSWITCHD" "$@" >"$logf" 2>&1 &
   VSW_PID=$!
   T_PIDS+=("$VSW_PID")
+  T_CTL_OF[$VSW_PID]="$VSW_CTL"
   for _ in $(seq 100); do
     grep -q 'vswitchd ready:' "$logf" 2>/dev/null && return 0
     kill -0 "$VSW_PID" 2>/dev/null || break
@@ -210,21 +221,49 @@ start_vswitchd() {
   fail "vswitchd $* (in $role) exited with status $rc before it was ready"
 }
 
-# counters PID LOG: SIGUSR1 the daemon, wait (<= 5 s) for its counter dump and
-# print the new "counters:" lines.
+# counters PID [LOG]: the daemon's counters, read from its control socket
+# (vswitchctl --json stats and fdb show; the state, not the log), printed as
+# the lines SIGUSR1 logs them: "counters: udp endpoint: ...", "counters: peer
+# NAME: ...", "counters: port NAME (KIND, STATE): rx N frames B bytes, tx ...,
+# drops: reason=n ...|none", "counters: mac table ...", and "mac: ..." for the
+# first 100 entries; each behind a time stamp and level as in the log.
 counters() {
-  local pid="$1" logf="$2" before
-  before="$(wc -l <"$logf")"
-  kill -USR1 "$pid" || fail "vswitchd (pid $pid) is not running"
-  for _ in $(seq 50); do
-    # (grep -q on a here-string: in a pipe its early exit could SIGPIPE the writer)
-    if grep -q 'counters: mac table' <<<"$(tail -n "+$((before + 1))" "$logf")"; then
-      tail -n "+$((before + 1))" "$logf" | grep 'counters:'
-      return 0
-    fi
-    sleep 0.1
-  done
-  fail "vswitchd (pid $pid) did not log its counters within 5 s of SIGUSR1"
+  local pid="$1" ctl stats fdb
+  ctl="${T_CTL_OF[$pid]:-}"
+  [ -n "$ctl" ] || fail "no control socket known for vswitchd pid $pid (started with --control none?)"
+  kill -0 "$pid" 2>/dev/null || fail "vswitchd (pid $pid) is not running"
+  stats="$("$VSWITCHCTL" --control "$ctl" --json stats 2>&1)" || fail "vswitchctl stats (pid $pid): $stats"
+  fdb="$("$VSWITCHCTL" --control "$ctl" --json fdb show 2>&1)" || fail "vswitchctl fdb show (pid $pid): $fdb"
+  "$PYTHON" - "$stats" "$fdb" "$(date '+%F %T.%3N')" <<'PY'
+import json, sys
+s, fdb, stamp = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+def say(text): print(f"{stamp} info: {text}")
+def drops(d): return " ".join(f"{k}={v}" for k, v in d.items() if v) or "none"
+if s.get("uplink"):
+    u = s["uplink"]
+    say(f"counters: udp endpoint: rx {u['rx_datagrams']} datagrams, dropped from non-peers {u['drops'].get('not_peer', 0)}")
+    for p in s["ports"]:
+        peer = p.get("peer")
+        if not peer: continue
+        line = f"counters: peer {p['name']}: {peer['state']}, address {peer['address']}, inner MTU {p['mtu'] + 14} bytes"
+        if peer.get("sealed"):
+            rtt = peer.get("rtt_ms")
+            line += ", rtt " + (f"{rtt:.3f}" if rtt else "?") + " ms"
+            seen = peer.get("last_seen_s")
+            line += f", last heard {seen:.1f} s ago" if seen is not None else ", never heard"
+            line += f", probes {peer['probes_sent']} sent {peer['probes_answered']} answered"
+        say(line)
+for p in s["ports"]:
+    say(f"counters: port {p['name']} ({p['kind']}, {p['state']}): rx {p['rx_frames']} frames {p['rx_bytes']} bytes, "
+        f"tx {p['tx_frames']} frames {p['tx_bytes']} bytes, drops: {drops(p['drops'])}")
+t = s["mac_table"]
+say(f"counters: mac table {t['entries']} of {t['capacity']} entries; learned {t['learned']}, moved {t['moved']}, "
+    f"expired {t['expired']}, refused {t['refused']}")
+for e in fdb["entries"][:100]:
+    age = "static" if e["type"] == "static" else f"seen {e['age_s']} s ago"
+    say(f"mac: {e['mac']} vlan {e['vlan']} on {e['port']} ({age})")
+if len(fdb["entries"]) > 100: say(f"mac: ... and {len(fdb['entries']) - 100} more")
+PY
 }
 
 # port_line LINES PORT: the counters line of PORT in LINES.

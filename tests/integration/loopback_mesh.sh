@@ -42,7 +42,7 @@ check "each daemon learned the two remote VMs on two different uplinks"
 lines="$(counters "${pids[0]}" "$WORK/vswitchd-0.log")"
 grep -q "counters: port \[::1\]:4791 (uplink, up): rx [1-9]" <<<"$lines" || fail "nothing received from the peer on port 4791: $lines"
 grep -q "counters: port \[::1\]:4792 (uplink, up): rx [1-9]" <<<"$lines" || fail "nothing received from the peer on port 4792: $lines"
-n="$(grep -c "mac: .* on \[::1\]:479" "$WORK/vswitchd-0.log" || true)"
+n="$(grep -c "mac: .* on \[::1\]:479" <<<"$lines" || true)"
 [ "$n" -ge 2 ] || fail "daemon 0 should list two MACs behind its uplinks"
 
 check "idle mesh: counters stay (nearly) flat, no frame circulates"
@@ -59,6 +59,7 @@ after="$(rx_sum "$(counters "${pids[0]}" "$WORK/vswitchd-0.log")")"
 log "   daemon 0 received $((after - before)) frames in 3 idle seconds"
 [ $((after - before)) -le 10 ] || fail "daemon 0 received $((after - before)) frames in 3 idle seconds: a loop?"
 
+grep -q "dropped from non-peers 0$" <<<"$(counters "${pids[0]}")" ||
+  fail "daemon 0 dropped datagrams from its peers as non-peers"
 for pid in "${pids[@]}"; do stop_vswitchd "$pid"; done
-grep -q "dropped from non-peers 0$" "$WORK/vswitchd-0.log" || fail "daemon 0 dropped datagrams from its peers as non-peers"
 pass "loopback mesh over IPv6: peers told apart by port, no loops"

@@ -11,7 +11,7 @@
 # at first listing no one. Checks:
 #   1. vm1 pings vm2 through the peer named peerhost.
 #   2. Peer death flushes its MACs: h2's vswitchd stops; after --peer-timeout h1
-#      logs peerhost down (flushing >= 1 MAC entry), its counters (SIGUSR1) show
+#      logs peerhost down (flushing >= 1 MAC entry), its counters (vswitchctl) show
 #      the uplink and the peer down, and no MAC entry on that uplink (vm2's MAC,
 #      listed there before, is gone).
 #   3. The name moves: vm2 "migrates" to h3 (vm3 has vm2's MAC and address,
@@ -67,22 +67,6 @@ set_peerhost() {
 
 # write_file PATH LINE...: replace PATH atomically (temp file + mv) by LINEs.
 write_file() { local f="$1"; shift; printf '%s\n' "$@" >"$f.new"; mv "$f.new" "$f"; }
-
-# dump PID LOG: SIGUSR1; print the "counters:" lines and the "mac:" entries of
-# that dump (waits, <= 5 s, until all listed entries are in the log).
-dump() {
-  local pid="$1" logf="$2" mark lines n
-  mark="$(log_lines "$logf")"
-  lines="$(counters "$pid" "$logf")" || exit 1
-  n="$(sed -nE 's/.*counters: mac table ([0-9]+) of.*/\1/p' <<<"$lines" | tail -n 1)"
-  [ "$n" -gt 100 ] && n=100
-  for _ in $(seq 50); do
-    [ "$(tail -n "+$((mark + 1))" "$logf" | grep -c ' mac: ' || true)" -ge "$n" ] && break
-    sleep 0.1
-  done
-  printf '%s\n' "$lines"
-  tail -n "+$((mark + 1))" "$logf" | grep ' mac: ' || true
-}
 
 # pinger_start ROLE DEST FILE: in the background, one time-stamped ping (-D)
 # every 0.05-0.2 s until the first answer (at most 200 tries). One ping per
@@ -144,7 +128,7 @@ line="$(wait_log "$H1LOG" 0 "${peerhost_ev}up" 5)" || fail "h1 did not log peer 
 log "   h1: ${line:24}"
 wait_ping vm1 "$V.2"
 ping_ok vm1 "$V.2" 3
-lines="$(dump "$pid1" "$H1LOG")"
+lines="$(counters "$pid1")"
 grep -qiE " mac: $vm2_mac .* on $uplink_name " <<<"$lines" ||
   fail "h1 has no MAC entry of vm2 ($vm2_mac) on $uplink_name: $(grep ' mac: ' <<<"$lines")"
 log "   h1: $(grep -m 1 -iE " mac: $vm2_mac " <<<"$lines" | cut -c25-)"
@@ -158,7 +142,7 @@ line="$(wait_log "$H1LOG" "$mark" "${peerhost_ev}down" 6)" ||
 log "   h1: ${line:24} ($(calc "$(log_time "$line") - $stopped") s after the stop)"
 flushed="$(sed -nE 's/.*flushed ([0-9]+) MAC entr.*/\1/p' <<<"$line")"
 [ "${flushed:-0}" -ge 1 ] || fail "h1's down line does not say it flushed vm2's MAC entry: $line"
-lines="$(dump "$pid1" "$H1LOG")"
+lines="$(counters "$pid1")"
 grep -qF "counters: port $uplink_name (uplink, down)" <<<"$lines" ||
   fail "h1's counters do not show the uplink $uplink_name down: $(grep -F "$uplink_name" <<<"$lines")"
 grep -qF "counters: peer $uplink_name: down," <<<"$lines" ||
@@ -193,7 +177,7 @@ line="$(wait_log "$H1LOG" "$mark" "${peerhost_ev}up" 2)" || fail "h1 did not log
 log "   h1: ${line:24} ($(calc "$(log_time "$line") - $changed") s after the change)"
 echo "RESULT resolve: $secs s from the hosts change to the first answer"
 ping_ok vm1 "$V.2" 3
-lines="$(dump "$pid1" "$H1LOG")"
+lines="$(counters "$pid1")"
 grep -qF "counters: peer $uplink_name: up, address $U.3:4789," <<<"$lines" ||
   fail "h1's counters do not show $uplink_name up at $U.3:4789: $(grep -F "counters: peer $uplink_name" <<<"$lines")"
 resolve_secs="$secs"
@@ -203,14 +187,14 @@ start_vswitchd h4 "$WORK/vswitchd-h4.log" --port "tap:$(name t4)" --peers-file "
   --key-file "$WORK/h4.key" "${SEALED[@]}"
 pid4="$VSW_PID"
 tap_to_ns h4 "$(name t4)" vm4 "$V.4/24"
-np_before="$(dump "$pid1" "$H1LOG" | sed -nE 's/.*dropped from non-peers ([0-9]+).*/\1/p')"
+np_before="$(counters "$pid1" | sed -nE 's/.*dropped from non-peers ([0-9]+).*/\1/p')"
 if in_ns vm1 ping -n -q -c 2 -i 0.2 -W 1 "$V.4" >/dev/null 2>&1; then
   fail "vm1 reaches vm4 although h1 does not list h4"
 fi
 log "   vm1 -> vm4: no answer"
 # h4 probes h1 every second: within 3 s one more is dropped.
 for _ in $(seq 15); do
-  np_after="$(dump "$pid1" "$H1LOG" | sed -nE 's/.*dropped from non-peers ([0-9]+).*/\1/p')"
+  np_after="$(counters "$pid1" | sed -nE 's/.*dropped from non-peers ([0-9]+).*/\1/p')"
   [ "$np_after" -gt "$np_before" ] && break
   sleep 0.2
 done
@@ -245,7 +229,7 @@ grep -q "line 3" <<<"$line" || fail "the error does not name line 3 (the garbage
 sleep 1.2   # one more watcher round: the bad file must not be retried into a removal
 removed="$(tail -n "+$((mark + 1))" "$H1LOG" | grep -E "${EVENT}peer .*: (removed|down)" || true)"
 [ -z "$removed" ] || fail "h1 removed or lost a peer after the bad edit: $removed"
-lines="$(dump "$pid1" "$H1LOG")"
+lines="$(counters "$pid1")"
 grep -qF "counters: peer $uplink_name: up," <<<"$lines" || fail "peer $uplink_name not up after the bad edit"
 grep -qF "counters: peer $h4_entry: up," <<<"$lines" || fail "peer $h4_entry not up after the bad edit"
 kill -0 "$pid1" || fail "h1 died on the bad peers file"
