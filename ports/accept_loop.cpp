@@ -54,14 +54,21 @@ void accept_loop::accept_ready() {
         wait();
         return;
       }
-      if (err == EINTR || err == ECONNABORTED) continue;
+      // A client that gave up while queued, or (as accept(2) says to treat
+      // them) network errors already pending on the new connection: retry.
+      if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == ENETDOWN ||
+          err == ENOPROTOOPT || err == EHOSTDOWN || err == ENONET || err == EHOSTUNREACH ||
+          err == EOPNOTSUPP || err == ENETUNREACH || err == EPERM) {
+        continue;
+      }
       pause(err);
       return;
     }
     if (paused_since_) {
       const auto paused_for = std::chrono::steady_clock::now() - *paused_since_;
-      spdlog::info("{}: accepting connections again after {:.1f} s", what_,
-                   std::chrono::duration<double>(paused_for).count());
+      resumed_log_.log(spdlog::level::info,
+                       fmt::format("{}: accepting connections again after {:.1f} s", what_,
+                                   std::chrono::duration<double>(paused_for).count()));
       paused_since_.reset();
     }
     backoff_ = settings_.first_pause;

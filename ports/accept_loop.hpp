@@ -5,14 +5,16 @@
 // and hands each to the owner as a non-blocking, close-on-exec descriptor.
 //
 // Errors, so that no client can make the daemon spin or flood its log:
-// - EAGAIN ends the batch; EINTR and ECONNABORTED (a client that gave up while
-//   queued) are passed over.
+// - EAGAIN ends the batch; EINTR, ECONNABORTED (a client that gave up while
+//   queued) and the network errors accept(2) hands on from a new connection
+//   (EPROTO, ENETDOWN, EHOSTUNREACH, ...) are passed over.
 // - Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): the
 //   socket stays readable, so taking the next connection at once would spin.
 //   The loop stops accepting, logs once that it paused (a warning), and tries
 //   again after a back-off that doubles from first_pause to max_pause.
 //   Connections already open are served meanwhile. When it accepts again it
-//   logs once how long it paused. Queued clients wait in the backlog.
+//   logs how long it paused (at most once in 10 s). Queued clients wait in
+//   the backlog.
 // - Any other error is counted, logged (rate-limited) and backs off too.
 // - A handler that throws std::exception: that connection is closed (the
 //   handler owned it), counted and logged (rate-limited); accepting goes on.
@@ -83,6 +85,7 @@ class accept_loop {
   handler on_connection_;
   accept_settings settings_;
   log_limiter errors_log_;
+  log_limiter resumed_log_{1, std::chrono::seconds(10)};  ///< "accepting again", under churn
   std::chrono::milliseconds backoff_;
   std::optional<std::chrono::steady_clock::time_point> paused_since_;
   std::uint64_t accepted_ = 0;

@@ -121,7 +121,7 @@ std::optional<std::span<std::byte>> session::reassemble(std::span<std::byte> dat
   if (m.buffer.empty()) m.buffer.resize(header_size + max_message_size);
   if (m.sequence != h.sequence || m.total != total) {
     // (A message left incomplete is counted; the new one starts.)
-    if (m.sequence != 0) out.drop = l2::drop_reason::sealed_incomplete;
+    out.abandoned = m.sequence != 0;
     m.sequence = h.sequence;
     m.total = total;
     m.received = 0;

@@ -85,6 +85,7 @@ class local_identity {
 struct opened {
   std::optional<l2::packet> packet;     ///< a data or offload message's contents (in the datagram or the session)
   std::optional<l2::drop_reason> drop;  ///< to count on the peer's port
+  bool abandoned = false;  ///< also count sealed_incomplete: a partial offload message was given up
   std::array<control, 2> replies{};     ///< to send, in order
   std::size_t reply_count = 0;
   bool came_up = false;    ///< the peer is up now (it was not)

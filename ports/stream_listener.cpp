@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 #include <vector>
 
 namespace ports {
@@ -113,10 +114,11 @@ std::unique_ptr<stream_listener> stream_listener::open(boost::asio::io_context& 
                       "another process (another vswitchd?) listens there; stop it or choose "
                       "another port",
                       backlog);
+  stream_listen_settings as_bound = settings;
+  if (!address.is_unix()) as_bound.address.endpoint.port(bound.port);  // port 0: the kernel's pick
   auto listener = std::unique_ptr<stream_listener>(
-      new stream_listener(io, std::move(bound.fd), settings, std::move(on_accept)));
+      new stream_listener(io, std::move(bound.fd), as_bound, std::move(on_accept)));
   listener->file_ = bound.file;
-  if (!address.is_unix()) listener->address_.endpoint.port(bound.port);  // port 0: the kernel's pick
   return listener;
 }
 
@@ -159,8 +161,13 @@ void stream_listener::take(unique_fd connection) {
   c.via = "accepted on " + to_string(address_);
   c.serial = ++serial_;
   c.slot = connection_slot(live_);
-  // (An exception leaves the connection closed; the accept loop counts and logs it.)
-  on_accept_(std::move(c));
+  // An exception leaves the connection closed; the accept loop counts and logs it.
+  const std::string peer = c.peer;
+  try {
+    on_accept_(std::move(c));
+  } catch (const std::exception& e) {
+    throw std::runtime_error("connection from " + peer + ": " + e.what());
+  }
 }
 
 std::string stream_listener::describe() const {

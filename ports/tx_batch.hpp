@@ -59,16 +59,18 @@ class tx_batch {
   }
   bool full() const { return count_ == capacity; }
 
-  /// Queues `prefix` + `frame` (fits() must hold) for destination `to` (null
-  /// for a connected socket; any address family, unix paths too); `tag` comes back to the callbacks of send_all. A
-  /// full queue is flushed first; the first frame of a batch posts the flush.
+  /// Queues `prefix` + `frame` (fits() must hold; either may be empty) for
+  /// destination `to` (null for a connected socket; any address family, unix
+  /// paths too); `tag` comes back to the callbacks of send_all. A full queue
+  /// is flushed first; the first frame of a batch posts the flush.
   void push(std::span<const std::byte> prefix, std::span<const std::byte> frame,
             const sockaddr* to, socklen_t to_size, void* tag) {
     push_filled(
         prefix.size() + frame.size(),
         [&](std::span<std::byte> slot) {
-          std::memcpy(slot.data(), prefix.data(), prefix.size());
-          std::memcpy(slot.data() + prefix.size(), frame.data(), frame.size());
+          // (memcpy from an empty span's null pointer is undefined, even for 0 bytes.)
+          if (!prefix.empty()) std::memcpy(slot.data(), prefix.data(), prefix.size());
+          if (!frame.empty()) std::memcpy(slot.data() + prefix.size(), frame.data(), frame.size());
         },
         to, to_size, tag, frame.size());
   }

@@ -313,6 +313,7 @@ void udp_endpoint::flush_run() {
 std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
                                                      std::span<std::byte> datagram) {
   const sealed::opened r = peer.session().open(*me_, datagram, std::chrono::steady_clock::now());
+  if (r.abandoned) peer.drop(l2::drop_reason::sealed_incomplete);
   if (r.drop) peer.drop(*r.drop);
   for (std::size_t i = 0; i < r.reply_count; ++i) send_control(peer, r.replies[i]);
   if (r.restarted) spdlog::info("peer {}: restarted (new instance); replay window reset", peer.name());

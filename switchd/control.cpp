@@ -260,7 +260,14 @@ void control_server::take(ports::unique_fd connection) {
                          " clients already connected; refused one more");
     return;  // closed by unique_fd
   }
-  stream::socket socket(io_, stream(), connection.release());
+  stream::socket socket(io_);
+  boost::system::error_code ec;
+  socket.assign(stream(), connection.get(), ec);
+  if (ec) {
+    refused_log_.log(spdlog::level::warn, "control: cannot take a client (" + ec.message() + ")");
+    return;  // closed by unique_fd
+  }
+  (void)connection.release();  // the socket owns it now
   auto client = std::make_shared<control_client>(std::move(socket), this, request_timeout_);
   clients_.insert(client);
   client->start();

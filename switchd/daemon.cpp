@@ -50,6 +50,7 @@ daemon::daemon(const options& opts, std::vector<std::string> args)
       throw startup_error(e.what());
     }
   }
+  peers_.load();  // (the peers file read and the port count checked before any device opens)
   datapath_.set_clamp_mss(opts.clamp_mss);
   apply_mac_table_settings(opts);
   for (const port_spec& spec : opts.ports) registry_.open(spec);
@@ -77,8 +78,8 @@ void daemon::open_stream_listener(const stream_listen_spec& spec) {
         }
         const l2::port_id id = datapath_.next_id();
         const std::string name = "stream:" + spec.address + "#" + std::to_string(connection.serial);
-        auto port = std::make_unique<ports::stream_port>(
-            io_, id, name, std::move(connection), [this](ports::stream_port& p, const std::string& why) {
+        auto port = factory_.open_stream(
+            std::move(connection), id, name, [this](ports::port& p, const std::string& why) {
               // Posted by the port after it closed: it can go now.
               spdlog::info("port {}: the guest went away ({}); removed", p.name(), why);
               const l2::port_id pid = p.id();

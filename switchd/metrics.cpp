@@ -577,7 +577,14 @@ void metrics_state::take(ports::unique_fd connection) {
     spdlog::debug("metrics: {} connections open; closing a new one", sessions.size());
     return;  // closed by unique_fd
   }
-  tcp::socket socket(io, local.protocol(), connection.release());
+  tcp::socket socket(io);
+  boost::system::error_code ec;
+  socket.assign(local.protocol(), connection.get(), ec);
+  if (ec) {
+    spdlog::debug("metrics: cannot take a connection ({})", ec.message());
+    return;  // closed by unique_fd
+  }
+  (void)connection.release();  // the socket owns it now
   const std::uint64_t id = next_id++;
   auto session = std::make_shared<metrics_session>(std::move(socket), shared_from_this(), id);
   sessions.emplace(id, session);

@@ -110,8 +110,8 @@ peer_set::peer_set(boost::asio::io_context& io, datapath& dp, port_registry& reg
 
 peer_set::~peer_set() { stop(); }
 
-void peer_set::open() {
-  std::vector<host_port> file_peers;
+void peer_set::load() {
+  std::vector<host_port>& file_peers = listed_;
   if (opts_.peers_file) {
     std::string error;
     const std::optional<std::string> text = read_text(*opts_.peers_file, error);
@@ -127,8 +127,11 @@ void peer_set::open() {
     throw startup_error("too many ports: at most " + std::to_string(l2::max_ports) +
                         " ports and uplinks together");
   }
+}
+
+void peer_set::open() {
   try {
-    open_uplinks(file_peers);
+    open_uplinks(listed_);
   } catch (const ports::port_error& e) {
     throw startup_error(e.what());
   }

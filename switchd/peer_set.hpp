@@ -49,8 +49,12 @@ class peer_set {
   peer_set(boost::asio::io_context& io, datapath& dp, port_registry& registry, const options& opts);
   ~peer_set();
 
-  /// Opens the uplink socket and adds the peers of --uplink and --peers-file
-  /// (resolved now), when the options ask for uplinks at all. Throws startup_error.
+  /// Reads the --peers-file and checks that the ports and peers fit, before
+  /// anything is opened. Throws startup_error.
+  void load();
+  /// Opens the uplink socket and adds the peers of --uplink and the
+  /// --peers-file load() read (resolved now), when the options ask for
+  /// uplinks at all. Throws startup_error.
   void open();
   /// Starts reading the uplink socket (also with no peer yet: --listen alone).
   void start();
@@ -119,6 +123,7 @@ class peer_set {
   std::unique_ptr<ports::resolver> resolver_;
   file_stamp key_stamp_;
   file_stamp peers_stamp_;
+  std::vector<host_port> listed_;                    ///< the --peers-file as load() read it
   std::map<std::string, l2::port_id> file_peers_;    ///< from --peers-file, by "host|port"
   std::map<std::string, l2::port_id> option_peers_;  ///< --uplink peers, by "host|port"
   std::uint64_t peers_generation_ = 0;               ///< bumped by each peers reload

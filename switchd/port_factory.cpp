@@ -45,4 +45,12 @@ bool system_port_factory::interface_exists(const std::string& name) const {
   return ports::netdev::index_of(name) != 0;
 }
 
+std::unique_ptr<ports::port> system_port_factory::open_stream(ports::stream_connection connection,
+                                                              l2::port_id id, const std::string& name,
+                                                              gone_handler on_gone) {
+  return std::make_unique<ports::stream_port>(
+      io_, id, name, std::move(connection),
+      [on_gone = std::move(on_gone)](ports::stream_port& p, const std::string& why) { on_gone(p, why); });
+}
+
 }  // namespace switchd

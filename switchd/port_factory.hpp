@@ -8,6 +8,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,11 @@ class port_factory {
   /// Whether an interface called `name` exists here (a port whose interface
   /// went away is opened again once it is back).
   virtual bool interface_exists(const std::string& name) const = 0;
+  /// Called (posted) once a guest's port has closed: the owner removes it then.
+  using gone_handler = std::function<void(ports::port& port, const std::string& why)>;
+  /// The port of a QEMU stream guest that connected (`connection`), as port `id`.
+  virtual std::unique_ptr<ports::port> open_stream(ports::stream_connection connection, l2::port_id id,
+                                                   const std::string& name, gone_handler on_gone) = 0;
 };
 
 /// The real thing: TAPs, AF_PACKET sockets and dgram sockets on `io`.
@@ -34,6 +40,8 @@ class system_port_factory final : public port_factory {
   explicit system_port_factory(boost::asio::io_context& io) : io_(io) {}
   std::unique_ptr<ports::port> open(const port_spec& spec, l2::port_id id) override;
   bool interface_exists(const std::string& name) const override;
+  std::unique_ptr<ports::port> open_stream(ports::stream_connection connection, l2::port_id id,
+                                           const std::string& name, gone_handler on_gone) override;
 
  private:
   boost::asio::io_context& io_;

@@ -8,6 +8,10 @@ namespace switchd {
 
 void port_registry::open(const port_spec& spec, const std::string& option) {
   const l2::port_id id = datapath_.next_id();
+  if (id >= l2::max_ports) {
+    throw startup_error(option + " " + spec.text + ": too many ports (at most " +
+                        std::to_string(l2::max_ports) + " ports and uplinks together)");
+  }
   try {
     add(factory_.open(spec, id), spec.options);
   } catch (const ports::port_error& e) {

@@ -34,6 +34,10 @@ class fake_factory final : public port_factory {
     return p;
   }
   bool interface_exists(const std::string& name) const override { return exists.count(name) != 0; }
+  std::unique_ptr<ports::port> open_stream(ports::stream_connection, l2::port_id id,
+                                           const std::string& name, gone_handler) override {
+    return std::make_unique<fake_port>(id, name, ports::port_kind::stream);
+  }
 
   std::set<std::string> refuse;
   std::set<std::string> exists;
@@ -86,6 +90,21 @@ TEST_F(port_registry_test, an_open_failure_names_the_option_and_the_fix) {
   }
   EXPECT_FALSE(registry_.named("tap9"));
   EXPECT_EQ(registry_.opened().count("tap9"), 0u);
+}
+
+TEST_F(port_registry_test, one_port_too_many_is_refused_by_name) {
+  for (std::size_t i = 0; i < l2::max_ports; ++i) {
+    std::string name = "p";  // (appends only: GCC 12 -O3 warns falsely, -Wrestrict, on "p" + string)
+    name += std::to_string(i);
+    registry_.open(parse_port_spec(name));
+  }
+  try {
+    registry_.open(parse_port_spec("tap:one-more"), "port add");
+    FAIL() << "no error";
+  } catch (const startup_error& e) {
+    EXPECT_STREQ(e.what(), "port add tap:one-more: too many ports (at most 1024 ports and uplinks together)");
+  }
+  EXPECT_EQ(factory_.opened, static_cast<int>(l2::max_ports));  // nothing opened for it
 }
 
 TEST_F(port_registry_test, removal_runs_the_hook_first_and_forgets_the_spec) {
