@@ -16,7 +16,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
 #include <optional>
 #include <string_view>

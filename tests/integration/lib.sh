@@ -266,6 +266,50 @@ if len(fdb["entries"]) > 100: say(f"mac: ... and {len(fdb['entries']) - 100} mor
 PY
 }
 
+# show_json PID: the daemon's status object (vswitchctl --json show): its
+# ports, peers and counters as state, not as log lines.
+show_json() {
+  local ctl="${T_CTL_OF[$1]:-}" out
+  [ -n "$ctl" ] || fail "no control socket known for vswitchd pid $1 (started with --control none?)"
+  out="$("$VSWITCHCTL" --control "$ctl" --json show 2>&1)" || fail "vswitchctl show (pid $1): $out"
+  printf '%s\n' "$out"
+}
+
+# peer_state PID ADDR: "up" or "down" for the uplink peer of daemon PID whose
+# name or address contains ADDR ("" when there is none).
+peer_state() {
+  show_json "$1" | "$PYTHON" -c '
+import json, sys
+for p in json.load(sys.stdin)["ports"]:
+    peer = p.get("peer")
+    if peer and (sys.argv[1] in p["name"] or sys.argv[1] in peer["address"]):
+        print(peer["state"]); break' "$2"
+}
+
+# peers_up PID: how many uplink peers daemon PID shows up.
+peers_up() {
+  show_json "$1" | "$PYTHON" -c '
+import json, sys
+print(sum(1 for p in json.load(sys.stdin)["ports"] if p.get("peer") and p["peer"]["state"] == "up"))'
+}
+
+# wait_peer_state PID ADDR STATE SECONDS: poll (every 0.1 s) until that peer
+# is STATE; prints the seconds it took (the test's clock); returns 1 when it
+# was not within SECONDS.
+wait_peer_state() {
+  local start now
+  start="$(date +%s.%3N)"
+  for _ in $(seq $(($4 * 10))); do
+    if [ "$(peer_state "$1" "$2")" = "$3" ]; then
+      now="$(date +%s.%3N)"
+      calc "$now - $start"
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
 # port_line LINES PORT: the counters line of PORT in LINES.
 port_line() { grep -F "counters: port $2 (" <<<"$1" | tail -n 1 || true; }
 # rx_frames LINE / tx_frames LINE: the frame counts of a port's counters line.

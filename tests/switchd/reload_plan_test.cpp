@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/switchd/parse_args.hpp"
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -12,12 +14,7 @@
 namespace switchd {
 namespace {
 
-command parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "vswitchd");
-  std::vector<const char*> argv;
-  for (const auto& a : args) argv.push_back(a.c_str());
-  return parse_options(static_cast<int>(argv.size()), argv.data());
-}
+using testing::parse;
 
 options opts(std::vector<std::string> args) { return parse(std::move(args)).opts; }
 
