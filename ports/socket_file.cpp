@@ -12,6 +12,8 @@
 #include <cstring>
 #include <vector>
 
+#include <boost/asio/ip/udp.hpp>
+
 #include "ports/port.hpp"
 
 namespace ports {
@@ -79,37 +81,20 @@ bound_socket bind_inet(const boost::asio::ip::address& address, std::uint16_t po
     const int one = 1;
     (void)::setsockopt(out.fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   }
-  sockaddr_storage ss{};
-  socklen_t size = 0;
-  if (address.is_v6()) {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(port);
-    const auto bytes = address.to_v6().to_bytes();
-    std::memcpy(&in6->sin6_addr, bytes.data(), bytes.size());
-    in6->sin6_scope_id = address.to_v6().scope_id();
-    size = sizeof(sockaddr_in6);
-  } else {
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(port);
-    const auto bytes = address.to_v4().to_bytes();
-    std::memcpy(&in->sin_addr, bytes.data(), bytes.size());
-    size = sizeof(sockaddr_in);
-  }
-  if (::bind(out.fd.get(), reinterpret_cast<const sockaddr*>(&ss), size) != 0) {
+  const boost::asio::ip::udp::endpoint ep(address, port);  // (only its socket address is used)
+  if (::bind(out.fd.get(), ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
     const int err = errno;
     throw port_error(where + verb + " (" + errno_text(err) + "); " + bind_fix(err, in_use));
   }
   if (backlog > 0 && ::listen(out.fd.get(), backlog) != 0) {
     throw port_error(where + "cannot listen (" + errno_text(errno) + ")");
   }
-  sockaddr_storage bound{};
-  socklen_t bound_size = sizeof bound;
+  boost::asio::ip::udp::endpoint bound;
+  socklen_t bound_size = static_cast<socklen_t>(bound.capacity());
   out.port = port;
-  if (::getsockname(out.fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_size) == 0) {
-    out.port = family == AF_INET ? ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port)
-                                 : ntohs(reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port);
+  if (::getsockname(out.fd.get(), bound.data(), &bound_size) == 0) {
+    bound.resize(bound_size);
+    out.port = bound.port();
   }
   return out;
 }

@@ -1,25 +1,14 @@
 #include "ports/stream_listener.hpp"
 
-#include <fcntl.h>
-#include <grp.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/post.hpp>
-
 #include <cerrno>
-#include <charconv>
-#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <stdexcept>
-#include <vector>
 
 namespace ports {
 namespace {
@@ -38,26 +27,12 @@ std::string peer_of(int fd, bool is_unix) {
     }
     return "unix peer";
   }
-  sockaddr_storage ss{};
-  socklen_t size = sizeof ss;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &size) == 0) {
-    if (ss.ss_family == AF_INET) {
-      const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
-      boost::asio::ip::address_v4::bytes_type b;
-      std::memcpy(b.data(), &in->sin_addr, 4);
-      return to_string(boost::asio::ip::address_v4(b), ntohs(in->sin_port));
-    }
-    if (ss.ss_family == AF_INET6) {
-      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-      boost::asio::ip::address_v6::bytes_type b;
-      std::memcpy(b.data(), &in6->sin6_addr, 16);
-      const boost::asio::ip::address_v6 a(b, in6->sin6_scope_id);
-      if (a.is_v4_mapped()) {
-        return to_string(boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a),
-                         ntohs(in6->sin6_port));
-      }
-      return to_string(a, ntohs(in6->sin6_port));
-    }
+  // (The socket address as an endpoint, IPv4-mapped IPv6 turned back into IPv4.)
+  boost::asio::ip::udp::endpoint ep;
+  socklen_t size = static_cast<socklen_t>(ep.capacity());
+  if (::getpeername(fd, ep.data(), &size) == 0) {
+    ep.resize(size);
+    return to_string(canonical(ep));
   }
   return "tcp peer";
 }

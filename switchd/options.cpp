@@ -1,6 +1,5 @@
 #include "switchd/options.hpp"
 
-#include <boost/asio/ip/address.hpp>
 #include <cctype>
 #include <charconv>
 #include <fstream>
