@@ -19,6 +19,7 @@
 
 #include "ports/sealed.hpp"
 #include "switchd/daemon.hpp"
+#include "switchd/key_commands.hpp"
 #include "switchd/service.hpp"
 #include "switchd/options.hpp"
 
@@ -42,9 +43,9 @@ int main(int argc, char** argv) {
       std::cout << "vswitchd " << VSWITCHD_VERSION << "\n";
       return 0;
     case switchd::command::action::generate_key:
-      ports::sealed::initialize();
-      std::cout << ports::sealed::format_key(ports::sealed::generate_key()) << "\n";
-      return 0;
+    case switchd::command::action::generate_identity:
+    case switchd::command::action::public_key:
+      return switchd::run_key_command(cmd, std::cout, std::cerr);
     case switchd::command::action::run:
       break;
   }

@@ -83,6 +83,13 @@ option_row action(std::string name, std::string help) {
   return r;
 }
 
+/// An action with a value (--generate-identity FILE).
+option_row action(std::string name, std::string value_name, std::string help) {
+  option_row r = action(std::move(name), std::move(help));
+  r.value_name = std::move(value_name);
+  return r;
+}
+
 /// A whole number in [min, max] stored in `field`; `what` is the fix ("seconds from 1 to 3600").
 option_row number(std::string name, std::string value_name, reload_effect reload,
                   std::uint32_t options::*field, std::uint64_t min, std::uint64_t max,
@@ -125,6 +132,11 @@ void add_port_rows(std::vector<option_row>& t) {
   t.push_back(action("help", "show this help and exit"));
   t.push_back(action("version", "show the version and exit"));
   t.push_back(action("generate-key", "print a new random key for --key-file and exit"));
+  t.push_back(action("generate-identity", "FILE",
+                     "make a new host identity (an X25519 private key) in FILE, created with mode 0600 "
+                     "(never over an existing file), print its public key (44 characters of base64, as "
+                     "WireGuard writes keys) and exit"));
+  t.push_back(action("public-key", "FILE", "print the public key of the identity in FILE and exit"));
   t.push_back(text("config", "FILE", none, &options::config_file, "",
                    "read options from FILE: one `key = value` per line, keys as the long options "
                    "without dashes (port options too: `port = tap0,max-macs=64`); `#` starts a "
@@ -536,6 +548,14 @@ command parse_options(int argc, const char* const argv[]) {
   }
   if (vm.count("generate-key") != 0) {
     cmd.what = command::action::generate_key;
+    return cmd;
+  }
+  for (const auto& [name, what] : {std::pair{"generate-identity", command::action::generate_identity},
+                                   std::pair{"public-key", command::action::public_key}}) {
+    if (vm.count(name) == 0) continue;
+    cmd.what = what;
+    cmd.argument = vm[name].as<std::string>();
+    if (cmd.argument.empty()) throw options_error(std::string("--") + name + ": empty; give a FILE");
     return cmd;
   }
   std::set<std::string> given;

@@ -20,7 +20,7 @@ namespace switchd {
 
 /// What a reload does when the option's value changed.
 enum class reload_effect {
-  none,     ///< not a setting: --help, --version, --generate-key, --config
+  none,     ///< not a setting: --help, --version, --generate-key, --config, ...
   at_once,  ///< applied by the reload (log level, MAC aging, ...)
   diff,     ///< a list the reload diffs: ports and uplinks added, removed or reopened
   restart,  ///< fixed while running: reported as "restart needed", running value kept

@@ -69,9 +69,10 @@ struct options {
 
 /// What the command line asks for.
 struct command {
-  enum class action { run, help, version, generate_key } what = action::run;
+  enum class action { run, help, version, generate_key, generate_identity, public_key } what = action::run;
   options opts;
-  std::string text;  ///< the help text (for action::help)
+  std::string text;      ///< the help text (for action::help)
+  std::string argument;  ///< the action's value: the FILE of --generate-identity and --public-key
 };
 
 /// Parses argv (and the --config file it names) by the option table

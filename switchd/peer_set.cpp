@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "ports/netdev.hpp"
+#include "switchd/secret_file.hpp"
 
 namespace switchd {
 namespace {
@@ -65,39 +66,9 @@ std::vector<ip::udp::endpoint> resolve_now(boost::asio::io_context& io, const ho
 }
 
 std::vector<ports::sealed::key> load_key_file(const std::string& path) {
-  // Checked on the open file (no window between the check and the read).
-  const ports::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-  struct stat st {};
-  if (!fd || ::fstat(fd.get(), &st) != 0) {
-    throw std::runtime_error("--key-file " + path + ": cannot read it (" + std::strerror(errno) +
-                             "); create one with `vswitchd --generate-key > " + path +
-                             " && chmod 600 " + path + "`");
-  }
-  if (!S_ISREG(st.st_mode)) {
-    throw std::runtime_error("--key-file " + path + ": is not a regular file; give the key file");
-  }
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    throw std::runtime_error("--key-file " + path + ": is readable or writable by group or others (mode " +
-                             mode + "); a key must stay secret: run chmod 600 " + path);
-  }
-  if (st.st_uid != ::geteuid() && st.st_uid != 0) {
-    throw std::runtime_error("--key-file " + path + ": belongs to uid " + std::to_string(st.st_uid) +
-                             ", not to root or the user vswitchd runs as (uid " +
-                             std::to_string(::geteuid()) + "); run chown root " + path);
-  }
-  if (st.st_size > 65536) {
-    throw std::runtime_error("--key-file " + path + ": larger than 64 KiB; is it the right file?");
-  }
-  std::string text(static_cast<std::size_t>(st.st_size), '\0');
-  std::size_t have = 0;
-  while (have < text.size()) {
-    const ssize_t n = ::read(fd.get(), text.data() + have, text.size() - have);
-    if (n <= 0) break;
-    have += static_cast<std::size_t>(n);
-  }
-  text.resize(have);
+  std::string text = read_secret_file("--key-file", path,
+                                      "create one with `vswitchd --generate-key > " + path + " && chmod 600 " +
+                                          path + "`");
   ports::sealed::key_file parsed = ports::sealed::parse_key_file(text);
   sodium_memzero(text.data(), text.size());  // the key's only other copy is the result
   if (!parsed.error.empty()) throw std::runtime_error("--key-file " + path + ": " + parsed.error);
