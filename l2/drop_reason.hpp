@@ -36,13 +36,15 @@ enum class drop_reason : std::uint8_t {
   vxlan_wrong_vni,   ///< VNI is not ours
   too_big,           ///< frame larger than the uplink's inner MTU (never fragmented)
   // Sealed (encrypted, authenticated) uplinks: ports/sealed.hpp.
-  sealed_short,      ///< shorter than a sealed header + tag
-  sealed_bad_version,///< version byte is not ours (e.g. plain VXLAN on a sealed overlay)
-  sealed_unknown_key,///< key id matches none of our keys
+  sealed_short,      ///< shorter than its message type needs
+  sealed_bad_version,///< version byte is not ours (e.g. plain VXLAN on a sealed overlay), or an unknown type
+  sealed_unknown_key,///< names a session we do not have (ended, or never made)
   sealed_forged,     ///< authentication failed: tampered, truncated or a wrong key
-  sealed_replayed,   ///< sequence number already seen or behind the replay window
-  sealed_stale,      ///< addressed to another life of this daemon, or from a retired life of the peer
+  sealed_replayed,   ///< counter already seen or behind the replay window; an initiation not newer than the last
+  sealed_stale,      ///< from a session past its age, or an answer to a handshake we no longer wait for
   sealed_incomplete, ///< an offload message whose fragments did not all arrive
+  sealed_no_session, ///< a frame for a peer with no working session yet (the handshake is under way)
+  handshake_limited, ///< an initiation over the rate a peer (or the whole daemon) is answered at
   // Storm control (port options bcast-limit, mcast-limit, unknown-limit).
   storm_broadcast,   ///< broadcast over the ingress port's limit
   storm_multicast,   ///< multicast over the ingress port's limit

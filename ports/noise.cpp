@@ -9,9 +9,9 @@
 #include <cstring>
 #include <initializer_list>
 #include <stdexcept>
-#include <type_traits>
 
 #include "ports/sealed.hpp"
+#include "ports/sodium_bytes.hpp"
 
 namespace ports::noise {
 namespace {
@@ -25,17 +25,6 @@ constexpr std::size_t nonce_size = crypto_aead_chacha20poly1305_ietf_NPUBBYTES;
 /// The largest counter: 2^64-1 is reserved by the specification.
 constexpr std::uint64_t max_nonce = ~std::uint64_t{0};
 
-/// The bytes of an array or span as libsodium takes them (const if they are).
-template <class Bytes>
-auto bytes_of(Bytes&& b) {
-  using element = std::remove_pointer_t<decltype(std::data(b))>;
-  if constexpr (std::is_const_v<element>) {
-    return reinterpret_cast<const unsigned char*>(std::data(b));
-  } else {
-    return reinterpret_cast<unsigned char*>(std::data(b));
-  }
-}
-
 /// The 96-bit ChaChaPoly nonce: 32 bits of zeros, then the counter little-endian.
 std::array<unsigned char, nonce_size> nonce_of(std::uint64_t counter) {
   std::array<unsigned char, nonce_size> n{};
@@ -46,10 +35,10 @@ std::array<unsigned char, nonce_size> nonce_of(std::uint64_t counter) {
 /// HMAC-SHA-256 of the concatenation of `parts` under `key`.
 hash hmac(std::span<const std::byte> key, std::initializer_list<std::span<const std::byte>> parts) {
   crypto_auth_hmacsha256_state state;
-  crypto_auth_hmacsha256_init(&state, bytes_of(key), key.size());
-  for (const std::span<const std::byte> part : parts) crypto_auth_hmacsha256_update(&state, bytes_of(part), part.size());
+  crypto_auth_hmacsha256_init(&state, sodium_bytes(key), key.size());
+  for (const std::span<const std::byte> part : parts) crypto_auth_hmacsha256_update(&state, sodium_bytes(part), part.size());
   hash out{};
-  crypto_auth_hmacsha256_final(&state, bytes_of(out));
+  crypto_auth_hmacsha256_final(&state, sodium_bytes(out));
   sodium_memzero(&state, sizeof state);
   return out;
 }
@@ -122,14 +111,14 @@ key_pair key_pair::from_private(const secret& private_key) {
   initialize();
   key_pair out;
   out.private_key = private_key;
-  crypto_scalarmult_base(bytes_of(out.public_key), bytes_of(out.private_key));
+  crypto_scalarmult_base(sodium_bytes(out.public_key), sodium_bytes(out.private_key));
   return out;
 }
 
 bool dh(const secret& private_key, const public_key& remote, secret& out) {
   initialize();
   // libsodium refuses (non-zero) when the result is all zero.
-  if (crypto_scalarmult(bytes_of(out), bytes_of(private_key), bytes_of(remote)) != 0) {
+  if (crypto_scalarmult(sodium_bytes(out), sodium_bytes(private_key), sodium_bytes(remote)) != 0) {
     out.fill(std::byte{0});
     return false;
   }
@@ -139,24 +128,24 @@ bool dh(const secret& private_key, const public_key& remote, secret& out) {
 hash sha256(std::span<const std::byte> data) {
   initialize();
   hash out{};
-  crypto_hash_sha256(bytes_of(out), bytes_of(data), data.size());
+  crypto_hash_sha256(sodium_bytes(out), sodium_bytes(data), data.size());
   return out;
 }
 
 void encrypt(const secret& key, std::uint64_t counter, std::span<const std::byte> ad,
              std::span<std::byte> text, std::span<std::byte, tag_size> tag) {
   const auto n = nonce_of(counter);
-  crypto_aead_chacha20poly1305_ietf_encrypt_detached(bytes_of(text), bytes_of(tag), nullptr, bytes_of(text),
-                                                     text.size(), bytes_of(ad), ad.size(), nullptr, n.data(),
-                                                     bytes_of(key));
+  crypto_aead_chacha20poly1305_ietf_encrypt_detached(sodium_bytes(text), sodium_bytes(tag), nullptr, sodium_bytes(text),
+                                                     text.size(), sodium_bytes(ad), ad.size(), nullptr, n.data(),
+                                                     sodium_bytes(key));
 }
 
 bool decrypt(const secret& key, std::uint64_t counter, std::span<const std::byte> ad, std::span<std::byte> text,
              std::span<const std::byte, tag_size> tag) {
   const auto n = nonce_of(counter);
-  return crypto_aead_chacha20poly1305_ietf_decrypt_detached(bytes_of(text), nullptr, bytes_of(text), text.size(),
-                                                            bytes_of(tag), bytes_of(ad), ad.size(), n.data(),
-                                                            bytes_of(key)) == 0;
+  return crypto_aead_chacha20poly1305_ietf_decrypt_detached(sodium_bytes(text), nullptr, sodium_bytes(text), text.size(),
+                                                            sodium_bytes(tag), sodium_bytes(ad), ad.size(), n.data(),
+                                                            sodium_bytes(key)) == 0;
 }
 
 // ---- cipher_state ----
@@ -266,9 +255,9 @@ handshake::handshake(const handshake_config& config)
 void handshake::mix_hash(std::span<const std::byte> data) {
   crypto_hash_sha256_state state;
   crypto_hash_sha256_init(&state);
-  crypto_hash_sha256_update(&state, bytes_of(h_), h_.size());
-  crypto_hash_sha256_update(&state, bytes_of(data), data.size());
-  crypto_hash_sha256_final(&state, bytes_of(h_));
+  crypto_hash_sha256_update(&state, sodium_bytes(h_), h_.size());
+  crypto_hash_sha256_update(&state, sodium_bytes(data), data.size());
+  crypto_hash_sha256_final(&state, sodium_bytes(h_));
 }
 
 void handshake::mix_key(std::span<const std::byte> input) {

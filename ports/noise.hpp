@@ -159,6 +159,10 @@ class handshake {
   std::optional<std::size_t> read_message(std::span<const std::byte> message,
                                           std::span<std::byte> payload_out);
 
+  /// Replaces the pre-shared key before its psk token is processed (an
+  /// initiator trying each overlay key on the answer).
+  void use_psk(const secret& psk) { psk_ = psk; }
+
   /// All messages have been written and read.
   bool complete() const { return next_ == pattern_->message_count && !failed_; }
   bool failed() const { return failed_; }

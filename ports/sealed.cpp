@@ -1,36 +1,26 @@
-// sealed: the version 1 codec over libsodium (see sealed.hpp). Byte order is
-// handled in write_header() and parse() only.
+// sealed: the version 2 codec over libsodium (see sealed.hpp). Byte order is
+// handled here only.
 #include "ports/sealed.hpp"
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "l2/byte_order.hpp"
+#include "ports/sodium_bytes.hpp"
 
 namespace ports::sealed {
 namespace {
 
-// Header field offsets.
 constexpr std::size_t version_offset = 0;
 constexpr std::size_t type_offset = 1;
 constexpr std::size_t reserved_offset = 2;
-constexpr std::size_t key_id_offset = 4;
-constexpr std::size_t sender_offset = 8;
-constexpr std::size_t receiver_offset = 16;
-constexpr std::size_t sequence_offset = 24;
-/// Additional data: the bytes before the nonce.
-constexpr std::size_t additional_size = sender_offset;
-/// Nonce: sender, receiver and sequence.
-constexpr std::size_t nonce_offset = sender_offset;
+constexpr std::size_t receiver_offset = 4;  // data, offload, cookie
+constexpr std::size_t counter_offset = 8;   // data, offload
 
-static_assert(header_size - nonce_offset == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-static_assert(tag_size == crypto_aead_xchacha20poly1305_ietf_ABYTES);
-static_assert(key_size == crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
-static_assert(overhead == 48);
-
-constexpr std::string_view key_id_message = "vswitchd key id v1";
-constexpr std::size_t key_id_hash_size = 16;
+static_assert(tag_size == crypto_aead_chacha20poly1305_ietf_ABYTES);
+static_assert(crypto_generichash_BYTES_MIN <= mac_size);
 
 using l2::byte_order::load16;
 using l2::byte_order::load32;
@@ -39,9 +29,6 @@ using l2::byte_order::load8;
 using l2::byte_order::store16;
 using l2::byte_order::store32;
 using l2::byte_order::store64;
-
-const unsigned char* bytes_of(const key& k) { return reinterpret_cast<const unsigned char*>(k.data()); }
-unsigned char* bytes_of(std::span<std::byte> s) { return reinterpret_cast<unsigned char*>(s.data()); }
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
@@ -61,6 +48,23 @@ int hex_value(char c) {
 
 constexpr std::string_view generate_hint = "`vswitchd --generate-key` prints one";
 
+/// The smallest datagram of each type (index: the type).
+constexpr std::array<std::size_t, 6> minimum_size{
+    0, initiation_size_without_identity, response_size, cookie_size, overhead,
+    header_size + fragment_header_size + 1};
+
+/// BLAKE2b-256(label || key).
+noise::hash labelled_hash(std::string_view label, std::span<const std::byte, 32> key) {
+  initialize();
+  noise::hash out{};
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, out.size());
+  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(label.data()), label.size());
+  crypto_generichash_update(&state, sodium_bytes(key), key.size());
+  crypto_generichash_final(&state, sodium_bytes(out), out.size());
+  return out;
+}
+
 }  // namespace
 
 void initialize() {
@@ -74,75 +78,136 @@ void initialize() {
   (void)initialized;
 }
 
-std::uint32_t key_id_of(const key& k) {
-  initialize();
-  std::array<std::byte, key_id_hash_size> hash{};
-  crypto_generichash(reinterpret_cast<unsigned char*>(hash.data()), hash.size(),
-                     reinterpret_cast<const unsigned char*>(key_id_message.data()), key_id_message.size(),
-                     bytes_of(k), k.size());
-  return load32(hash, 0);
-}
-
-void write_header(const header& h, std::span<std::byte> out) {
-  out[version_offset] = std::byte{version};
-  out[type_offset] = static_cast<std::byte>(h.type);
-  store16(out, reserved_offset, 0);
-  store32(out, key_id_offset, h.key_id);
-  store64(out, sender_offset, h.sender);
-  store64(out, receiver_offset, h.receiver);
-  store64(out, sequence_offset, h.sequence);
-}
-
-std::size_t seal_in_place(const key& k, const header& h, std::span<std::byte> datagram,
-                          std::size_t payload_size) {
-  initialize();
-  if (datagram.size() < overhead || payload_size > datagram.size() - overhead) return 0;
-  // 1. The header: additional data and nonce.
-  write_header(h, datagram);
-  // 2. Encrypt the payload in place; the tag goes right after it.
-  const std::span<std::byte> payload = datagram.subspan(header_size, payload_size);
-  const std::span<std::byte> tag = datagram.subspan(header_size + payload_size, tag_size);
-  crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
-      bytes_of(payload), bytes_of(tag), nullptr, bytes_of(payload), payload.size(), bytes_of(datagram),
-      additional_size, nullptr, bytes_of(datagram) + nonce_offset, bytes_of(k));
-  return payload_size + overhead;
-}
-
 parsed parse(std::span<const std::byte> datagram) {
   parsed out;
-  // 1. Length: header and tag.
-  if (datagram.size() < overhead) {
+  // 1. Version, a known type, reserved zero.
+  if (datagram.size() < prefix_size) {
     out.reason = l2::drop_reason::sealed_short;
     return out;
   }
-  // 2. Version, a known type, reserved zero.
   const std::uint8_t type = load8(datagram, type_offset);
-  if (load8(datagram, version_offset) != version || type > static_cast<std::uint8_t>(message::offload) ||
+  if (load8(datagram, version_offset) != version || type < 1 || type > 5 ||
       load16(datagram, reserved_offset) != 0) {
     out.reason = l2::drop_reason::sealed_bad_version;
     return out;
   }
+  // 2. The size its type needs.
+  out.type = static_cast<message>(type);
+  if (datagram.size() < minimum_size[type]) {
+    out.reason = l2::drop_reason::sealed_short;
+    return out;
+  }
   // 3. The fields.
-  out.h.type = static_cast<message>(type);
-  out.h.key_id = load32(datagram, key_id_offset);
-  out.h.sender = load64(datagram, sender_offset);
-  out.h.receiver = load64(datagram, receiver_offset);
-  out.h.sequence = load64(datagram, sequence_offset);
+  switch (out.type) {
+    case message::initiation:
+      out.sender = load32(datagram, 4);
+      break;
+    case message::response:
+      out.sender = load32(datagram, 4);
+      out.receiver = load32(datagram, 8);
+      break;
+    case message::cookie:
+      out.receiver = load32(datagram, receiver_offset);
+      break;
+    case message::data:
+    case message::offload:
+      out.receiver = load32(datagram, receiver_offset);
+      out.counter = load64(datagram, counter_offset);
+      break;
+  }
   out.ok = true;
   return out;
 }
 
+void write_prefix(message type, std::span<std::byte> out) {
+  out[version_offset] = std::byte{version};
+  out[type_offset] = static_cast<std::byte>(type);
+  store16(out, reserved_offset, 0);
+}
+
+void write_header(message type, std::uint32_t receiver, std::uint64_t counter,
+                  std::span<std::byte, header_size> out) {
+  write_prefix(type, out);
+  store32(out, receiver_offset, receiver);
+  store64(out, counter_offset, counter);
+}
+
+std::size_t seal_in_place(const key& k, message type, std::uint32_t receiver, std::uint64_t counter,
+                          std::span<std::byte> datagram, std::size_t payload_size) {
+  if (datagram.size() < overhead || payload_size > datagram.size() - overhead) return 0;
+  write_header(type, receiver, counter, datagram.first<header_size>());
+  noise::encrypt(k, counter, datagram.first(header_size), datagram.subspan(header_size, payload_size),
+                 datagram.subspan(header_size + payload_size).first<tag_size>());
+  return payload_size + overhead;
+}
+
 std::optional<std::span<std::byte>> open_in_place(const key& k, std::span<std::byte> datagram) {
-  initialize();
   if (datagram.size() < overhead) return std::nullopt;
   const std::size_t payload_size = datagram.size() - overhead;
   const std::span<std::byte> payload = datagram.subspan(header_size, payload_size);
-  const std::span<std::byte> tag = datagram.subspan(header_size + payload_size, tag_size);
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-          bytes_of(payload), nullptr, bytes_of(payload), payload.size(), bytes_of(tag), bytes_of(datagram),
-          additional_size, bytes_of(datagram) + nonce_offset, bytes_of(k)) != 0)
+  if (!noise::decrypt(k, load64(datagram, counter_offset), datagram.first(header_size), payload,
+                      datagram.subspan(header_size + payload_size).first<tag_size>()))
     return std::nullopt;
   return payload;
+}
+
+noise::hash mac1_key(std::span<const std::byte, 32> public_key_or_psk) {
+  return labelled_hash("mac1----", public_key_or_psk);
+}
+
+noise::hash cookie_key(std::span<const std::byte, 32> public_key_or_psk) {
+  return labelled_hash("cookie--", public_key_or_psk);
+}
+
+mac keyed_mac(std::span<const std::byte> key, std::span<const std::byte> data) {
+  initialize();
+  mac out{};
+  crypto_generichash(sodium_bytes(out), out.size(), sodium_bytes(data), data.size(), sodium_bytes(key), key.size());
+  return out;
+}
+
+void write_mac1(const noise::hash& key, std::span<std::byte> message) {
+  const std::size_t at = message.size() - 2 * mac_size;
+  const mac m = keyed_mac(key, message.first(at));
+  std::copy(m.begin(), m.end(), message.begin() + static_cast<std::ptrdiff_t>(at));
+  std::fill(message.end() - mac_size, message.end(), std::byte{0});
+}
+
+bool check_mac1(const noise::hash& key, std::span<const std::byte> message) {
+  if (message.size() < 2 * mac_size) return false;
+  const std::size_t at = message.size() - 2 * mac_size;
+  const mac m = keyed_mac(key, message.first(at));
+  return sodium_memcmp(m.data(), message.data() + at, mac_size) == 0;
+}
+
+void write_mac2(const mac& cookie, std::span<std::byte> message) {
+  const std::size_t at = message.size() - mac_size;
+  const mac m = keyed_mac(cookie, message.first(at));
+  std::copy(m.begin(), m.end(), message.begin() + static_cast<std::ptrdiff_t>(at));
+}
+
+bool check_mac2(const mac& cookie, std::span<const std::byte> message) {
+  if (message.size() < 2 * mac_size) return false;
+  const std::size_t at = message.size() - mac_size;
+  const mac m = keyed_mac(cookie, message.first(at));
+  return sodium_memcmp(m.data(), message.data() + at, mac_size) == 0;
+}
+
+mac mac1_of(std::span<const std::byte> message) {
+  mac out{};
+  if (message.size() >= 2 * mac_size)
+    std::copy_n(message.end() - 2 * mac_size, mac_size, out.begin());
+  return out;
+}
+
+timestamp tai64n(std::chrono::system_clock::time_point t) {
+  const auto since = t.time_since_epoch();
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since);
+  const auto nanoseconds = std::chrono::duration_cast<std::chrono::nanoseconds>(since - seconds);
+  timestamp out{};
+  store64(out, 0, (std::uint64_t{1} << 62) + static_cast<std::uint64_t>(seconds.count()));
+  store32(out, 8, static_cast<std::uint32_t>(nanoseconds.count()));
+  return out;
 }
 
 key_file parse_key_file(std::string_view text) {
@@ -209,6 +274,18 @@ key_file parse_key_file(std::string_view text) {
   return out;
 }
 
+std::string fingerprint(const key& k) {
+  constexpr std::string_view label = "vswitchd key fingerprint";
+  const mac m = keyed_mac(k, std::as_bytes(std::span(label)));
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < 4; ++i) {
+    out.push_back(digits[std::to_integer<unsigned>(m[i]) >> 4]);
+    out.push_back(digits[std::to_integer<unsigned>(m[i]) & 0x0f]);
+  }
+  return out;
+}
+
 std::string format_key(const key& k) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
@@ -227,10 +304,10 @@ key generate_key() {
   return k;
 }
 
-std::uint64_t random_instance() {
+std::uint32_t random_index() {
   initialize();
-  std::uint64_t value = 0;
-  while (value == 0) randombytes_buf(&value, sizeof value);
+  std::uint32_t value = 0;
+  while (value == 0) value = randombytes_random();
   return value;
 }
 

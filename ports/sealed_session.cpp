@@ -1,114 +1,317 @@
 #include "ports/sealed_session.hpp"
 
+#include <sodium.h>
+
 #include <algorithm>
+#include <cstring>
 
 #include "l2/byte_order.hpp"
 
 namespace ports::sealed {
+namespace {
+
+/// Bound into every handshake: a v2 sealed uplink of vswitchd, nothing else.
+constexpr std::string_view prologue_text = "vswitchd sealed uplink v2";
+std::span<const std::byte> prologue() { return std::as_bytes(std::span(prologue_text)); }
+
+/// A session is not used beyond this many messages (as WireGuard).
+constexpr std::uint64_t reject_after_messages = ~std::uint64_t{0} - (std::uint64_t{1} << 13);
+
+constexpr std::size_t initiation_body_offset = 8;
+constexpr std::size_t response_body_offset = 12;
+
+/// The Noise message inside a handshake datagram: after its indexes, before the macs.
+std::span<const std::byte> body_of(std::span<const std::byte> datagram, std::size_t offset) {
+  return datagram.subspan(offset, datagram.size() - offset - 2 * mac_size);
+}
+
+bool later(const timestamp& a, const timestamp& b) { return std::memcmp(a.data(), b.data(), a.size()) > 0; }
+
+}  // namespace
 
 // ---- local_identity ----
 
-local_identity::local_identity(std::vector<key> keys, std::uint64_t instance) : instance_(instance) {
-  set_keys(std::move(keys));
+local_identity::local_identity(std::optional<noise::key_pair> identity, std::vector<key> psks,
+                               std::function<timestamp()> clock, std::function<std::uint32_t()> random_index)
+    : identity_(std::move(identity)),
+      pattern_(noise::find_pattern(identity_ ? "IKpsk2" : "NNpsk0")),
+      clock_(clock ? std::move(clock) : [] { return tai64n(std::chrono::system_clock::now()); }),
+      random_index_(std::move(random_index)) {
+  if (identity_) own_mac1_key_ = mac1_key(identity_->public_key);
+  set_psks(std::move(psks));
 }
 
-bool local_identity::set_keys(std::vector<key> keys) {
-  if (keys.empty()) return false;
-  keys_ = std::move(keys);
-  key_ids_.clear();
-  for (const key& k : keys_) key_ids_.push_back(key_id_of(k));
+bool local_identity::set_psks(std::vector<key> psks) {
+  if (!identity_ && psks.empty()) return false;
+  psks_ = std::move(psks);
+  psk_mac1_keys_.clear();
+  for (const key& k : psks_) psk_mac1_keys_.push_back(mac1_key(k));
   return true;
 }
 
-const key* local_identity::find(std::uint32_t id) const {
-  const auto it = std::find(key_ids_.begin(), key_ids_.end(), id);
-  return it == key_ids_.end() ? nullptr : &keys_[static_cast<std::size_t>(it - key_ids_.begin())];
+noise::hash local_identity::mac1_key_for(const std::optional<noise::public_key>& public_key,
+                                         std::size_t psk_index) const {
+  if (public_key) return mac1_key(*public_key);
+  return psk_mac1_keys_.empty() ? noise::hash{} : psk_mac1_keys_[std::min(psk_index, psk_mac1_keys_.size() - 1)];
 }
 
-header local_identity::next_header(message type, std::uint64_t receiver) {
-  // One counter for all peers: (sender, sequence) never repeats under the
-  // overlay's key, whatever the receiver field says, so neither does a nonce.
-  return header{type, key_ids_.front(), instance_, receiver, next_sequence_++};
+timestamp local_identity::next_timestamp() {
+  timestamp t = clock_();
+  if (!later(t, last_timestamp_)) {
+    // The clock stood still or went back: one nanosecond after the last.
+    t = last_timestamp_;
+    l2::byte_order::store32(t, 8, l2::byte_order::load32(t, 8) + 1);
+  }
+  last_timestamp_ = t;
+  return t;
 }
 
-std::size_t local_identity::seal(const control& c,
-                                 std::span<std::byte, overhead + sizeof(std::uint64_t)> out) {
-  const header h = next_header(c.type, c.receiver);
-  l2::byte_order::store64(out, header_size, c.token);
-  return seal_in_place(sealing_key(), h, out, sizeof(std::uint64_t));
+std::uint32_t local_identity::allocate(session& s) {
+  for (;;) {
+    const std::uint32_t index = random_index_();
+    if (index != 0 && indexes_.emplace(index, &s).second) return index;
+  }
 }
 
-// ---- peer_state ----
+void local_identity::release(std::uint32_t index) {
+  if (index != 0) indexes_.erase(index);
+}
 
-bool peer_state::is_retired(std::uint64_t id) const {
-  return std::find(retired.begin(), retired.end(), id) != retired.end();
+session* local_identity::find(std::uint32_t index) const {
+  const auto it = indexes_.find(index);
+  return it == indexes_.end() ? nullptr : it->second;
+}
+
+std::optional<initiation> local_identity::read_initiation(std::span<const std::byte> datagram,
+                                                          l2::drop_reason& why) {
+  why = l2::drop_reason::sealed_forged;
+  const parsed p = parse(datagram);
+  if (!p.ok || p.type != message::initiation) {
+    why = p.ok ? l2::drop_reason::sealed_stale : p.reason;
+    return std::nullopt;
+  }
+  std::array<std::byte, max_handshake_size> payload{};
+  const auto read = [&](const key& psk, std::size_t psk_index) -> std::optional<initiation> {
+    noise::handshake_config c;
+    c.pattern = pattern_;
+    c.initiator = false;
+    c.prologue = prologue();
+    c.local_static = identity_;
+    c.psk = psk;
+    initiation in;
+    in.handshake.emplace(c);
+    const std::optional<std::size_t> n = in.handshake->read_message(body_of(datagram, initiation_body_offset), payload);
+    if (!n || *n < timestamp_size) return std::nullopt;
+    std::copy_n(payload.begin(), timestamp_size, in.when.begin());
+    in.sender = p.sender;
+    in.remote_static = in.handshake->remote_static();
+    in.psk = psk_index;
+    return in;
+  };
+  // mac1 first: it costs a hash, the handshake costs Diffie-Hellman.
+  if (identity_) {
+    if (!check_mac1(*own_mac1_key_, datagram)) return std::nullopt;
+    return read(psk(), 0);
+  }
+  for (std::size_t i = 0; i < psks_.size(); ++i) {
+    if (!check_mac1(psk_mac1_keys_[i], datagram)) continue;
+    if (std::optional<initiation> in = read(psks_[i], i)) return in;
+  }
+  return std::nullopt;
 }
 
 // ---- session ----
 
-session::session(session_settings settings, std::function<std::uint64_t()> random)
-    : settings_(settings), random_(std::move(random)) {}
+session::session(session_settings settings, std::optional<noise::public_key> remote_static, void* owner)
+    : settings_(settings), remote_static_(remote_static), owner_(owner) {}
 
-void session::adopt(std::uint64_t id, std::uint64_t sequence) {
-  peer_state& st = state_;
-  if (st.instance != 0) {
-    st.retired[st.next_retired] = st.instance;
-    st.next_retired = (st.next_retired + 1) % st.retired.size();
-  }
-  std::replace(st.retired.begin(), st.retired.end(), id, std::uint64_t{0});  // current again
-  st.instance = id;
-  // Nothing sealed before the answer to our challenge is taken from it.
-  st.window.reset_at(sequence);
+bool session::usable(const keypair& k, time_point now) const {
+  return k.local != 0 && now - k.created < settings_.reject_after() && now < k.ends &&
+         k.next_counter < reject_after_messages;
 }
 
-bool session::may_nudge(std::uint64_t sender, time_point now) {
-  nudge_slot* oldest = &nudges_.front();
-  for (nudge_slot& slot : nudges_) {
-    if (slot.sender == sender) {
-      if (now - slot.last < settings_.nudge_interval) return false;
-      slot.last = now;
-      return true;
-    }
-    if (slot.last < oldest->last) oldest = &slot;
-  }
-  *oldest = nudge_slot{sender, now};
-  return true;
+bool session::has_session(time_point now) const { return usable(current_, now); }
+
+session::keypair* session::find(std::uint32_t index) {
+  if (index == 0) return nullptr;
+  for (keypair* k : {&current_, &previous_, &next_})
+    if (k->local == index) return k;
+  return nullptr;
 }
 
-control session::challenge(time_point now, std::uint64_t receiver) {
-  // One challenge stands for a keepalive interval: probes crossing each
-  // other during a handshake must not replace the token being answered.
-  if (state_.challenge == 0 || now - state_.challenge_sent >= settings_.keepalive) {
-    state_.challenge = random_();
-    state_.challenge_sent = now;
-  }
-  ++state_.probes_sent;
-  return control{message::probe, receiver, state_.challenge};
+void session::drop(local_identity& me, keypair& k) {
+  me.release(k.local);
+  sodium_memzero(k.send.data(), k.send.size());
+  sodium_memzero(k.receive.data(), k.receive.size());
+  k = keypair{};
 }
 
-std::optional<control> session::greet(time_point now) {
-  if (state_.probes_sent != 0) return std::nullopt;
-  return challenge(now, state_.instance);
+void session::promote(local_identity& me, keypair& k) {
+  // `k` is moved in (it may be next_): the current session becomes the
+  // previous one, which keeps opening what was sealed under it.
+  keypair installed = k;
+  if (&k != &current_) k = keypair{};
+  drop(me, previous_);
+  previous_ = current_;
+  current_ = installed;
+  state_.session_start = installed.created;
 }
 
-tick_result session::tick(time_point now) {
-  tick_result out;
-  // Silent for too long means down; probes go out either way (they keep NAT
-  // and firewall state, and measure the round trip).
-  if (state_.up && now - state_.last_rx > settings_.peer_timeout) {
-    state_.up = false;
-    out.went_down = true;
+std::chrono::milliseconds session::retry_interval() const {
+  std::chrono::milliseconds interval = settings_.first_retry;
+  for (std::uint32_t i = 1; i < attempts_ && interval < settings_.last_retry; ++i) interval *= 2;
+  return std::min(interval, settings_.last_retry);
+}
+
+bool session::handshake_due(time_point now) const {
+  if (!usable(current_, now)) {
+    // A responder waiting for its new session's first message gives the
+    // initiator a moment before starting a handshake of its own.
+    return !(usable(next_, now) && now - next_.created < 2 * settings_.keepalive);
   }
-  out.probe = challenge(now, state_.instance);
+  const auto age = now - current_.created;
+  if (current_.initiator ? age >= settings_.rekey_interval
+                         : age >= settings_.rekey_interval + settings_.peer_timeout)
+    return true;
+  return current_.next_counter >= settings_.rekey_after_messages || !state_.up;
+}
+
+std::span<const std::byte> session::initiate(local_identity& me, time_point now) {
+  // With identities the initiator must know whom it talks to.
+  if (me.has_identity() && !remote_static_) return {};
+  noise::handshake_config c;
+  c.pattern = &me.pattern();
+  c.initiator = true;
+  c.prologue = prologue();
+  c.local_static = me.identity();
+  c.remote_static = remote_static_;
+  c.psk = me.psk();
+  pending_.handshake.emplace(c);
+  pending_.psk = me.psk();
+  me.release(pending_.index);
+  pending_.index = me.allocate(*this);
+  pending_.sent = now;
+
+  write_prefix(message::initiation, out_);
+  l2::byte_order::store32(out_, 4, pending_.index);
+  const timestamp when = me.next_timestamp();
+  const std::optional<std::size_t> n =
+      pending_.handshake->write_message(when, std::span(out_).subspan(initiation_body_offset));
+  if (!n) return {};
+  const std::size_t size = initiation_body_offset + *n + 2 * mac_size;
+  write_mac1(me.mac1_key_for(remote_static_, 0), std::span(out_).first(size));
+  ++state_.handshakes_sent;
+  ++attempts_;
+  ever_initiated_ = true;
+  return std::span(out_).first(size);
+}
+
+std::span<const std::byte> session::greet(local_identity& me, time_point now) {
+  if (ever_initiated_ || pending_.handshake || has_session(now)) return {};
+  return initiate(me, now);
+}
+
+opened session::respond(local_identity& me, initiation& in, time_point now) {
+  opened out;
+  // 1. Fresh: a later time stamp than any accepted, and not a flood.
+  if (!later(in.when, last_initiation_)) {
+    out.drop = l2::drop_reason::sealed_replayed;
+    return out;
+  }
+  if (last_initiation_at_ != time_point{} && now - last_initiation_at_ < settings_.min_initiation_gap) {
+    out.drop = l2::drop_reason::handshake_limited;
+    return out;
+  }
+  // 2. The response, into out_.
+  keypair k;
+  k.local = me.allocate(*this);
+  k.remote = in.sender;
+  write_prefix(message::response, out_);
+  l2::byte_order::store32(out_, 4, k.local);
+  l2::byte_order::store32(out_, 8, in.sender);
+  const std::optional<std::size_t> n = in.handshake->write_message({}, std::span(out_).subspan(response_body_offset));
+  if (!n) {
+    me.release(k.local);
+    out.drop = l2::drop_reason::sealed_forged;
+    return out;
+  }
+  const std::size_t size = response_body_offset + *n + 2 * mac_size;
+  write_mac1(me.mac1_key_for(in.remote_static, in.psk), std::span(out_).first(size));
+  // 3. The new session: usable once the initiator's first message arrives on it.
+  const noise::transport_keys keys = in.handshake->split();
+  k.send = keys.responder_to_initiator.key();
+  k.receive = keys.initiator_to_responder.key();
+  k.created = now;
+  k.psk = me.has_identity() || me.psks().empty() ? me.psk() : me.psks()[std::min(in.psk, me.psks().size() - 1)];
+  drop(me, next_);
+  next_ = k;
+  last_initiation_ = in.when;
+  last_initiation_at_ = now;
+  out.reply = std::span(out_).first(size);
   return out;
 }
 
-std::optional<std::span<std::byte>> session::reassemble(std::span<std::byte> datagram,
-                                                        const header& h, opened& out) {
-  if (datagram.size() <= fragment_prefix) {
-    out.drop = l2::drop_reason::sealed_short;
-    return std::nullopt;
+opened session::complete(local_identity& me, std::span<const std::byte> datagram, const parsed& p,
+                         time_point now) {
+  opened out;
+  if (!pending_.handshake || p.receiver != pending_.index) {
+    out.drop = l2::drop_reason::sealed_stale;  // an answer to an earlier attempt, or to none
+    return out;
   }
+  if (!check_mac1(me.mac1_key_for(me.has_identity() ? std::optional(me.identity()->public_key) : std::nullopt, 0),
+                  datagram)) {
+    out.drop = l2::drop_reason::sealed_forged;
+    return out;
+  }
+  // With identities the responder mixes in its first overlay key: try ours
+  // in turn (during a key change the two sides' lists differ in order). The
+  // handshake is copied for each try: a forged answer leaves it as it was.
+  std::array<std::byte, max_handshake_size> payload{};
+  std::optional<noise::handshake> done;
+  key used = pending_.psk;
+  const std::size_t tries = me.has_identity() ? std::max<std::size_t>(1, me.psks().size()) : 1;
+  for (std::size_t i = 0; i < tries && !done; ++i) {
+    noise::handshake attempt = *pending_.handshake;
+    if (me.has_identity()) {
+      used = me.psks().empty() ? key{} : me.psks()[i];
+      attempt.use_psk(used);
+    }
+    if (attempt.read_message(body_of(datagram, response_body_offset), payload)) done.emplace(std::move(attempt));
+  }
+  if (!done) {
+    out.drop = l2::drop_reason::sealed_forged;
+    return out;
+  }
+  const noise::transport_keys keys = done->split();
+  keypair k;
+  k.send = keys.initiator_to_responder.key();
+  k.receive = keys.responder_to_initiator.key();
+  k.local = pending_.index;
+  k.remote = p.sender;
+  k.created = now;
+  k.psk = used;
+  k.initiator = true;
+  state_.rtt = std::chrono::duration_cast<std::chrono::nanoseconds>(now - pending_.sent);
+  pending_ = pending{};  // its index is the session's now
+  const bool renewal = usable(current_, now);
+  promote(me, k);
+  attempts_ = 0;
+  state_.last_handshake = now;
+  ++state_.handshakes_done;
+  if (renewal) ++state_.rekeys;
+  state_.last_rx = now;
+  out.authentic = true;
+  out.keepalive = true;  // the responder uses the session once it has heard on it
+  out.new_session = true;
+  if (!state_.up) {
+    state_.up = true;
+    out.came_up = true;
+  }
+  return out;
+}
+
+std::optional<std::span<std::byte>> session::reassemble(std::span<std::byte> datagram, const parsed& p,
+                                                        opened& out) {
   const std::uint32_t offset = l2::byte_order::load32(datagram, header_size);
   const std::uint32_t total = l2::byte_order::load32(datagram, header_size + 4);
   const std::span<const std::byte> piece = datagram.subspan(fragment_prefix);
@@ -119,35 +322,30 @@ std::optional<std::span<std::byte>> session::reassemble(std::span<std::byte> dat
   }
   reassembly& m = message_;
   if (m.buffer.empty()) m.buffer.resize(header_size + max_message_size);
-  if (m.sequence != h.sequence || m.total != total) {
+  if (!m.active || m.receiver != p.receiver || m.counter != p.counter || m.total != total) {
     // (A message left incomplete is counted; the new one starts.)
-    out.abandoned = m.sequence != 0;
-    m.sequence = h.sequence;
+    out.abandoned = m.active;
+    m.active = true;
+    m.receiver = p.receiver;
+    m.counter = p.counter;
     m.total = total;
     m.received = 0;
     m.count = 0;
     std::copy_n(datagram.begin(), header_size, m.buffer.begin());
-  } else if (!std::equal(datagram.begin(), datagram.begin() + header_size, m.buffer.begin())) {
-    // Every fragment carries the same header, and only the stored one is
-    // authenticated with the message: a different one is forged (and must
-    // not steer the handshake).
-    out.drop = l2::drop_reason::sealed_forged;
-    return std::nullopt;
   }
   // A fragment the network duplicated is ignored; too many pieces is nonsense.
   const auto received = m.offsets.begin() + static_cast<std::ptrdiff_t>(m.count);
   if (std::find(m.offsets.begin(), received, offset) != received) return std::nullopt;
   if (m.count == m.offsets.size()) {
-    m.sequence = 0;
+    m.active = false;
     out.drop = l2::drop_reason::sealed_forged;
     return std::nullopt;
   }
   m.offsets[m.count++] = offset;
-  std::copy(piece.begin(), piece.end(),
-            m.buffer.begin() + static_cast<std::ptrdiff_t>(header_size + offset));
+  std::copy(piece.begin(), piece.end(), m.buffer.begin() + static_cast<std::ptrdiff_t>(header_size + offset));
   m.received += static_cast<std::uint32_t>(piece.size());
   if (m.received < m.total) return std::nullopt;
-  m.sequence = 0;  // complete (or overfull: forged)
+  m.active = false;  // complete (or overfull: forged)
   if (m.received != m.total) {
     out.drop = l2::drop_reason::sealed_forged;
     return std::nullopt;
@@ -155,129 +353,130 @@ std::optional<std::span<std::byte>> session::reassemble(std::span<std::byte> dat
   return std::span<std::byte>(m.buffer.data(), header_size + m.total);
 }
 
-const key* session::admit(const local_identity& me, const parsed& p, opened& out) const {
-  const peer_state& st = state_;
-  if (!p.ok) {
-    out.drop = p.reason;
-    return nullptr;
+opened session::open(local_identity& me, std::span<std::byte> datagram, const parsed& p, time_point now) {
+  if (p.type == message::response) return complete(me, datagram, p, now);
+  opened out;
+  if (p.type != message::data && p.type != message::offload) {
+    out.drop = l2::drop_reason::sealed_stale;  // an initiation goes to respond(); cookies are not asked for
+    return out;
   }
-  const key* k = me.find(p.h.key_id);
+  // 1. The session it names, still valid, and a counter not seen before.
+  keypair* k = find(p.receiver);
   if (k == nullptr) {
     out.drop = l2::drop_reason::sealed_unknown_key;
-    return nullptr;
+    return out;
   }
-  const bool current = st.instance != 0 && p.h.sender == st.instance;
-  if (current && !st.window.check(p.h.sequence)) {
+  if (now - k->created >= settings_.reject_after() || now >= k->ends) {
+    out.drop = l2::drop_reason::sealed_stale;
+    return out;
+  }
+  if (!k->window.check(p.counter + 1)) {
     out.drop = l2::drop_reason::sealed_replayed;
-    return nullptr;
+    return out;
   }
-  // A retired instance is heard again only by answering a fresh challenge
-  // (which undoes a wrong adoption); anything else from it is stale.
-  if (!current && st.is_retired(p.h.sender) && p.h.type != message::reply) {
-    out.drop = l2::drop_reason::sealed_stale;
-    return nullptr;
-  }
-  // Fragments go into reassembly only from the current instance, addressed
-  // to this run: others could only evict a message being collected.
-  if (p.h.type == message::offload && (!current || p.h.receiver != me.instance())) {
-    out.drop = l2::drop_reason::sealed_stale;
-    return nullptr;
-  }
-  return k;
-}
-
-bool session::handshake(const local_identity& me, const header& h, std::uint64_t token,
-                        bool has_token, time_point now, opened& out) {
-  peer_state& st = state_;
-  const bool control_message = h.type == message::probe || h.type == message::reply;
-  const auto not_yet = [&](std::uint64_t receiver) {
-    // Only probes and replies move the handshake (data waits for it), and
-    // each sender instance has its own budget of answers: replayed
-    // datagrams of some instances cannot use up the one a restarted peer needs.
-    if (!control_message) {
-      out.drop = l2::drop_reason::sealed_stale;
-    } else if (may_nudge(h.sender, now)) {
-      if (h.type == message::probe && has_token) out.send({message::reply, h.sender, token});
-      out.send(challenge(now, receiver));
-    }
-    return false;
-  };
-  if (h.sender == me.instance()) {  // our own datagram, sent back to us
-    if (!control_message) out.drop = l2::drop_reason::sealed_stale;
-    return false;
-  }
-  // A new instance of the peer is adopted only from a reply, addressed to
-  // this run of ours, that carries the random challenge we last sent to the
-  // peer: a replay (from another member, from before a restart, or our own
-  // datagram reflected) cannot carry it.
-  if (st.instance == 0 || h.sender != st.instance) {
-    const bool answers_challenge = h.type == message::reply && h.receiver == me.instance() &&
-                                   has_token && st.challenge != 0 && token == st.challenge;
-    if (!answers_challenge) return not_yet(h.sender);
-    out.restarted = st.instance != 0;
-    adopt(h.sender, h.sequence);
-  }
-  // The peer still addresses an earlier run of ours: nothing it sends can be
-  // trusted to be fresh until it has adopted this one.
-  if (h.receiver != me.instance()) return not_yet(st.instance);
-  return true;
-}
-
-opened session::open(local_identity& me, std::span<std::byte> datagram, time_point now) {
-  opened out;
-  peer_state& st = state_;
-  // 1. Header checks, before any cryptography.
-  const parsed p = parse(datagram);
-  const key* k = admit(me, p, out);
-  if (k == nullptr) return out;
   // 2. An offload message comes in fragments: collect them first.
   std::span<std::byte> sealed_bytes = datagram;
-  if (p.h.type == message::offload) {
-    const std::optional<std::span<std::byte>> whole = reassemble(datagram, p.h, out);
+  if (p.type == message::offload) {
+    const std::optional<std::span<std::byte>> whole = reassemble(datagram, p, out);
     if (!whole) return out;
     sealed_bytes = *whole;
   }
-  // 3. Authenticate and decrypt in place.
-  const std::optional<std::span<std::byte>> plain = open_in_place(*k, sealed_bytes);
+  // 3. Authenticate and decrypt in place; only then move the window.
+  const std::optional<std::span<std::byte>> plain = open_in_place(k->receive, sealed_bytes);
   if (!plain) {
     out.drop = l2::drop_reason::sealed_forged;
     return out;
   }
-  // 4. The handshake: adopt, answer, or wait.
-  const bool has_token = plain->size() == sizeof(std::uint64_t) &&
-                         (p.h.type == message::probe || p.h.type == message::reply);
-  const std::uint64_t token = has_token ? l2::byte_order::load64(*plain, 0) : 0;
-  if (!handshake(me, p.h, token, has_token, now, out)) return out;
-  // Only now, addressed to this run of ours, may it move the window: a
-  // datagram another peer captured and sent here must not push the window
-  // past the peer's real traffic.
-  (void)st.window.accept(p.h.sequence);  // already marked when just adopted
-  // 5. Alive; then by type.
-  st.last_rx = now;
-  if (!st.up) {
-    st.up = true;
+  if (!k->window.accept(p.counter + 1)) {
+    out.drop = l2::drop_reason::sealed_replayed;
+    return out;
+  }
+  out.authentic = true;
+  // 4. The first message on a session we answered confirms it.
+  if (k == &next_) {
+    const bool renewal = usable(current_, now);
+    promote(me, next_);
+    attempts_ = 0;
+    state_.last_handshake = now;
+    ++state_.handshakes_done;
+    if (renewal) ++state_.rekeys;
+    out.new_session = true;
+  }
+  state_.last_rx = now;
+  if (!state_.up) {
+    state_.up = true;
     out.came_up = true;
   }
-  switch (p.h.type) {
-    case message::data:
-      out.packet = l2::packet{*plain, {}};
-      break;
-    case message::offload:
-      out.packet = l2::packet{plain->subspan(l2::vnet_header_size),
-                              l2::parse_vnet_header(plain->first<l2::vnet_header_size>())};
-      break;
-    case message::probe:
-      if (has_token) out.send({message::reply, st.instance, token});
-      break;
-    case message::reply:
-      if (has_token && token == st.challenge && st.challenge != 0) {
-        st.rtt = std::chrono::duration_cast<std::chrono::nanoseconds>(now - st.challenge_sent);
-        st.challenge = 0;  // one answer per challenge
-        ++st.replies_received;
-      }
-      break;
+  // 5. What it carried (nothing: a keepalive).
+  if (p.type == message::offload) {
+    if (plain->size() < l2::vnet_header_size) {
+      out.drop = l2::drop_reason::sealed_forged;
+      return out;
+    }
+    out.packet = l2::packet{plain->subspan(l2::vnet_header_size),
+                            l2::parse_vnet_header(plain->first<l2::vnet_header_size>())};
+  } else if (!plain->empty()) {
+    out.packet = l2::packet{*plain, {}};
   }
   return out;
+}
+
+tick_result session::tick(local_identity& me, time_point now, bool can_initiate) {
+  tick_result out;
+  // 1. Liveness.
+  if (state_.up && now - state_.last_rx > settings_.peer_timeout) {
+    state_.up = false;
+    out.went_down = true;
+  }
+  // 2. Sessions past their age are forgotten (keys wiped, indexes freed).
+  for (keypair* k : {&previous_, &next_, &current_})
+    if (k->local != 0 && (now - k->created >= settings_.reject_after() || now >= k->ends)) drop(me, *k);
+  // 3. A handshake when one is due and the last attempt had its time.
+  if (can_initiate && handshake_due(now) &&
+      (!pending_.handshake || now - pending_.sent >= retry_interval()))
+    out.initiation = initiate(me, now);
+  // 4. A keepalive when nothing went out for a while.
+  out.keepalive = usable(current_, now) && now - state_.last_sent >= settings_.keepalive;
+  return out;
+}
+
+std::optional<sending> session::next_send(time_point now) {
+  if (!usable(current_, now)) return std::nullopt;
+  state_.last_sent = now;
+  return sending{&current_.send, current_.remote, current_.next_counter++};
+}
+
+std::span<const std::byte> session::keys_changed(local_identity& me, time_point now,
+                                                 std::chrono::milliseconds grace) {
+  const auto held = [&](const key& k) {
+    if (me.psks().empty()) return sodium_is_zero(reinterpret_cast<const unsigned char*>(k.data()), k.size()) == 1;
+    return std::find(me.psks().begin(), me.psks().end(), k) != me.psks().end();
+  };
+  bool affected = false;
+  for (keypair* k : {&current_, &previous_, &next_}) {
+    if (k->local == 0 || held(k->psk)) continue;
+    k->ends = std::min(k->ends, now + grace);
+    affected = true;
+  }
+  if (pending_.handshake && !held(pending_.psk)) {
+    me.release(pending_.index);
+    pending_ = pending{};
+    affected = true;
+  }
+  if (!affected) return {};
+  attempts_ = 0;
+  return initiate(me, now);
+}
+
+void session::clear(local_identity& me) {
+  drop(me, current_);
+  drop(me, previous_);
+  drop(me, next_);
+  me.release(pending_.index);
+  pending_ = pending{};
+  message_.active = false;
+  state_.up = false;
+  state_.session_start = {};
 }
 
 }  // namespace ports::sealed

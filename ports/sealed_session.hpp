@@ -1,27 +1,32 @@
-// sealed_session: the sealed uplink's protocol with one peer, as a pure state
-// machine: a datagram and the time in, what it carried, what to count, what to
-// send back and whether the peer came up out; the keepalive tick in, the probe
-// to send and whether the peer went down out. No socket, no clock, no
-// randomness of its own (the caller passes a source), so every path is
-// unit-tested with fake time (tests/ports/sealed_session_test.cpp). The
-// udp_endpoint owns the socket and feeds it; this is the room a handshake
-// with per-host identity (issue 14) replaces.
+// sealed_session: the sealed uplinks' protocol, as pure state machines: a
+// datagram and the time in; what it carried, what to count, what to send
+// back and whether the peer came up out. No socket, no clock, no randomness
+// of its own (tests pass fixed sources), so every path is unit-tested with
+// fake time (tests/ports/sealed_session_test.cpp). The udp_endpoint owns the
+// socket and feeds them. Wire format: ports/sealed.hpp.
 //
-// The protocol (wire format in ports/sealed.hpp):
-// - Each daemon run has a random instance. A datagram names its sender's
-//   instance, the receiver's instance as the sender knows it (0: not yet) and
-//   a sequence number from one counter for all peers.
-// - Key confirmation: a peer's instance is adopted only from a reply that is
-//   addressed to this run and carries the random challenge of our last probe
-//   to the peer. A replayed or reflected datagram cannot carry it, so none can
-//   take a peer over; a restarted peer is adopted at its first such reply.
-// - Replay: per adopted instance a sliding window; retired instances are
-//   never heard again except by answering a fresh challenge.
-// - Liveness: the peer is up once an authentic datagram addressed to this run
-//   arrives; down after peer_timeout without one. Probes go out each
-//   keepalive either way (they also measure the round trip).
-// - Datagrams we cannot accept yet are answered (a reply to a probe, and a
-//   challenge), at most once per nudge_interval per sender instance.
+// The protocol is WireGuard's, at layer 2:
+// - Handshake: Noise IKpsk2 when hosts have identities (--identity; the
+//   initiator knows the responder's public key, the responder learns the
+//   initiator's from the first message), NNpsk0 with an overlay key alone
+//   (--key-file): one implementation (ports/noise.hpp), forward secrecy
+//   either way. The overlay key, when there is one, is the pre-shared key.
+//   The initiation carries a TAI64N time stamp: one not later than the last
+//   one accepted from the peer is a replay and is dropped.
+// - Sessions: each handshake gives a key pair per direction and an index on
+//   each side (the receiver's index heads each data message). A session is
+//   used for sending by its initiator once the response arrives (it answers
+//   with a keepalive), by its responder once the first message on it
+//   arrives. The previous session keeps opening what was sealed under it, so
+//   a rekey loses no frame. Replay: a sliding window per session.
+// - Timers: the initiator of the current session rekeys after
+//   rekey_interval (its responder after a little more, should the initiator
+//   be gone) or 2^60 messages; a session older than 1.5 x rekey_interval is
+//   neither used nor accepted. A handshake without an answer is retried
+//   after 1 s, 2 s, 4 s ... up to 30 s, each with a fresh ephemeral key, so a
+//   peer that never answers costs one initiation per 30 s. A keepalive goes
+//   out whenever nothing was sent for `keepalive`; a peer with nothing
+//   authentic for peer_timeout is down (and handshakes start again).
 // - Offload messages (super-frames) arrive in fragments, reassembled here
 //   before they are authenticated as a whole.
 #pragma once
@@ -33,12 +38,14 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "l2/drop_reason.hpp"
 #include "l2/frame.hpp"
 #include "l2/offload.hpp"
 #include "l2/replay_window.hpp"
+#include "ports/noise.hpp"
 #include "ports/sealed.hpp"
 
 namespace ports::sealed {
@@ -49,127 +56,213 @@ using time_point = std::chrono::steady_clock::time_point;
 inline constexpr std::size_t max_message_size = l2::vnet_header_size + l2::max_frame_size + tag_size;
 /// Bytes in front of each fragment of an offload message.
 inline constexpr std::size_t fragment_prefix = header_size + fragment_header_size;
+/// The largest handshake message.
+inline constexpr std::size_t max_handshake_size = 256;
 
-/// A probe or a reply the session wants sent to its peer.
-struct control {
-  message type = message::probe;
-  std::uint64_t receiver = 0;  ///< the peer's instance to address it to
-  std::uint64_t token = 0;     ///< the challenge, or the token answered
+class session;
+
+/// An initiation read by the responder (local_identity::read_initiation),
+/// waiting for the session of its peer to answer it.
+struct initiation {
+  std::optional<noise::handshake> handshake;      ///< after message 1
+  std::uint32_t sender = 0;                       ///< the initiator's index
+  std::optional<noise::public_key> remote_static; ///< the initiator (with identities)
+  timestamp when{};                               ///< its time stamp
+  std::size_t psk = 0;                            ///< which overlay key opened it (without identities)
 };
 
-/// This daemon's side of every session: the keys, our instance, and the one
-/// sequence counter for all peers (so no nonce ever repeats under a key).
+/// This daemon's side of every session: its identity or overlay keys, the
+/// index of every session, the time stamps of its initiations.
 class local_identity {
  public:
-  local_identity(std::vector<key> keys, std::uint64_t instance);
-  /// Replaces the keys (the first seals); false when `keys` is empty.
-  bool set_keys(std::vector<key> keys);
-  /// The key with id `id`, or nullptr.
-  const key* find(std::uint32_t id) const;
-  const key& sealing_key() const { return keys_.front(); }
-  const std::vector<key>& keys() const { return keys_; }
-  std::uint64_t instance() const { return instance_; }
-  /// The header of our next datagram of `type` to a peer we know as `receiver`.
-  header next_header(message type, std::uint64_t receiver);
-  /// Seals `c` into `out`; returns the datagram's size.
-  std::size_t seal(const control& c, std::span<std::byte, overhead + sizeof(std::uint64_t)> out);
+  /// With `identity`, handshakes are IKpsk2 (psk: the first of `psks`, or
+  /// zero); without, NNpsk0 under the first of `psks` (at least one).
+  /// `clock` gives wall-clock time stamps; `random_index` non-zero indexes.
+  local_identity(std::optional<noise::key_pair> identity, std::vector<key> psks,
+                 std::function<timestamp()> clock = {},
+                 std::function<std::uint32_t()> random_index = &sealed::random_index);
+
+  bool has_identity() const { return identity_.has_value(); }
+  const std::optional<noise::key_pair>& identity() const { return identity_; }
+  const noise::pattern& pattern() const { return *pattern_; }
+  /// Replaces the overlay keys (the first is used, each accepted); false
+  /// when `psks` is empty without an identity.
+  bool set_psks(std::vector<key> psks);
+  const std::vector<key>& psks() const { return psks_; }
+  /// The pre-shared key this side puts into handshakes.
+  key psk() const { return psks_.empty() ? key{} : psks_.front(); }
+  /// The key of mac1 on messages to a host with `public_key`, or under overlay key `psk_index`.
+  noise::hash mac1_key_for(const std::optional<noise::public_key>& public_key, std::size_t psk_index) const;
+
+  /// A time stamp later than every one before (the clock may stand still).
+  timestamp next_timestamp();
+
+  /// A new index for `s`, unique among live ones.
+  std::uint32_t allocate(session& s);
+  /// Frees `index` (no-op for 0).
+  void release(std::uint32_t index);
+  /// The session an index belongs to, or nullptr.
+  session* find(std::uint32_t index) const;
+  /// Indexes in use (for tests: nothing leaks).
+  std::size_t index_count() const { return indexes_.size(); }
+
+  /// Reads an initiation: mac1 first (cheap), then Noise message 1. On
+  /// failure, nullopt with `why` set (sealed_forged).
+  std::optional<initiation> read_initiation(std::span<const std::byte> datagram, l2::drop_reason& why);
 
  private:
-  std::vector<key> keys_;
-  std::vector<std::uint32_t> key_ids_;  ///< of keys_, same order
-  std::uint64_t instance_;
-  std::uint64_t next_sequence_ = 1;
+  std::optional<noise::key_pair> identity_;
+  std::vector<key> psks_;
+  const noise::pattern* pattern_;
+  std::optional<noise::hash> own_mac1_key_;   ///< with identity
+  std::vector<noise::hash> psk_mac1_keys_;    ///< without: one per overlay key
+  std::function<timestamp()> clock_;
+  std::function<std::uint32_t()> random_index_;
+  timestamp last_timestamp_{};
+  std::unordered_map<std::uint32_t, session*> indexes_;
+};
+
+struct session_settings {
+  std::chrono::milliseconds keepalive{1000};      ///< a keepalive after this long without sending
+  std::chrono::milliseconds peer_timeout{5000};   ///< silent this long: down
+  std::chrono::seconds rekey_interval{120};       ///< --rekey-interval
+  std::uint64_t rekey_after_messages = std::uint64_t{1} << 60;
+  std::chrono::milliseconds first_retry{1000};    ///< handshake retries: this, doubling ...
+  std::chrono::milliseconds last_retry{30000};    ///< ... up to this
+  std::chrono::milliseconds min_initiation_gap{20};  ///< initiations answered per peer, at most one per this
+
+  /// Sessions older than this are neither used nor accepted.
+  std::chrono::milliseconds reject_after() const { return rekey_interval * 3 / 2; }
+};
+
+/// The state of the protocol with one peer (read by status and tests).
+struct peer_state {
+  time_point last_rx{};         ///< last authentic datagram (plain peers: any VXLAN)
+  time_point last_sent{};       ///< last datagram sealed for it
+  time_point last_handshake{};  ///< last completed handshake; {} none yet
+  time_point session_start{};   ///< the current session's handshake
+  std::chrono::nanoseconds rtt{0};      ///< round trip of our last answered initiation; 0 none yet
+  std::uint64_t handshakes_sent = 0;    ///< initiations sent
+  std::uint64_t handshakes_done = 0;    ///< completed, either side initiating
+  std::uint64_t rekeys = 0;             ///< completed while a session still worked
+  bool up = false;              ///< a session works and the peer is not silent
 };
 
 /// What one datagram gave.
 struct opened {
   std::optional<l2::packet> packet;     ///< a data or offload message's contents (in the datagram or the session)
   std::optional<l2::drop_reason> drop;  ///< to count on the peer's port
-  bool abandoned = false;  ///< also count sealed_incomplete: a partial offload message was given up
-  std::array<control, 2> replies{};     ///< to send, in order
-  std::size_t reply_count = 0;
-  bool came_up = false;    ///< the peer is up now (it was not)
-  bool restarted = false;  ///< a new instance of a peer we knew was adopted
-
-  void send(const control& c) { replies[reply_count++] = c; }
+  bool abandoned = false;   ///< also count sealed_incomplete: a partial offload message was given up
+  bool authentic = false;   ///< it authenticated (the peer may have moved to its source address)
+  std::span<const std::byte> reply;  ///< a handshake message to send back (in the session)
+  bool keepalive = false;   ///< send a keepalive now (confirms a new session to its responder)
+  bool came_up = false;     ///< the peer is up now (it was not)
+  bool new_session = false; ///< a handshake completed
 };
 
-/// What a keepalive tick gave.
+/// What a tick gave.
 struct tick_result {
-  bool went_down = false;  ///< silent for peer_timeout: the peer is down now
-  control probe;           ///< to send
+  bool went_down = false;                 ///< silent for peer_timeout: the peer is down now
+  std::span<const std::byte> initiation;  ///< to send (in the session)
+  bool keepalive = false;                 ///< send a keepalive
 };
 
-struct session_settings {
-  std::chrono::milliseconds keepalive{1000};          ///< probe interval
-  std::chrono::milliseconds peer_timeout{5000};       ///< silent this long: down
-  std::chrono::milliseconds nudge_interval{100};      ///< answers to one sender instance, at most
-};
-
-/// The state of the protocol with one peer (read by status and tests).
-struct peer_state {
-  std::uint64_t instance = 0;               ///< the peer's current instance; 0 unknown
-  l2::replay_window window;                 ///< of the current instance
-  std::array<std::uint64_t, 16> retired{};  ///< instances it had before (never again)
-  std::size_t next_retired = 0;
-  time_point last_rx{};                     ///< last authentic datagram (plain peers: any VXLAN)
-  std::uint64_t challenge = 0;              ///< token of our last probe; 0 once answered
-  time_point challenge_sent{};              ///< when it went out
-  std::chrono::nanoseconds rtt{0};          ///< last measured round trip; 0 none yet
-  std::uint64_t probes_sent = 0;
-  std::uint64_t replies_received = 0;
-  bool up = false;                          ///< the handshake is done and the peer not silent
-
-  bool is_retired(std::uint64_t id) const;
+/// The keys and numbers of the next data message.
+struct sending {
+  const key* k = nullptr;
+  std::uint32_t receiver = 0;
+  std::uint64_t counter = 0;
 };
 
 class session {
  public:
-  /// `random` gives non-zero 64-bit tokens (tests pass a fixed sequence).
-  explicit session(session_settings settings = {},
-                   std::function<std::uint64_t()> random = &random_instance);
+  /// A session with a peer known by `remote_static` (with identities), or by
+  /// address (without). `owner` is the caller's (the uplink port), kept for it.
+  explicit session(session_settings settings = {}, std::optional<noise::public_key> remote_static = {},
+                   void* owner = nullptr);
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
 
-  /// Opens `datagram` from this peer, received at `now`: checks it, collects
-  /// fragments, authenticates and decrypts in place, runs the handshake.
-  opened open(local_identity& me, std::span<std::byte> datagram, time_point now);
-  /// The keepalive, every settings.keepalive: liveness and the next probe.
-  tick_result tick(time_point now);
-  /// A probe to send now (a peer added while running); nothing twice.
-  std::optional<control> greet(time_point now);
+  /// Answers an initiation from this peer: the response, and a new session
+  /// that becomes usable when the initiator's first message on it arrives.
+  opened respond(local_identity& me, initiation& in, time_point now);
+  /// Opens any other message from this peer (found by its receiver index):
+  /// a response, data, offload fragments.
+  opened open(local_identity& me, std::span<std::byte> datagram, const parsed& p, time_point now);
+  /// Every keepalive interval: liveness, rekeying, handshake retries,
+  /// keepalives. `can_initiate`: the peer has an address to send to.
+  tick_result tick(local_identity& me, time_point now, bool can_initiate = true);
+  /// An initiation to send now, if none was sent yet (a peer just added).
+  std::span<const std::byte> greet(local_identity& me, time_point now);
+  /// The key, receiver and counter of the next data message, or nullopt
+  /// when no session works yet (the frame is dropped: sealed_no_session).
+  std::optional<sending> next_send(time_point now);
+  /// The overlay keys changed: sessions made under a key no longer held end
+  /// after `grace` (they keep working meanwhile), and a handshake under the
+  /// new first key starts at once: its initiation, or empty.
+  std::span<const std::byte> keys_changed(local_identity& me, time_point now,
+                                          std::chrono::milliseconds grace = std::chrono::milliseconds(1000));
+  /// Ends everything: sessions, handshake, indexes (the peer was removed or revoked).
+  void clear(local_identity& me);
 
   const peer_state& state() const { return state_; }
   peer_state& state() { return state_; }
+  const std::optional<noise::public_key>& remote_static() const { return remote_static_; }
+  void* owner() const { return owner_; }
+  /// Whether a session can carry data now.
+  bool has_session(time_point now) const;
 
  private:
-  /// Step 1, before any cryptography: the key to open it with, or nullptr
-  /// (with the drop reason set) for a datagram that cannot be accepted.
-  const key* admit(const local_identity& me, const parsed& p, opened& out) const;
-  /// Step 4, on an authentic datagram: adopts a new instance of the peer from
-  /// the answer to our challenge, or answers and challenges (nudges). Whether
-  /// the datagram is from the peer's current instance, addressed to this run.
-  bool handshake(const local_identity& me, const header& h, std::uint64_t token, bool has_token,
-                 time_point now, opened& out);
+  struct keypair {
+    key send{}, receive{};
+    std::uint32_t local = 0;   ///< our index: 0 = no session here
+    std::uint32_t remote = 0;  ///< the peer's index
+    std::uint64_t next_counter = 0;
+    l2::replay_window window;  ///< received counters + 1
+    time_point created{};
+    time_point ends = time_point::max();  ///< its overlay key was dropped: unusable from then
+    key psk{};                 ///< the overlay key its handshake mixed in
+    bool initiator = false;    ///< we initiated its handshake
+  };
+  struct pending {
+    std::optional<noise::handshake> handshake;  ///< after message 1
+    std::uint32_t index = 0;
+    time_point sent{};
+    key psk{};
+  };
+
+  /// Starts a handshake: the initiation, in out_.
+  std::span<const std::byte> initiate(local_identity& me, time_point now);
+  /// Finishes our handshake with a response.
+  opened complete(local_identity& me, std::span<const std::byte> datagram, const parsed& p, time_point now);
+  /// The key pair with our index `index`, or nullptr.
+  keypair* find(std::uint32_t index);
+  /// Installs `k` as the current session (the old one becomes previous).
+  void promote(local_identity& me, keypair& k);
+  void drop(local_identity& me, keypair& k);
+  bool usable(const keypair& k, time_point now) const;
+  /// Whether a handshake is due: none works, the current one is old, or the peer went silent.
+  bool handshake_due(time_point now) const;
+  std::chrono::milliseconds retry_interval() const;
   /// Fragments of an offload message: the whole sealed message once complete.
-  std::optional<std::span<std::byte>> reassemble(std::span<std::byte> datagram, const header& h,
-                                                 opened& out);
-  /// Makes `id` current from its datagram `sequence`: the old one is retired.
-  void adopt(std::uint64_t id, std::uint64_t sequence);
-  /// Whether a datagram from `sender` we cannot accept may be answered now.
-  bool may_nudge(std::uint64_t sender, time_point now);
-  /// A probe with our standing challenge (a fresh one each keepalive).
-  control challenge(time_point now, std::uint64_t receiver);
+  std::optional<std::span<std::byte>> reassemble(std::span<std::byte> datagram, const parsed& p, opened& out);
 
   session_settings settings_;
-  std::function<std::uint64_t()> random_;
+  std::optional<noise::public_key> remote_static_;
+  void* owner_;
   peer_state state_;
-  struct nudge_slot {
-    std::uint64_t sender = 0;
-    time_point last{};
-  };
-  std::array<nudge_slot, 8> nudges_{};
+  keypair current_, previous_, next_;
+  pending pending_;
+  std::uint32_t attempts_ = 0;            ///< unanswered initiations in a row
+  timestamp last_initiation_{};           ///< greatest time stamp accepted from the peer
+  time_point last_initiation_at_{};       ///< when it was accepted
+  bool ever_initiated_ = false;
+  std::array<std::byte, max_handshake_size> out_{};  ///< the handshake message to send
   /// The offload message being reassembled (buffer allocated on first use).
   struct reassembly {
-    std::uint64_t sequence = 0;  ///< 0: none in progress
+    std::uint32_t receiver = 0;
+    std::uint64_t counter = 0;
+    bool active = false;
     std::uint32_t total = 0;     ///< sealed bytes expected
     std::uint32_t received = 0;  ///< sealed bytes received
     std::vector<std::byte> buffer;  ///< header, then the sealed bytes

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "l2/byte_order.hpp"
+#include "ports/identity.hpp"
 #include "ports/uplink_port.hpp"
 
 namespace ports {
@@ -121,7 +122,7 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
       reader_(io, std::move(fd)),
       local_(local),
       settings_(settings),
-      sealed_(!settings.keys.empty()),
+      sealed_(!settings.keys.empty() || settings.identity),
       v6_(local.address().is_v6()),
       header_(l2::vxlan_encode(settings.vni)),
       buffers_(batch * message_buffer_size),
@@ -129,7 +130,7 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
       timer_(io),
       resolver_(io) {
   if (sealed_) {
-    me_.emplace(settings.keys, sealed::random_instance());
+    me_.emplace(settings.identity, settings.keys);
     scratch_.resize(max_message_size + sealed::header_size);
     fragment_headers_.resize(max_fragments * (sealed::header_size + sealed::fragment_header_size));
   }
@@ -138,7 +139,11 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
 udp_endpoint::~udp_endpoint() = default;
 
 bool udp_endpoint::set_keys(const std::vector<sealed::key>& keys) {
-  if (!me_ || !me_->set_keys(keys)) return false;
+  if (!me_ || !me_->set_psks(keys)) return false;
+  // Sessions made under a key that is gone end within a second; new
+  // handshakes (under the new first key) start now.
+  const auto now = std::chrono::steady_clock::now();
+  for (uplink_port* peer : peers_) send_handshake(*peer, peer->session().keys_changed(*me_, now));
   settings_.keys = keys;
   return true;
 }
@@ -155,6 +160,7 @@ bool udp_endpoint::is_self(const ip::udp::endpoint& remote) const {
 void udp_endpoint::remove_peer(uplink_port& peer) {
   if (tx_.holds(&peer)) flush();  // queued datagrams name the peer: send them now
   if (run_peer_ == &peer) flush_run();
+  if (me_) peer.session().clear(*me_);  // its sessions end, their indexes are freed
   std::erase(peers_, &peer);
 }
 
@@ -166,11 +172,9 @@ void udp_endpoint::start() {
 }
 
 void udp_endpoint::greet(uplink_port& peer) {
-  // A peer added while running is probed at once, as all are at start.
+  // A peer added while running gets its handshake at once, as all do at start.
   if (!sealed_ || !started_) return;
-  if (const auto probe = peer.session().greet(std::chrono::steady_clock::now())) {
-    send_control(peer, *probe);
-  }
+  send_handshake(peer, peer.session().greet(*me_, std::chrono::steady_clock::now()));
 }
 
 void udp_endpoint::stop() {
@@ -251,6 +255,15 @@ read_loop::step udp_endpoint::read_one() {
         if (size > 0) gso_size = static_cast<std::size_t>(size);
       }
     }
+    if (sealed_) {
+      const ip::udp::endpoint from = canonical(source);
+      for (std::size_t at = 0; at < payload.size() || at == 0; at += gso_size) {
+        ++counters_.rx_datagrams;
+        receive_sealed(from, payload.subspan(at, std::min(gso_size, payload.size() - at)));
+        if (payload.empty()) break;
+      }
+      continue;
+    }
     uplink_port* peer = find_peer(canonical(source));
     if (peer == nullptr && stranger_ && l2::vxlan_decode(payload.first(std::min(gso_size, payload.size())), settings_.vni)) {
       peer = stranger_(canonical(source));  // group mode: a peer learned from its traffic
@@ -270,18 +283,6 @@ read_loop::step udp_endpoint::read_one() {
 }
 
 void udp_endpoint::receive(uplink_port& peer, std::span<std::byte> datagram) {
-  if (sealed_) {
-    const std::optional<l2::packet> packet = open_sealed(peer, datagram);
-    if (!packet) return;
-    peer.received(packet->frame.size());
-    if (packet->offload.is_plain()) {
-      pass_on(peer, packet->frame);
-    } else {
-      flush_run();  // keep the order
-      peer.hand_over(*packet);
-    }
-    return;
-  }
   const std::optional<std::span<const std::byte>> inner = peer.decapsulate(datagram);
   if (!inner) return;
   peer.state().last_rx = batch_time_;
@@ -310,15 +311,81 @@ void udp_endpoint::flush_run() {
   run_peer_ = nullptr;
 }
 
-std::optional<l2::packet> udp_endpoint::open_sealed(uplink_port& peer,
-                                                     std::span<std::byte> datagram) {
-  const sealed::opened r = peer.session().open(*me_, datagram, std::chrono::steady_clock::now());
+void udp_endpoint::drop_from(const ip::udp::endpoint& from, l2::drop_reason reason) {
+  if (uplink_port* peer = find_peer(from)) {
+    peer->drop(reason);
+  } else {
+    counters_.drops.count(l2::drop_reason::not_peer);
+  }
+}
+
+void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::byte> datagram) {
+  const sealed::parsed p = sealed::parse(datagram);
+  if (!p.ok) {
+    drop_from(from, p.reason);
+    return;
+  }
+  if (p.type == sealed::message::initiation) {
+    // 1. An initiation: mac1, then Noise message 1, which names its sender.
+    l2::drop_reason why{};
+    std::optional<sealed::initiation> in = me_->read_initiation(datagram, why);
+    if (!in) {
+      drop_from(from, why);
+      return;
+    }
+    uplink_port* peer = nullptr;
+    if (in->remote_static) {
+      for (uplink_port* candidate : peers_) {
+        if (candidate->session().remote_static() == in->remote_static) peer = candidate;
+      }
+    } else {
+      peer = find_peer(from);
+    }
+    if (peer == nullptr) {
+      ++counters_.handshakes_refused;
+      counters_.drops.count(l2::drop_reason::not_peer);
+      refused_log_.log(spdlog::level::warn,
+                       "handshake from " + to_string(from) +
+                           (in->remote_static ? " with key " + identity::to_base64(*in->remote_static) : "") +
+                           " refused: not a peer (add it with --uplink HOST:PORT,key=KEY or --peers-file)",
+                       batch_time_);
+      return;
+    }
+    apply(*peer, peer->session().respond(*me_, *in, batch_time_), from);
+    return;
+  }
+  // 2. Anything else belongs to the session its receiver index names.
+  sealed::session* s = me_->find(p.receiver);
+  if (s == nullptr) {
+    drop_from(from, l2::drop_reason::sealed_unknown_key);
+    return;
+  }
+  uplink_port& peer = *static_cast<uplink_port*>(s->owner());
+  apply(peer, s->open(*me_, datagram, p, batch_time_), from);
+}
+
+void udp_endpoint::apply(uplink_port& peer, const sealed::opened& r, const ip::udp::endpoint& from) {
   if (r.abandoned) peer.drop(l2::drop_reason::sealed_incomplete);
   if (r.drop) peer.drop(*r.drop);
-  for (std::size_t i = 0; i < r.reply_count; ++i) send_control(peer, r.replies[i]);
-  if (r.restarted) spdlog::info("peer {}: restarted (new instance); replay window reset", peer.name());
-  if (r.came_up) peer.set_alive(true, "answered (sealed handshake done)");
-  return r.packet;
+  // An authenticated datagram (or initiation) from a new address: the peer
+  // moved there (a new DHCP lease, Wi-Fi to LTE, a migrated VM). A datagram
+  // that fails authentication never moves it.
+  if ((r.authentic || !r.reply.empty()) && from != peer.remote()) {
+    spdlog::info("peer {}: moved to {} (was {})", peer.name(), to_string(from), to_string(peer.remote()));
+    peer.set_remote(from);
+  }
+  send_handshake(peer, r.reply);
+  if (r.keepalive) send_keepalive(peer);
+  if (r.came_up) peer.set_alive(true, "handshake done (sealed session up)");
+  if (!r.packet) return;
+  const l2::packet& packet = *r.packet;
+  peer.received(packet.frame.size());
+  if (packet.offload.is_plain()) {
+    pass_on(peer, packet.frame);
+  } else {
+    flush_run();  // keep the order
+    peer.hand_over(packet);
+  }
 }
 
 uplink_port* udp_endpoint::find_peer(const ip::udp::endpoint& from) const {
@@ -333,15 +400,20 @@ uplink_port* udp_endpoint::find_peer(const ip::udp::endpoint& from) const {
   return hosts == 1 ? same_host : nullptr;
 }
 
-sealed::header udp_endpoint::next_header(uplink_port& peer, sealed::message type) {
-  return me_->next_header(type, peer.state().instance);
+void udp_endpoint::send_handshake(uplink_port& peer, std::span<const std::byte> message) {
+  if (message.empty() || reader_.fd() < 0) return;
+  flush();  // keep the order
+  (void)::sendto(reader_.fd(), message.data(), message.size(), MSG_DONTWAIT, peer.destination().data(),
+                 static_cast<socklen_t>(peer.destination().size()));
 }
 
-void udp_endpoint::send_control(uplink_port& peer, const sealed::control& c) {
-  if (reader_.fd() < 0) return;
-  std::array<std::byte, sealed::overhead + sizeof(std::uint64_t)> datagram{};
-  const std::size_t size = me_->seal(c, datagram);
-  (void)::sendto(reader_.fd(), datagram.data(), size, MSG_DONTWAIT, peer.destination().data(),
+void udp_endpoint::send_keepalive(uplink_port& peer) {
+  const std::optional<sealed::sending> s = peer.session().next_send(std::chrono::steady_clock::now());
+  if (!s || reader_.fd() < 0) return;
+  std::array<std::byte, sealed::overhead> datagram{};
+  sealed::seal_in_place(*s->k, sealed::message::data, s->receiver, s->counter, datagram, 0);
+  flush();  // keep the order
+  (void)::sendto(reader_.fd(), datagram.data(), datagram.size(), MSG_DONTWAIT, peer.destination().data(),
                  static_cast<socklen_t>(peer.destination().size()));
 }
 
@@ -445,11 +517,15 @@ void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame, std
   const sockaddr* to = peer.destination().data();
   const auto to_size = static_cast<socklen_t>(peer.destination().size());
   if (sealed_) {
+    const std::optional<sealed::sending> s = peer.session().next_send(std::chrono::steady_clock::now());
+    if (!s) {
+      peer.drop(l2::drop_reason::sealed_no_session);
+      return;
+    }
     const std::size_t size = frame.size() + sealed::overhead;
-    const sealed::header h = next_header(peer, sealed::message::data);
     const auto seal = [&](std::span<std::byte> out) {
-      std::memcpy(out.data() + sealed::header_size, frame.data(), frame.size());
-      sealed::seal_in_place(me_->sealing_key(), h, out, frame.size());
+      if (!frame.empty()) std::memcpy(out.data() + sealed::header_size, frame.data(), frame.size());
+      sealed::seal_in_place(*s->k, sealed::message::data, s->receiver, s->counter, out, frame.size());
     };
     if (size <= tx_batch::slot_size) {
       tx_.push_filled(size, seal, to, to_size, &peer, frame.size());
@@ -499,12 +575,16 @@ void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
     return;
   }
   // 1. Seal the whole message once: header, virtio-net header + frame, tag.
+  const std::optional<sealed::sending> s = peer.session().next_send(std::chrono::steady_clock::now());
+  if (!s) {
+    peer.drop(l2::drop_reason::sealed_no_session);
+    return;
+  }
   const std::size_t plain_size = l2::vnet_header_size + frame.size();
   const std::span<std::byte> message(scratch_.data(), sealed::header_size + plain_size + sealed::tag_size);
-  const sealed::header h = next_header(peer, sealed::message::offload);
   l2::emit_vnet_header(packet.offload, message.subspan(sealed::header_size).first<l2::vnet_header_size>());
   std::copy(frame.begin(), frame.end(), message.begin() + sealed::header_size + l2::vnet_header_size);
-  sealed::seal_in_place(me_->sealing_key(), h, message, plain_size);
+  sealed::seal_in_place(*s->k, sealed::message::offload, s->receiver, s->counter, message, plain_size);
 
   // 2. Cut the sealed bytes into fragments that fit a datagram towards the
   // peer, each behind a copy of the header and its fragment header.
@@ -601,13 +681,14 @@ void udp_endpoint::tick() {
   const auto now = std::chrono::steady_clock::now();
   for (uplink_port* peer : peers_) {
     if (sealed_) {
-      const sealed::tick_result r = peer->session().tick(now);
+      const sealed::tick_result r = peer->session().tick(*me_, now);
       if (r.went_down) {
         peer->set_alive(false, fmt::format("nothing authentic received for {} s (--peer-timeout)",
                                            std::chrono::duration_cast<std::chrono::seconds>(
                                                settings_.peer_timeout).count()));
       }
-      send_control(*peer, r.probe);
+      send_handshake(*peer, r.initiation);
+      if (r.keepalive) send_keepalive(*peer);
     }
     // Names are looked up again now and then, and often while the peer is down.
     if (!peer->host().empty() &&

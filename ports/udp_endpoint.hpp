@@ -15,14 +15,19 @@
 // kernel's vxlan device, Open vSwitch and hardware VTEPs are peers out of the
 // box. There is no liveness protocol in VXLAN: plain peers are always up.
 //
-// Sealed mode (--key-file): every datagram is sealed with XChaCha20-Poly1305
-// under the overlay's key; each peer's sealed::session decides what an
-// incoming datagram is worth (handshake, replay window, liveness) and which
-// probes and replies to send, and this endpoint sends them. A peer with
-// nothing authentic for --peer-timeout goes down (its MACs are flushed by the
-// datapath) and comes back up as soon as it answers again.
+// Sealed mode (--identity and/or --key-file): the protocol is WireGuard's
+// (ports/sealed_session.hpp): a Noise handshake (IKpsk2 between host
+// identities, NNpsk0 with an overlay key alone) gives each pair of peers
+// sessions with their own keys, rekeyed every --rekey-interval; frames are
+// sealed with ChaCha20-Poly1305 under them. The endpoint keeps every session's
+// index (local_identity): data and responses find their peer by it, whatever
+// address they come from; an authenticated datagram from a new address moves
+// the peer there (roaming). Initiations find their peer by its public key
+// (or, without identities, by address). A peer with nothing authentic for
+// --peer-timeout goes down (its MACs are flushed by the datapath) and comes
+// back up with the next handshake.
 //
-// Receiving, the endpoint finds the peer by the datagram's source address. A
+// Plain mode: the endpoint finds the peer by the datagram's source address. A
 // peer's datagrams are accepted whatever their source port (the kernel's
 // vxlan picks it per flow), except where two peers share an address (two
 // daemons on one host): then the source port must match one of them.
@@ -61,6 +66,7 @@
 #include "l2/replay_window.hpp"
 #include "l2/vxlan.hpp"
 #include "ports/address.hpp"
+#include "ports/log_limiter.hpp"
 #include "ports/netdev.hpp"
 #include "ports/port.hpp"
 #include "ports/read_loop.hpp"
@@ -76,9 +82,11 @@ class uplink_port;
 /// How the uplinks behave; fixed when the endpoint opens (keys can change).
 struct uplink_settings {
   l2::vni vni = 1;                                     ///< VXLAN network identifier (plain mode)
-  std::vector<sealed::key> keys;                       ///< empty: plain VXLAN; else sealed, first seals
+  std::vector<sealed::key> keys;                       ///< overlay keys (--key-file): the handshakes' psk
+  std::optional<noise::key_pair> identity;             ///< this host's identity (--identity)
   std::chrono::milliseconds keepalive{1000};           ///< probe interval per peer (sealed)
   std::chrono::milliseconds peer_timeout{5000};        ///< silent this long: peer down (sealed)
+  std::chrono::seconds rekey_interval{120};            ///< sessions renewed this often (sealed)
   std::chrono::seconds resolve_interval{60};           ///< names re-resolved this often
   std::size_t underlay_mtu = 0;                        ///< 0: the route's MTU towards each peer
   std::optional<boost::asio::ip::address_v4> group;    ///< VXLAN multicast group (plain mode)
@@ -90,7 +98,8 @@ class udp_endpoint {
   /// Counters of datagrams no peer port could be charged with.
   struct endpoint_counters {
     std::uint64_t rx_datagrams = 0;  ///< every datagram received
-    l2::drop_counters drops;         ///< not_peer
+    l2::drop_counters drops;         ///< not_peer: from no peer's address, or for no peer's session
+    std::uint64_t handshakes_refused = 0;  ///< initiations from hosts that are not peers (also not_peer)
   };
 
   /// Binds the UDP socket to `local`. `option` names the setting for error
@@ -110,11 +119,13 @@ class udp_endpoint {
   void start();
   /// Whether `remote` is this endpoint: its port on one of this host's addresses.
   bool is_self(const boost::asio::ip::udp::endpoint& remote) const;
-  /// Sends a first probe to a sealed peer added while running.
+  /// Starts the handshake with a sealed peer (at start, or added while running).
   void greet(uplink_port& peer);
   /// Stops reading and closes the socket.
   void stop();
-  /// Replaces the keys (sealed mode only; the first seals). Returns false in plain mode.
+  /// Replaces the overlay keys (sealed mode only; the first goes into
+  /// handshakes, each is accepted). Returns false in plain mode, or when
+  /// `keys` is empty without an identity.
   bool set_keys(const std::vector<sealed::key>& keys);
   /// Group mode: called with the source of a valid VXLAN datagram that no
   /// peer matches; returns the peer to charge it to (a new learned peer), or
@@ -140,7 +151,7 @@ class udp_endpoint {
 
   /// Bytes in front of each segment (plain mode): the VXLAN header.
   std::size_t headroom() const { return l2::vxlan_header_size; }
-  /// Bytes a datagram adds to an inner frame (8 for VXLAN, 48 sealed).
+  /// Bytes a datagram adds to an inner frame (8 for VXLAN, 32 sealed).
   std::size_t encapsulation_size() const {
     return sealed_ ? sealed::overhead : l2::vxlan_header_size;
   }
@@ -150,8 +161,10 @@ class udp_endpoint {
   const boost::asio::ip::udp::endpoint& local() const { return local_; }
   l2::vni vni() const { return settings_.vni; }
   const uplink_settings& settings() const { return settings_; }
-  /// Our instance (sealed mode): random, fixed for this run.
-  std::uint64_t instance() const { return me_ ? me_->instance() : 0; }
+  /// Our identity's public key (sealed mode with --identity).
+  std::optional<noise::public_key> public_key() const {
+    return settings_.identity ? std::optional(settings_.identity->public_key) : std::nullopt;
+  }
   const endpoint_counters& counters() const { return counters_; }
   /// The largest inner frame for a peer at `remote`: the underlay MTU
   /// towards it minus IP, UDP and the encapsulation.
@@ -162,12 +175,17 @@ class udp_endpoint {
                const boost::asio::ip::udp::endpoint& local, const uplink_settings& settings);
   read_loop::step read_one();
   uplink_port* find_peer(const boost::asio::ip::udp::endpoint& from) const;
-  /// One datagram from `peer`: decapsulate or open, then merge into the current run or deliver.
+  /// One plain datagram from `peer`: decapsulate, then merge into the current run or deliver.
   void receive(uplink_port& peer, std::span<std::byte> datagram);
-  /// The sealed receive path: the peer's session opens it (checks,
-  /// reassembly, handshake, replay window); its answers are sent and its
-  /// verdict counted. Returns the packet a data or offload message carried.
-  std::optional<l2::packet> open_sealed(uplink_port& peer, std::span<std::byte> datagram);
+  /// One sealed datagram from `from`: an initiation goes to the session of
+  /// the peer it names, anything else to the session its receiver index
+  /// belongs to; what the session makes of it is applied.
+  void receive_sealed(const boost::asio::ip::udp::endpoint& from, std::span<std::byte> datagram);
+  /// Applies a session's verdict on a datagram from `from`: counts, answers,
+  /// liveness, roaming; hands on the packet it carried.
+  void apply(uplink_port& peer, const sealed::opened& r, const boost::asio::ip::udp::endpoint& from);
+  /// Counts a sealed drop on the peer at `from`, or on the endpoint as not_peer.
+  void drop_from(const boost::asio::ip::udp::endpoint& from, l2::drop_reason reason);
   /// Hands an inner frame to the coalescer or to `peer`.
   void pass_on(uplink_port& peer, std::span<const std::byte> inner);
   /// Delivers the run being merged, if any.
@@ -179,10 +197,10 @@ class udp_endpoint {
   /// when the kernel refused the segmentation (send them one by one).
   bool send_block(uplink_port& peer, std::span<const iovec> iov, std::size_t stride,
                   std::size_t count, std::size_t per_segment_overhead);
-  /// The header of the next sealed datagram of `type` to `peer`.
-  sealed::header next_header(uplink_port& peer, sealed::message type);
-  /// Seals and sends a probe or reply the peer's session asked for.
-  void send_control(uplink_port& peer, const sealed::control& c);
+  /// Sends a handshake message the peer's session made.
+  void send_handshake(uplink_port& peer, std::span<const std::byte> message);
+  /// Sends an empty data message (a keepalive).
+  void send_keepalive(uplink_port& peer);
   /// Keepalive timer: probes, timeouts, re-resolution.
   void schedule_tick();
   void tick();
@@ -196,7 +214,7 @@ class udp_endpoint {
   bool sealed_ = false;
   bool v6_ = false;
   bool started_ = false;
-  std::optional<sealed::local_identity> me_;         ///< sealed: our keys, instance, sequence
+  std::optional<sealed::local_identity> me_;         ///< sealed: our identity and keys, the sessions' indexes
   std::array<std::byte, l2::vxlan_header_size> header_;  ///< our VXLAN header, precomputed
   std::vector<uplink_port*> peers_;
   std::vector<std::byte> buffers_;  ///< `batch` receive buffers of 64 KiB; preallocated
@@ -213,6 +231,7 @@ class udp_endpoint {
   endpoint_counters counters_;
   stranger_handler stranger_;
   std::chrono::steady_clock::time_point batch_time_{};  ///< when the current input batch was read
+  log_limiter refused_log_;  ///< handshakes from strangers, logged at a limited rate
 };
 
 }  // namespace ports

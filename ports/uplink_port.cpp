@@ -11,15 +11,24 @@ namespace ip = boost::asio::ip;
 
 namespace {
 std::uint64_t next_serial = 1;
+
+sealed::session_settings session_settings_of(const uplink_settings& u) {
+  sealed::session_settings s;
+  s.keepalive = u.keepalive;
+  s.peer_timeout = u.peer_timeout;
+  s.rekey_interval = u.rekey_interval;
+  return s;
+}
 }  // namespace
 
 uplink_port::uplink_port(l2::port_id id, std::string name, udp_endpoint& endpoint,
-                         const ip::udp::endpoint& remote, std::string host, std::string service)
+                         const ip::udp::endpoint& remote, std::string host, std::string service,
+                         std::optional<noise::public_key> key)
     : port(id, std::move(name), port_kind::uplink),
       endpoint_(endpoint),
       host_(std::move(host)),
       service_(std::move(service)),
-      session_(sealed::session_settings{endpoint.settings().keepalive, endpoint.settings().peer_timeout}),
+      session_(session_settings_of(endpoint.settings()), key, this),
       serial_(next_serial++) {
   set_remote(remote);
   // A sealed peer is down until the handshake with it is done.

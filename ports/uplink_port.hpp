@@ -23,10 +23,10 @@ class uplink_port final : public port {
  public:
   /// A peer at `remote` reached through `endpoint`. `name` is how the user
   /// wrote it; `host` and `service` are re-resolved periodically when `host`
-  /// is a name.
+  /// is a name. `key`: the peer's public key (sealed, with identities).
   uplink_port(l2::port_id id, std::string name, udp_endpoint& endpoint,
               const boost::asio::ip::udp::endpoint& remote, std::string host = {},
-              std::string service = {});
+              std::string service = {}, std::optional<noise::public_key> key = {});
 
   /// VLAN to VNI: the peer carries VLAN v untagged in VNI n for each pair
   /// (plain VXLAN, as the kernel's vxlan devices, one per VNI); frames reach
@@ -62,6 +62,7 @@ class uplink_port final : public port {
 
   /// The sealed protocol with this peer (unused in plain mode).
   sealed::session& session() { return session_; }
+  const sealed::session& session() const { return session_; }
   /// Its state; plain peers keep their last datagram's time here too.
   sealed::peer_state& state() { return session_.state(); }
   const sealed::peer_state& state() const { return session_.state(); }

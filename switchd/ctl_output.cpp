@@ -194,16 +194,17 @@ std::string format_show(const json& r) {
   const json& ports = array(r, "ports");
   table port_table({"NAME", "KIND", "STATE", ">MTU", ">MACS", ">RX-FRAMES", ">RX-BYTES",
                     ">TX-FRAMES", ">TX-BYTES", ">DROPS"});
-  table peer_table({"NAME", "ADDRESS", "STATE", ">RTT", ">LAST-SEEN", ">PROBES"});
+  table peer_table({"NAME", "ADDRESS", "STATE", ">RTT", ">LAST-SEEN", ">SESSION", ">REKEYS", "KEY"});
   for (const auto& p : ports) {
     port_table.add({text(p, "name"), text(p, "kind"), text(p, "state"), text(p, "mtu"),
                     text(p, "mac_entries"), text(p, "rx_frames"), text(p, "rx_bytes"),
                     text(p, "tx_frames"), text(p, "tx_bytes"),
                     std::to_string(total(field(p, "drops")))});
     if (const json* peer = field(p, "peer")) {
+      const std::string key = text(*peer, "public_key");
       peer_table.add({text(p, "name"), text(*peer, "address"), text(*peer, "state"),
-                      rtt(*peer, "rtt_ms"), ago(*peer, "last_seen_s"),
-                      text(*peer, "probes_sent") + "/" + text(*peer, "probes_answered")});
+                      rtt(*peer, "rtt_ms"), ago(*peer, "last_seen_s"), ago(*peer, "session_age_s"),
+                      text(*peer, "rekeys"), key.size() > 8 ? key.substr(0, 8) + "..." : key});
     }
   }
   out += "\n";

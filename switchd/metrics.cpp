@@ -296,7 +296,7 @@ void render_peers(std::string& out, const std::vector<port_view>& ports) {
   }
   {
     family f(out, "vswitchd_peer_rtt_seconds", "gauge",
-             "Round-trip time to the peer, from probes.");
+             "Round-trip time to the peer, from its last handshake.");
     for (const port_view& p : ports) {
       if (!p.peer) continue;
       const json* rtt = member(*p.peer, "rtt_ms");
@@ -307,9 +307,14 @@ void render_peers(std::string& out, const std::vector<port_view>& ports) {
   static constexpr per_port peer_metrics[] = {
       {"vswitchd_peer_last_seen_seconds", "gauge", "Seconds since the peer was last heard from.",
        "last_seen_s"},
-      {"vswitchd_peer_probes_sent_total", "counter", "Probes sent to the peer.", "probes_sent"},
-      {"vswitchd_peer_probes_answered_total", "counter", "Probes the peer answered.",
-       "probes_answered"},
+      {"vswitchd_peer_session_age_seconds", "gauge", "Age of the sealed session with the peer.",
+       "session_age_s"},
+      {"vswitchd_peer_last_handshake_seconds", "gauge", "Seconds since the last completed handshake.",
+       "last_handshake_s"},
+      {"vswitchd_peer_handshakes_sent_total", "counter", "Handshake initiations sent to the peer.",
+       "handshakes_sent"},
+      {"vswitchd_peer_handshakes_total", "counter", "Handshakes completed with the peer.", "handshakes"},
+      {"vswitchd_peer_rekeys_total", "counter", "Handshakes that renewed a working session.", "rekeys"},
   };
   for (const per_port& m : peer_metrics) {
     family f(out, m.name, m.type, m.help);
@@ -328,6 +333,12 @@ void render_uplink(std::string& out, const nlohmann::json& status) {
       family f(out, "vswitchd_uplink_rx_datagrams_total", "counter",
                "Datagrams received on the uplink socket.");
       f.add("", member(*uplink, "rx_datagrams"));
+      f.flush();
+    }
+    {
+      family f(out, "vswitchd_uplink_handshakes_refused_total", "counter",
+               "Sealed handshakes refused: the initiator is not a peer.");
+      f.add("", member(*uplink, "handshakes_refused"));
       f.flush();
     }
     {

@@ -50,7 +50,7 @@ bool equal_value(const std::vector<port_spec>& a, const std::vector<port_spec>& 
 }
 bool equal_value(const std::vector<host_port>& a, const std::vector<host_port>& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
-    return x.host == y.host && x.port == y.port && x.vni_map == y.vni_map;
+    return x.host == y.host && x.port == y.port && x.vni_map == y.vni_map && x.key == y.key;
   });
 }
 
@@ -307,14 +307,26 @@ void add_service_rows(std::vector<option_row>& t) {
 /// How uplinks behave: sealing, liveness, names, MTU, peers file, multicast group.
 void add_uplink_rows(std::vector<option_row>& t) {
   using enum reload_effect;
+  t.push_back(text("identity", "FILE", restart, &options::identity, "",
+                   "seal every uplink per peer: this host's identity (vswitchd --generate-identity "
+                   "FILE; mode 0600). Each peer is then named by its public key (--uplink "
+                   "HOST:PORT,key=KEY, or key=KEY in the peers file) and every pair of hosts has "
+                   "its own sessions (Noise IKpsk2, forward secrecy, rekeyed every "
+                   "--rekey-interval)"));
   t.push_back(text("key-file", "PATH", restart, &options::key_file, "",
-                   "seal every uplink (encrypted and authenticated) with the overlay key in "
-                   "PATH: one key per line as 64 hex digits (vswitchd --generate-key), at most "
-                   "two while rotating; the first seals; mode 0600. Its contents are reloaded on "
-                   "SIGHUP and when it changes. Without it, uplinks are plain, unauthenticated "
-                   "VXLAN"));
+                   "the overlay key in PATH: one key per line as 64 hex digits (vswitchd "
+                   "--generate-key), at most two while changing it; the first goes into new "
+                   "handshakes, each is accepted; mode 0600. With --identity it is an extra "
+                   "pre-shared key; alone it seals every uplink (Noise NNpsk0: anyone holding it "
+                   "is a member). Reloaded on SIGHUP and when it changes. Without --identity or "
+                   "--key-file, uplinks are plain, unauthenticated VXLAN"));
+  t.push_back(number("rekey-interval", "SECONDS", restart, &options::rekey_interval, 10, 86400,
+                     "seconds from 10 to 86400",
+                     "sealed uplinks: a new handshake (fresh keys) with each peer this often; a "
+                     "session older than 1.5 times this is not used"));
   t.push_back(number("keepalive", "SECONDS", restart, &options::keepalive, 1, 3600,
-                     "seconds from 1 to 3600", "sealed uplinks: probe each peer this often"));
+                     "seconds from 1 to 3600",
+                     "sealed uplinks: send a keepalive to a peer when nothing went to it for this long"));
   t.push_back(number("peer-timeout", "SECONDS", restart, &options::peer_timeout, 2, 86400,
                      "seconds from 2 to 86400",
                      "sealed uplinks: a peer silent this long is down and its MACs are flushed"));
@@ -410,7 +422,16 @@ void check_combinations(const options& o, const std::set<std::string>& given) {
                         ": has no effect without --stream-listen unix:PATH; add one or drop it");
   }
   for (const host_port& hp : o.uplinks) {
-    if (!hp.vni_map.empty() && o.key_file) {
+    if (o.identity && !hp.key) {
+      throw options_error("--uplink " + hp.text + ": with --identity each peer is named by its public key; "
+                          "write --uplink " + hp.text + ",key=KEY (`vswitchd --public-key FILE` on that "
+                          "host prints it)");
+    }
+    if (!o.identity && hp.key) {
+      throw options_error("--uplink " + hp.text + ",key=...: a peer's key needs --identity (this host's "
+                          "own key pair); add --identity FILE or drop key=");
+    }
+    if (!hp.vni_map.empty() && (o.key_file || o.identity)) {
       throw options_error("--uplink " + hp.text + ",vni-map=...: is for plain VXLAN peers (the "
                           "kernel's vxlan); sealed uplinks carry the tags themselves: drop vni-map");
     }
@@ -420,6 +441,10 @@ void check_combinations(const options& o, const std::set<std::string>& given) {
                         ": must be longer than --keepalive " + std::to_string(o.keepalive) +
                         " (a peer needs a few probes to answer); e.g. --peer-timeout " +
                         std::to_string(o.keepalive * 4));
+  }
+  if (o.group && o.identity) {
+    throw options_error("--group " + *o.group + ": a multicast group is plain VXLAN; it cannot be used "
+                        "with --identity: list the peers with --uplink or --peers-file");
   }
   if (o.group && o.key_file) {
     throw options_error("--group " + *o.group +

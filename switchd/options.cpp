@@ -1,5 +1,7 @@
 #include "switchd/options.hpp"
 
+#include "ports/identity.hpp"
+
 #include <cctype>
 #include <charconv>
 #include <fstream>
@@ -61,24 +63,47 @@ host_port parse_host_port(const std::string& text, const std::string& option) {
   return hp;
 }
 
+std::optional<ports::noise::public_key> parse_peer_key(const std::string& value, const std::string& where) {
+  std::string error;
+  std::optional<ports::noise::public_key> key = ports::identity::parse_public_key(value, error);
+  if (!key) throw options_error(where + "key=: " + error);
+  return key;
+}
+
 host_port parse_uplink(const std::string& text, const std::string& option) {
   const auto comma = text.find(',');
   host_port hp = parse_host_port(text.substr(0, comma), option);
-  hp.text = text.substr(0, comma);  // the peer's name; its options are in vni_map
+  hp.text = text.substr(0, comma);  // the peer's name; its options are in vni_map and key
   if (comma == std::string::npos) return hp;
   const std::string where = option + " " + text + ": ";
   std::string_view rest = std::string_view(text).substr(comma + 1);
-  if (!rest.starts_with("vni-map=")) {
-    throw options_error(where + "unknown uplink option '" + std::string(rest.substr(0, rest.find('='))) +
-                        "'; the uplink option is vni-map=VLAN:VNI[,VLAN:VNI...], e.g. " + hp.text +
-                        ",vni-map=10:1010,20:1020");
-  }
-  rest.remove_prefix(8);
   std::set<std::uint32_t> vlans, vnis;
+  bool in_vni_map = false;
   while (!rest.empty()) {
     const std::size_t end = std::min(rest.find(','), rest.size());
-    const std::string item(rest.substr(0, end));
+    std::string item(rest.substr(0, end));
     rest.remove_prefix(std::min(end + 1, rest.size()));
+    // An option is NAME=VALUE; vni-map's list goes on with VLAN:VNI items.
+    if (const auto eq = item.find('='); eq != std::string::npos) {
+      const std::string name = item.substr(0, eq);
+      const std::string value = item.substr(eq + 1);
+      in_vni_map = name == "vni-map";
+      if (name == "key") {
+        if (hp.key) throw options_error(where + "key= given twice; give the peer's public key once");
+        hp.key = parse_peer_key(value, where);
+        continue;
+      }
+      if (!in_vni_map) {
+        throw options_error(where + "unknown uplink option '" + name +
+                            "'; the uplink options are key=PUBLIC_KEY (with --identity) and "
+                            "vni-map=VLAN:VNI[,VLAN:VNI...], e.g. " + hp.text + ",vni-map=10:1010,20:1020");
+      }
+      item = value;
+      if (item.empty()) continue;
+    } else if (!in_vni_map) {
+      throw options_error(where + "'" + item + "' is not an uplink option; write key=PUBLIC_KEY or "
+                          "vni-map=VLAN:VNI[,VLAN:VNI...]");
+    }
     const auto colon = item.find(':');
     if (colon == std::string::npos) {
       throw options_error(where + "'" + item + "' is not VLAN:VNI; write e.g. 10:1010");
@@ -93,7 +118,8 @@ host_port parse_uplink(const std::string& text, const std::string& option) {
     }
     hp.vni_map.emplace_back(static_cast<l2::vlan_id>(vlan), static_cast<std::uint32_t>(vni));
   }
-  if (hp.vni_map.empty()) throw options_error(where + "vni-map is empty; write e.g. vni-map=10:1010");
+  if (hp.vni_map.empty() && text.find("vni-map=") != std::string::npos)
+    throw options_error(where + "vni-map is empty; write e.g. vni-map=10:1010");
   return hp;
 }
 
@@ -111,9 +137,23 @@ std::vector<host_port> parse_peers_file(std::string_view text, const std::string
     while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.remove_suffix(1);
     if (line.empty()) continue;
     const std::string where = "--peers-file " + file + " line " + std::to_string(number) + ":";
-    if (line.find_first_of(" \t") != std::string_view::npos) {
-      throw options_error(where + " '" + std::string(line) +
-                          "': one peer per line, written HOST:PORT or HOST");
+    // HOST[:PORT], then key=PUBLIC_KEY (with --identity).
+    std::optional<ports::noise::public_key> key;
+    if (const auto space = line.find_first_of(" \t"); space != std::string_view::npos) {
+      std::string_view words = line.substr(space);
+      line = line.substr(0, space);
+      while (!words.empty()) {
+        while (!words.empty() && std::isspace(static_cast<unsigned char>(words.front()))) words.remove_prefix(1);
+        const std::size_t stop = std::min(words.find_first_of(" \t"), words.size());
+        const std::string word(words.substr(0, stop));
+        words.remove_prefix(stop);
+        if (word.empty()) continue;
+        if (!word.starts_with("key=") || key) {
+          throw options_error(where + " '" + word +
+                              "': a peer line is HOST:PORT or HOST, then key=PUBLIC_KEY with --identity");
+        }
+        key = parse_peer_key(word.substr(4), where + " ");
+      }
     }
     std::string entry(line);
     // A bare host (a name or an IPv4 address) gets the VXLAN port.
@@ -123,6 +163,7 @@ std::vector<host_port> parse_peers_file(std::string_view text, const std::string
     }
     host_port hp = parse_host_port(entry, where);
     hp.text = std::string(line);
+    hp.key = key;
     if (!seen.insert(hp.host + "|" + std::to_string(hp.port)).second) {
       throw options_error(where + " " + hp.text + " is listed twice; list each peer once");
     }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ports/noise.hpp"
 #include "switchd/port_spec.hpp"
 
 namespace switchd {
@@ -31,6 +32,8 @@ struct host_port {
   std::string text;        ///< as the user wrote it
   /// --uplink HOST:PORT,vni-map=V:N,...: each VLAN V in its own VNI N.
   std::vector<std::pair<l2::vlan_id, std::uint32_t>> vni_map;
+  /// ,key=PUB: the peer's public key (sealed uplinks with --identity).
+  std::optional<ports::noise::public_key> key;
 };
 
 struct options {
@@ -45,7 +48,9 @@ struct options {
   std::uint32_t mac_move_window = 10;  ///< --mac-move-window, seconds
   std::uint32_t mac_hold_down = 30;    ///< --mac-hold-down, seconds
   std::string log_level = "info";      ///< --log-level
-  std::optional<std::string> key_file; ///< --key-file: sealed uplinks
+  std::optional<std::string> key_file; ///< --key-file: sealed uplinks (the overlay key)
+  std::optional<std::string> identity; ///< --identity: this host's key pair (sealed per peer)
+  std::uint32_t rekey_interval = 120;  ///< --rekey-interval, seconds
   std::uint32_t keepalive = 1;         ///< --keepalive, seconds
   std::uint32_t peer_timeout = 5;      ///< --peer-timeout, seconds
   std::uint32_t resolve_interval = 60; ///< --resolve-interval, seconds

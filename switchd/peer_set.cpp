@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "ports/identity.hpp"
 #include "ports/netdev.hpp"
 #include "switchd/secret_file.hpp"
 
@@ -73,6 +74,15 @@ std::vector<ports::sealed::key> load_key_file(const std::string& path) {
   sodium_memzero(text.data(), text.size());  // the key's only other copy is the result
   if (!parsed.error.empty()) throw std::runtime_error("--key-file " + path + ": " + parsed.error);
   return parsed.keys;
+}
+
+ports::noise::key_pair load_identity_file(const std::string& path) {
+  std::string text = read_secret_file("--identity", path,
+                                      "make one with `vswitchd --generate-identity " + path + "`");
+  const ports::identity::identity_file parsed = ports::identity::parse_identity_file(text);
+  sodium_memzero(text.data(), text.size());
+  if (!parsed.keys) throw std::runtime_error("--identity " + path + ": " + parsed.error);
+  return *parsed.keys;
 }
 
 peer_set::peer_set(boost::asio::io_context& io, datapath& dp, port_registry& registry,
@@ -162,9 +172,13 @@ void peer_set::tick() {
 
 void peer_set::log_ready() const {
   if (endpoint_ && endpoint_->is_sealed()) {
-    spdlog::info("uplinks: sealed (XChaCha20-Poly1305, key id {:08x}) on UDP {}; instance {:016x}",
-                 ports::sealed::key_id_of(endpoint_->settings().keys.front()),
-                 ports::to_string(endpoint_->local()), endpoint_->instance());
+    const auto key = endpoint_->public_key();
+    spdlog::info("uplinks: sealed (Noise_{}_25519_ChaChaPoly_SHA256) on UDP {}; {}",
+                 key ? "IKpsk2" : "NNpsk0", ports::to_string(endpoint_->local()),
+                 (key ? "public key " + ports::identity::to_base64(*key) : std::string("no host identities")) +
+                     (endpoint_->settings().keys.empty()
+                          ? std::string()
+                          : "; overlay key id " + ports::sealed::fingerprint(endpoint_->settings().keys.front())));
   } else if (endpoint_) {
     spdlog::info("uplinks: VXLAN VNI {} on UDP {}", endpoint_->vni(),
                  ports::to_string(endpoint_->local()));
@@ -183,6 +197,7 @@ ports::uplink_settings peer_set::endpoint_settings() {
   settings.peer_timeout = std::chrono::seconds(opts.peer_timeout);
   settings.resolve_interval = std::chrono::seconds(opts.resolve_interval);
   settings.underlay_mtu = opts.underlay_mtu;
+  settings.rekey_interval = std::chrono::seconds(opts.rekey_interval);
   if (opts.key_file) {
     try {
       settings.keys = load_key_file(*opts.key_file);
@@ -190,6 +205,13 @@ ports::uplink_settings peer_set::endpoint_settings() {
       throw startup_error(e.what());
     }
     key_stamp_ = stamp_of(*opts.key_file);
+  }
+  if (opts.identity) {
+    try {
+      settings.identity = load_identity_file(*opts.identity);
+    } catch (const std::runtime_error& e) {
+      throw startup_error(e.what());
+    }
   }
   if (opts.group) {
     settings.group = ip::make_address_v4(*opts.group);
@@ -282,10 +304,28 @@ void peer_set::open_uplinks(const std::vector<host_port>& file_peers) {
 
 std::optional<l2::port_id> peer_set::add(const host_port& hp, const ip::udp::endpoint& remote,
                                               std::string& why_not) {
+  const std::optional<ports::noise::public_key> own = endpoint_->public_key();
+  if (own && !hp.key) {
+    why_not = "with --identity each peer is named by its public key: add key=KEY (`vswitchd --public-key "
+              "FILE` on that host prints it)";
+    return std::nullopt;
+  }
+  if (!own && hp.key) {
+    why_not = "key= needs --identity (this host's own key pair); add --identity FILE or drop key=";
+    return std::nullopt;
+  }
+  if (own && hp.key == own) {
+    why_not = "has this host's own public key; give the other host's";
+    return std::nullopt;
+  }
   for (const auto& other : datapath_.ports()) {
     const auto* up = dynamic_cast<const ports::uplink_port*>(other.get());
     if (up != nullptr && up->remote() == remote) {
       why_not = "is the same peer as " + up->name() + "; give each peer once";
+      return std::nullopt;
+    }
+    if (up != nullptr && hp.key && up->session().remote_static() == hp.key) {
+      why_not = "has the same public key as peer " + up->name() + "; each host has its own identity";
       return std::nullopt;
     }
   }
@@ -304,7 +344,7 @@ std::optional<l2::port_id> peer_set::add(const host_port& hp, const ip::udp::end
   const l2::port_id id = datapath_.next_id();
   auto port = std::make_unique<ports::uplink_port>(
       id, hp.text, *endpoint_, remote, is_literal(hp.host) ? std::string() : hp.host,
-      std::to_string(hp.port));
+      std::to_string(hp.port), hp.key);
   if (hp.vni_map.empty()) {
     datapath_.add_port(std::move(port));
     return id;
@@ -370,8 +410,8 @@ void peer_set::reload_keys() {
   try {
     const std::vector<ports::sealed::key> keys = load_key_file(*opts_.key_file);
     endpoint_->set_keys(keys);
-    spdlog::info("--key-file {}: {} key(s) loaded; sealing with key id {:08x}", *opts_.key_file,
-                 keys.size(), ports::sealed::key_id_of(keys.front()));
+    spdlog::info("--key-file {}: {} key(s) loaded; handshakes use key id {}", *opts_.key_file, keys.size(),
+                 ports::sealed::fingerprint(keys.front()));
   } catch (const std::runtime_error& e) {
     spdlog::error("{}; keeping the keys in use", e.what());
   }
@@ -522,8 +562,8 @@ void peer_set::log_counters() const {
         } else {
           line += ", never heard";
         }
-        line += ", probes " + std::to_string(st.probes_sent) + " sent " +
-                std::to_string(st.replies_received) + " answered";
+        line += ", handshakes " + std::to_string(st.handshakes_done) + " (" +
+                std::to_string(st.handshakes_sent) + " initiated), rekeys " + std::to_string(st.rekeys);
       }
       spdlog::info("{}", line);
     }

@@ -33,6 +33,10 @@ namespace switchd {
 /// group or others. Throws std::runtime_error with a message naming the fix.
 std::vector<ports::sealed::key> load_key_file(const std::string& path);
 
+/// Reads and checks an --identity file (as a key file). Throws
+/// std::runtime_error with a message naming the fix.
+ports::noise::key_pair load_identity_file(const std::string& path);
+
 /// Resolves `hp` (a name or an address) now, to UDP endpoints; `passive`
 /// for an address to bind. Throws startup_error naming `option` and the fix.
 std::vector<boost::asio::ip::udp::endpoint> resolve_now(boost::asio::io_context& io, const host_port& hp,

@@ -1,5 +1,7 @@
 #include "switchd/reload_plan.hpp"
 
+#include "ports/identity.hpp"
+
 #include <algorithm>
 
 #include "switchd/option_table.hpp"
@@ -89,7 +91,17 @@ void plan_settings(const options& running, reload_plan& plan) {
 
 }  // namespace
 
-std::string peer_key(const host_port& hp) { return hp.host + "|" + std::to_string(hp.port); }
+std::string peer_key(const host_port& hp) {
+  // A peer whose public key changed is another peer (its sessions start afresh).
+  std::string key = hp.host;
+  key += '|';
+  key += std::to_string(hp.port);
+  if (hp.key) {
+    key += '|';  // (appends only: GCC 12 -O3 warns falsely on "|" + string)
+    key += ports::identity::to_base64(*hp.key);
+  }
+  return key;
+}
 
 reload_plan plan_reload(const options& running, const options& next, const running_view& now) {
   reload_plan plan;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "ports/identity.hpp"
 #include "ports/netdev.hpp"
 #include "ports/uplink_port.hpp"
 
@@ -19,18 +20,26 @@ double seconds_between(clock::time_point from, clock::time_point to) {
 nlohmann::json peer_json(const ports::uplink_port& up, bool learned, clock::time_point now) {
   const auto& st = up.state();
   const bool sealed = up.carries_offload();  // sealed peers carry offloads; plain ones do not
+  const auto& key = up.session().remote_static();
   nlohmann::json peer = {
       {"address", ports::to_string(up.remote())},
       {"state", up.is_up() ? "up" : "down"},
       {"sealed", sealed},
       {"learned", learned},
+      {"public_key", key ? nlohmann::json(ports::identity::to_base64(*key)) : nlohmann::json(nullptr)},
       {"rtt_ms", nullptr},
       {"last_seen_s", nullptr},
-      {"probes_sent", st.probes_sent},
-      {"probes_answered", st.replies_received},
+      {"session_age_s", nullptr},
+      {"last_handshake_s", nullptr},
+      {"handshakes_sent", st.handshakes_sent},
+      {"handshakes", st.handshakes_done},
+      {"rekeys", st.rekeys},
   };
   if (st.rtt.count() > 0) peer["rtt_ms"] = std::chrono::duration<double, std::milli>(st.rtt).count();
   if (st.last_rx.time_since_epoch().count() != 0) peer["last_seen_s"] = seconds_between(st.last_rx, now);
+  if (sealed && up.session().has_session(now)) peer["session_age_s"] = seconds_between(st.session_start, now);
+  if (st.last_handshake.time_since_epoch().count() != 0)
+    peer["last_handshake_s"] = seconds_between(st.last_handshake, now);
   return peer;
 }
 
@@ -102,6 +111,9 @@ nlohmann::json status_json(const datapath& dp, const status_context& context) {
         {"vni", e->vni()},
         {"rx_datagrams", e->counters().rx_datagrams},
         {"drops", drops_json(e->counters().drops)},
+        {"handshakes_refused", e->counters().handshakes_refused},
+        {"public_key", e->public_key() ? nlohmann::json(ports::identity::to_base64(*e->public_key()))
+                                       : nlohmann::json(nullptr)},
     };
   }
   for (const auto& p : dp.ports()) {

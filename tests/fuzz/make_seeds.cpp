@@ -352,16 +352,11 @@ void vxlan_decap() {
 
 namespace sealed = ports::sealed;
 
-bytes seal(sealed::message type, std::uint64_t sequence, const bytes& payload) {
-  sealed::header h;
-  h.type = type;
-  h.key_id = sealed::key_id_of(fuzz::fuzz_key());
-  h.sender = 0x1111222233334444ULL;
-  h.receiver = type == sealed::message::probe ? 0 : 0x5555666677778888ULL;
-  h.sequence = sequence;
+bytes seal(sealed::message type, std::uint64_t counter, const bytes& payload) {
   bytes d(payload.size() + sealed::overhead);
   std::copy(payload.begin(), payload.end(), d.begin() + sealed::header_size);
-  if (sealed::seal_in_place(fuzz::fuzz_key(), h, d, payload.size()) != d.size()) throw std::runtime_error("seal");
+  if (sealed::seal_in_place(fuzz::fuzz_key(), type, 0x01020304, counter, d, payload.size()) != d.size())
+    throw std::runtime_error("seal");
   return d;
 }
 
@@ -373,35 +368,36 @@ bytes mode(unsigned m, const bytes& rest) {
 
 void sealed_open() {
   const std::string t = "sealed_open";
-  bytes token;
-  put64(token, 0x0123456789abcdefULL);
+  // Mode 0: datagrams.
   write(t, "data_arp", mode(0, seal(sealed::message::data, 1, arp_frame(false, host_a, host_b))));
   write(t, "data_tcp", mode(0, seal(sealed::message::data, 2, tcp4_frame(1, 0x02, mss_option(1460), {}))));
   write(t, "data_empty", mode(0, seal(sealed::message::data, 3, {})));
-  write(t, "probe", mode(0, seal(sealed::message::probe, 4, token)));
-  write(t, "reply", mode(0, seal(sealed::message::reply, 5, token)));
   bytes offload = vnet(1, 1, 54, 100, 34, 16);
   append(offload, tcp4_frame(1, 0x10, {}, payload_of(300)));
   write(t, "offload", mode(0, seal(sealed::message::offload, 6, offload)));
-  bytes wrong_version = seal(sealed::message::data, 7, arp_frame(false, host_a, host_b));
-  wrong_version[0] = std::byte{2};
-  write(t, "version2", mode(0, wrong_version));
+  bytes version1 = seal(sealed::message::data, 7, arp_frame(false, host_a, host_b));
+  version1[0] = std::byte{1};
+  write(t, "version1", mode(0, version1));
+  bytes initiation(sealed::initiation_size_with_identity);
+  sealed::write_prefix(sealed::message::initiation, initiation);
+  write(t, "initiation_shape", mode(0, initiation));
+  bytes response(sealed::response_size);
+  sealed::write_prefix(sealed::message::response, response);
+  write(t, "response_shape", mode(0, response));
   write(t, "plain_vxlan", mode(0, vxlan(1, arp_frame(false, host_a, host_b))));
-  // Mode 1: header fields and payload to seal.
+  // Mode 1: fields and payload to seal.
   bytes fields;
   put8(fields, 0);
-  put64(fields, 1);
-  put64(fields, 2);
+  put32(fields, 7);
   put64(fields, 3);
   append(fields, arp_frame(false, host_a, host_b));
   write(t, "seal_data", mode(1, fields));
-  bytes probe_fields;
-  put8(probe_fields, 1);
-  put64(probe_fields, 0xffffffffffffffffULL);
-  put64(probe_fields, 0);
-  put64(probe_fields, 1);
-  append(probe_fields, token);
-  write(t, "seal_probe", mode(1, probe_fields));
+  bytes offload_fields;
+  put8(offload_fields, 1);
+  put32(offload_fields, 0xffffffff);
+  put64(offload_fields, 0);
+  append(offload_fields, offload);
+  write(t, "seal_offload", mode(1, offload_fields));
   // Mode 2: key files.
   const std::string k1 = sealed::format_key(fuzz::fuzz_key());
   const std::string k2 = sealed::format_key(fuzz::other_key());
@@ -412,6 +408,20 @@ void sealed_open() {
   write(t, "keys_upper_three", mode(2, text_bytes(k1 + "\n" + upper + "\n" + k1.substr(1) + "0\n")));
   write(t, "keys_duplicate", mode(2, text_bytes(k1 + "\n" + k1 + "\n")));
   write(t, "keys_bad", mode(2, text_bytes("not a key\n" + k1.substr(0, 63) + "g\n")));
+  // Mode 3: scripts (0 A sends, 1 B sends, 2 deliver, 4 lose, 5 duplicate,
+  // 6 alter (+2 bytes), 7 reorder, 8 time (+1 byte)).
+  const auto script = [](std::initializer_list<unsigned> ops) {
+    bytes b;
+    for (unsigned op : ops) put8(b, op);
+    return b;
+  };
+  write(t, "script_handshake_and_frames",
+        mode(3, script({2, 2, 2, 2, 2, 2, 0, 2, 1, 2, 0, 0, 2, 2, 1, 2})));
+  write(t, "script_replay", mode(3, script({2, 2, 2, 2, 2, 2, 0, 5, 2, 2, 1, 5, 2, 2})));
+  write(t, "script_alter", mode(3, script({2, 2, 2, 2, 2, 2, 0, 6, 0, 9, 2, 0, 2})));
+  write(t, "script_loss_and_retry", mode(3, script({4, 4, 8, 10, 2, 2, 2, 2, 0, 2})));
+  write(t, "script_rekey",
+        mode(3, script({2, 2, 2, 2, 2, 2, 0, 2, 8, 200, 0, 2, 2, 2, 2, 2, 2, 0, 2, 1, 2, 8, 50, 7, 2, 2})));
 }
 
 // --- vnet_segment ---------------------------------------------------------------

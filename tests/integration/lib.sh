@@ -251,7 +251,7 @@ if s.get("uplink"):
             line += ", rtt " + (f"{rtt:.3f}" if rtt else "?") + " ms"
             seen = peer.get("last_seen_s")
             line += f", last heard {seen:.1f} s ago" if seen is not None else ", never heard"
-            line += f", probes {peer['probes_sent']} sent {peer['probes_answered']} answered"
+            line += f", handshakes {peer['handshakes']} ({peer['handshakes_sent']} initiated), rekeys {peer['rekeys']}"
         say(line)
 for p in s["ports"]:
     say(f"counters: port {p['name']} ({p['kind']}, {p['state']}): rx {p['rx_frames']} frames {p['rx_bytes']} bytes, "

@@ -207,15 +207,15 @@ else
   fi
   log "   v1 -> v$((2 * HOSTS - 1)): no answer"
   if sealed_mode; then
-    # h8 still has h1 as a peer and probes it: h1 now drops that as a non-peer.
+    # h8 still has h1 as a peer and keeps up its session and handshakes: h1 now drops that as from a non-peer.
     np_after="$np_before"
     for _ in $(seq 30); do
       np_after="$(counters "${pids[0]}" "$WORK/vswitchd-h1.log" | sed -nE 's/.*dropped from non-peers ([0-9]+).*/\1/p')"
       [ "$np_after" -gt "$np_before" ] && break
       sleep 0.1
     done
-    [ "$np_after" -gt "$np_before" ] || fail "h1 does not count h$HOSTS's probes as from a non-peer"
-    log "   h1: dropped from non-peers $np_before -> $np_after (h$HOSTS's probes)"
+    [ "$np_after" -gt "$np_before" ] || fail "h1 does not count h$HOSTS's datagrams as from a non-peer"
+    log "   h1: dropped from non-peers $np_before -> $np_after (h$HOSTS's datagrams)"
   fi
 fi
 

@@ -4,8 +4,8 @@
 # Hosts h1 and h2 are joined by a veth underlay with MTU 1500 (not 1600: the
 # encapsulation does NOT fit behind a 1500-byte VM packet). Each runs vswitchd
 # with a TAP into its VM namespace (MTU 1500) and an uplink to the other host.
-#   1. Sealed, key A: the inner MTU is 1424 bytes (1500 - IPv4 20 - UDP 8 - 48).
-#      A DF ping making a 1424-byte frame is answered; one byte more is dropped
+#   1. Sealed, key A: the inner MTU is 1440 bytes (1500 - IPv4 20 - UDP 8 - 32).
+#      A DF ping making a 1440-byte frame is answered; one byte more is dropped
 #      by h1 as too_big (one per ping) and never answered; nothing is ever
 #      fragmented on the underlay (tcpdump there; a fragmented ping from h1 to
 #      h2 is the control that the capture sees fragments).
@@ -14,15 +14,16 @@
 #      every 50 ms runs across all of it (>= 95% answered, no key drops). Key C
 #      written over h1's file in place, SIGHUP sent at once: h1 logs the SIGHUP
 #      reload of --key-file and loads C (the watcher would see the change too,
-#      by its ctime, but only within a second); h2 counts sealed_unknown_key
-#      and the ping fails; B back: works.
+#      by its ctime, but only within a second); its sessions made under B end
+#      within a second, its handshakes under C fail at h2 (sealed_forged), the
+#      pings find no session at h1 (sealed_no_session) and fail; B back: works.
 #      A key file replaced by a group-readable one (mode 0640) is refused with an
 #      error and the keys in use stay (it holds key C: the ping still works).
 #   3. Without --clamp-mss, TCP between the VMs (MSS 1460) cannot get its
 #      full-size segments across: too_big grows (iperf3 bounded by a timeout).
 #   4. --clamp-mss on both: iperf3 TCP works (> 0.1 Gbit/s), the SYN reaching
-#      the server VM and the SYN-ACK reaching the client VM carry MSS 1370
-#      (1424 - 14 - 20 - 20), and nothing is dropped as too_big.
+#      the server VM and the SYN-ACK reaching the client VM carry MSS 1386
+#      (1440 - 14 - 20 - 20), and nothing is dropped as too_big.
 #   5. Plain VXLAN (no --key-file): the inner MTU is 1464 (1500 - 20 - 8 - 8);
 #      a 1464-byte DF frame gets through, a 1465-byte one is too_big.
 # Each daemon pair gets fresh VM namespaces, so TCP sockets left over from
@@ -123,24 +124,24 @@ wait_reload() {
 key_id_of() { sed -nE 's/.*key id ([0-9a-f]{8}).*/\1/p' <<<"$1"; }
 
 ###########################################################################
-check "sealed (key A) on h1 and h2, underlay MTU 1500: the uplinks carry inner frames up to 1424 bytes"
+check "sealed (key A) on h1 and h2, underlay MTU 1500: the uplinks carry inner frames up to 1440 bytes"
 put_keys "$K1" "$KA"
 put_keys "$K2" "$KA"
 start_pair s vm1 vm2 sealed
-inner_mtu_line "$LOG1" 1424
-inner_mtu_line "$LOG2" 1424
+inner_mtu_line "$LOG1" 1440
+inner_mtu_line "$LOG2" 1440
 ID_A="$(key_id_of "$(grep -m 1 'uplinks: sealed' "$LOG1")")"
 [ -n "$ID_A" ] || fail "h1 did not log 'uplinks: sealed (... key id ...)'"
 
 capture_start h1 "$u1" "$WORK/frags.pcap" 'ip[6:2] & 0x3fff != 0'
 cap_frags="$CAP_PID"
 
-check "DF ping: 1382-byte payload (a 1424-byte frame) answered; 1383 (1425) dropped as too_big"
+check "DF ping: 1398-byte payload (a 1440-byte frame) answered; 1399 (1441) dropped as too_big"
 wait_ping vm1 "$V.2"
-ping_ok vm1 "$V.2" 3 -s 1382 -M "do"
-ping_ok vm2 "$V.1" 3 -s 1382 -M "do"
+ping_ok vm1 "$V.2" 3 -s 1398 -M "do"
+ping_ok vm2 "$V.1" 3 -s 1398 -M "do"
 before="$(drop_count "$(uplink_line 1)" too_big)"
-df_ping_fails vm1 "$V.2" 1383 5
+df_ping_fails vm1 "$V.2" 1399 5
 sleep 0.2
 after_line="$(uplink_line 1)"
 after="$(drop_count "$after_line" too_big)"
@@ -184,18 +185,18 @@ rot_step() {
 }
 RELOAD1=""; RELOAD2=""
 rot_step "both files 'A B' (B added second)" "$KA $KB" "$KA $KB"
-grep -q "2 key(s) loaded; sealing with key id $ID_A" <<<"$RELOAD1" || fail "h1 after 'A B': $RELOAD1"
-grep -q "2 key(s) loaded; sealing with key id $ID_A" <<<"$RELOAD2" || fail "h2 after 'A B': $RELOAD2"
+grep -q "2 key(s) loaded; handshakes use key id $ID_A" <<<"$RELOAD1" || fail "h1 after 'A B': $RELOAD1"
+grep -q "2 key(s) loaded; handshakes use key id $ID_A" <<<"$RELOAD2" || fail "h2 after 'A B': $RELOAD2"
 rot_step "h1 'B A': h1 seals with B, h2 still with A" "$KB $KA" ""
 ID_B="$(key_id_of "$RELOAD1")"
 if [ -z "$ID_B" ] || [ "$ID_B" = "$ID_A" ]; then
   fail "h1 after 'B A' seals with key id '$ID_B' (A is $ID_A)"
 fi
 rot_step "h2 'B A'" "" "$KB $KA"
-grep -q "sealing with key id $ID_B" <<<"$RELOAD2" || fail "h2 after 'B A': $RELOAD2"
+grep -q "handshakes use key id $ID_B" <<<"$RELOAD2" || fail "h2 after 'B A': $RELOAD2"
 rot_step "both files 'B' only (A dropped)" "$KB" "$KB"
-grep -q "1 key(s) loaded; sealing with key id $ID_B" <<<"$RELOAD1" || fail "h1 after 'B': $RELOAD1"
-grep -q "1 key(s) loaded; sealing with key id $ID_B" <<<"$RELOAD2" || fail "h2 after 'B': $RELOAD2"
+grep -q "1 key(s) loaded; handshakes use key id $ID_B" <<<"$RELOAD1" || fail "h1 after 'B': $RELOAD1"
+grep -q "1 key(s) loaded; handshakes use key id $ID_B" <<<"$RELOAD2" || fail "h2 after 'B': $RELOAD2"
 sleep 0.5
 kill -INT "$rot_ping"
 for _ in $(seq 30); do kill -0 "$rot_ping" 2>/dev/null || break; sleep 0.1; done
@@ -222,8 +223,9 @@ done
 log "   no key drops on either host during the rotation"
 
 ###########################################################################
-check "key C on h1, reloaded by SIGHUP: h2 drops, ping fails"
-before="$(drop_count "$(uplink_line 2)" sealed_unknown_key)"
+check "key C on h1, reloaded by SIGHUP: h2 refuses its handshakes, ping fails"
+before="$(drop_count "$(uplink_line 1)" sealed_no_session)"
+forged_before="$(drop_count "$(uplink_line 2)" sealed_forged)"
 ino="$(stat -c %i "$K1")"
 [ "${#KC}" -eq "${#KB}" ] || fail "keys of different lengths"
 printf '%s\n' "$KC" | dd of="$K1" conv=notrunc status=none
@@ -240,20 +242,25 @@ ID_C="$(key_id_of "$line")"
 if ! grep -q '1 key(s) loaded' <<<"$line" || [ -z "$ID_C" ] || [ "$ID_C" = "$ID_A" ] || [ "$ID_C" = "$ID_B" ]; then
   fail "h1 after SIGHUP with key C: $line (A is $ID_A, B is $ID_B)"
 fi
+sleep 1.2   # the sessions made under B end within a second
 out="$(in_ns vm1 ping -n -q -c 5 -i 0.2 -W 1 "$V.2" 2>&1)" && fail "ping answered with h1 on key C alone: $out"
 grep -q '5 packets transmitted, 0 received' <<<"$out" || fail "ping with h1 on key C: $out"
 log "   ping vm1 -> vm2: 0/5 answered"
-after_line="$(uplink_line 2)"
-after="$(drop_count "$after_line" sealed_unknown_key)"
-log "   h2: $after_line"
+after_line="$(uplink_line 1)"
+after="$(drop_count "$after_line" sealed_no_session)"
+log "   h1: $after_line"
 [ $((after - before)) -ge 5 ] ||
-  fail "h2's sealed_unknown_key grew by $((after - before)) with h1 on key C, want >= 5 (the pings)"
+  fail "h1's sealed_no_session grew by $((after - before)) with h1 on key C, want >= 5 (the pings)"
+forged_line="$(uplink_line 2)"
+log "   h2: $forged_line"
+[ "$(drop_count "$forged_line" sealed_forged)" -gt "$forged_before" ] ||
+  fail "h2 counted no sealed_forged for h1's handshakes under key C"
 
 check "key B back on h1 (file watcher): ping works again"
 mark="$(log_lines "$LOG1")"
 put_keys "$K1" "$KB"
 line="$(wait_reload "$LOG1" "$mark" "the change")"
-grep -q "sealing with key id $ID_B" <<<"$line" || fail "h1 after B again: $line"
+grep -q "handshakes use key id $ID_B" <<<"$line" || fail "h1 after B again: $line"
 wait_ping vm1 "$V.2"
 ping_ok vm1 "$V.2" 3
 
@@ -309,7 +316,7 @@ stop_vswitchd "$PID1" 1
 stop_vswitchd "$PID2" 1
 
 ###########################################################################
-check "--clamp-mss on both (sealed, key B): iperf3 TCP works, SYNs carry MSS 1370, no too_big"
+check "--clamp-mss on both (sealed, key B): iperf3 TCP works, SYNs carry MSS 1386, no too_big"
 start_pair c cv1 cv2 sealed --clamp-mss
 wait_ping cv1 "$V.2"
 capture_start cv2 "$(name c2)" "$WORK/syn-cv2.pcap" -Q in 'tcp[tcpflags] & tcp-syn != 0'
@@ -325,7 +332,7 @@ for vm in cv2 cv1; do
   n="$(grep -c . <<<"$syns" || true)"
   log "   SYNs received in $vm: $n, $(sort -u <<<"$syns" | tr '\n' ' ')"
   [ "$n" -ge 2 ] || fail "$vm received $n SYNs with an MSS option, want >= 2 (iperf3's two connections)"
-  [ "$(sort -u <<<"$syns")" = "mss 1370" ] || fail "$vm received SYNs with: $(sort -u <<<"$syns" | tr '\n' ' '), want only mss 1370"
+  [ "$(sort -u <<<"$syns")" = "mss 1386" ] || fail "$vm received SYNs with: $(sort -u <<<"$syns" | tr '\n' ' '), want only mss 1386"
 done
 for h in 1 2; do
   line="$(uplink_line "$h")"
@@ -351,4 +358,4 @@ log "   h1: $line"
 stop_vswitchd "$PID1" 1
 stop_vswitchd "$PID2" 1
 
-pass "mtu_keys: inner MTU 1424 sealed / 1464 plain (too_big, no fragments), --clamp-mss to 1370 ($GBITS Gbit/s), key rotation A -> B with $got/$sent pings answered, SIGHUP reload, 0640 key file refused"
+pass "mtu_keys: inner MTU 1440 sealed / 1464 plain (too_big, no fragments), --clamp-mss to 1386 ($GBITS Gbit/s), key rotation A -> B with $got/$sent pings answered, SIGHUP reload, 0640 key file refused"

@@ -21,7 +21,7 @@
 #      (every 0.1 s all along) are answered; RESULT resolve: seconds from the
 #      hosts change to the first answer.
 #   4. A peer added by the peers file: h4 (with vm4) lists h1 in its peers file,
-#      but h1 does not list h4: vm1 cannot reach vm4 and h1 drops h4's probes
+#      but h1 does not list h4: vm1 cannot reach vm4 and h1 drops h4's handshakes
 #      as from a non-peer. h4 is appended to h1's peers file (temp file + mv,
 #      no SIGHUP: the daemon's 1 s watcher must notice); within 5 s h1 logs
 #      `added from --peers-file`, the peer comes up and vm1's pings to vm4 are
@@ -192,14 +192,14 @@ if in_ns vm1 ping -n -q -c 2 -i 0.2 -W 1 "$V.4" >/dev/null 2>&1; then
   fail "vm1 reaches vm4 although h1 does not list h4"
 fi
 log "   vm1 -> vm4: no answer"
-# h4 probes h1 every second: within 3 s one more is dropped.
+# h4 retries its handshake with h1 (1 s, then 2 s ...): within 3 s one more is dropped.
 for _ in $(seq 15); do
   np_after="$(counters "$pid1" | sed -nE 's/.*dropped from non-peers ([0-9]+).*/\1/p')"
   [ "$np_after" -gt "$np_before" ] && break
   sleep 0.2
 done
-[ "$np_after" -gt "$np_before" ] || fail "h1 does not drop h4's probes as from a non-peer ($np_before -> $np_after)"
-log "   h1: dropped from non-peers $np_before -> $np_after (h4's probes)"
+[ "$np_after" -gt "$np_before" ] || fail "h1 does not drop h4's handshakes as from a non-peer ($np_before -> $np_after)"
+log "   h1: dropped from non-peers $np_before -> $np_after (h4's handshakes)"
 
 check "h4 appended to h1's peers file (temp + mv, no SIGHUP): added, up, vm4 answers (limit $ADD_LIMIT s)"
 mark="$(log_lines "$H1LOG")"

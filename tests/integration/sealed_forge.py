@@ -17,31 +17,31 @@ Steps, in this order (the test expects exactly these counts):
               then 3 more times                                -> sealed_replayed 3
   flip        another withheld datagram with one ciphertext byte
               flipped, 3 variants; then the original once (accepted:
-              forgeries must not use up its sequence number)    -> sealed_forged 3
-  wrong_key   an inner frame to vm2 (marker C) sealed under a random key:
-              2 with the real key id                           -> sealed_forged 2
-              2 with the random key's own id                   -> sealed_unknown_key 2
-  real_key    the same frame (marker D) sealed with the real key,
-              an unused sequence number (accepted once: control)
-  stale       authentic (real key) but to another life of h2, 2
-              (unused sequence numbers)                         -> sealed_stale 2
-  stranger    a genuine datagram from ev's own address, 3       -> non-peers +3
-  short       0, 20 and 47 bytes                               -> sealed_short 3
-  version     version byte 2, twice; type 7, once               -> sealed_bad_version 3
+              forgeries must not use up its counter)           -> sealed_forged 3
+  wrong_key   an inner frame to vm2 (marker C) under h2's real session
+              index but a key of ev's own (random bytes where the
+              ciphertext goes: that is what another key gives) -> sealed_forged 2
+  unknown     the same under a session index h2 never gave out -> sealed_unknown_key 2
+  stranger    an unknown index from ev's own address, 3        -> non-peers +3
+  short       0, 20 and 31 bytes                               -> sealed_short 3
+  version     version byte 1 (an older vswitchd), twice; type 7 -> sealed_bad_version 3
+With version 2 the overlay key alone cannot seal a frame into a session
+(each session's keys come from its own handshake), so there is no "real key"
+control in sealed mode; the late original is the control that vm2's capture
+sees what arrives.
 In plain mode (SEALED=0, VXLAN) the same steps run where they mean something;
-the test knows what plain VXLAN does with them.
+the test knows what plain VXLAN does with them (and frame D, plain VXLAN, is
+its control).
 
 Arguments (environment): SEALED IFACE DST_MAC H1 H2 EV VM2_MAC VM2_IP FAKE_IP
-GENUINE WITHHELD KEY_FILE SIZE_A SIZE_B.
+GENUINE WITHHELD SIZE_A SIZE_B.
 """
-import hashlib
 import os
 import secrets
 import struct
 import sys
 import time
 
-from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_encrypt as aead_seal
 from scapy.all import ICMP, IP, UDP, Ether, Raw, conf, get_if_hwaddr, rdpcap, sendp
 
 conf.verb = 0
@@ -49,7 +49,8 @@ E = os.environ
 SEALED = E["SEALED"] == "1"
 IFACE = E["IFACE"]
 SRC_MAC = get_if_hwaddr(IFACE)
-HEADER = 32   # sealed header; the Poly1305 tag adds 16 at the end
+HEADER = 16   # sealed data header (version 2); the Poly1305 tag adds 16 at the end
+DATA = 4      # its type byte
 TAG = 16
 MARK_C = bytes.fromhex("de57a7e0c0c0c0c0")
 MARK_D = bytes.fromhex("de57a7e0d0d0d0d0")
@@ -76,20 +77,17 @@ def from_h1(pcap):
 
 def data_of_size(datagrams, inner):
     want = datagram_size(inner)
-    return [d for d, _ in datagrams if len(d) == want and (not SEALED or d[1] == 0)]
+    return [d for d, _ in datagrams if len(d) == want and (not SEALED or d[1] == DATA)]
 
 
-def seq_of(d):
-    return struct.unpack(">Q", d[24:32])[0]
+def counter_of(d):
+    return struct.unpack(">Q", d[8:16])[0]
 
 
-def key_id(key):
-    return hashlib.blake2b(b"vswitchd key id v1", digest_size=16, key=key).digest()[:4]
-
-
-def seal(key, kid, sender, receiver, seq, payload, kind=0):
-    header = bytes([1, kind, 0, 0]) + kid + struct.pack(">QQQ", sender, receiver, seq)
-    return header + aead_seal(payload, header[:8], header[8:32], key)
+def under_other_key(receiver, counter, payload):
+    """A data datagram as sealed under a key h2 does not have: to h2 that is
+    indistinguishable from random ciphertext and tag."""
+    return bytes([2, DATA, 0, 0]) + struct.pack(">IQ", receiver, counter) + secrets.token_bytes(len(payload) + 16)
 
 
 def vxlan(frame):
@@ -137,24 +135,13 @@ frame_c = frame(MARK_C, "02:e5:00:00:00:0c")
 frame_d = frame(MARK_D, "02:e5:00:00:00:0d")
 
 if SEALED:
-    key = None
-    for line in open(E["KEY_FILE"]):
-        line = line.strip()
-        if line and not line.startswith("#"):
-            key = bytes.fromhex(line)
-            break
-    real_id = g[4:8]
-    if key_id(key) != real_id:
-        sys.exit("key id in the datagrams %s != BLAKE2b-128('vswitchd key id v1', key)[:4] %s"
-                 % (real_id.hex(), key_id(key).hex()))
-    h1_instance, h2_instance = struct.unpack(">QQ", g[8:24])
-    # Sequence numbers h1 used but h2 never saw (withheld), other than w0's and w1's.
-    unused = sorted({seq_of(d) for d, _ in withheld} - {seq_of(w0), seq_of(w1)})
-    if len(unused) < 4:
-        sys.exit("need 4 unused sequence numbers, withheld only %s" % unused)
-    print("forge: key id %s, h1 instance %016x, h2 instance %016x, seq g=%d w0=%d w1=%d unused=%s"
-          % (real_id.hex(), h1_instance, h2_instance, seq_of(g), seq_of(w0), seq_of(w1),
-             unused[:4]))
+    receiver = struct.unpack(">I", g[4:8])[0]
+    # Counters h1 used but h2 never saw (withheld), other than w0's and w1's.
+    unused = sorted({counter_of(d) for d, _ in withheld} - {counter_of(w0), counter_of(w1)})
+    if len(unused) < 2:
+        sys.exit("need 2 unused counters, withheld only %s" % unused)
+    print("forge: h2's session index %08x, counters g=%d w0=%d w1=%d unused=%s"
+          % (receiver, counter_of(g), counter_of(w0), counter_of(w1), unused[:2]))
 
 # replay: a delivered datagram, verbatim.
 send("replay", g, 5)
@@ -173,32 +160,24 @@ time.sleep(0.2)
 send("flip_original", w1)
 time.sleep(0.2)
 if SEALED:
-    other = secrets.token_bytes(32)
-    send("wrong_key_real_id", seal(other, real_id, h1_instance, h2_instance, unused[0], frame_c), 2)
-    send("wrong_key_own_id", seal(other, key_id(other), h1_instance, h2_instance, unused[0],
-                                  frame_c), 2)
-    time.sleep(0.2)
-    send("real_key", seal(key, real_id, h1_instance, h2_instance, unused[1], frame_d))
-    time.sleep(0.2)
-    not_h2 = h2_instance ^ 0x5A5A5A5A5A5A5A5A
-    # Two different sequence numbers: whether a stale datagram marks its number
-    # as seen is the daemon's choice, and must not turn the second into a replay.
-    for seq in unused[2:4]:
-        send("stale", seal(key, real_id, h1_instance, not_h2, seq, frame_c))
+    send("wrong_key", under_other_key(receiver, unused[0], frame_c), 2)
+    send("unknown", under_other_key(receiver ^ 0x5A5A5A5A, unused[1], frame_c), 2)
 else:
-    # Sealed-looking datagrams (byte 0 = 1: VXLAN's I flag clear), then the control.
-    send("wrong_key_real_id", bytes([1, 0, 0, 0]) + bytes(28) + frame_c, 2)
-    send("wrong_key_own_id", bytes([1, 0, 0, 0]) + bytes(28) + frame_c, 2)
+    # Sealed-looking datagrams (byte 0 = 2: VXLAN's I flag clear), then the control.
+    send("wrong_key", bytes([2, 4, 0, 0]) + bytes(12) + frame_c, 2)
+    send("unknown", bytes([2, 4, 0, 0]) + bytes(12) + frame_c, 2)
     send("real_key", vxlan(frame_d))
-    send("stale", bytes([1, 0, 0, 0]) + bytes(28) + frame_c, 2)
 time.sleep(0.2)
-send("stranger", g, 3, src=E["EV"], sport=4789)
+if SEALED:
+    send("stranger", under_other_key(receiver ^ 0x0F0F0F0F, unused[0], frame_c), 3, src=E["EV"], sport=4789)
+else:
+    send("stranger", g, 3, src=E["EV"], sport=4789)
 send("short", b"")
 send("short", g[:20])
-if SEALED:   # (plain VXLAN: 47 bytes are a valid datagram with a 39-byte frame)
-    send("short", g[:47])
+if SEALED:   # (plain VXLAN: 31 bytes are a valid datagram with a 23-byte frame)
+    send("short", g[:31])
 t = bytearray(g)
-t[0] = 2
+t[0] = 1
 send("version", bytes(t), 2)
 if SEALED:   # (plain VXLAN: byte 1 is reserved, ignored)
     t = bytearray(g)

@@ -41,6 +41,8 @@ TEST(drop_reason, names_are_the_enumerator_spellings) {
       {drop_reason::sealed_replayed, "sealed_replayed"},
       {drop_reason::sealed_stale, "sealed_stale"},
       {drop_reason::sealed_incomplete, "sealed_incomplete"},
+      {drop_reason::sealed_no_session, "sealed_no_session"},
+      {drop_reason::handshake_limited, "handshake_limited"},
       {drop_reason::storm_broadcast, "storm_broadcast"},
       {drop_reason::storm_multicast, "storm_multicast"},
       {drop_reason::storm_unknown, "storm_unknown"},

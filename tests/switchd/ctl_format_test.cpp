@@ -310,13 +310,16 @@ const json status = json::parse(R"json({
      "rx_frames": 7, "rx_bytes": 700, "tx_frames": 8, "tx_bytes": 800,
      "drops": {"runt": 0, "too_big": 4},
      "peer": {"address": "10.0.0.2:4789", "state": "up", "sealed": false, "learned": false,
-              "rtt_ms": 0.123, "last_seen_s": 0.4, "probes_sent": 3, "probes_answered": 3}},
+              "public_key": "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=", "rtt_ms": 0.123,
+              "last_seen_s": 0.4, "session_age_s": 42, "last_handshake_s": 42, "handshakes_sent": 1,
+              "handshakes": 3, "rekeys": 2}},
     {"id": 3, "name": "up1", "kind": "uplink", "state": "down", "mtu": 1450,
      "description": "uplink to 10.0.0.3:4789", "mac_entries": 0,
      "rx_frames": 0, "rx_bytes": 0, "tx_frames": 0, "tx_bytes": 0,
      "drops": {"runt": 0, "too_big": 0},
      "peer": {"address": "10.0.0.3:4789", "state": "down", "sealed": false, "learned": false,
-              "rtt_ms": null, "last_seen_s": null, "probes_sent": 6, "probes_answered": 0}}
+              "public_key": null, "rtt_ms": null, "last_seen_s": null, "session_age_s": null,
+              "last_handshake_s": null, "handshakes_sent": 6, "handshakes": 0, "rekeys": 0}}
   ]
 })json");
 
@@ -346,11 +349,11 @@ TEST(ctl_format, show_lists_each_port_with_its_counters) {
 TEST(ctl_format, show_lists_uplink_peers_with_rtt_or_a_dash) {
   const std::string out = format_result("show", status);
   EXPECT_EQ(cells(line_with(out, "ADDRESS")),
-            (std::vector<std::string>{"NAME", "ADDRESS", "STATE", "RTT", "LAST-SEEN", "PROBES"}));
+            (std::vector<std::string>{"NAME", "ADDRESS", "STATE", "RTT", "LAST-SEEN", "SESSION", "REKEYS", "KEY"}));
   EXPECT_EQ(cells(line_with(out, "10.0.0.2:4789")),
-            (std::vector<std::string>{"up0", "10.0.0.2:4789", "up", "0.123ms", "0.4s", "3/3"}));
+            (std::vector<std::string>{"up0", "10.0.0.2:4789", "up", "0.123ms", "0.4s", "42.0s", "2", "hSDwCYkw..."}));
   EXPECT_EQ(cells(line_with(out, "10.0.0.3:4789")),
-            (std::vector<std::string>{"up1", "10.0.0.3:4789", "down", "-", "-", "6/0"}));
+            (std::vector<std::string>{"up1", "10.0.0.3:4789", "down", "-", "-", "-", "0", "-"}));
 }
 
 TEST(ctl_format, show_without_uplink_or_peers) {

@@ -39,7 +39,7 @@ const json status = json::parse(R"json({
   "mac_table": {"entries": 3, "capacity": 8192, "aging_s": 300,
                 "learned": 10, "moved": 1, "expired": 7, "refused": 0},
   "uplink": {"mode": "vxlan", "local": "0.0.0.0:4789", "vni": 1,
-             "rx_datagrams": 5, "drops": {"not_peer": 2, "runt": 0}},
+             "rx_datagrams": 5, "drops": {"not_peer": 2, "runt": 0}, "handshakes_refused": 4},
   "ports": [
     {"id": 0, "name": "tap0", "kind": "tap", "state": "up", "mtu": 1500,
      "description": "tap tap0", "mac_entries": 2,
@@ -54,13 +54,15 @@ const json status = json::parse(R"json({
      "rx_frames": 9, "rx_bytes": 900, "tx_frames": 8, "tx_bytes": 800,
      "drops": {"runt": 0, "giant": 0},
      "peer": {"address": "10.0.0.2:4789", "state": "up", "sealed": false, "learned": false,
-              "rtt_ms": 0.25, "last_seen_s": 0.5, "probes_sent": 3, "probes_answered": 3}},
+              "public_key": null, "rtt_ms": 0.25, "last_seen_s": 0.5, "session_age_s": 12.5,
+              "last_handshake_s": 12.5, "handshakes_sent": 3, "handshakes": 2, "rekeys": 1}},
     {"id": 3, "name": "uplink1", "kind": "uplink", "state": "down", "mtu": 1450,
      "description": "uplink", "mac_entries": 0,
      "rx_frames": 0, "rx_bytes": 0, "tx_frames": 0, "tx_bytes": 0,
      "drops": {"runt": 0, "giant": 0},
      "peer": {"address": "10.0.0.3:4789", "state": "down", "sealed": false, "learned": false,
-              "rtt_ms": null, "last_seen_s": null, "probes_sent": 5, "probes_answered": 0}}
+              "public_key": null, "rtt_ms": null, "last_seen_s": null, "session_age_s": null,
+              "last_handshake_s": null, "handshakes_sent": 5, "handshakes": 0, "rekeys": 0}}
   ]
 })json");
 
@@ -138,8 +140,11 @@ TEST(render_prometheus, exact_samples) {
       R"(vswitchd_peer_up{peer="uplink1",address="10.0.0.3:4789"} 0)",
       R"(vswitchd_peer_rtt_seconds{peer="uplink0",address="10.0.0.2:4789"} 0.00025)",
       R"(vswitchd_peer_last_seen_seconds{peer="uplink0",address="10.0.0.2:4789"} 0.5)",
-      R"(vswitchd_peer_probes_sent_total{peer="uplink1",address="10.0.0.3:4789"} 5)",
-      R"(vswitchd_peer_probes_answered_total{peer="uplink1",address="10.0.0.3:4789"} 0)",
+      R"(vswitchd_peer_session_age_seconds{peer="uplink0",address="10.0.0.2:4789"} 12.5)",
+      R"(vswitchd_peer_handshakes_sent_total{peer="uplink1",address="10.0.0.3:4789"} 5)",
+      R"(vswitchd_peer_handshakes_total{peer="uplink0",address="10.0.0.2:4789"} 2)",
+      R"(vswitchd_peer_rekeys_total{peer="uplink0",address="10.0.0.2:4789"} 1)",
+      R"(vswitchd_uplink_handshakes_refused_total 4)",
       R"(vswitchd_uplink_rx_datagrams_total 5)",
       R"(vswitchd_uplink_drops_total{reason="not_peer"} 2)",
       R"(vswitchd_uplink_drops_total{reason="runt"} 0)",
@@ -174,8 +179,12 @@ TEST(render_prometheus, every_family_once) {
                              "vswitchd_peer_up",
                              "vswitchd_peer_rtt_seconds",
                              "vswitchd_peer_last_seen_seconds",
-                             "vswitchd_peer_probes_sent_total",
-                             "vswitchd_peer_probes_answered_total",
+                             "vswitchd_peer_session_age_seconds",
+                             "vswitchd_peer_last_handshake_seconds",
+                             "vswitchd_peer_handshakes_sent_total",
+                             "vswitchd_peer_handshakes_total",
+                             "vswitchd_peer_rekeys_total",
+                             "vswitchd_uplink_handshakes_refused_total",
                              "vswitchd_uplink_rx_datagrams_total",
                              "vswitchd_uplink_drops_total"}) {
     int help = 0, type = 0;
