@@ -168,7 +168,8 @@ void udp_endpoint::start() {
   if (started_) return;
   started_ = true;
   reader_.start([this] { return read_one(); });
-  tick();  // the first probes go out at once
+  if (sealed_) addresses_.emplace(io_, [this] { announce(); });
+  tick();  // the first handshakes go out at once
 }
 
 void udp_endpoint::greet(uplink_port& peer) {
@@ -177,7 +178,15 @@ void udp_endpoint::greet(uplink_port& peer) {
   send_handshake(peer, peer.session().greet(*me_, std::chrono::steady_clock::now()));
 }
 
+void udp_endpoint::announce() {
+  const auto now = std::chrono::steady_clock::now();
+  for (uplink_port* peer : peers_) {
+    if (peer->session().has_session(now)) send_keepalive(*peer);
+  }
+}
+
 void udp_endpoint::stop() {
+  if (addresses_) addresses_->stop();
   timer_.cancel();
   resolver_.cancel();
   reader_.close();

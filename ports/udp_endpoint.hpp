@@ -66,6 +66,7 @@
 #include "l2/replay_window.hpp"
 #include "l2/vxlan.hpp"
 #include "ports/address.hpp"
+#include "ports/address_watch.hpp"
 #include "ports/log_limiter.hpp"
 #include "ports/netdev.hpp"
 #include "ports/port.hpp"
@@ -201,6 +202,9 @@ class udp_endpoint {
   void send_handshake(uplink_port& peer, std::span<const std::byte> message);
   /// Sends an empty data message (a keepalive).
   void send_keepalive(uplink_port& peer);
+  /// This host's addresses changed (sealed): a keepalive to every peer at
+  /// once, so that they follow us to our new address (roaming).
+  void announce();
   /// Keepalive timer: probes, timeouts, re-resolution.
   void schedule_tick();
   void tick();
@@ -232,6 +236,8 @@ class udp_endpoint {
   stranger_handler stranger_;
   std::chrono::steady_clock::time_point batch_time_{};  ///< when the current input batch was read
   log_limiter refused_log_;  ///< handshakes from strangers, logged at a limited rate
+  /// Sealed: this host's addresses changed: tell every peer where we are now.
+  std::optional<address_watch> addresses_;
 };
 
 }  // namespace ports
