@@ -4,7 +4,8 @@
 # runs its own vswitchd and has one "VM"
 # namespace on a TAP. The VMs (10.79.0.1 and 10.79.0.2) share one Ethernet
 # segment through a VXLAN tunnel between the two daemons; with --sealed, a
-# sealed tunnel (both daemons get --key-file with one fresh key).
+# sealed tunnel: each host makes its identity (vswitchd --generate-identity)
+# and names the other by its public key (--uplink HOST:PORT,key=KEY).
 #
 #   host1 [vswitchd --port vm1tap --uplink 10.78.0.2:4789] --underlay-- host2 [...]
 #     |                                                                    |
@@ -33,14 +34,15 @@ vms=("$tag-vm1" "$tag-vm2")
 logs=()
 ctls=()
 pids=()
-key=""
+keydir=""
 
 cleanup() {
   trap - EXIT INT TERM
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   for ns in "${hosts[@]}" "${vms[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -f "${logs[@]}" "${ctls[@]}" ${key:+"$key"}
+  rm -f "${logs[@]}" "${ctls[@]}"
+  [ -n "$keydir" ] && rm -rf "$keydir"
 }
 trap cleanup EXIT
 trap 'echo "interrupted; cleaning up"; exit 130' INT TERM
@@ -50,28 +52,35 @@ for ns in "${hosts[@]}" "${vms[@]}"; do
   ip -n "$ns" link set lo up
 done
 
-echo "== underlay: ${hosts[0]} 10.78.0.1 <-> ${hosts[1]} 10.78.0.2 (MTU 1600: room for VXLAN's 50 bytes, or sealed's 90)"
+echo "== underlay: ${hosts[0]} 10.78.0.1 <-> ${hosts[1]} 10.78.0.2 (MTU 1600: room for VXLAN's 50 bytes, or sealed's 74)"
 ip link add "${tag}u1" netns "${hosts[0]}" mtu 1600 type veth peer name "${tag}u2" netns "${hosts[1]}" mtu 1600
 ip -n "${hosts[0]}" addr add 10.78.0.1/24 dev "${tag}u1"
 ip -n "${hosts[1]}" addr add 10.78.0.2/24 dev "${tag}u2"
 ip -n "${hosts[0]}" link set "${tag}u1" up
 ip -n "${hosts[1]}" link set "${tag}u2" up
 
-key_args=()
+pub=()
 if [ "$sealed" -eq 1 ]; then
-  key="$(mktemp /tmp/vswitchd-two-hosts.XXXXXX.key)"   # mode 0600, as vswitchd requires
-  "$vswitchd" --generate-key >"$key"
-  key_args=(--key-file "$key")
-  echo "== sealed: one key for both hosts in $key"
+  keydir="$(mktemp -d /tmp/vswitchd-two-hosts.XXXXXX)"
+  for i in 0 1; do
+    # The private key stays in the file (mode 0600); the public key is printed.
+    pub[$i]="$("$vswitchd" --generate-identity "$keydir/h$((i + 1)).identity")"
+    echo "== sealed: ${hosts[$i]}'s identity in $keydir/h$((i + 1)).identity, public key ${pub[$i]}"
+  done
 fi
 
 for i in 0 1; do
   host="${hosts[$i]}"; vm="${vms[$i]}"; tap="${tag}t$((i + 1))"
   peer="10.78.0.$((2 - i))"
+  key_args=(); peer_opts=""
+  if [ "$sealed" -eq 1 ]; then
+    key_args=(--identity "$keydir/h$((i + 1)).identity")
+    peer_opts=",key=${pub[$((1 - i))]}"
+  fi
   log="$(mktemp /tmp/vswitchd-two-hosts.XXXXXX.log)"; logs+=("$log")
   ctl="${log%.log}.ctl"; ctls+=("$ctl")   # one control socket per daemon
-  echo "== ${host}: vswitchd --port ${tap} --uplink ${peer}:4789 ${key_args[*]} --control $ctl"
-  ip netns exec "$host" "$vswitchd" --port "$tap" --uplink "$peer:4789" "${key_args[@]}" \
+  echo "== ${host}: vswitchd --port ${tap} --uplink ${peer}:4789${peer_opts} ${key_args[*]} --control $ctl"
+  ip netns exec "$host" "$vswitchd" --port "$tap" --uplink "$peer:4789$peer_opts" "${key_args[@]}" \
     --control "$ctl" 2>"$log" &
   pids+=($!)
   for _ in $(seq 50); do grep -q "vswitchd ready" "$log" && break; sleep 0.1; done
