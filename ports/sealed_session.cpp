@@ -120,6 +120,74 @@ std::optional<initiation> local_identity::read_initiation(std::span<const std::b
   return std::nullopt;
 }
 
+// ---- load control ----
+
+bool local_identity::bucket::take(double rate, double burst, time_point now) {
+  if (refilled == time_point{}) {
+    tokens = burst;
+  } else {
+    tokens = std::min(burst, tokens + rate * std::chrono::duration<double>(now - refilled).count());
+  }
+  refilled = now;
+  if (tokens < 1) return false;
+  tokens -= 1;
+  return true;
+}
+
+mac local_identity::cookie_of(std::span<const std::byte> source, time_point now) {
+  if (!cookie_secret_set_ || now - cookie_secret_at_ >= std::chrono::minutes(2)) {
+    randombytes_buf(cookie_secret_.data(), cookie_secret_.size());
+    cookie_secret_at_ = now;
+    cookie_secret_set_ = true;
+  }
+  return keyed_mac(cookie_secret_, source);
+}
+
+admission local_identity::admit(std::span<const std::byte> datagram, std::span<const std::byte> source,
+                                time_point now, l2::drop_reason& why) {
+  why = l2::drop_reason::sealed_forged;
+  // 1. mac1: only a host that knows our public key (or the overlay key) gets further.
+  bool mac1_ok = false;
+  if (identity_) {
+    mac1_ok = check_mac1(*own_mac1_key_, datagram);
+  } else {
+    for (const noise::hash& k : psk_mac1_keys_) mac1_ok |= check_mac1(k, datagram);
+  }
+  if (!mac1_ok) return admission::drop;
+  // 2. The source's own rate.
+  why = l2::drop_reason::handshake_limited;
+  const std::uint32_t slot =
+      source.empty() ? 0 : l2::byte_order::load32(keyed_mac(cookie_secret_, source), 0) % per_source_.size();
+  if (!per_source_[slot].take(limits_.per_source_per_second, limits_.per_source_burst, now)) return admission::drop;
+  // 3. Under load, only initiations with the source's cookie are read.
+  if (under_load(now)) return check_mac2(cookie_of(source, now), datagram) ? admission::read : admission::cookie;
+  if (!overall_.take(limits_.per_second, limits_.burst, now)) {
+    overloaded_at_ = now;
+    return check_mac2(cookie_of(source, now), datagram) ? admission::read : admission::cookie;
+  }
+  return admission::read;
+}
+
+std::span<const std::byte> local_identity::cookie_reply(std::span<const std::byte> initiation,
+                                                        std::span<const std::byte> source, time_point now,
+                                                        std::span<std::byte, cookie_size> out) {
+  const parsed p = parse(initiation);
+  write_prefix(message::cookie, out);
+  l2::byte_order::store32(out, 4, p.sender);
+  const std::span<std::byte> nonce = out.subspan(8, 24);
+  randombytes_buf(nonce.data(), nonce.size());
+  const mac cookie = cookie_of(source, now);
+  std::copy(cookie.begin(), cookie.end(), out.begin() + 32);
+  const mac mac1 = mac1_of(initiation);
+  const noise::hash k =
+      identity_ ? cookie_key(identity_->public_key) : cookie_key(psks_.empty() ? key{} : psks_.front());
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      reinterpret_cast<unsigned char*>(out.data() + 32), nullptr, reinterpret_cast<const unsigned char*>(out.data() + 32),
+      mac_size, reinterpret_cast<const unsigned char*>(mac1.data()), mac1.size(), nullptr,
+      reinterpret_cast<const unsigned char*>(nonce.data()), reinterpret_cast<const unsigned char*>(k.data()));
+  return out;
+}
+
 // ---- session ----
 
 session::session(session_settings settings, std::optional<noise::public_key> remote_static, void* owner)
@@ -200,6 +268,10 @@ std::span<const std::byte> session::initiate(local_identity& me, time_point now)
   if (!n) return {};
   const std::size_t size = initiation_body_offset + *n + 2 * mac_size;
   write_mac1(me.mac1_key_for(remote_static_, 0), std::span(out_).first(size));
+  if (cookie_at_ != time_point{} && now - cookie_at_ < std::chrono::minutes(2))
+    write_mac2(cookie_, std::span(out_).first(size));
+  pending_.mac1 = mac1_of(std::span(out_).first(size));
+  retry_with_cookie_ = false;
   ++state_.handshakes_sent;
   ++attempts_;
   ever_initiated_ = true;
@@ -353,11 +425,40 @@ std::optional<std::span<std::byte>> session::reassemble(std::span<std::byte> dat
   return std::span<std::byte>(m.buffer.data(), header_size + m.total);
 }
 
+opened session::take_cookie(local_identity& me, std::span<const std::byte> datagram, const parsed& p,
+                            time_point now) {
+  opened out;
+  if (!pending_.handshake || p.receiver != pending_.index) {
+    out.drop = l2::drop_reason::sealed_stale;
+    return out;
+  }
+  // The cookie, sealed to the responder's public key (or the overlay key)
+  // with our initiation's mac1: only the host we called, answering that
+  // initiation, can have made it.
+  const noise::hash k = remote_static_ ? cookie_key(*remote_static_) : cookie_key(me.psk());
+  std::array<std::byte, mac_size + tag_size> sealed_cookie;
+  std::copy_n(datagram.begin() + 32, sealed_cookie.size(), sealed_cookie.begin());
+  mac cookie{};
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+          reinterpret_cast<unsigned char*>(cookie.data()), nullptr, nullptr,
+          reinterpret_cast<const unsigned char*>(sealed_cookie.data()), sealed_cookie.size(),
+          reinterpret_cast<const unsigned char*>(pending_.mac1.data()), pending_.mac1.size(),
+          reinterpret_cast<const unsigned char*>(datagram.data() + 8), reinterpret_cast<const unsigned char*>(k.data())) != 0) {
+    out.drop = l2::drop_reason::sealed_forged;
+    return out;
+  }
+  cookie_ = cookie;
+  cookie_at_ = now;
+  retry_with_cookie_ = true;
+  return out;
+}
+
 opened session::open(local_identity& me, std::span<std::byte> datagram, const parsed& p, time_point now) {
   if (p.type == message::response) return complete(me, datagram, p, now);
+  if (p.type == message::cookie) return take_cookie(me, datagram, p, now);
   opened out;
   if (p.type != message::data && p.type != message::offload) {
-    out.drop = l2::drop_reason::sealed_stale;  // an initiation goes to respond(); cookies are not asked for
+    out.drop = l2::drop_reason::sealed_stale;  // an initiation goes to respond()
     return out;
   }
   // 1. The session it names, still valid, and a counter not seen before.
@@ -433,7 +534,7 @@ tick_result session::tick(local_identity& me, time_point now, bool can_initiate)
     if (k->local != 0 && (now - k->created >= settings_.reject_after() || now >= k->ends)) drop(me, *k);
   // 3. A handshake when one is due and the last attempt had its time.
   if (can_initiate && handshake_due(now) &&
-      (!pending_.handshake || now - pending_.sent >= retry_interval()))
+      (!pending_.handshake || now - pending_.sent >= retry_interval() || retry_with_cookie_))
     out.initiation = initiate(me, now);
   // 4. A keepalive when nothing went out for a while.
   out.keepalive = usable(current_, now) && now - state_.last_sent >= settings_.keepalive;

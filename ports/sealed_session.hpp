@@ -61,6 +61,22 @@ inline constexpr std::size_t max_handshake_size = 256;
 
 class session;
 
+/// How much handshake work a host takes on (WireGuard's load control).
+/// Each initiation that passes mac1 costs Diffie-Hellman; these bound it.
+struct handshake_limits {
+  double per_second = 1000;       ///< initiations read per second, from all sources
+  double burst = 200;
+  double per_source_per_second = 20;  ///< from one source address
+  double per_source_burst = 10;
+};
+
+/// What to do with an initiation before it is read (local_identity::admit).
+enum class admission {
+  read,    ///< go on: read it (Diffie-Hellman)
+  cookie,  ///< under load and without a valid cookie: answer with a cookie, read nothing
+  drop,    ///< over its source's rate, or mac1 fails
+};
+
 /// An initiation read by the responder (local_identity::read_initiation),
 /// waiting for the session of its peer to answer it.
 struct initiation {
@@ -110,7 +126,31 @@ class local_identity {
   /// failure, nullopt with `why` set (sealed_forged).
   std::optional<initiation> read_initiation(std::span<const std::byte> datagram, l2::drop_reason& why);
 
+  /// Load control, before an initiation from `source` (its address and port
+  /// bytes) is read: mac1 must pass (else drop, `why` sealed_forged); over
+  /// the source's rate: drop (handshake_limited); over the overall rate, or
+  /// while that lasts, an initiation whose mac2 is not the source's cookie
+  /// gets a cookie instead (the initiator, if it really is at that address,
+  /// sends it again with the cookie; a spoofed source never sees it).
+  admission admit(std::span<const std::byte> datagram, std::span<const std::byte> source, time_point now,
+                  l2::drop_reason& why);
+  /// The cookie reply to `initiation` from `source`, into `out` (cookie_size bytes).
+  std::span<const std::byte> cookie_reply(std::span<const std::byte> initiation,
+                                          std::span<const std::byte> source, time_point now,
+                                          std::span<std::byte, cookie_size> out);
+  void set_limits(const handshake_limits& limits) { limits_ = limits; }
+  /// Whether the overall rate was exceeded in the last second.
+  bool under_load(time_point now) const { return now - overloaded_at_ < std::chrono::seconds(1); }
+
  private:
+  struct bucket {
+    double tokens = 0;
+    time_point refilled{};
+    bool take(double rate, double burst, time_point now);
+  };
+  /// The current cookie of `source`: a keyed hash under a secret renewed every 2 minutes.
+  mac cookie_of(std::span<const std::byte> source, time_point now);
+
   std::optional<noise::key_pair> identity_;
   std::vector<key> psks_;
   const noise::pattern* pattern_;
@@ -120,6 +160,13 @@ class local_identity {
   std::function<std::uint32_t()> random_index_;
   timestamp last_timestamp_{};
   std::unordered_map<std::uint32_t, session*> indexes_;
+  handshake_limits limits_;
+  bucket overall_;
+  std::array<bucket, 1024> per_source_{};  ///< by a hash of the source address (collisions share)
+  time_point overloaded_at_{};
+  key cookie_secret_{};
+  time_point cookie_secret_at_{};
+  bool cookie_secret_set_ = false;
 };
 
 struct session_settings {
@@ -229,7 +276,10 @@ class session {
     std::uint32_t index = 0;
     time_point sent{};
     key psk{};
+    mac mac1{};  ///< of the initiation (a cookie reply names it)
   };
+  /// A cookie reply to our initiation: keep its cookie for the next one.
+  opened take_cookie(local_identity& me, std::span<const std::byte> datagram, const parsed& p, time_point now);
 
   /// Starts a handshake: the initiation, in out_.
   std::span<const std::byte> initiate(local_identity& me, time_point now);
@@ -257,6 +307,9 @@ class session {
   timestamp last_initiation_{};           ///< greatest time stamp accepted from the peer
   time_point last_initiation_at_{};       ///< when it was accepted
   bool ever_initiated_ = false;
+  mac cookie_{};                  ///< the responder's cookie for us, under load
+  time_point cookie_at_{};        ///< when it came; valid 2 minutes
+  bool retry_with_cookie_ = false;  ///< send the initiation again (with the cookie) at the next tick
   std::array<std::byte, max_handshake_size> out_{};  ///< the handshake message to send
   /// The offload message being reassembled (buffer allocated on first use).
   struct reassembly {

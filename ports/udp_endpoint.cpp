@@ -320,6 +320,21 @@ void udp_endpoint::flush_run() {
   run_peer_ = nullptr;
 }
 
+udp_endpoint::source_bytes::source_bytes(const ip::udp::endpoint& from) {
+  // The address (4 or 16 bytes) and the port: what a cookie is bound to.
+  if (from.address().is_v4()) {
+    const auto a = from.address().to_v4().to_bytes();
+    std::memcpy(bytes_.data(), a.data(), a.size());
+    size_ = a.size();
+  } else {
+    const auto a = from.address().to_v6().to_bytes();
+    std::memcpy(bytes_.data(), a.data(), a.size());
+    size_ = a.size();
+  }
+  l2::byte_order::store16(bytes_, size_, from.port());
+  size_ += 2;
+}
+
 void udp_endpoint::drop_from(const ip::udp::endpoint& from, l2::drop_reason reason) {
   if (uplink_port* peer = find_peer(from)) {
     peer->drop(reason);
@@ -335,10 +350,38 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
     return;
   }
   if (p.type == sealed::message::initiation) {
-    // 1. An initiation: mac1, then Noise message 1, which names its sender.
+    // 1. An initiation: load control (mac1, rates, cookies) before any
+    // Diffie-Hellman; then Noise message 1, which names its sender.
     l2::drop_reason why{};
+    const source_bytes source(from);
+    switch (me_->admit(datagram, source.bytes(), batch_time_, why)) {
+      case sealed::admission::drop:
+        ++counters_.handshakes_refused;
+        ++(why == l2::drop_reason::handshake_limited ? counters_.refused_rate : counters_.refused_invalid);
+        drop_from(from, why);
+        return;
+      case sealed::admission::cookie: {
+        // Return routability: the cookie goes to the source the initiation
+        // came from; a spoofed source never sees it.
+        ++counters_.handshakes_refused;
+        ++counters_.refused_under_load;
+        std::array<std::byte, sealed::cookie_size> reply{};
+        me_->cookie_reply(datagram, source.bytes(), batch_time_, reply);
+        const ip::udp::endpoint to = v6_ && from.address().is_v4()
+                                         ? ip::udp::endpoint(ip::make_address_v6(ip::v4_mapped, from.address().to_v4()),
+                                                             from.port())
+                                         : from;
+        (void)::sendto(reader_.fd(), reply.data(), reply.size(), MSG_DONTWAIT, to.data(),
+                       static_cast<socklen_t>(to.size()));
+        return;
+      }
+      case sealed::admission::read:
+        break;
+    }
     std::optional<sealed::initiation> in = me_->read_initiation(datagram, why);
     if (!in) {
+      ++counters_.handshakes_refused;
+      ++counters_.refused_invalid;
       drop_from(from, why);
       return;
     }
@@ -352,6 +395,7 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
     }
     if (peer == nullptr) {
       ++counters_.handshakes_refused;
+      ++counters_.refused_not_peer;
       counters_.drops.count(l2::drop_reason::not_peer);
       refused_log_.log(spdlog::level::warn,
                        "handshake from " + to_string(from) +
@@ -360,7 +404,12 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
                        batch_time_);
       return;
     }
-    apply(*peer, peer->session().respond(*me_, *in, batch_time_), from);
+    const sealed::opened r = peer->session().respond(*me_, *in, batch_time_);
+    if (r.drop) {
+      ++counters_.handshakes_refused;
+      ++(*r.drop == l2::drop_reason::handshake_limited ? counters_.refused_rate : counters_.refused_invalid);
+    }
+    apply(*peer, r, from);
     return;
   }
   // 2. Anything else belongs to the session its receiver index names.

@@ -100,7 +100,11 @@ class udp_endpoint {
   struct endpoint_counters {
     std::uint64_t rx_datagrams = 0;  ///< every datagram received
     l2::drop_counters drops;         ///< not_peer: from no peer's address, or for no peer's session
-    std::uint64_t handshakes_refused = 0;  ///< initiations from hosts that are not peers (also not_peer)
+    std::uint64_t handshakes_refused = 0;  ///< initiations not answered with a session, all reasons:
+    std::uint64_t refused_not_peer = 0;    ///< from a host that is not a peer (also counted as not_peer)
+    std::uint64_t refused_invalid = 0;     ///< failed mac1 or the handshake, or a replayed time stamp
+    std::uint64_t refused_rate = 0;        ///< over its source's rate, or the per-peer limit
+    std::uint64_t refused_under_load = 0;  ///< under load without a cookie: answered with a cookie
   };
 
   /// Binds the UDP socket to `local`. `option` names the setting for error
@@ -185,6 +189,16 @@ class udp_endpoint {
   /// Applies a session's verdict on a datagram from `from`: counts, answers,
   /// liveness, roaming; hands on the packet it carried.
   void apply(uplink_port& peer, const sealed::opened& r, const boost::asio::ip::udp::endpoint& from);
+  /// A source address and port as bytes (what load control keys on).
+  class source_bytes {
+   public:
+    explicit source_bytes(const boost::asio::ip::udp::endpoint& from);
+    std::span<const std::byte> bytes() const { return std::span(bytes_).first(size_); }
+
+   private:
+    std::array<std::byte, 18> bytes_{};
+    std::size_t size_ = 0;
+  };
   /// Counts a sealed drop on the peer at `from`, or on the endpoint as not_peer.
   void drop_from(const boost::asio::ip::udp::endpoint& from, l2::drop_reason reason);
   /// Hands an inner frame to the coalescer or to `peer`.

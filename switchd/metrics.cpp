@@ -337,8 +337,10 @@ void render_uplink(std::string& out, const nlohmann::json& status) {
     }
     {
       family f(out, "vswitchd_uplink_handshakes_refused_total", "counter",
-               "Sealed handshakes refused: the initiator is not a peer.");
-      f.add("", member(*uplink, "handshakes_refused"));
+               "Sealed handshakes not answered with a session, by reason.");
+      if (const json* by = member(*uplink, "handshakes_refused_by_reason"); by && by->is_object()) {
+        for (const auto& [reason, n] : by->items()) f.add(label("reason", reason), n);
+      }
       f.flush();
     }
     {

@@ -112,6 +112,11 @@ nlohmann::json status_json(const datapath& dp, const status_context& context) {
         {"rx_datagrams", e->counters().rx_datagrams},
         {"drops", drops_json(e->counters().drops)},
         {"handshakes_refused", e->counters().handshakes_refused},
+        {"handshakes_refused_by_reason",
+         {{"not_peer", e->counters().refused_not_peer},
+          {"invalid", e->counters().refused_invalid},
+          {"rate", e->counters().refused_rate},
+          {"under_load", e->counters().refused_under_load}}},
         {"public_key", e->public_key() ? nlohmann::json(ports::identity::to_base64(*e->public_key()))
                                        : nlohmann::json(nullptr)},
     };

@@ -459,3 +459,102 @@ TEST_F(overlay_key_only, AKeyNoLongerHeldEndsItsSessionsWithinASecond) {
 
 }  // namespace
 }  // namespace ports::sealed
+
+namespace ports::sealed {
+namespace {
+
+bytes source_of(std::uint8_t last_octet) { return bytes{std::byte{10}, std::byte{0}, std::byte{0}, std::byte{last_octet}, std::byte{0x12}, std::byte{0xb5}}; }
+
+TEST_F(sealed_pair, UnderLoadOnlyInitiationsWithTheirSourcesCookieAreRead) {
+  handshake_limits limits;
+  limits.per_second = 2;
+  limits.burst = 2;
+  b->me.set_limits(limits);
+  l2::drop_reason why{};
+  // Strangers (spoofed sources) use up the budget: the third makes B "under load".
+  for (std::uint8_t i = 1; i <= 3; ++i) {
+    side stranger(noise::key_pair::generate(), {}, 9000 + i * 10, wall_clock{}, b_keys.public_key);
+    const bytes init = copy(stranger.s.greet(stranger.me, now));
+    EXPECT_EQ(b->me.admit(init, source_of(100 + i), now, why), i <= 2 ? admission::read : admission::cookie);
+  }
+  EXPECT_TRUE(b->me.under_load(now));
+  // A's initiation (from A's real address) gets a cookie instead of an answer.
+  const bytes init = copy(a->s.greet(a->me, now));
+  ASSERT_EQ(b->me.admit(init, source_of(1), now, why), admission::cookie);
+  std::array<std::byte, cookie_size> reply{};
+  b->me.cookie_reply(init, source_of(1), now, reply);
+  const opened took = deliver(*a, copy(reply));
+  EXPECT_FALSE(took.drop);
+  // A sends its initiation again at the next tick, now with the cookie: read.
+  now += 100ms;
+  const bytes again = copy(a->s.tick(a->me, now).initiation);
+  ASSERT_FALSE(again.empty());
+  EXPECT_EQ(b->me.admit(again, source_of(1), now, why), admission::read);
+  const opened r = deliver(*b, again);
+  ASSERT_FALSE(r.drop);
+  deliver(*a, copy(r.reply));
+  EXPECT_EQ(carried(*b, seal(*a, "through the flood")), "through the flood");
+  // The same initiation replayed from another (spoofed) source: its cookie is
+  // bound to A's address, so it is not read.
+  EXPECT_EQ(b->me.admit(again, source_of(50), now, why), admission::cookie);
+  // A cookie reply (forged or not) for a handshake A no longer runs names an
+  // index A has freed.
+  bytes forged = copy(reply);
+  forged[40] ^= std::byte{1};
+  const opened f = deliver(*a, forged);
+  ASSERT_TRUE(f.drop);
+  EXPECT_EQ(l2::to_string(*f.drop), "sealed_unknown_key");
+  // When the load is over, initiations are read without cookies again.
+  now += 2s;
+  side late(noise::key_pair::generate(), {}, 9900, wall_clock{}, b_keys.public_key);
+  EXPECT_EQ(b->me.admit(copy(late.s.greet(late.me, now)), source_of(60), now, why), admission::read);
+}
+
+TEST_F(sealed_pair, OneSourceIsReadAtItsOwnRateAndJunkNotAtAll) {
+  handshake_limits limits;
+  limits.per_source_per_second = 1;
+  limits.per_source_burst = 2;
+  b->me.set_limits(limits);
+  l2::drop_reason why{};
+  side c(noise::key_pair::generate(), {}, 9000, wall_clock{}, b_keys.public_key);
+  const bytes init = copy(c.s.greet(c.me, now));
+  EXPECT_EQ(b->me.admit(init, source_of(7), now, why), admission::read);
+  EXPECT_EQ(b->me.admit(init, source_of(7), now, why), admission::read);
+  EXPECT_EQ(b->me.admit(init, source_of(7), now, why), admission::drop);
+  EXPECT_EQ(why, l2::drop_reason::handshake_limited);
+  EXPECT_EQ(b->me.admit(init, source_of(8), now, why), admission::read);  // another source
+  now += 1s;
+  EXPECT_EQ(b->me.admit(init, source_of(7), now, why), admission::read);  // refilled
+  bytes junk = init;
+  junk[20] ^= std::byte{1};  // mac1 no longer matches
+  EXPECT_EQ(b->me.admit(junk, source_of(9), now, why), admission::drop);
+  EXPECT_EQ(why, l2::drop_reason::sealed_forged);
+}
+
+}  // namespace
+}  // namespace ports::sealed
+
+namespace ports::sealed {
+namespace {
+
+TEST_F(sealed_pair, AForgedCookieReplyIsRefusedAndTheHandshakeGoesOn) {
+  handshake_limits limits;
+  limits.per_second = 0.001;
+  limits.burst = 1;
+  b->me.set_limits(limits);
+  l2::drop_reason why{};
+  side c(noise::key_pair::generate(), {}, 9000, wall_clock{}, b_keys.public_key);
+  ASSERT_EQ(b->me.admit(copy(c.s.greet(c.me, now)), source_of(70), now, why), admission::read);
+  const bytes init = copy(a->s.greet(a->me, now));
+  ASSERT_EQ(b->me.admit(init, source_of(1), now, why), admission::cookie);
+  std::array<std::byte, cookie_size> reply{};
+  b->me.cookie_reply(init, source_of(1), now, reply);
+  bytes forged = copy(reply);
+  forged[40] ^= std::byte{1};
+  EXPECT_EQ(deliver(*a, forged).drop, l2::drop_reason::sealed_forged);
+  EXPECT_TRUE(a->s.tick(a->me, now + 100ms).initiation.empty());  // no cookie taken: no early retry
+  EXPECT_FALSE(deliver(*a, copy(reply)).drop);
+}
+
+}  // namespace
+}  // namespace ports::sealed
