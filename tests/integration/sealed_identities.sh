@@ -13,7 +13,12 @@
 #   3. h4, with an identity nobody listed, names h1 (with h1's right key): h1
 #      refuses its handshakes (handshakes_refused grows), never sends anything
 #      to h4 (tcpdump on h4's NIC), and vm4 reaches no VM.
-#   4. Roaming: during an iperf3 from vm1 to vm3, h3's underlay address changes
+#   4. A handshake flood from h4 (initiations to h1 with valid mac1 and
+#      random contents, from thousands of spoofed sources, for 3 s;
+#      handshake_flood.py): vm1 keeps pinging vm2 and vm3 (>= 90 % answered),
+#      h1 answers the excess with cookies (handshakes refused under load) and
+#      its peers stay up.
+#   5. Roaming: during an iperf3 from vm1 to vm3, h3's underlay address changes
 #      (10.200.70.3 -> .33, as a DHCP renewal or a move to another network
 #      would). h1 and h2 follow h3 to its new address from its authenticated
 #      traffic ("moved to"), and the transfer goes on: no gap longer than 2 s
@@ -102,6 +107,39 @@ answers="$(tcpdump -r "$WORK/h4.pcap" -n 2>/dev/null | wc -l)"
 [ "$(peer_state "$pid4" "$U.1")" = down ] || fail "h4's peer h1 is not down"
 log "   h1 refused $((refused_after - refused_before)) handshake(s) from h4, sent it nothing; vm4 reaches no VM"
 stop_vswitchd "$pid4" 2
+
+check "a handshake flood from h4 to h1 (spoofed sources, 3 s): forwarding goes on"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+under_load() {
+  show_json "${PID[1]}" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["uplink"]["handshakes_refused_by_reason"]["under_load"])'
+}
+load_before="$(under_load)"
+for k in 2 3; do
+  timeout 20 ip netns exec "$(ns vm1)" ping -n -q -i 0.05 -w 4 "$V.$k" >"$WORK/flood-ping-$k.txt" 2>&1 &
+  T_PIDS+=("$!")
+  eval "ping_pid_$k=\$!"
+done
+sleep 0.3
+flood="$(TARGET="$U.1" TARGET_KEY="${KEY[1]}" SPOOF_NET=10.201 SECONDS=3 COUNT=2000000 \
+  ip netns exec "$(ns h4)" timeout 20 "$PYTHON" "$HERE/handshake_flood.py" 2>&1)" || fail "handshake_flood.py: $flood"
+log "   $flood"
+for k in 2 3; do
+  pid_var="ping_pid_$k"
+  wait "${!pid_var}" || true
+  summary="$(grep 'packets transmitted' "$WORK/flood-ping-$k.txt" || true)"
+  sent="$(sed -nE 's/^([0-9]+) packets transmitted.*/\1/p' <<<"$summary")"
+  got="$(sed -nE 's/.* ([0-9]+) received.*/\1/p' <<<"$summary")"
+  [ -n "$sent" ] && [ -n "$got" ] || fail "no summary from the ping to vm$k: $(tail -n 3 "$WORK/flood-ping-$k.txt")"
+  log "   vm1 -> vm$k during the flood: $got/$sent answered"
+  [ "$(calc "$got >= 0.9 * $sent")" = 1 ] || fail "vm1 -> vm$k during the flood: $got of $sent answered, want >= 90 %"
+done
+load_after="$(under_load)"
+[ "$load_after" -gt "$load_before" ] || fail "h1 answered no initiation with a cookie during the flood"
+log "   h1 answered $((load_after - load_before)) initiations with a cookie (under load)"
+for k in 2 3; do
+  [ "$(peer_state "${PID[1]}" "$U.$k")" = up ] || fail "h1's peer h$k went down during the flood"
+done
+echo "RESULT flood: cookies $((load_after - load_before)); $flood"
 
 check "roaming: h3's underlay address changes during an iperf3 from vm1 to vm3 (gap <= 2 s)"
 in_ns vm3 iperf3 -s -1 -B "$V.3" -p 5201 >"$WORK/iperf3-server.log" 2>&1 &
