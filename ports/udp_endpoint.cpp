@@ -393,6 +393,7 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
     } else {
       peer = find_peer(from);
     }
+    if (peer == nullptr && in->remote_static && unknown_key_) peer = unknown_key_(*in->remote_static, from);
     if (peer == nullptr) {
       ++counters_.handshakes_refused;
       ++counters_.refused_not_peer;

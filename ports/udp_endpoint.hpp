@@ -137,6 +137,12 @@ class udp_endpoint {
   /// nullptr to drop it as not_peer.
   using stranger_handler = std::function<uplink_port*(const boost::asio::ip::udp::endpoint&)>;
   void on_stranger(stranger_handler handler) { stranger_ = std::move(handler); }
+  /// Sealed with identities: called with the key and source of an
+  /// authenticated initiation from a host that is no peer; returns the peer
+  /// to answer it as (a new one, admitted), or nullptr to refuse it.
+  using unknown_key_handler =
+      std::function<uplink_port*(const noise::public_key&, const boost::asio::ip::udp::endpoint&)>;
+  void on_unknown_key(unknown_key_handler handler) { unknown_key_ = std::move(handler); }
 
   /// Sends `frame` to `peer` as one datagram; counts on the peer's port.
   /// Plain mode: in VNI `vni` when given, else the endpoint's.
@@ -248,6 +254,7 @@ class udp_endpoint {
   resolver resolver_;  ///< names re-resolved without ever holding the daemon up
   endpoint_counters counters_;
   stranger_handler stranger_;
+  unknown_key_handler unknown_key_;
   std::chrono::steady_clock::time_point batch_time_{};  ///< when the current input batch was read
   log_limiter refused_log_;  ///< handshakes from strangers, logged at a limited rate
   /// Sealed: this host's addresses changed: tell every peer where we are now.

@@ -313,6 +313,12 @@ void add_uplink_rows(std::vector<option_row>& t) {
                    "HOST:PORT,key=KEY, or key=KEY in the peers file) and every pair of hosts has "
                    "its own sessions (Noise IKpsk2, forward secrecy, rekeyed every "
                    "--rekey-interval)"));
+  t.push_back(text("allowed-keys", "FILE", restart, &options::allowed_keys, "",
+                   "with --identity: hosts that may connect to us first, whose address we do not "
+                   "know (a laptop, a host behind NAT): one public key per line, optionally a name. "
+                   "Such a peer is added when its handshake arrives and removed when its key leaves "
+                   "the file (its sessions end within a second, its MACs are flushed). Reloaded "
+                   "when it changes and on SIGHUP"));
   t.push_back(text("key-file", "PATH", restart, &options::key_file, "",
                    "the overlay key in PATH: one key per line as 64 hex digits (vswitchd "
                    "--generate-key), at most two while changing it; the first goes into new "
@@ -442,6 +448,10 @@ void check_combinations(const options& o, const std::set<std::string>& given) {
                         " (a peer needs a few probes to answer); e.g. --peer-timeout " +
                         std::to_string(o.keepalive * 4));
   }
+  if (o.allowed_keys && !o.identity) {
+    throw options_error("--allowed-keys " + *o.allowed_keys + ": lists public keys, which need --identity "
+                        "(this host's own key pair); add --identity FILE");
+  }
   if (o.group && o.identity) {
     throw options_error("--group " + *o.group + ": a multicast group is plain VXLAN; it cannot be used "
                         "with --identity: list the peers with --uplink or --peers-file");
@@ -456,9 +466,10 @@ void check_combinations(const options& o, const std::set<std::string>& given) {
                         ": has no effect without --group; add --group ADDR");
   }
   // --listen alone opens the uplink socket for uplinks added at runtime.
-  const bool any_uplink = !o.uplinks.empty() || o.peers_file || o.group || o.listen;
+  const bool any_uplink = !o.uplinks.empty() || o.peers_file || o.group || o.listen || o.allowed_keys;
   if (!any_uplink) {
-    for (const char* name : {"key-file", "keepalive", "peer-timeout", "underlay-mtu", "clamp-mss"}) {
+    for (const char* name : {"key-file", "identity", "rekey-interval", "keepalive", "peer-timeout",
+                             "underlay-mtu", "clamp-mss"}) {
       if (given.count(name) != 0) {
         throw options_error(std::string("--") + name +
                             ": has no effect without uplinks; add --uplink HOST:PORT or "

@@ -172,4 +172,34 @@ std::vector<host_port> parse_peers_file(std::string_view text, const std::string
   return peers;
 }
 
+std::vector<allowed_key> parse_allowed_keys(std::string_view text, const std::string& file) {
+  std::vector<allowed_key> out;
+  std::size_t number = 0;
+  while (!text.empty()) {
+    const std::size_t end = std::min(text.find('\n'), text.size());
+    std::string_view line = text.substr(0, end);
+    text.remove_prefix(std::min(end + 1, text.size()));
+    ++number;
+    if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front()))) line.remove_prefix(1);
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.remove_suffix(1);
+    if (line.empty()) continue;
+    const std::string where = "--allowed-keys " + file + " line " + std::to_string(number) + ": ";
+    const std::size_t space = std::min(line.find_first_of(" \t"), line.size());
+    std::string error;
+    const std::optional<ports::noise::public_key> key =
+        ports::identity::parse_public_key(line.substr(0, space), error);
+    if (!key) throw options_error(where + error + "; a line is a public key, then optionally a name");
+    std::string_view name = line.substr(space);
+    while (!name.empty() && std::isspace(static_cast<unsigned char>(name.front()))) name.remove_prefix(1);
+    if (name.find_first_of(" \t") != std::string_view::npos)
+      throw options_error(where + "the name '" + std::string(name) + "' has spaces; use one word");
+    for (const allowed_key& earlier : out) {
+      if (earlier.key == *key) throw options_error(where + "the same key as an earlier line; list each key once");
+    }
+    out.push_back({*key, std::string(name)});
+  }
+  return out;
+}
+
 }  // namespace switchd

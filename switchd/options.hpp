@@ -50,6 +50,7 @@ struct options {
   std::string log_level = "info";      ///< --log-level
   std::optional<std::string> key_file; ///< --key-file: sealed uplinks (the overlay key)
   std::optional<std::string> identity; ///< --identity: this host's key pair (sealed per peer)
+  std::optional<std::string> allowed_keys; ///< --allowed-keys: peers that may connect to us first
   std::uint32_t rekey_interval = 120;  ///< --rekey-interval, seconds
   std::uint32_t keepalive = 1;         ///< --keepalive, seconds
   std::uint32_t peer_timeout = 5;      ///< --peer-timeout, seconds
@@ -79,6 +80,17 @@ struct command {
   std::string text;      ///< the help text (for action::help)
   std::string argument;  ///< the action's value: the FILE of --generate-identity and --public-key
 };
+
+/// A line of an --allowed-keys file: a public key and an optional name.
+struct allowed_key {
+  ports::noise::public_key key{};
+  std::string name;  ///< as written; empty: none
+};
+
+/// Parses an --allowed-keys file: one public key per line, optionally
+/// followed by a name; `#` comments and blank lines are ignored. Throws
+/// options_error naming the file, the line and the fix.
+std::vector<allowed_key> parse_allowed_keys(std::string_view text, const std::string& file);
 
 /// Parses argv (and the --config file it names) by the option table
 /// (switchd/option_table.cpp). Throws options_error.

@@ -104,6 +104,14 @@ void peer_set::load() {
       throw startup_error(e.what());
     }
   }
+  if (opts_.allowed_keys) {
+    allowed_stamp_ = stamp_of(*opts_.allowed_keys);
+    try {
+      allowed_ = read_allowed_keys();
+    } catch (const options_error& e) {
+      throw startup_error(e.what());
+    }
+  }
   if (opts_.ports.size() + opts_.uplinks.size() + file_peers.size() > l2::max_ports) {
     throw startup_error("too many ports: at most " + std::to_string(l2::max_ports) +
                         " ports and uplinks together");
@@ -147,6 +155,7 @@ std::optional<std::pair<std::string, l2::port_id>> peer_set::remove(const std::s
   std::erase_if(file_peers_, [&](const auto& kv) { return kv.second == *found; });
   std::erase_if(option_peers_, [&](const auto& kv) { return kv.second == *found; });
   std::erase(learned_, *found);
+  std::erase_if(admitted_, [&](const auto& kv) { return kv.second == *found; });
   registry_.remove(*found);
   return std::pair{name, *found};
 }
@@ -166,6 +175,10 @@ void peer_set::tick() {
   if (opts_.peers_file && stamp_of(*opts_.peers_file) != peers_stamp_) {
     spdlog::info("--peers-file {}: changed; reloading", *opts_.peers_file);
     reload_peers();
+  }
+  if (opts_.allowed_keys && stamp_of(*opts_.allowed_keys) != allowed_stamp_) {
+    spdlog::info("--allowed-keys {}: changed; reloading", *opts_.allowed_keys);
+    reload_allowed_keys();
   }
   if (!learned_.empty()) forget_idle();
 }
@@ -229,7 +242,7 @@ ports::uplink_settings peer_set::endpoint_settings() {
 
 void peer_set::open_uplinks(const std::vector<host_port>& file_peers) {
   const options& opts = opts_;
-  if (opts.uplinks.empty() && !opts.peers_file && !opts.group && !opts.listen) return;
+  if (opts.uplinks.empty() && !opts.peers_file && !opts.group && !opts.listen && !opts.allowed_keys) return;
   const ports::uplink_settings settings = endpoint_settings();
 
   // Resolve the peers, then pick the local endpoint's family.
@@ -274,6 +287,10 @@ void peer_set::open_uplinks(const std::vector<host_port>& file_peers) {
     group_port_ = port.get();
     datapath_.add_port(std::move(port));
     endpoint_->on_stranger([this](const ip::udp::endpoint& from) { return learn(from); });
+  }
+  if (opts.allowed_keys) {
+    endpoint_->on_unknown_key(
+        [this](const ports::noise::public_key& key, const ip::udp::endpoint& from) { return admit(key, from); });
   }
 
   const bool v6 = endpoint_->is_v6();
@@ -378,6 +395,62 @@ ports::uplink_port* peer_set::learn(const ip::udp::endpoint& from) {
   return raw;
 }
 
+std::vector<allowed_key> peer_set::read_allowed_keys() const {
+  std::string error;
+  const std::optional<std::string> text = read_text(*opts_.allowed_keys, error);
+  if (!text) throw startup_error("--allowed-keys " + *opts_.allowed_keys + ": " + error);
+  return parse_allowed_keys(*text, *opts_.allowed_keys);
+}
+
+ports::uplink_port* peer_set::admit(const ports::noise::public_key& key, const ip::udp::endpoint& from) {
+  const auto it = std::find_if(allowed_.begin(), allowed_.end(), [&](const allowed_key& a) { return a.key == key; });
+  if (it == allowed_.end()) return nullptr;
+  const std::string text = ports::identity::to_base64(key);
+  if (admitted_.count(text) != 0 || datapath_.next_id() >= l2::max_ports) return nullptr;
+  // Its name: the one in the file, else the start of its key; unique among the ports.
+  std::string name = it->name.empty() ? "key:" + text.substr(0, 8) : it->name;
+  for (const auto& p : datapath_.ports()) {
+    if (p && p->name() == name) name += "-" + text.substr(0, 8);
+  }
+  const l2::port_id id = datapath_.next_id();
+  auto peer = std::make_unique<ports::uplink_port>(id, name, *endpoint_, from, "", "", key);
+  ports::uplink_port* raw = peer.get();
+  datapath_.add_port(std::move(peer), l2::port_role::learned_uplink);
+  admitted_[text] = id;
+  spdlog::info("peer {}: admitted from {} (--allowed-keys, key {})", name, ports::to_string(from), text);
+  return raw;
+}
+
+void peer_set::reload_allowed_keys() {
+  if (!opts_.allowed_keys || !endpoint_) return;
+  allowed_stamp_ = stamp_of(*opts_.allowed_keys);
+  std::vector<allowed_key> next;
+  try {
+    next = read_allowed_keys();
+  } catch (const std::exception& e) {
+    spdlog::error("{}; keeping the keys in use", e.what());
+    return;
+  }
+  allowed_ = std::move(next);
+  std::size_t removed = 0;
+  for (auto it = admitted_.begin(); it != admitted_.end();) {
+    const bool still = std::any_of(allowed_.begin(), allowed_.end(), [&](const allowed_key& a) {
+      return ports::identity::to_base64(a.key) == it->first;
+    });
+    if (still) {
+      ++it;
+      continue;
+    }
+    const auto& p = datapath_.ports()[it->second];
+    spdlog::info("peer {}: removed (its key left --allowed-keys): sessions ended", p ? p->name() : it->first);
+    registry_.remove(it->second);
+    it = admitted_.erase(it);
+    ++removed;
+  }
+  spdlog::info("--allowed-keys {}: {} key(s) allowed, {} admitted peer(s) removed", *opts_.allowed_keys,
+               allowed_.size(), removed);
+}
+
 void peer_set::forget_idle() {
   const auto now = std::chrono::steady_clock::now();
   const auto idle = std::chrono::seconds(opts_.mac_aging);
@@ -405,6 +478,7 @@ peer_set::file_stamp peer_set::stamp_of(const std::string& path) {
 }
 
 void peer_set::reload_keys() {
+  reload_allowed_keys();
   if (!opts_.key_file || !endpoint_) return;
   key_stamp_ = stamp_of(*opts_.key_file);
   try {

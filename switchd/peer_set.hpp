@@ -83,7 +83,8 @@ class peer_set {
   /// Each second: the key and peers files reloaded if they changed; idle
   /// learned peers forgotten.
   void tick();
-  /// Reloads the --key-file (a bad one is logged; the keys in use stay).
+  /// Reloads the --key-file and --allowed-keys (a bad one is logged; what
+  /// is in use stays). Peers whose key left --allowed-keys are removed.
   void reload_keys();
   /// Reloads the --peers-file: peers added and removed, the others untouched.
   void reload_peers();
@@ -114,6 +115,13 @@ class peer_set {
                                  std::string& why_not);
   /// Group mode: a new peer for a stranger's valid VXLAN (nullptr when at the limit).
   ports::uplink_port* learn(const boost::asio::ip::udp::endpoint& from);
+  /// --allowed-keys: a new peer for an authenticated initiation from `key`
+  /// at `from`, if the key is allowed (nullptr: refused).
+  ports::uplink_port* admit(const ports::noise::public_key& key, const boost::asio::ip::udp::endpoint& from);
+  /// Reads --allowed-keys; throws options_error or startup_error.
+  std::vector<allowed_key> read_allowed_keys() const;
+  /// Reloads --allowed-keys: admitted peers whose key left it are removed.
+  void reload_allowed_keys();
   /// Removes learned peers silent for --mac-aging.
   void forget_idle();
   /// Whether `remote` is this daemon: our port on one of this host's addresses.
@@ -132,6 +140,9 @@ class peer_set {
   std::map<std::string, l2::port_id> option_peers_;  ///< --uplink peers, by "host|port"
   std::uint64_t peers_generation_ = 0;               ///< bumped by each peers reload
   std::vector<l2::port_id> learned_;                 ///< group mode: peers found from traffic
+  std::vector<allowed_key> allowed_;                 ///< --allowed-keys as last read
+  file_stamp allowed_stamp_;
+  std::map<std::string, l2::port_id> admitted_;      ///< peers admitted by --allowed-keys, by key (base64)
   ports::uplink_port* group_port_ = nullptr;         ///< group mode: the group itself
   static constexpr std::size_t max_learned_peers = 256;
 };

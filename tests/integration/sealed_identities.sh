@@ -18,7 +18,11 @@
 #      handshake_flood.py): vm1 keeps pinging vm2 and vm3 (>= 90 % answered),
 #      h1 answers the excess with cookies (handshakes refused under load) and
 #      its peers stay up.
-#   5. Roaming: during an iperf3 from vm1 to vm3, h3's underlay address changes
+#   5. --allowed-keys: h4's key written into h1's allowed-keys file (temp +
+#      mv): h4, restarted, is admitted by h1 without h1 knowing its address,
+#      and vm4 pings vm1; the key taken out again: h1 removes the peer within
+#      2 s of the mv (its sessions end, vm4's pings fail) and refuses h4 again.
+#   6. Roaming: during an iperf3 from vm1 to vm3, h3's underlay address changes
 #      (10.200.70.3 -> .33, as a DHCP renewal or a move to another network
 #      would). h1 and h2 follow h3 to its new address from its authenticated
 #      traffic ("moved to"), and the transfer goes on: no gap longer than 2 s
@@ -56,8 +60,13 @@ declare -A PID
 for k in 1 2 3; do
   ups=()
   for j in 1 2 3; do [ "$j" = "$k" ] || ups+=(--uplink "$U.$j:4789,key=${KEY[$j]}"); done
+  allowed=()
+  if [ "$k" = 1 ]; then
+    printf '# hosts that may call h1 first\n' >"$WORK/allowed-h1"
+    allowed=(--allowed-keys "$WORK/allowed-h1")
+  fi
   start_vswitchd "h$k" "$WORK/vswitchd-h$k.log" --port "tap:$(name "t$k")" --identity "$WORK/h$k.id" \
-    "${ups[@]}" "${SEALED[@]}"
+    "${ups[@]}" "${allowed[@]}" "${SEALED[@]}"
   PID[$k]="$VSW_PID"
   tap_to_ns "h$k" "$(name "t$k")" "vm$k" "$V.$k/24"
 done
@@ -140,6 +149,29 @@ for k in 2 3; do
   [ "$(peer_state "${PID[1]}" "$U.$k")" = up ] || fail "h1's peer h$k went down during the flood"
 done
 echo "RESULT flood: cookies $((load_after - load_before)); $flood"
+
+check "--allowed-keys: h4 admitted once its key is in h1's file, cut off within 2 s of its removal"
+printf '%s laptop4\n' "${KEY[4]}" >"$WORK/allowed-h1.new" && mv "$WORK/allowed-h1.new" "$WORK/allowed-h1"
+wait_log "$WORK/vswitchd-h1.log" 0 'allowed-keys .*: 1 key\(s\) allowed' 5 >/dev/null ||
+  fail "h1 did not reload --allowed-keys within 5 s"
+start_vswitchd h4 "$WORK/vswitchd-h4b.log" --port "tap:$(name t4b)" --identity "$WORK/h4.id" \
+  --uplink "$U.1:4789,key=${KEY[1]}" "${SEALED[@]}"
+pid4="$VSW_PID"
+tap_to_ns h4 "$(name t4b)" vm4 "$V.4/24"
+wait_ping vm4 "$V.1"
+ping_ok vm4 "$V.1" 3
+grep -q "peer laptop4: admitted from $U.4:4789" "$WORK/vswitchd-h1.log" || fail "h1 did not log h4's admission"
+mark="$(log_lines "$WORK/vswitchd-h1.log")"
+t0="$(date +%s.%3N)"
+printf '# nobody\n' >"$WORK/allowed-h1.new" && mv "$WORK/allowed-h1.new" "$WORK/allowed-h1"
+line="$(wait_log "$WORK/vswitchd-h1.log" "$mark" 'peer laptop4: removed' 5)" || fail "h1 did not remove h4 within 5 s"
+t1="$(log_time "$line")"
+took="$(calc "$t1 - $t0")"
+log "   h4 removed $took s after its key left the file"
+[ "$(calc "$took <= 2.0")" = 1 ] || fail "h1 removed h4 $took s after the change, want <= 2 s"
+if in_ns vm4 ping -n -q -c 3 -i 0.2 -W 1 "$V.1" >/dev/null 2>&1; then fail "vm4 still reaches vm1 after the removal"; fi
+stop_vswitchd "$pid4" 2
+echo "RESULT revoke: $took s"
 
 check "roaming: h3's underlay address changes during an iperf3 from vm1 to vm3 (gap <= 2 s)"
 in_ns vm3 iperf3 -s -1 -B "$V.3" -p 5201 >"$WORK/iperf3-server.log" 2>&1 &

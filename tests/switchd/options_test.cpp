@@ -1,6 +1,7 @@
 // Command line and config file parsing: good input gives the settings; every
 // bad input names the option and the fix.
 #include "switchd/options.hpp"
+#include "ports/identity.hpp"
 
 #include <gtest/gtest.h>
 
@@ -337,6 +338,66 @@ TEST(options, unknown_key_in_config_file_is_named) {
   EXPECT_NE(message.find(path), std::string::npos) << message;
   EXPECT_NE(message.find("prot"), std::string::npos) << message;
   std::remove(path.c_str());
+}
+
+// ---- identities: peers by key, allowed keys ----
+
+constexpr const char* alice = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";
+constexpr const char* bob = "ERa3K9QytDTrVc3yEH4V3PDUMCJR9TdwbyjCWEStihs=";
+
+TEST(identity_options, uplinks_and_peers_files_name_peers_by_key) {
+  const command c = testing::parse({"--identity", "/etc/id", "--uplink", std::string("10.0.0.2:4789,key=") + alice,
+                                    "--uplink", std::string("h3:4789,key=") + bob});
+  ASSERT_EQ(c.opts.uplinks.size(), 2u);
+  EXPECT_EQ(ports::identity::to_base64(*c.opts.uplinks[0].key), alice);
+  EXPECT_EQ(c.opts.uplinks[0].text, "10.0.0.2:4789");
+  const std::vector<host_port> peers =
+      parse_peers_file(std::string("10.0.0.2:4789 key=") + alice + "\nh3\tkey=" + bob + "  # third\n", "p");
+  ASSERT_EQ(peers.size(), 2u);
+  EXPECT_EQ(ports::identity::to_base64(*peers[1].key), bob);
+  EXPECT_EQ(peers[1].port, 4789);
+}
+
+TEST(identity_options, every_mistake_names_itself_and_the_fix) {
+  const auto error_of = [](std::vector<std::string> args) {
+    try {
+      testing::parse(std::move(args));
+    } catch (const options_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of({"--identity", "/etc/id", "--uplink", "10.0.0.2:4789"}).find(",key=KEY"), std::string::npos);
+  EXPECT_NE(error_of({"--uplink", std::string("10.0.0.2:4789,key=") + alice}).find("needs --identity"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--identity", "/i", "--uplink", "10.0.0.2:4789,key=abc"}).find("44 characters"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--identity", "/i", "--uplink", "10.0.0.2:4789,color=red"}).find("unknown uplink option"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--allowed-keys", "/k", "--listen", "0.0.0.0:4789"}).find("need --identity"), std::string::npos);
+  EXPECT_NE(error_of({"--identity", "/i"}).find("no effect without uplinks"), std::string::npos);
+  EXPECT_THROW(parse_peers_file("10.0.0.2:4789 color=red\n", "p"), options_error);
+}
+
+TEST(identity_options, allowed_keys_files) {
+  const std::vector<allowed_key> keys =
+      parse_allowed_keys(std::string("# who may call\n") + alice + " laptop\n\n" + bob + "\n", "allowed");
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].name, "laptop");
+  EXPECT_EQ(keys[1].name, "");
+  EXPECT_EQ(ports::identity::to_base64(keys[1].key), bob);
+  const auto error_of = [](const std::string& text) {
+    try {
+      parse_allowed_keys(text, "allowed");
+    } catch (const options_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of("\nnot-a-key\n").find("--allowed-keys allowed line 2:"), std::string::npos);
+  EXPECT_NE(error_of(std::string(alice) + "\n" + alice + " again\n").find("the same key"), std::string::npos);
+  EXPECT_NE(error_of(std::string(alice) + " two words\n").find("one word"), std::string::npos);
+  EXPECT_TRUE(parse_allowed_keys("# nobody\n", "allowed").empty());
 }
 
 }  // namespace
