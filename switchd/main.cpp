@@ -45,6 +45,8 @@ int main(int argc, char** argv) {
     case switchd::command::action::generate_key:
     case switchd::command::action::generate_identity:
     case switchd::command::action::public_key:
+    case switchd::command::action::ca_init:
+    case switchd::command::action::ca_sign:
       return switchd::run_key_command(cmd, std::cout, std::cerr);
     case switchd::command::action::run:
       break;

@@ -136,7 +136,19 @@ void add_port_rows(std::vector<option_row>& t) {
                      "make a new host identity (an X25519 private key) in FILE, created with mode 0600 "
                      "(never over an existing file), print its public key (44 characters of base64, as "
                      "WireGuard writes keys) and exit"));
-  t.push_back(action("public-key", "FILE", "print the public key of the identity in FILE and exit"));
+  t.push_back(action("public-key", "FILE",
+                     "print the public key of the identity in FILE and exit (with --ca-sign: the host's "
+                     "public key, KEY)"));
+  t.push_back(action("ca-init", "DIR",
+                     "make an overlay certificate authority in DIR (created, mode 0700): an Ed25519 key "
+                     "in DIR/ca.key (mode 0600, never overwritten) and its public key in DIR/ca.pub, "
+                     "printed too; then exit"));
+  t.push_back(action("ca-sign", "DIR",
+                     "print a host certificate signed by the CA in DIR, for --name NAME and --public-key "
+                     "KEY, valid --valid DAYS (default 365), optionally only for --vlans LIST; then exit"));
+  t.push_back(action("name", "NAME", "with --ca-sign: the host's name in the certificate (letters, digits, . _ -)"));
+  t.push_back(action("valid", "DAYS", "with --ca-sign: days the certificate is valid from now (default 365)"));
+  t.push_back(action("vlans", "LIST", "with --ca-sign: the VLANs the host may use, e.g. 10,20-29 (default: any)"));
   t.push_back(text("config", "FILE", none, &options::config_file, "",
                    "read options from FILE: one `key = value` per line, keys as the long options "
                    "without dashes (port options too: `port = tap0,max-macs=64`); `#` starts a "
@@ -200,11 +212,11 @@ void add_peer_rows(std::vector<option_row>& t) {
   using enum reload_effect;
   {
     option_row r = row(
-        "uplink", "HOST:PORT[,vni-map=V:N,...]", "", diff,
-        "a VXLAN peer, repeatable: a name, an IPv4 address or [IPv6]:PORT. With "
-        "vni-map=10:1010,20:1020 (plain VXLAN) each VLAN crosses untagged in its own VNI, as "
-        "the kernel's vxlan devices (one per VNI) expect; without it, frames cross in --vni "
-        "with their tags",
+        "uplink", "HOST:PORT[,key=KEY][,vni-map=V:N,...]", "", diff,
+        "a VXLAN peer, repeatable: a name, an IPv4 address or [IPv6]:PORT. With --identity, "
+        "key=KEY names the peer's public key (required). With vni-map=10:1010,20:1020 (plain "
+        "VXLAN) each VLAN crosses untagged in its own VNI, as the kernel's vxlan devices (one "
+        "per VNI) expect; without it, frames cross in --vni with their tags",
         &options::uplinks, [](options& o, const std::string& value) {
           host_port hp = parse_uplink(value, "--uplink");
           for (const host_port& other : o.uplinks) {
@@ -350,7 +362,8 @@ void add_uplink_rows(std::vector<option_row>& t) {
                   "lower the MSS of TCP SYNs crossing an uplink to fit its MTU", &options::clamp_mss,
                   [](options& o, const std::string&) { o.clamp_mss = true; }));
   t.push_back(text("peers-file", "PATH", restart, &options::peers_file, "",
-                   "more uplink peers, one HOST:PORT (or HOST) per line; its contents are "
+                   "more uplink peers, one HOST:PORT (or HOST) per line, then key=KEY with "
+                   "--identity; its contents are "
                    "reloaded on SIGHUP and when it changes: peers added and removed without "
                    "disturbing the others"));
   t.push_back(row("group", "ADDR", "", restart,
@@ -586,8 +599,35 @@ command parse_options(int argc, const char* const argv[]) {
     cmd.what = command::action::generate_key;
     return cmd;
   }
+  if (vm.count("ca-sign") != 0) {
+    cmd.what = command::action::ca_sign;
+    cmd.argument = vm["ca-sign"].as<std::string>();
+    if (vm.count("name") == 0) throw options_error("--ca-sign: needs --name NAME, the host's name in the certificate");
+    if (vm.count("public-key") == 0) {
+      throw options_error("--ca-sign: needs --public-key KEY, the host's public key (`vswitchd --public-key FILE` "
+                          "on that host prints it)");
+    }
+    cmd.cert_name = vm["name"].as<std::string>();
+    cmd.cert_key = vm["public-key"].as<std::string>();
+    if (vm.count("valid") != 0) {
+      cmd.cert_days = static_cast<std::uint32_t>(
+          parse_number(vm["valid"].as<std::string>(), "--valid", 1, 36500, "days from 1 to 36500"));
+    }
+    if (vm.count("vlans") != 0) {
+      const l2::vlan_set set = parse_vlan_list(vm["vlans"].as<std::string>(), "--vlans");
+      for (unsigned v = 1; v <= l2::max_vlan_id; ++v) {
+        if (set.test(static_cast<l2::vlan_id>(v))) cmd.cert_vlans.push_back(static_cast<std::uint16_t>(v));
+      }
+      if (cmd.cert_vlans.size() > 64) throw options_error("--vlans: at most 64 VLANs in a certificate");
+    }
+    return cmd;
+  }
+  for (const char* name : {"name", "valid", "vlans"}) {
+    if (vm.count(name) != 0) throw options_error(std::string("--") + name + ": only with --ca-sign DIR");
+  }
   for (const auto& [name, what] : {std::pair{"generate-identity", command::action::generate_identity},
-                                   std::pair{"public-key", command::action::public_key}}) {
+                                   std::pair{"public-key", command::action::public_key},
+                                   std::pair{"ca-init", command::action::ca_init}}) {
     if (vm.count(name) == 0) continue;
     cmd.what = what;
     cmd.argument = vm[name].as<std::string>();

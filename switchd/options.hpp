@@ -75,10 +75,17 @@ struct options {
 
 /// What the command line asks for.
 struct command {
-  enum class action { run, help, version, generate_key, generate_identity, public_key } what = action::run;
+  enum class action {
+    run, help, version, generate_key, generate_identity, public_key, ca_init, ca_sign
+  } what = action::run;
   options opts;
   std::string text;      ///< the help text (for action::help)
-  std::string argument;  ///< the action's value: the FILE of --generate-identity and --public-key
+  std::string argument;  ///< the action's value: the FILE of --generate-identity and --public-key, the DIR of --ca-*
+  /// --ca-sign: the host's name, public key, validity and VLANs.
+  std::string cert_name;
+  std::string cert_key;
+  std::uint32_t cert_days = 365;
+  std::vector<std::uint16_t> cert_vlans;
 };
 
 /// A line of an --allowed-keys file: a public key and an optional name.

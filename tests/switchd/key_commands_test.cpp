@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "ports/certificate.hpp"
+#include "ports/identity.hpp"
 #include "tests/switchd/parse_args.hpp"
 
 namespace {
@@ -94,6 +96,51 @@ TEST(KeyCommands, TheActionsNeedAFile) {
   EXPECT_THROW(switchd::testing::parse({"--generate-identity"}), switchd::options_error);
   EXPECT_THROW(switchd::testing::parse({"--public-key="}), switchd::options_error);
   EXPECT_EQ(switchd::testing::parse({"--public-key", "x"}).what, switchd::command::action::public_key);
+}
+
+TEST(KeyCommands, ACaSignsHostCertificates) {
+  const temp_dir dir;
+  const std::string ca_dir = (dir.path / "ca").string();
+  const result made = run({"--ca-init", ca_dir});
+  ASSERT_EQ(made.status, 0) << made.err;
+  struct stat st {};
+  ASSERT_EQ(::stat((ca_dir + "/ca.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  std::ifstream pub_file(ca_dir + "/ca.pub");
+  std::string pub;
+  std::getline(pub_file, pub);
+  EXPECT_EQ(pub + "\n", made.out);
+  EXPECT_EQ(run({"--ca-init", ca_dir}).status, 1);  // never over an existing CA
+
+  const std::string id = (dir.path / "h1.id").string();
+  const std::string host_key = run({"--generate-identity", id}).out.substr(0, 44);
+  const result signed_ = run({"--ca-sign", ca_dir, "--name", "h1.lab", "--public-key", host_key, "--valid", "30",
+                             "--vlans", "10,20-21"});
+  ASSERT_EQ(signed_.status, 0) << signed_.err;
+  const auto bytes = ports::certificate::from_base64(signed_.out);
+  ASSERT_TRUE(bytes);
+  std::string error;
+  const auto ca = ports::certificate::from_base64(pub);
+  ASSERT_TRUE(ca && ca->size() == 32);
+  ports::certificate::ca_public_key ca_key{};
+  std::copy(ca->begin(), ca->end(), ca_key.begin());
+  const auto key = ports::identity::parse_public_key(host_key, error);
+  ASSERT_TRUE(key) << error;
+  ports::certificate::contents c;
+  EXPECT_EQ(ports::certificate::check(*bytes, ca_key, *key, std::chrono::system_clock::now(), &c), std::nullopt);
+  EXPECT_EQ(c.name, "h1.lab");
+  EXPECT_EQ(c.vlans, (std::vector<std::uint16_t>{10, 20, 21}));
+  const double days = std::chrono::duration<double>(c.not_after - c.not_before).count() / 86400;
+  EXPECT_NEAR(days, 30.0, 0.01);
+
+  EXPECT_EQ(run({"--ca-sign", ca_dir, "--name", "bad name", "--public-key", host_key}).status, 1);
+  EXPECT_EQ(run({"--ca-sign", ca_dir, "--name", "h2", "--public-key", "abc"}).status, 1);
+  EXPECT_THROW(switchd::testing::parse({"--ca-sign", ca_dir, "--public-key", host_key}), switchd::options_error);
+  EXPECT_THROW(switchd::testing::parse({"--ca-sign", ca_dir, "--name", "h2"}), switchd::options_error);
+  EXPECT_THROW(switchd::testing::parse({"--name", "h2"}), switchd::options_error);
+  const result no_ca = run({"--ca-sign", (dir.path / "none").string(), "--name", "h2", "--public-key", host_key});
+  EXPECT_EQ(no_ca.status, 1);
+  EXPECT_NE(no_ca.err.find("--ca-init"), std::string::npos) << no_ca.err;
 }
 
 }  // namespace
