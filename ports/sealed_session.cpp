@@ -106,6 +106,7 @@ std::optional<initiation> local_identity::read_initiation(std::span<const std::b
     in.sender = p.sender;
     in.remote_static = in.handshake->remote_static();
     in.psk = psk_index;
+    in.certificate.assign(payload.begin() + timestamp_size, payload.begin() + static_cast<std::ptrdiff_t>(*n));
     return in;
   };
   // mac1 first: it costs a hash, the handshake costs Diffie-Hellman.
@@ -262,9 +263,15 @@ std::span<const std::byte> session::initiate(local_identity& me, time_point now)
 
   write_prefix(message::initiation, out_);
   l2::byte_order::store32(out_, 4, pending_.index);
+  // The payload: our time stamp, then our certificate (if any).
+  std::array<std::byte, max_handshake_size> payload{};
   const timestamp when = me.next_timestamp();
-  const std::optional<std::size_t> n =
-      pending_.handshake->write_message(when, std::span(out_).subspan(initiation_body_offset));
+  std::copy(when.begin(), when.end(), payload.begin());
+  const std::size_t cert = std::min(me.certificate().size(), payload.size() - timestamp_size - 256);
+  std::copy_n(me.certificate().begin(), cert, payload.begin() + timestamp_size);
+  const std::optional<std::size_t> n = pending_.handshake->write_message(
+      std::span(payload).first(timestamp_size + cert), std::span(out_).subspan(initiation_body_offset).first(
+                                                             out_.size() - initiation_body_offset - 2 * mac_size));
   if (!n) return {};
   const std::size_t size = initiation_body_offset + *n + 2 * mac_size;
   write_mac1(me.mac1_key_for(remote_static_, 0), std::span(out_).first(size));
@@ -301,7 +308,8 @@ opened session::respond(local_identity& me, initiation& in, time_point now) {
   write_prefix(message::response, out_);
   l2::byte_order::store32(out_, 4, k.local);
   l2::byte_order::store32(out_, 8, in.sender);
-  const std::optional<std::size_t> n = in.handshake->write_message({}, std::span(out_).subspan(response_body_offset));
+  const std::optional<std::size_t> n = in.handshake->write_message(
+      me.certificate(), std::span(out_).subspan(response_body_offset).first(out_.size() - response_body_offset - 2 * mac_size));
   if (!n) {
     me.release(k.local);
     out.drop = l2::drop_reason::sealed_forged;
@@ -319,6 +327,7 @@ opened session::respond(local_identity& me, initiation& in, time_point now) {
   next_ = k;
   last_initiation_ = in.when;
   last_initiation_at_ = now;
+  peer_certificate_ = in.certificate;
   out.reply = std::span(out_).first(size);
   return out;
 }
@@ -340,6 +349,7 @@ opened session::complete(local_identity& me, std::span<const std::byte> datagram
   // handshake is copied for each try: a forged answer leaves it as it was.
   std::array<std::byte, max_handshake_size> payload{};
   std::optional<noise::handshake> done;
+  std::size_t payload_size = 0;
   key used = pending_.psk;
   const std::size_t tries = me.has_identity() ? std::max<std::size_t>(1, me.psks().size()) : 1;
   for (std::size_t i = 0; i < tries && !done; ++i) {
@@ -348,12 +358,16 @@ opened session::complete(local_identity& me, std::span<const std::byte> datagram
       used = me.psks().empty() ? key{} : me.psks()[i];
       attempt.use_psk(used);
     }
-    if (attempt.read_message(body_of(datagram, response_body_offset), payload)) done.emplace(std::move(attempt));
+    if (const auto n = attempt.read_message(body_of(datagram, response_body_offset), payload)) {
+      payload_size = *n;
+      done.emplace(std::move(attempt));
+    }
   }
   if (!done) {
     out.drop = l2::drop_reason::sealed_forged;
     return out;
   }
+  peer_certificate_.assign(payload.begin(), payload.begin() + static_cast<std::ptrdiff_t>(payload_size));
   const noise::transport_keys keys = done->split();
   keypair k;
   k.send = keys.initiator_to_responder.key();

@@ -57,7 +57,7 @@ inline constexpr std::size_t max_message_size = l2::vnet_header_size + l2::max_f
 /// Bytes in front of each fragment of an offload message.
 inline constexpr std::size_t fragment_prefix = header_size + fragment_header_size;
 /// The largest handshake message.
-inline constexpr std::size_t max_handshake_size = 256;
+inline constexpr std::size_t max_handshake_size = 640;  ///< with a certificate in its payload
 
 class session;
 
@@ -85,6 +85,7 @@ struct initiation {
   std::optional<noise::public_key> remote_static; ///< the initiator (with identities)
   timestamp when{};                               ///< its time stamp
   std::size_t psk = 0;                            ///< which overlay key opened it (without identities)
+  std::vector<std::byte> certificate;             ///< the initiator's overlay certificate, if it sent one
 };
 
 /// This daemon's side of every session: its identity or overlay keys, the
@@ -109,6 +110,11 @@ class local_identity {
   key psk() const { return psks_.empty() ? key{} : psks_.front(); }
   /// The key of mac1 on messages to a host with `public_key`, or under overlay key `psk_index`.
   noise::hash mac1_key_for(const std::optional<noise::public_key>& public_key, std::size_t psk_index) const;
+
+  /// This host's overlay certificate (--certificate), sent in every
+  /// handshake message (empty: none).
+  void set_certificate(std::vector<std::byte> certificate) { certificate_ = std::move(certificate); }
+  const std::vector<std::byte>& certificate() const { return certificate_; }
 
   /// A time stamp later than every one before (the clock may stand still).
   timestamp next_timestamp();
@@ -160,6 +166,7 @@ class local_identity {
   std::function<std::uint32_t()> random_index_;
   timestamp last_timestamp_{};
   std::unordered_map<std::uint32_t, session*> indexes_;
+  std::vector<std::byte> certificate_;
   handshake_limits limits_;
   bucket overall_;
   std::array<bucket, 1024> per_source_{};  ///< by a hash of the source address (collisions share)
@@ -255,6 +262,8 @@ class session {
   const peer_state& state() const { return state_; }
   peer_state& state() { return state_; }
   const std::optional<noise::public_key>& remote_static() const { return remote_static_; }
+  /// The certificate the peer sent in its last handshake message (empty: none).
+  const std::vector<std::byte>& peer_certificate() const { return peer_certificate_; }
   void* owner() const { return owner_; }
   /// Whether a session can carry data now.
   bool has_session(time_point now) const;
@@ -307,6 +316,7 @@ class session {
   timestamp last_initiation_{};           ///< greatest time stamp accepted from the peer
   time_point last_initiation_at_{};       ///< when it was accepted
   bool ever_initiated_ = false;
+  std::vector<std::byte> peer_certificate_;
   mac cookie_{};                  ///< the responder's cookie for us, under load
   time_point cookie_at_{};        ///< when it came; valid 2 minutes
   bool retry_with_cookie_ = false;  ///< send the initiation again (with the cookie) at the next tick

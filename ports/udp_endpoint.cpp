@@ -131,6 +131,7 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
       resolver_(io) {
   if (sealed_) {
     me_.emplace(settings.identity, settings.keys);
+    me_->set_certificate(settings.certificate);
     scratch_.resize(max_message_size + sealed::header_size);
     fragment_headers_.resize(max_fragments * (sealed::header_size + sealed::fragment_header_size));
   }
@@ -176,6 +177,12 @@ void udp_endpoint::greet(uplink_port& peer) {
   // A peer added while running gets its handshake at once, as all do at start.
   if (!sealed_ || !started_) return;
   send_handshake(peer, peer.session().greet(*me_, std::chrono::steady_clock::now()));
+}
+
+void udp_endpoint::end_sessions(uplink_port& peer) {
+  if (!me_) return;
+  peer.session().clear(*me_);
+  if (peer.is_up()) peer.set_alive(false, "revoked: its sessions ended");
 }
 
 void udp_endpoint::announce() {
@@ -393,7 +400,13 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
     } else {
       peer = find_peer(from);
     }
-    if (peer == nullptr && in->remote_static && unknown_key_) peer = unknown_key_(*in->remote_static, from);
+    std::string why_not = "not a peer (add it with --uplink HOST:PORT,key=KEY or --peers-file)";
+    if (in->remote_static && refused_ && refused_(*in->remote_static, in->certificate)) {
+      peer = nullptr;
+      why_not = "revoked (--revoked)";
+    } else if (peer == nullptr && in->remote_static && unknown_key_) {
+      peer = unknown_key_(*in->remote_static, from, in->certificate, why_not);
+    }
     if (peer == nullptr) {
       ++counters_.handshakes_refused;
       ++counters_.refused_not_peer;
@@ -401,7 +414,7 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
       refused_log_.log(spdlog::level::warn,
                        "handshake from " + to_string(from) +
                            (in->remote_static ? " with key " + identity::to_base64(*in->remote_static) : "") +
-                           " refused: not a peer (add it with --uplink HOST:PORT,key=KEY or --peers-file)",
+                           " refused: " + why_not,
                        batch_time_);
       return;
     }
@@ -740,6 +753,9 @@ void udp_endpoint::tick() {
   const auto now = std::chrono::steady_clock::now();
   for (uplink_port* peer : peers_) {
     if (sealed_) {
+      // A revoked peer gets nothing from us: no handshake, no keepalive.
+      const auto& key = peer->session().remote_static();
+      if (key && refused_ && refused_(*key, peer->session().peer_certificate())) continue;
       const sealed::tick_result r = peer->session().tick(*me_, now);
       if (r.went_down) {
         peer->set_alive(false, fmt::format("nothing authentic received for {} s (--peer-timeout)",

@@ -85,6 +85,7 @@ struct uplink_settings {
   l2::vni vni = 1;                                     ///< VXLAN network identifier (plain mode)
   std::vector<sealed::key> keys;                       ///< overlay keys (--key-file): the handshakes' psk
   std::optional<noise::key_pair> identity;             ///< this host's identity (--identity)
+  std::vector<std::byte> certificate;                  ///< its overlay certificate (--certificate), sent in handshakes
   std::chrono::milliseconds keepalive{1000};           ///< probe interval per peer (sealed)
   std::chrono::milliseconds peer_timeout{5000};        ///< silent this long: peer down (sealed)
   std::chrono::seconds rekey_interval{120};            ///< sessions renewed this often (sealed)
@@ -137,11 +138,18 @@ class udp_endpoint {
   /// nullptr to drop it as not_peer.
   using stranger_handler = std::function<uplink_port*(const boost::asio::ip::udp::endpoint&)>;
   void on_stranger(stranger_handler handler) { stranger_ = std::move(handler); }
-  /// Sealed with identities: called with the key and source of an
-  /// authenticated initiation from a host that is no peer; returns the peer
-  /// to answer it as (a new one, admitted), or nullptr to refuse it.
-  using unknown_key_handler =
-      std::function<uplink_port*(const noise::public_key&, const boost::asio::ip::udp::endpoint&)>;
+  /// Sealed with identities: called with the key, source and certificate
+  /// of an authenticated initiation from a host that is no peer; returns the
+  /// peer to answer it as (a new one, admitted), or nullptr (with the reason
+  /// in its last argument) to refuse it.
+  using unknown_key_handler = std::function<uplink_port*(
+      const noise::public_key&, const boost::asio::ip::udp::endpoint&, std::span<const std::byte>, std::string&)>;
+  /// Sealed with identities: whether handshakes with `key` are refused now
+  /// (revoked), whoever the peer; checked for every initiation either way.
+  using refusal_check = std::function<bool(const noise::public_key&, std::span<const std::byte> certificate)>;
+  void on_refusal(refusal_check check) { refused_ = std::move(check); }
+  /// Ends a peer's sessions at once (revoked): it goes down, its MACs are flushed.
+  void end_sessions(uplink_port& peer);
   void on_unknown_key(unknown_key_handler handler) { unknown_key_ = std::move(handler); }
 
   /// Sends `frame` to `peer` as one datagram; counts on the peer's port.
@@ -255,6 +263,7 @@ class udp_endpoint {
   endpoint_counters counters_;
   stranger_handler stranger_;
   unknown_key_handler unknown_key_;
+  refusal_check refused_;
   std::chrono::steady_clock::time_point batch_time_{};  ///< when the current input batch was read
   log_limiter refused_log_;  ///< handshakes from strangers, logged at a limited rate
   /// Sealed: this host's addresses changed: tell every peer where we are now.

@@ -331,6 +331,17 @@ void add_uplink_rows(std::vector<option_row>& t) {
                    "Such a peer is added when its handshake arrives and removed when its key leaves "
                    "the file (its sessions end within a second, its MACs are flushed). Reloaded "
                    "when it changes and on SIGHUP"));
+  t.push_back(text("ca", "KEY|FILE", restart, &options::ca, "",
+                   "with --identity: admit any host whose handshake carries a valid, unexpired "
+                   "certificate of this overlay CA (its public key, or a file holding it: DIR/ca.pub of "
+                   "vswitchd --ca-init DIR) for the key it handshakes with"));
+  t.push_back(text("certificate", "FILE", restart, &options::certificate, "",
+                   "this host's certificate (vswitchd --ca-sign), sent in every handshake so that "
+                   "hosts with --ca admit it"));
+  t.push_back(text("revoked", "FILE", restart, &options::revoked, "",
+                   "public keys and certificate fingerprints (32 hex digits) that are refused, one per "
+                   "line, whatever admits them; a revoked peer's sessions end within a second and its "
+                   "MACs are flushed. Reloaded when it changes and on SIGHUP"));
   t.push_back(text("key-file", "PATH", restart, &options::key_file, "",
                    "the overlay key in PATH: one key per line as 64 hex digits (vswitchd "
                    "--generate-key), at most two while changing it; the first goes into new "
@@ -461,6 +472,14 @@ void check_combinations(const options& o, const std::set<std::string>& given) {
                         " (a peer needs a few probes to answer); e.g. --peer-timeout " +
                         std::to_string(o.keepalive * 4));
   }
+  for (const auto& [name, value] : {std::pair{"ca", &o.ca}, std::pair{"certificate", &o.certificate},
+                                    std::pair{"revoked", &o.revoked}}) {
+    if (*value && !o.identity) {
+      throw options_error(std::string("--") + name + " " + **value +
+                          ": certificates name host keys, which need --identity (this host's own key "
+                          "pair); add --identity FILE");
+    }
+  }
   if (o.allowed_keys && !o.identity) {
     throw options_error("--allowed-keys " + *o.allowed_keys + ": lists public keys, which need --identity "
                         "(this host's own key pair); add --identity FILE");
@@ -479,7 +498,8 @@ void check_combinations(const options& o, const std::set<std::string>& given) {
                         ": has no effect without --group; add --group ADDR");
   }
   // --listen alone opens the uplink socket for uplinks added at runtime.
-  const bool any_uplink = !o.uplinks.empty() || o.peers_file || o.group || o.listen || o.allowed_keys;
+  const bool any_uplink =
+      !o.uplinks.empty() || o.peers_file || o.group || o.listen || o.allowed_keys || o.ca;
   if (!any_uplink) {
     for (const char* name : {"key-file", "identity", "rekey-interval", "keepalive", "peer-timeout",
                              "underlay-mtu", "clamp-mss"}) {

@@ -51,6 +51,9 @@ struct options {
   std::optional<std::string> key_file; ///< --key-file: sealed uplinks (the overlay key)
   std::optional<std::string> identity; ///< --identity: this host's key pair (sealed per peer)
   std::optional<std::string> allowed_keys; ///< --allowed-keys: peers that may connect to us first
+  std::optional<std::string> ca;           ///< --ca: the overlay CA's public key, or a file holding it
+  std::optional<std::string> certificate;  ///< --certificate: this host's certificate from that CA
+  std::optional<std::string> revoked;      ///< --revoked: revoked keys and certificate fingerprints
   std::uint32_t rekey_interval = 120;  ///< --rekey-interval, seconds
   std::uint32_t keepalive = 1;         ///< --keepalive, seconds
   std::uint32_t peer_timeout = 5;      ///< --peer-timeout, seconds

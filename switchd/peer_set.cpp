@@ -180,6 +180,10 @@ void peer_set::tick() {
     spdlog::info("--allowed-keys {}: changed; reloading", *opts_.allowed_keys);
     reload_allowed_keys();
   }
+  if (opts_.revoked && stamp_of(*opts_.revoked) != revoked_stamp_) {
+    spdlog::info("--revoked {}: changed; reloading", *opts_.revoked);
+    reload_revoked();
+  }
   if (!learned_.empty()) forget_idle();
 }
 
@@ -226,6 +230,8 @@ ports::uplink_settings peer_set::endpoint_settings() {
       throw startup_error(e.what());
     }
   }
+  if (opts.certificate) settings.certificate = load_certificate(settings);
+  if (opts.ca) ca_ = load_ca_key();
   if (opts.group) {
     settings.group = ip::make_address_v4(*opts.group);
     if (opts.group_dev) {
@@ -242,7 +248,8 @@ ports::uplink_settings peer_set::endpoint_settings() {
 
 void peer_set::open_uplinks(const std::vector<host_port>& file_peers) {
   const options& opts = opts_;
-  if (opts.uplinks.empty() && !opts.peers_file && !opts.group && !opts.listen && !opts.allowed_keys) return;
+  if (opts.uplinks.empty() && !opts.peers_file && !opts.group && !opts.listen && !opts.allowed_keys && !opts.ca)
+    return;
   const ports::uplink_settings settings = endpoint_settings();
 
   // Resolve the peers, then pick the local endpoint's family.
@@ -288,9 +295,17 @@ void peer_set::open_uplinks(const std::vector<host_port>& file_peers) {
     datapath_.add_port(std::move(port));
     endpoint_->on_stranger([this](const ip::udp::endpoint& from) { return learn(from); });
   }
-  if (opts.allowed_keys) {
-    endpoint_->on_unknown_key(
-        [this](const ports::noise::public_key& key, const ip::udp::endpoint& from) { return admit(key, from); });
+  if (opts.allowed_keys || opts.ca) {
+    endpoint_->on_unknown_key([this](const ports::noise::public_key& key, const ip::udp::endpoint& from,
+                                     std::span<const std::byte> certificate, std::string& why_not) {
+      return admit(key, from, certificate, why_not);
+    });
+  }
+  if (opts.revoked) {
+    reload_revoked();
+    endpoint_->on_refusal([this](const ports::noise::public_key& key, std::span<const std::byte> certificate) {
+      return is_revoked(key, certificate);
+    });
   }
 
   const bool v6 = endpoint_->is_v6();
@@ -402,13 +417,83 @@ std::vector<allowed_key> peer_set::read_allowed_keys() const {
   return parse_allowed_keys(*text, *opts_.allowed_keys);
 }
 
-ports::uplink_port* peer_set::admit(const ports::noise::public_key& key, const ip::udp::endpoint& from) {
-  const auto it = std::find_if(allowed_.begin(), allowed_.end(), [&](const allowed_key& a) { return a.key == key; });
-  if (it == allowed_.end()) return nullptr;
+std::vector<std::byte> peer_set::load_certificate(const ports::uplink_settings& settings) const {
+  const std::string& file = *opts_.certificate;
+  std::string error;
+  const std::optional<std::string> text = read_text(file, error);
+  if (!text) throw startup_error("--certificate " + file + ": " + error);
+  const auto bytes = ports::certificate::from_base64(*text);
+  const std::string fix = "; sign one for this host's key with vswitchd --ca-sign DIR --name NAME --public-key KEY";
+  if (!bytes) throw startup_error("--certificate " + file + ": not base64" + fix);
+  const std::optional<ports::certificate::contents> decoded = ports::certificate::decode(*bytes, error);
+  if (!decoded) throw startup_error("--certificate " + file + ": " + error + fix);
+  ports::certificate::contents c;
+  if (const auto why = ports::certificate::check(*bytes, decoded->ca, settings.identity->public_key,
+                                                 std::chrono::system_clock::now(), &c)) {
+    throw startup_error("--certificate " + file + ": " + *why + fix);
+  }
+  spdlog::info("--certificate {}: {}, valid {} more day(s), fingerprint {}", file, c.name,
+               std::chrono::duration_cast<std::chrono::hours>(c.not_after - std::chrono::system_clock::now()).count() / 24,
+               ports::certificate::fingerprint(*bytes));
+  return *bytes;
+}
+
+ports::certificate::ca_public_key peer_set::load_ca_key() const {
+  // A key (44 characters of base64 that decode to 32 bytes), else a file holding one.
+  std::string text = *opts_.ca;
+  const auto as_key = ports::certificate::from_base64(text);
+  if (text.size() != 44 || !as_key || as_key->size() != 32) {
+    std::string error;
+    const std::optional<std::string> file = read_text(*opts_.ca, error);
+    if (!file) {
+      throw startup_error("--ca " + *opts_.ca + ": neither a public key (44 characters of base64) nor a file: " +
+                          error);
+    }
+    text = *file;
+  }
+  const auto bytes = ports::certificate::from_base64(text);
+  if (!bytes || bytes->size() != 32) {
+    throw startup_error("--ca " + *opts_.ca + ": not a CA public key (base64 of 32 bytes, as DIR/ca.pub of "
+                        "vswitchd --ca-init DIR holds)");
+  }
+  ports::certificate::ca_public_key out{};
+  std::copy(bytes->begin(), bytes->end(), out.begin());
+  return out;
+}
+
+bool peer_set::is_revoked(const ports::noise::public_key& key, std::span<const std::byte> certificate) const {
+  if (revoked_.empty()) return false;
+  if (revoked_.count(ports::identity::to_base64(key)) != 0) return true;
+  return !certificate.empty() && revoked_.count(ports::certificate::fingerprint(certificate)) != 0;
+}
+
+ports::uplink_port* peer_set::admit(const ports::noise::public_key& key, const ip::udp::endpoint& from,
+                                    std::span<const std::byte> certificate, std::string& why_not) {
   const std::string text = ports::identity::to_base64(key);
   if (admitted_.count(text) != 0 || datapath_.next_id() >= l2::max_ports) return nullptr;
-  // Its name: the one in the file, else the start of its key; unique among the ports.
-  std::string name = it->name.empty() ? "key:" + text.substr(0, 8) : it->name;
+  // Admitted by --allowed-keys, or by a certificate of our CA.
+  std::string name, how;
+  const auto it = std::find_if(allowed_.begin(), allowed_.end(), [&](const allowed_key& a) { return a.key == key; });
+  if (it != allowed_.end()) {
+    name = it->name;
+    how = "--allowed-keys";
+  } else if (ca_) {
+    if (certificate.empty()) {
+      why_not = "not a peer, and no certificate (give it one: vswitchd --ca-sign, then --certificate FILE)";
+      return nullptr;
+    }
+    ports::certificate::contents c;
+    if (const auto bad = ports::certificate::check(certificate, *ca_, key, std::chrono::system_clock::now(), &c)) {
+      why_not = "its certificate is not accepted: " + *bad;
+      return nullptr;
+    }
+    name = c.name;
+    how = "--ca, certificate " + ports::certificate::fingerprint(certificate);
+  } else {
+    return nullptr;
+  }
+  // Its name: the one in the file or certificate, else the start of its key; unique among the ports.
+  if (name.empty()) name = "key:" + text.substr(0, 8);
   for (const auto& p : datapath_.ports()) {
     if (p && p->name() == name) name += "-" + text.substr(0, 8);
   }
@@ -417,8 +502,61 @@ ports::uplink_port* peer_set::admit(const ports::noise::public_key& key, const i
   ports::uplink_port* raw = peer.get();
   datapath_.add_port(std::move(peer), l2::port_role::learned_uplink);
   admitted_[text] = id;
-  spdlog::info("peer {}: admitted from {} (--allowed-keys, key {})", name, ports::to_string(from), text);
+  spdlog::info("peer {}: admitted from {} ({}, key {})", name, ports::to_string(from), how, text);
   return raw;
+}
+
+void peer_set::reload_revoked() {
+  if (!opts_.revoked || !endpoint_) return;
+  revoked_stamp_ = stamp_of(*opts_.revoked);
+  std::string error;
+  const std::optional<std::string> text = read_text(*opts_.revoked, error);
+  if (!text) {
+    spdlog::error("--revoked {}: {}; keeping the list in use", *opts_.revoked, error);
+    return;
+  }
+  std::set<std::string> next;
+  std::istringstream lines(*text);
+  std::size_t number = 0;
+  for (std::string line; std::getline(lines, line);) {
+    ++number;
+    line = line.substr(0, line.find('#'));
+    std::istringstream words(line);
+    std::string word;
+    if (!(words >> word)) continue;
+    std::string key_error;
+    const bool is_key = ports::identity::parse_public_key(word, key_error).has_value();
+    const bool is_fingerprint = word.size() == 32 && word.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (!is_key && !is_fingerprint) {
+      spdlog::error("--revoked {} line {}: '{}' is neither a public key nor a certificate fingerprint (32 hex "
+                    "digits); keeping the list in use",
+                    *opts_.revoked, number, word);
+      return;
+    }
+    next.insert(word);
+  }
+  revoked_ = std::move(next);
+  // Revoked peers: admitted ones are removed, configured ones lose their sessions.
+  std::size_t cut = 0;
+  std::vector<l2::port_id> removed;
+  for (const auto& p : datapath_.ports()) {
+    auto* up = dynamic_cast<ports::uplink_port*>(p.get());
+    if (up == nullptr || !up->session().remote_static() ||
+        !is_revoked(*up->session().remote_static(), up->session().peer_certificate()))
+      continue;
+    ++cut;
+    const std::string text_key = ports::identity::to_base64(*up->session().remote_static());
+    if (const auto it = admitted_.find(text_key); it != admitted_.end()) {
+      spdlog::info("peer {}: removed (revoked): sessions ended", up->name());
+      removed.push_back(it->second);
+      admitted_.erase(it);
+    } else {
+      spdlog::info("peer {}: revoked: sessions ended, handshakes refused", up->name());
+      endpoint_->end_sessions(*up);
+    }
+  }
+  for (const l2::port_id id : removed) registry_.remove(id);
+  spdlog::info("--revoked {}: {} entries, {} peer(s) cut off", *opts_.revoked, revoked_.size(), cut);
 }
 
 void peer_set::reload_allowed_keys() {
@@ -479,6 +617,7 @@ peer_set::file_stamp peer_set::stamp_of(const std::string& path) {
 
 void peer_set::reload_keys() {
   reload_allowed_keys();
+  reload_revoked();
   if (!opts_.key_file || !endpoint_) return;
   key_stamp_ = stamp_of(*opts_.key_file);
   try {

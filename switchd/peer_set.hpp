@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "ports/certificate.hpp"
 #include "ports/resolver.hpp"
 #include "ports/uplink_port.hpp"
 #include "switchd/datapath.hpp"
@@ -115,9 +116,19 @@ class peer_set {
                                  std::string& why_not);
   /// Group mode: a new peer for a stranger's valid VXLAN (nullptr when at the limit).
   ports::uplink_port* learn(const boost::asio::ip::udp::endpoint& from);
-  /// --allowed-keys: a new peer for an authenticated initiation from `key`
-  /// at `from`, if the key is allowed (nullptr: refused).
-  ports::uplink_port* admit(const ports::noise::public_key& key, const boost::asio::ip::udp::endpoint& from);
+  /// --allowed-keys or --ca: a new peer for an authenticated initiation
+  /// from `key` at `from` with `certificate`, if the key is allowed or the
+  /// certificate valid (nullptr, with the reason in `why_not`: refused).
+  ports::uplink_port* admit(const ports::noise::public_key& key, const boost::asio::ip::udp::endpoint& from,
+                            std::span<const std::byte> certificate, std::string& why_not);
+  /// Whether `key` (or `certificate`) is in --revoked.
+  bool is_revoked(const ports::noise::public_key& key, std::span<const std::byte> certificate) const;
+  /// Reloads --revoked: revoked peers' sessions end (admitted ones are removed).
+  void reload_revoked();
+  /// This host's --certificate, checked against its identity; throws startup_error.
+  std::vector<std::byte> load_certificate(const ports::uplink_settings& settings) const;
+  /// The --ca public key (given, or in a file); throws startup_error.
+  ports::certificate::ca_public_key load_ca_key() const;
   /// Reads --allowed-keys; throws options_error or startup_error.
   std::vector<allowed_key> read_allowed_keys() const;
   /// Reloads --allowed-keys: admitted peers whose key left it are removed.
@@ -142,7 +153,10 @@ class peer_set {
   std::vector<l2::port_id> learned_;                 ///< group mode: peers found from traffic
   std::vector<allowed_key> allowed_;                 ///< --allowed-keys as last read
   file_stamp allowed_stamp_;
-  std::map<std::string, l2::port_id> admitted_;      ///< peers admitted by --allowed-keys, by key (base64)
+  std::map<std::string, l2::port_id> admitted_;      ///< peers admitted by --allowed-keys or --ca, by key (base64)
+  std::optional<ports::certificate::ca_public_key> ca_;  ///< --ca
+  std::set<std::string> revoked_;                    ///< --revoked: keys (base64) and fingerprints (hex)
+  file_stamp revoked_stamp_;
   ports::uplink_port* group_port_ = nullptr;         ///< group mode: the group itself
   static constexpr std::size_t max_learned_peers = 256;
 };

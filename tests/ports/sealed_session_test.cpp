@@ -558,3 +558,28 @@ TEST_F(sealed_pair, AForgedCookieReplyIsRefusedAndTheHandshakeGoesOn) {
 
 }  // namespace
 }  // namespace ports::sealed
+
+namespace ports::sealed {
+namespace {
+
+TEST_F(sealed_pair, CertificatesTravelInTheHandshakeBothWays) {
+  const bytes a_cert(170, std::byte{0xa1}), b_cert(160, std::byte{0xb2});
+  a->me.set_certificate(a_cert);
+  b->me.set_certificate(b_cert);
+  const bytes init = copy(a->s.greet(a->me, now));
+  EXPECT_EQ(init.size(), initiation_size_with_identity + a_cert.size());
+  l2::drop_reason why{};
+  std::optional<initiation> in = b->me.read_initiation(init, why);
+  ASSERT_TRUE(in);
+  EXPECT_EQ(in->certificate, a_cert);
+  const opened r = b->s.respond(b->me, *in, now);
+  ASSERT_FALSE(r.drop);
+  EXPECT_EQ(r.reply.size(), response_size + b_cert.size());
+  EXPECT_EQ(b->s.peer_certificate(), a_cert);
+  ASSERT_FALSE(deliver(*a, copy(r.reply)).drop);
+  EXPECT_EQ(a->s.peer_certificate(), b_cert);
+  EXPECT_EQ(carried(*b, seal(*a, "with certificates")), "with certificates");
+}
+
+}  // namespace
+}  // namespace ports::sealed
