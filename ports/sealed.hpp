@@ -9,16 +9,17 @@
 //   1  1  type: 1 initiation, 2 response, 3 cookie, 4 data, 5 offload
 //   2  2  reserved, zero
 //
-// initiation (the initiator's first handshake message), 100 or 148 bytes:
+// initiation (the initiator's first handshake message), 100 or 148 bytes
+// (+ the initiator's certificate in the payload, with --certificate):
 //   4  4  sender index: the initiator's, for this handshake
 //   8  n  Noise message 1: e (32), then with identities s (32 + 16), then the
-//         payload: a TAI64N timestamp (12) + 16
+//         payload: a TAI64N timestamp (12) and a certificate (if any) + 16
 //   .. 16 mac1: keyed BLAKE2b-128 of everything before it (see mac1_key)
 //   .. 16 mac2: keyed BLAKE2b-128 under a cookie of everything before it; zero without one
-// response, 92 bytes:
+// response, 92 bytes (+ the responder's certificate):
 //   4  4  sender index: the responder's
 //   8  4  receiver index: the initiator's sender index
-//   12 48 Noise message 2: e (32), empty payload + 16
+//   12 48 Noise message 2: e (32), payload (a certificate, if any) + 16
 //   60 16 mac1, 76 16 mac2, as above
 // cookie (an answer to a handshake message under load), 64 bytes:
 //   4  4  receiver index: the sender index of the message it answers

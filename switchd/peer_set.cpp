@@ -473,6 +473,7 @@ ports::uplink_port* peer_set::admit(const ports::noise::public_key& key, const i
   if (admitted_.count(text) != 0 || datapath_.next_id() >= l2::max_ports) return nullptr;
   // Admitted by --allowed-keys, or by a certificate of our CA.
   std::string name, how;
+  l2::vlan_set vlans;
   const auto it = std::find_if(allowed_.begin(), allowed_.end(), [&](const allowed_key& a) { return a.key == key; });
   if (it != allowed_.end()) {
     name = it->name;
@@ -489,6 +490,13 @@ ports::uplink_port* peer_set::admit(const ports::noise::public_key& key, const i
     }
     name = c.name;
     how = "--ca, certificate " + ports::certificate::fingerprint(certificate);
+    if (!c.vlans.empty()) {
+      // The certificate limits the host to these VLANs: its port is a trunk of them.
+      for (std::uint16_t v : c.vlans) {
+        if (v >= 1 && v <= l2::max_vlan_id) vlans.set(v);
+      }
+      how += ", VLANs " + std::to_string(c.vlans.size());
+    }
   } else {
     return nullptr;
   }
@@ -500,7 +508,8 @@ ports::uplink_port* peer_set::admit(const ports::noise::public_key& key, const i
   const l2::port_id id = datapath_.next_id();
   auto peer = std::make_unique<ports::uplink_port>(id, name, *endpoint_, from, "", "", key);
   ports::uplink_port* raw = peer.get();
-  datapath_.add_port(std::move(peer), l2::port_role::learned_uplink);
+  datapath_.add_port(std::move(peer), l2::port_role::learned_uplink,
+                     vlans.any() ? l2::vlan_mode::trunk(vlans) : l2::vlan_mode::transparent());
   admitted_[text] = id;
   spdlog::info("peer {}: admitted from {} ({}, key {})", name, ports::to_string(from), how, text);
   return raw;

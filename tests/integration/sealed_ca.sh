@@ -12,7 +12,9 @@
 #      h2, each by certificate (logged with the certificate's fingerprint).
 #   3. h4 with a certificate of another CA names h1: refused ("signed by
 #      another CA" in h1's log), vm4 reaches no VM.
-#   4. h3 revoked at h1 (its key written into h1's --revoked file): h1 removes
+#   4. h4 with a certificate for VLAN 10 only: admitted as a trunk of VLAN
+#      10; its untagged frames are dropped (vlan_not_allowed).
+#   5. h3 revoked at h1 (its key written into h1's --revoked file): h1 removes
 #      it within 2 s, vm1 no longer reaches vm3, vm2 still does, and h3's next
 #      handshake is refused as revoked.
 TEST_TAG=ca
@@ -77,6 +79,20 @@ if in_ns vm4 ping -n -q -c 3 -i 0.2 -W 1 "$V.1" >/dev/null 2>&1; then fail "vm4 
 wait_log "$WORK/vswitchd-h1.log" 0 "with key ${KEY[4]//+/\\+} refused: its certificate is not accepted: signed by another CA" 3 \
   >/dev/null || fail "h1 did not log h4's refusal (signed by another CA): $(grep refused "$WORK/vswitchd-h1.log" | tail -n 2)"
 log "   h1 refused h4: signed by another CA"
+stop_vswitchd "$pid4" 2
+
+check "h4 again, certified by the CA for VLAN 10 only: admitted as a trunk of VLAN 10, its untagged frames dropped"
+"$VSWITCHD" --ca-sign "$WORK/ca" --name host4.lab --public-key "${KEY[4]}" --vlans 10 >"$WORK/h4-v10.crt" ||
+  fail "--ca-sign --vlans 10"
+start_vswitchd h4 "$WORK/vswitchd-h4b.log" --port "tap:$(name t4b)" --identity "$WORK/h4.id" \
+  --certificate "$WORK/h4-v10.crt" --uplink "$U.1:4789,key=${KEY[1]}" "${SEALED[@]}"
+pid4="$VSW_PID"
+tap_to_ns h4 "$(name t4b)" vm4 "$V.4/24"
+wait_log "$WORK/vswitchd-h1.log" 0 'peer host4.lab: admitted from .*VLANs 1' 5 >/dev/null || fail "h1 did not admit host4.lab for VLAN 10"
+if in_ns vm4 ping -n -q -c 3 -i 0.2 -W 1 "$V.1" >/dev/null 2>&1; then fail "vm4's untagged frames reach vm1"; fi
+line="$(port_line "$(counters "$pid1")" host4.lab)"
+[ "$(drop_count "$line" vlan_not_allowed)" -gt 0 ] || fail "h1 did not drop host4.lab's untagged frames: $line"
+log "   h1: $line"
 stop_vswitchd "$pid4" 2
 
 check "h3 revoked at h1: removed within 2 s, vm1 cut off from vm3, vm2 still reaches vm3"
