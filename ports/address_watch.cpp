@@ -35,10 +35,11 @@ read_loop::step address_watch::read_one() {
   alignas(nlmsghdr) std::array<char, 8192> buffer;
   const ssize_t n = ::recv(reader_->fd(), buffer.data(), buffer.size(), MSG_DONTWAIT);
   if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return read_loop::step::would_block;
+    const int error = errno;  // (changed_() may send, and so set errno)
+    if (error == EAGAIN || error == EWOULDBLOCK) return read_loop::step::would_block;
     // ENOBUFS: events were lost; something changed, so say so.
-    if (errno == ENOBUFS) changed_();
-    return errno == EINTR || errno == ENOBUFS ? read_loop::step::again : read_loop::step::stop;
+    if (error == ENOBUFS) changed_();
+    return error == EINTR || error == ENOBUFS ? read_loop::step::again : read_loop::step::stop;
   }
   bool address_event = false;
   int left = static_cast<int>(n);

@@ -103,9 +103,16 @@ std::optional<contents> decode(std::span<const std::byte> bytes, std::string& er
   }
   std::copy_n(bytes.begin() + static_cast<std::ptrdiff_t>(at), 32, c.host_key.begin());
   at += 32;
-  c.not_before = from_seconds(l2::byte_order::load64(bytes, at));
-  c.not_after = from_seconds(l2::byte_order::load64(bytes, at + 8));
+  const std::uint64_t not_before = l2::byte_order::load64(bytes, at);
+  const std::uint64_t not_after = l2::byte_order::load64(bytes, at + 8);
   at += 16;
+  // (Beyond the year 36000 a time would overflow the clock's nanoseconds.)
+  if (not_before > (std::uint64_t{1} << 40) || not_after > (std::uint64_t{1} << 40)) {
+    error = "the certificate's validity is out of range";
+    return std::nullopt;
+  }
+  c.not_before = from_seconds(not_before);
+  c.not_after = from_seconds(not_after);
   const std::size_t name_size = std::to_integer<std::size_t>(bytes[at++]);
   if (!need(name_size + 1)) {
     error = "truncated certificate";

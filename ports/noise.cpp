@@ -252,6 +252,11 @@ handshake::handshake(const handshake_config& config)
   if (pattern_->responder_premessage.count != 0) mix_hash(initiator_ ? *rs_ : s_->public_key);
 }
 
+handshake::~handshake() {
+  sodium_memzero(ck_.data(), ck_.size());
+  if (psk_) sodium_memzero(psk_->data(), psk_->size());
+}
+
 void handshake::mix_hash(std::span<const std::byte> data) {
   crypto_hash_sha256_state state;
   crypto_hash_sha256_init(&state);

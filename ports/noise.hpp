@@ -147,6 +147,10 @@ class handshake {
  public:
   /// Throws std::invalid_argument if the config lacks a key its pattern needs.
   explicit handshake(const handshake_config& config);
+  handshake(const handshake&) = default;
+  handshake& operator=(const handshake&) = default;
+  /// Wipes the chaining key and the psk (the key pairs wipe themselves).
+  ~handshake();
 
   /// The bytes write_message adds to a payload of `payload_size` for the next message.
   std::size_t next_message_overhead() const;

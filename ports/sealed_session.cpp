@@ -39,10 +39,12 @@ local_identity::local_identity(std::optional<noise::key_pair> identity, std::vec
       random_index_(std::move(random_index)) {
   if (identity_) own_mac1_key_ = mac1_key(identity_->public_key);
   set_psks(std::move(psks));
+  randombytes_buf(slot_key_.data(), slot_key_.size());
 }
 
 bool local_identity::set_psks(std::vector<key> psks) {
   if (!identity_ && psks.empty()) return false;
+  for (key& k : psks_) sodium_memzero(k.data(), k.size());
   psks_ = std::move(psks);
   psk_mac1_keys_.clear();
   for (const key& k : psks_) psk_mac1_keys_.push_back(mac1_key(k));
@@ -158,7 +160,7 @@ admission local_identity::admit(std::span<const std::byte> datagram, std::span<c
   // 2. The source's own rate.
   why = l2::drop_reason::handshake_limited;
   const std::uint32_t slot =
-      source.empty() ? 0 : l2::byte_order::load32(keyed_mac(cookie_secret_, source), 0) % per_source_.size();
+      source.empty() ? 0 : l2::byte_order::load32(keyed_mac(slot_key_, source), 0) % per_source_.size();
   if (!per_source_[slot].take(limits_.per_source_per_second, limits_.per_source_burst, now)) return admission::drop;
   // 3. Under load, only initiations with the source's cookie are read.
   if (under_load(now)) return check_mac2(cookie_of(source, now), datagram) ? admission::read : admission::cookie;
@@ -193,6 +195,12 @@ std::span<const std::byte> local_identity::cookie_reply(std::span<const std::byt
 
 session::session(session_settings settings, std::optional<noise::public_key> remote_static, void* owner)
     : settings_(settings), remote_static_(remote_static), owner_(owner) {}
+
+session::keypair::~keypair() {
+  sodium_memzero(send.data(), send.size());
+  sodium_memzero(receive.data(), receive.size());
+  sodium_memzero(psk.data(), psk.size());
+}
 
 bool session::usable(const keypair& k, time_point now) const {
   return k.local != 0 && now - k.created < settings_.reject_after() && now < k.ends &&
@@ -239,8 +247,11 @@ bool session::handshake_due(time_point now) const {
     return !(usable(next_, now) && now - next_.created < 2 * settings_.keepalive);
   }
   const auto age = now - current_.created;
+  // (The responder waits a little longer, in case the initiator is gone;
+  // never past the session's age limit.)
+  const auto responder_margin = std::min<std::chrono::milliseconds>(settings_.peer_timeout, settings_.rekey_interval / 4);
   if (current_.initiator ? age >= settings_.rekey_interval
-                         : age >= settings_.rekey_interval + settings_.peer_timeout)
+                         : age >= settings_.rekey_interval + responder_margin)
     return true;
   return current_.next_counter >= settings_.rekey_after_messages || !state_.up;
 }

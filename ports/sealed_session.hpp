@@ -172,6 +172,7 @@ class local_identity {
   std::array<bucket, 1024> per_source_{};  ///< by a hash of the source address (collisions share)
   time_point overloaded_at_{};
   key cookie_secret_{};
+  key slot_key_{};  ///< random: where a source's rate is kept is not predictable
   time_point cookie_secret_at_{};
   bool cookie_secret_set_ = false;
 };
@@ -279,6 +280,11 @@ class session {
     time_point ends = time_point::max();  ///< its overlay key was dropped: unusable from then
     key psk{};                 ///< the overlay key its handshake mixed in
     bool initiator = false;    ///< we initiated its handshake
+
+    keypair() = default;
+    keypair(const keypair&) = default;
+    keypair& operator=(const keypair&) = default;
+    ~keypair();                ///< wipes the keys
   };
   struct pending {
     std::optional<noise::handshake> handshake;  ///< after message 1

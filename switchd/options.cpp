@@ -150,7 +150,8 @@ std::vector<host_port> parse_peers_file(std::string_view text, const std::string
         if (word.empty()) continue;
         if (!word.starts_with("key=") || key) {
           throw options_error(where + " '" + word +
-                              "': a peer line is HOST:PORT or HOST, then key=PUBLIC_KEY with --identity");
+                              "': one peer per line, written HOST:PORT or HOST (then key=PUBLIC_KEY with "
+                              "--identity)");
         }
         key = parse_peer_key(word.substr(4), where + " ");
       }

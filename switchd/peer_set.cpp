@@ -155,7 +155,14 @@ std::optional<std::pair<std::string, l2::port_id>> peer_set::remove(const std::s
   std::erase_if(file_peers_, [&](const auto& kv) { return kv.second == *found; });
   std::erase_if(option_peers_, [&](const auto& kv) { return kv.second == *found; });
   std::erase(learned_, *found);
-  std::erase_if(admitted_, [&](const auto& kv) { return kv.second == *found; });
+  for (auto it = admitted_.begin(); it != admitted_.end();) {
+    if (it->second != *found) {
+      ++it;
+      continue;
+    }
+    admitted_by_ca_.erase(it->first);
+    it = admitted_.erase(it);
+  }
   registry_.remove(*found);
   return std::pair{name, *found};
 }
@@ -184,6 +191,7 @@ void peer_set::tick() {
     spdlog::info("--revoked {}: changed; reloading", *opts_.revoked);
     reload_revoked();
   }
+  check_certificates();
   if (!learned_.empty()) forget_idle();
 }
 
@@ -301,10 +309,10 @@ void peer_set::open_uplinks(const std::vector<host_port>& file_peers) {
       return admit(key, from, certificate, why_not);
     });
   }
-  if (opts.revoked) {
-    reload_revoked();
+  if (opts.revoked) reload_revoked();
+  if (opts.revoked || opts.ca) {
     endpoint_->on_refusal([this](const ports::noise::public_key& key, std::span<const std::byte> certificate) {
-      return is_revoked(key, certificate);
+      return is_refused(key, certificate);
     });
   }
 
@@ -463,8 +471,46 @@ ports::certificate::ca_public_key peer_set::load_ca_key() const {
 
 bool peer_set::is_revoked(const ports::noise::public_key& key, std::span<const std::byte> certificate) const {
   if (revoked_.empty()) return false;
-  if (revoked_.count(ports::identity::to_base64(key)) != 0) return true;
-  return !certificate.empty() && revoked_.count(ports::certificate::fingerprint(certificate)) != 0;
+  const std::string text = ports::identity::to_base64(key);
+  if (revoked_.count(text) != 0 || revoked_by_certificate_.count(text) != 0) return true;
+  if (certificate.empty() || revoked_.count(ports::certificate::fingerprint(certificate)) == 0) return false;
+  // Its certificate is revoked: the key is too (a host cannot get round the
+  // revocation by leaving the certificate out of its next handshake).
+  revoked_by_certificate_.insert(text);
+  return true;
+}
+
+bool peer_set::is_refused(const ports::noise::public_key& key, std::span<const std::byte> certificate) const {
+  if (is_revoked(key, certificate)) return true;
+  if (!ca_ || admitted_by_ca_.count(ports::identity::to_base64(key)) == 0) return false;
+  // Admitted by its certificate: every handshake must carry a valid one.
+  return certificate.empty() ||
+         ports::certificate::check(certificate, *ca_, key, std::chrono::system_clock::now()).has_value();
+}
+
+void peer_set::check_certificates() {
+  if (!ca_ || admitted_by_ca_.empty()) return;
+  const auto now = std::chrono::system_clock::now();
+  std::vector<l2::port_id> expired;
+  for (const std::string& text : admitted_by_ca_) {
+    const auto it = admitted_.find(text);
+    if (it == admitted_.end()) continue;
+    const auto* up = dynamic_cast<const ports::uplink_port*>(datapath_.ports()[it->second].get());
+    if (up == nullptr || !up->session().remote_static()) continue;
+    const auto why = ports::certificate::check(up->session().peer_certificate(), *ca_, *up->session().remote_static(), now);
+    if (!why) continue;
+    spdlog::info("peer {}: removed (its certificate: {}): sessions ended", up->name(), *why);
+    expired.push_back(it->second);
+  }
+  for (const l2::port_id id : expired) {
+    for (auto it = admitted_.begin(); it != admitted_.end(); ++it) {
+      if (it->second != id) continue;
+      admitted_by_ca_.erase(it->first);
+      admitted_.erase(it);
+      break;
+    }
+    registry_.remove(id);
+  }
 }
 
 ports::uplink_port* peer_set::admit(const ports::noise::public_key& key, const ip::udp::endpoint& from,
@@ -490,6 +536,7 @@ ports::uplink_port* peer_set::admit(const ports::noise::public_key& key, const i
     }
     name = c.name;
     how = "--ca, certificate " + ports::certificate::fingerprint(certificate);
+    admitted_by_ca_.insert(text);
     if (!c.vlans.empty()) {
       // The certificate limits the host to these VLANs: its port is a trunk of them.
       for (std::uint16_t v : c.vlans) {
@@ -545,6 +592,7 @@ void peer_set::reload_revoked() {
     next.insert(word);
   }
   revoked_ = std::move(next);
+  revoked_by_certificate_.clear();  // (found again from the peers' certificates below)
   // Revoked peers: admitted ones are removed, configured ones lose their sessions.
   std::size_t cut = 0;
   std::vector<l2::port_id> removed;
@@ -558,6 +606,7 @@ void peer_set::reload_revoked() {
     if (const auto it = admitted_.find(text_key); it != admitted_.end()) {
       spdlog::info("peer {}: removed (revoked): sessions ended", up->name());
       removed.push_back(it->second);
+      admitted_by_ca_.erase(it->first);
       admitted_.erase(it);
     } else {
       spdlog::info("peer {}: revoked: sessions ended, handshakes refused", up->name());
@@ -581,9 +630,10 @@ void peer_set::reload_allowed_keys() {
   allowed_ = std::move(next);
   std::size_t removed = 0;
   for (auto it = admitted_.begin(); it != admitted_.end();) {
-    const bool still = std::any_of(allowed_.begin(), allowed_.end(), [&](const allowed_key& a) {
-      return ports::identity::to_base64(a.key) == it->first;
-    });
+    const bool still = admitted_by_ca_.count(it->first) != 0 ||  // (--ca's, not this file's)
+                       std::any_of(allowed_.begin(), allowed_.end(), [&](const allowed_key& a) {
+                         return ports::identity::to_base64(a.key) == it->first;
+                       });
     if (still) {
       ++it;
       continue;

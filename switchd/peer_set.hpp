@@ -121,8 +121,14 @@ class peer_set {
   /// certificate valid (nullptr, with the reason in `why_not`: refused).
   ports::uplink_port* admit(const ports::noise::public_key& key, const boost::asio::ip::udp::endpoint& from,
                             std::span<const std::byte> certificate, std::string& why_not);
-  /// Whether `key` (or `certificate`) is in --revoked.
+  /// Whether `key` (or `certificate`) is in --revoked. A key whose
+  /// certificate was revoked stays refused without that certificate too.
   bool is_revoked(const ports::noise::public_key& key, std::span<const std::byte> certificate) const;
+  /// Whether handshakes with `key` are refused now: revoked, or admitted by
+  /// --ca and its certificate (in this handshake) no longer valid.
+  bool is_refused(const ports::noise::public_key& key, std::span<const std::byte> certificate) const;
+  /// Peers admitted by --ca whose certificate has expired are removed.
+  void check_certificates();
   /// Reloads --revoked: revoked peers' sessions end (admitted ones are removed).
   void reload_revoked();
   /// This host's --certificate, checked against its identity; throws startup_error.
@@ -156,6 +162,8 @@ class peer_set {
   std::map<std::string, l2::port_id> admitted_;      ///< peers admitted by --allowed-keys or --ca, by key (base64)
   std::optional<ports::certificate::ca_public_key> ca_;  ///< --ca
   std::set<std::string> revoked_;                    ///< --revoked: keys (base64) and fingerprints (hex)
+  mutable std::set<std::string> revoked_by_certificate_;  ///< keys whose certificate is revoked
+  std::set<std::string> admitted_by_ca_;             ///< keys (base64) of the peers --ca admitted
   file_stamp revoked_stamp_;
   ports::uplink_port* group_port_ = nullptr;         ///< group mode: the group itself
   static constexpr std::size_t max_learned_peers = 256;
