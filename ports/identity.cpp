@@ -2,19 +2,13 @@
 
 #include <sodium.h>
 
+#include "ports/text_lines.hpp"
+
 namespace ports::identity {
 namespace {
 
 constexpr std::size_t base64_size = 44;  ///< 32 bytes with padding
 constexpr int variant = sodium_base64_VARIANT_ORIGINAL;
-
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' || c == '\n'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 /// 32 bytes from 44 characters of base64, or nullopt.
 std::optional<noise::secret> decode(std::string_view text) {
@@ -41,7 +35,7 @@ std::string to_base64(std::span<const std::byte, noise::dh_size> key) {
 
 std::optional<noise::public_key> parse_public_key(std::string_view text, std::string& error) {
   noise::initialize();
-  text = trim(text);
+  text = trim_space(text);
   if (text.size() != base64_size) {
     error = "not a public key: expected 44 characters of base64 (as `vswitchd --public-key FILE` or "
             "`wg pubkey` print), found " + std::to_string(text.size());
@@ -60,14 +54,11 @@ std::optional<noise::public_key> parse_public_key(std::string_view text, std::st
 identity_file parse_identity_file(std::string_view text) {
   noise::initialize();
   identity_file out;
-  std::size_t line_number = 0, key_line = 0;
-  while (!text.empty()) {
-    ++line_number;
-    const std::size_t end = text.find('\n');
-    const std::string_view raw = text.substr(0, end);
-    text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
-    const std::string_view line = trim(raw.substr(0, raw.find('#')));
-    if (line.empty()) continue;
+  std::size_t key_line = 0;
+  text_lines lines(text);
+  while (lines.next()) {
+    const std::size_t line_number = lines.number();
+    const std::string_view line = lines.line();
     const std::string where = "line " + std::to_string(line_number) + ": ";
     if (key_line != 0) {
       out.error = where + "a second key (the first is on line " + std::to_string(key_line) +

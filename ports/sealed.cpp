@@ -9,6 +9,7 @@
 
 #include "l2/byte_order.hpp"
 #include "ports/sodium_bytes.hpp"
+#include "ports/text_lines.hpp"
 
 namespace ports::sealed {
 namespace {
@@ -29,14 +30,6 @@ using l2::byte_order::load8;
 using l2::byte_order::store16;
 using l2::byte_order::store32;
 using l2::byte_order::store64;
-
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 /// The value of a hex digit, or -1.
 int hex_value(char c) {
@@ -213,15 +206,12 @@ timestamp tai64n(std::chrono::system_clock::time_point t) {
 key_file parse_key_file(std::string_view text) {
   key_file out;
   std::vector<std::size_t> key_lines;  // line number of each key, for messages
-  std::size_t line_number = 0;
-  while (!text.empty()) {
+  text_lines lines(text);
+  while (lines.next()) {
     // 1. One line, without its comment and surrounding whitespace.
-    ++line_number;
-    const std::size_t end = text.find('\n');
-    const std::string_view raw = text.substr(0, end);
-    text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
-    const std::string_view line = trim(raw.substr(0, raw.find('#')));
-    if (line.empty()) continue;
+    const std::size_t line_number = lines.number();
+    const std::string_view raw = lines.raw();
+    const std::string_view line = lines.line();
     const std::string where = "line " + std::to_string(line_number) + ": ";
 
     // 2. Exactly 64 hex digits.

@@ -1,6 +1,7 @@
 #include "switchd/options.hpp"
 
 #include "ports/identity.hpp"
+#include "ports/text_lines.hpp"
 
 #include <cctype>
 #include <charconv>
@@ -126,17 +127,10 @@ host_port parse_uplink(const std::string& text, const std::string& option) {
 std::vector<host_port> parse_peers_file(std::string_view text, const std::string& file) {
   std::vector<host_port> peers;
   std::set<std::string> seen;
-  std::size_t number = 0;
-  while (!text.empty()) {
-    const std::size_t end = std::min(text.find('\n'), text.size());
-    std::string_view line = text.substr(0, end);
-    text.remove_prefix(std::min(end + 1, text.size()));
-    ++number;
-    if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front()))) line.remove_prefix(1);
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.remove_suffix(1);
-    if (line.empty()) continue;
-    const std::string where = "--peers-file " + file + " line " + std::to_string(number) + ":";
+  ports::text_lines lines(text);
+  while (lines.next()) {
+    std::string_view line = lines.line();
+    const std::string where = "--peers-file " + file + " line " + std::to_string(lines.number()) + ":";
     // HOST[:PORT], then key=PUBLIC_KEY (with --identity).
     std::optional<ports::noise::public_key> key;
     if (const auto space = line.find_first_of(" \t"); space != std::string_view::npos) {
@@ -175,17 +169,10 @@ std::vector<host_port> parse_peers_file(std::string_view text, const std::string
 
 std::vector<allowed_key> parse_allowed_keys(std::string_view text, const std::string& file) {
   std::vector<allowed_key> out;
-  std::size_t number = 0;
-  while (!text.empty()) {
-    const std::size_t end = std::min(text.find('\n'), text.size());
-    std::string_view line = text.substr(0, end);
-    text.remove_prefix(std::min(end + 1, text.size()));
-    ++number;
-    if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front()))) line.remove_prefix(1);
-    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.remove_suffix(1);
-    if (line.empty()) continue;
-    const std::string where = "--allowed-keys " + file + " line " + std::to_string(number) + ": ";
+  ports::text_lines lines(text);
+  while (lines.next()) {
+    const std::string_view line = lines.line();
+    const std::string where = "--allowed-keys " + file + " line " + std::to_string(lines.number()) + ": ";
     const std::size_t space = std::min(line.find_first_of(" \t"), line.size());
     std::string error;
     const std::optional<ports::noise::public_key> key =
