@@ -159,13 +159,7 @@ std::optional<std::string> check(std::span<const std::byte> bytes, const ca_publ
 
 std::string fingerprint(std::span<const std::byte> bytes) {
   const noise::hash h = noise::sha256(bytes);
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < 16; ++i) {
-    out.push_back(digits[std::to_integer<unsigned>(h[i]) >> 4]);
-    out.push_back(digits[std::to_integer<unsigned>(h[i]) & 15]);
-  }
-  return out;
+  return to_hex(std::span(h).first<16>());
 }
 
 std::string to_base64(std::span<const std::byte> bytes) {

@@ -267,25 +267,10 @@ key_file parse_key_file(std::string_view text) {
 std::string fingerprint(const key& k) {
   constexpr std::string_view label = "vswitchd key fingerprint";
   const mac m = keyed_mac(k, std::as_bytes(std::span(label)));
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < 4; ++i) {
-    out.push_back(digits[std::to_integer<unsigned>(m[i]) >> 4]);
-    out.push_back(digits[std::to_integer<unsigned>(m[i]) & 0x0f]);
-  }
-  return out;
+  return to_hex(std::span(m).first<4>());
 }
 
-std::string format_key(const key& k) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * k.size());
-  for (std::byte b : k) {
-    out.push_back(digits[std::to_integer<unsigned>(b) >> 4]);
-    out.push_back(digits[std::to_integer<unsigned>(b) & 0x0f]);
-  }
-  return out;
-}
+std::string format_key(const key& k) { return to_hex(k); }
 
 key generate_key() {
   initialize();

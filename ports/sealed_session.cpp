@@ -223,9 +223,13 @@ void session::drop(local_identity& me, keypair& k) {
   k = keypair{};
 }
 
-void session::promote(local_identity& me, keypair& k) {
+void session::promote(local_identity& me, keypair& k, time_point now) {
   // `k` is moved in (it may be next_): the current session becomes the
   // previous one, which keeps opening what was sealed under it.
+  if (usable(current_, now)) ++state_.rekeys;
+  attempts_ = 0;
+  state_.last_handshake = now;
+  ++state_.handshakes_done;
   keypair installed = k;
   if (&k != &current_) k = keypair{};
   drop(me, previous_);
@@ -390,12 +394,7 @@ opened session::complete(local_identity& me, std::span<const std::byte> datagram
   k.initiator = true;
   state_.rtt = std::chrono::duration_cast<std::chrono::nanoseconds>(now - pending_.sent);
   pending_ = pending{};  // its index is the session's now
-  const bool renewal = usable(current_, now);
-  promote(me, k);
-  attempts_ = 0;
-  state_.last_handshake = now;
-  ++state_.handshakes_done;
-  if (renewal) ++state_.rekeys;
+  promote(me, k, now);
   state_.last_rx = now;
   out.authentic = true;
   out.keepalive = true;  // the responder uses the session once it has heard on it
@@ -520,12 +519,7 @@ opened session::open(local_identity& me, std::span<std::byte> datagram, const pa
   out.authentic = true;
   // 4. The first message on a session we answered confirms it.
   if (k == &next_) {
-    const bool renewal = usable(current_, now);
-    promote(me, next_);
-    attempts_ = 0;
-    state_.last_handshake = now;
-    ++state_.handshakes_done;
-    if (renewal) ++state_.rekeys;
+    promote(me, next_, now);
     out.new_session = true;
   }
   state_.last_rx = now;

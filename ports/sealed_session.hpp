@@ -302,8 +302,9 @@ class session {
   opened complete(local_identity& me, std::span<const std::byte> datagram, const parsed& p, time_point now);
   /// The key pair with our index `index`, or nullptr.
   keypair* find(std::uint32_t index);
-  /// Installs `k` as the current session (the old one becomes previous).
-  void promote(local_identity& me, keypair& k);
+  /// Installs `k` as the current session (the old one becomes previous)
+  /// and counts the finished handshake (a rekey if a session was usable).
+  void promote(local_identity& me, keypair& k, time_point now);
   void drop(local_identity& me, keypair& k);
   bool usable(const keypair& k, time_point now) const;
   /// Whether a handshake is due: none works, the current one is old, or the peer went silent.

@@ -10,6 +10,7 @@
 // Then the failures a peer can cause: any flipped bit, a wrong psk, a wrong
 // static key, a low-order point, messages out of turn.
 #include "ports/noise.hpp"
+#include "ports/sodium_bytes.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -25,21 +26,12 @@ namespace {
 
 namespace noise = ports::noise;
 using bytes = std::vector<std::byte>;
+using ports::to_hex;
 
 bytes from_hex(std::string_view hex) {
   bytes out;
   for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
     out.push_back(static_cast<std::byte>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  return out;
-}
-
-std::string to_hex(std::span<const std::byte> data) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (std::byte b : data) {
-    out.push_back(digits[std::to_integer<unsigned>(b) >> 4]);
-    out.push_back(digits[std::to_integer<unsigned>(b) & 15]);
-  }
   return out;
 }
 
