@@ -22,22 +22,6 @@ namespace {
 
 namespace ip = boost::asio::ip;
 
-/// The whole of a small text file, or an error message.
-std::optional<std::string> read_text(const std::string& path, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = std::string("cannot read it (") + std::strerror(errno) + "); check the path";
-    return std::nullopt;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (text.str().size() > (1u << 20)) {
-    error = "larger than 1 MiB; is it the right file?";
-    return std::nullopt;
-  }
-  return text.str();
-}
-
 /// add_uplink_async's reason for a peer that is this daemon.
 const std::string this_host = "is this host's own address and port; name another host's";
 
@@ -104,14 +88,7 @@ void peer_set::load() {
       throw startup_error(e.what());
     }
   }
-  if (opts_.allowed_keys) {
-    allowed_stamp_ = stamp_of(*opts_.allowed_keys);
-    try {
-      allowed_ = read_allowed_keys();
-    } catch (const options_error& e) {
-      throw startup_error(e.what());
-    }
-  }
+  admission_.load();
   if (opts_.ports.size() + opts_.uplinks.size() + file_peers.size() > l2::max_ports) {
     throw startup_error("too many ports: at most " + std::to_string(l2::max_ports) +
                         " ports and uplinks together");
@@ -155,14 +132,7 @@ std::optional<std::pair<std::string, l2::port_id>> peer_set::remove(const std::s
   std::erase_if(file_peers_, [&](const auto& kv) { return kv.second == *found; });
   std::erase_if(option_peers_, [&](const auto& kv) { return kv.second == *found; });
   std::erase(learned_, *found);
-  for (auto it = admitted_.begin(); it != admitted_.end();) {
-    if (it->second != *found) {
-      ++it;
-      continue;
-    }
-    admitted_by_ca_.erase(it->first);
-    it = admitted_.erase(it);
-  }
+  std::erase_if(admitted_, [&](const auto& kv) { return kv.second.id == *found; });
   registry_.remove(*found);
   return std::pair{name, *found};
 }
@@ -183,14 +153,7 @@ void peer_set::tick() {
     spdlog::info("--peers-file {}: changed; reloading", *opts_.peers_file);
     reload_peers();
   }
-  if (opts_.allowed_keys && stamp_of(*opts_.allowed_keys) != allowed_stamp_) {
-    spdlog::info("--allowed-keys {}: changed; reloading", *opts_.allowed_keys);
-    reload_allowed_keys();
-  }
-  if (opts_.revoked && stamp_of(*opts_.revoked) != revoked_stamp_) {
-    spdlog::info("--revoked {}: changed; reloading", *opts_.revoked);
-    reload_revoked();
-  }
+  apply(admission_.tick());
   check_certificates();
   if (!learned_.empty()) forget_idle();
 }
@@ -238,8 +201,7 @@ ports::uplink_settings peer_set::endpoint_settings() {
       throw startup_error(e.what());
     }
   }
-  if (opts.certificate) settings.certificate = load_certificate(settings);
-  if (opts.ca) ca_ = load_ca_key();
+  if (opts.certificate) settings.certificate = admission_.load_certificate(settings.identity->public_key);
   if (opts.group) {
     settings.group = ip::make_address_v4(*opts.group);
     if (opts.group_dev) {
@@ -303,14 +265,13 @@ void peer_set::open_uplinks(const std::vector<host_port>& file_peers) {
     datapath_.add_port(std::move(port));
     endpoint_->on_stranger([this](const ip::udp::endpoint& from) { return learn(from); });
   }
-  if (opts.allowed_keys || opts.ca) {
+  if (admission_.admits_callers()) {
     endpoint_->on_unknown_key([this](const ports::noise::public_key& key, const ip::udp::endpoint& from,
                                      std::span<const std::byte> certificate, std::string& why_not) {
       return admit(key, from, certificate, why_not);
     });
   }
-  if (opts.revoked) reload_revoked();
-  if (opts.revoked || opts.ca) {
+  if (admission_.refuses()) {
     endpoint_->on_refusal([this](const ports::noise::public_key& key, std::span<const std::byte> certificate) {
       return is_refused(key, certificate);
     });
@@ -418,137 +379,38 @@ ports::uplink_port* peer_set::learn(const ip::udp::endpoint& from) {
   return raw;
 }
 
-std::vector<allowed_key> peer_set::read_allowed_keys() const {
-  std::string error;
-  const std::optional<std::string> text = read_text(*opts_.allowed_keys, error);
-  if (!text) throw startup_error("--allowed-keys " + *opts_.allowed_keys + ": " + error);
-  return parse_allowed_keys(*text, *opts_.allowed_keys);
+void peer_set::check_certificates() {
+  std::vector<l2::port_id> expired;
+  for (const auto& [text, a] : admitted_) {
+    if (!a.by_ca) continue;
+    const auto* up = dynamic_cast<const ports::uplink_port*>(datapath_.ports()[a.id].get());
+    if (up == nullptr || !up->session().remote_static()) continue;
+    const auto why = admission_.certificate_problem(*up->session().remote_static(), up->session().peer_certificate());
+    if (!why) continue;
+    spdlog::info("peer {}: removed (its certificate: {}): sessions ended", up->name(), *why);
+    expired.push_back(a.id);
+  }
+  for (const l2::port_id id : expired) remove_admitted(id);
 }
 
-std::vector<std::byte> peer_set::load_certificate(const ports::uplink_settings& settings) const {
-  const std::string& file = *opts_.certificate;
-  std::string error;
-  const std::optional<std::string> text = read_text(file, error);
-  if (!text) throw startup_error("--certificate " + file + ": " + error);
-  const auto bytes = ports::certificate::from_base64(*text);
-  const std::string fix = "; sign one for this host's key with vswitchd --ca-sign DIR --name NAME --public-key KEY";
-  if (!bytes) throw startup_error("--certificate " + file + ": not base64" + fix);
-  const std::optional<ports::certificate::contents> decoded = ports::certificate::decode(*bytes, error);
-  if (!decoded) throw startup_error("--certificate " + file + ": " + error + fix);
-  ports::certificate::contents c;
-  if (const auto why = ports::certificate::check(*bytes, decoded->ca, settings.identity->public_key,
-                                                 std::chrono::system_clock::now(), &c)) {
-    throw startup_error("--certificate " + file + ": " + *why + fix);
-  }
-  spdlog::info("--certificate {}: {}, valid {} more day(s), fingerprint {}", file, c.name,
-               std::chrono::duration_cast<std::chrono::hours>(c.not_after - std::chrono::system_clock::now()).count() / 24,
-               ports::certificate::fingerprint(*bytes));
-  return *bytes;
-}
-
-ports::certificate::ca_public_key peer_set::load_ca_key() const {
-  // A key (44 characters of base64 that decode to 32 bytes), else a file holding one.
-  std::string text = *opts_.ca;
-  const auto as_key = ports::certificate::from_base64(text);
-  if (text.size() != 44 || !as_key || as_key->size() != 32) {
-    std::string error;
-    const std::optional<std::string> file = read_text(*opts_.ca, error);
-    if (!file) {
-      throw startup_error("--ca " + *opts_.ca + ": neither a public key (44 characters of base64) nor a file: " +
-                          error);
-    }
-    text = *file;
-  }
-  const auto bytes = ports::certificate::from_base64(text);
-  if (!bytes || bytes->size() != 32) {
-    throw startup_error("--ca " + *opts_.ca + ": not a CA public key (base64 of 32 bytes, as DIR/ca.pub of "
-                        "vswitchd --ca-init DIR holds)");
-  }
-  ports::certificate::ca_public_key out{};
-  std::copy(bytes->begin(), bytes->end(), out.begin());
-  return out;
-}
-
-bool peer_set::is_revoked(const ports::noise::public_key& key, std::span<const std::byte> certificate) const {
-  if (revoked_.empty()) return false;
-  const std::string text = ports::identity::to_base64(key);
-  if (revoked_.count(text) != 0 || revoked_by_certificate_.count(text) != 0) return true;
-  if (certificate.empty() || revoked_.count(ports::certificate::fingerprint(certificate)) == 0) return false;
-  // Its certificate is revoked: the key is too (a host cannot get round the
-  // revocation by leaving the certificate out of its next handshake).
-  revoked_by_certificate_.insert(text);
-  return true;
+void peer_set::remove_admitted(l2::port_id id) {
+  std::erase_if(admitted_, [&](const auto& kv) { return kv.second.id == id; });
+  registry_.remove(id);
 }
 
 bool peer_set::is_refused(const ports::noise::public_key& key, std::span<const std::byte> certificate) const {
-  if (is_revoked(key, certificate)) return true;
-  if (!ca_ || admitted_by_ca_.count(ports::identity::to_base64(key)) == 0) return false;
-  // Admitted by its certificate: every handshake must carry a valid one.
-  return certificate.empty() ||
-         ports::certificate::check(certificate, *ca_, key, std::chrono::system_clock::now()).has_value();
-}
-
-void peer_set::check_certificates() {
-  if (!ca_ || admitted_by_ca_.empty()) return;
-  const auto now = std::chrono::system_clock::now();
-  std::vector<l2::port_id> expired;
-  for (const std::string& text : admitted_by_ca_) {
-    const auto it = admitted_.find(text);
-    if (it == admitted_.end()) continue;
-    const auto* up = dynamic_cast<const ports::uplink_port*>(datapath_.ports()[it->second].get());
-    if (up == nullptr || !up->session().remote_static()) continue;
-    const auto why = ports::certificate::check(up->session().peer_certificate(), *ca_, *up->session().remote_static(), now);
-    if (!why) continue;
-    spdlog::info("peer {}: removed (its certificate: {}): sessions ended", up->name(), *why);
-    expired.push_back(it->second);
-  }
-  for (const l2::port_id id : expired) {
-    for (auto it = admitted_.begin(); it != admitted_.end(); ++it) {
-      if (it->second != id) continue;
-      admitted_by_ca_.erase(it->first);
-      admitted_.erase(it);
-      break;
-    }
-    registry_.remove(id);
-  }
+  const auto it = admitted_.find(ports::identity::to_base64(key));
+  return admission_.is_refused(key, certificate, it != admitted_.end() && it->second.by_ca);
 }
 
 ports::uplink_port* peer_set::admit(const ports::noise::public_key& key, const ip::udp::endpoint& from,
                                     std::span<const std::byte> certificate, std::string& why_not) {
   const std::string text = ports::identity::to_base64(key);
   if (admitted_.count(text) != 0 || datapath_.next_id() >= l2::max_ports) return nullptr;
-  // Admitted by --allowed-keys, or by a certificate of our CA.
-  std::string name, how;
-  l2::vlan_set vlans;
-  const auto it = std::find_if(allowed_.begin(), allowed_.end(), [&](const allowed_key& a) { return a.key == key; });
-  if (it != allowed_.end()) {
-    name = it->name;
-    how = "--allowed-keys";
-  } else if (ca_) {
-    if (certificate.empty()) {
-      why_not = "not a peer, and no certificate (give it one: vswitchd --ca-sign, then --certificate FILE)";
-      return nullptr;
-    }
-    ports::certificate::contents c;
-    if (const auto bad = ports::certificate::check(certificate, *ca_, key, std::chrono::system_clock::now(), &c)) {
-      why_not = "its certificate is not accepted: " + *bad;
-      return nullptr;
-    }
-    name = c.name;
-    how = "--ca, certificate " + ports::certificate::fingerprint(certificate);
-    admitted_by_ca_.insert(text);
-    if (!c.vlans.empty()) {
-      // The certificate limits the host to these VLANs: its port is a trunk of them.
-      for (std::uint16_t v : c.vlans) {
-        if (v >= 1 && v <= l2::max_vlan_id) vlans.set(v);
-      }
-      how += ", VLANs " + std::to_string(c.vlans.size());
-    }
-  } else {
-    return nullptr;
-  }
+  std::optional<admission::verdict> v = admission_.admit(key, certificate, why_not);
+  if (!v) return nullptr;
   // Its name: the one in the file or certificate, else the start of its key; unique among the ports.
-  if (name.empty()) name = "key:" + text.substr(0, 8);
+  std::string name = v->name.empty() ? "key:" + text.substr(0, 8) : v->name;
   for (const auto& p : datapath_.ports()) {
     if (p && p->name() == name) name += "-" + text.substr(0, 8);
   }
@@ -556,96 +418,54 @@ ports::uplink_port* peer_set::admit(const ports::noise::public_key& key, const i
   auto peer = std::make_unique<ports::uplink_port>(id, name, *endpoint_, from, "", "", key);
   ports::uplink_port* raw = peer.get();
   datapath_.add_port(std::move(peer), l2::port_role::learned_uplink,
-                     vlans.any() ? l2::vlan_mode::trunk(vlans) : l2::vlan_mode::transparent());
-  admitted_[text] = id;
-  spdlog::info("peer {}: admitted from {} ({}, key {})", name, ports::to_string(from), how, text);
+                     v->vlans.any() ? l2::vlan_mode::trunk(v->vlans) : l2::vlan_mode::transparent());
+  admitted_[text] = admitted_peer{id, v->by_ca};
+  spdlog::info("peer {}: admitted from {} ({}, key {})", name, ports::to_string(from), v->how, text);
   return raw;
 }
 
-void peer_set::reload_revoked() {
-  if (!opts_.revoked || !endpoint_) return;
-  revoked_stamp_ = stamp_of(*opts_.revoked);
-  std::string error;
-  const std::optional<std::string> text = read_text(*opts_.revoked, error);
-  if (!text) {
-    spdlog::error("--revoked {}: {}; keeping the list in use", *opts_.revoked, error);
-    return;
-  }
-  std::set<std::string> next;
-  std::istringstream lines(*text);
-  std::size_t number = 0;
-  for (std::string line; std::getline(lines, line);) {
-    ++number;
-    line = line.substr(0, line.find('#'));
-    std::istringstream words(line);
-    std::string word;
-    if (!(words >> word)) continue;
-    std::string key_error;
-    const bool is_key = ports::identity::parse_public_key(word, key_error).has_value();
-    const bool is_fingerprint = word.size() == 32 && word.find_first_not_of("0123456789abcdef") == std::string::npos;
-    if (!is_key && !is_fingerprint) {
-      spdlog::error("--revoked {} line {}: '{}' is neither a public key nor a certificate fingerprint (32 hex "
-                    "digits); keeping the list in use",
-                    *opts_.revoked, number, word);
-      return;
-    }
-    next.insert(word);
-  }
-  revoked_ = std::move(next);
-  revoked_by_certificate_.clear();  // (found again from the peers' certificates below)
+void peer_set::apply_revoked() {
   // Revoked peers: admitted ones are removed, configured ones lose their sessions.
   std::size_t cut = 0;
   std::vector<l2::port_id> removed;
   for (const auto& p : datapath_.ports()) {
     auto* up = dynamic_cast<ports::uplink_port*>(p.get());
     if (up == nullptr || !up->session().remote_static() ||
-        !is_revoked(*up->session().remote_static(), up->session().peer_certificate()))
+        !admission_.is_revoked(*up->session().remote_static(), up->session().peer_certificate()))
       continue;
     ++cut;
-    const std::string text_key = ports::identity::to_base64(*up->session().remote_static());
-    if (const auto it = admitted_.find(text_key); it != admitted_.end()) {
+    if (admitted_.count(ports::identity::to_base64(*up->session().remote_static())) != 0) {
       spdlog::info("peer {}: removed (revoked): sessions ended", up->name());
-      removed.push_back(it->second);
-      admitted_by_ca_.erase(it->first);
-      admitted_.erase(it);
+      removed.push_back(up->id());
     } else {
       spdlog::info("peer {}: revoked: sessions ended, handshakes refused", up->name());
       endpoint_->end_sessions(*up);
     }
   }
-  for (const l2::port_id id : removed) registry_.remove(id);
-  spdlog::info("--revoked {}: {} entries, {} peer(s) cut off", *opts_.revoked, revoked_.size(), cut);
+  for (const l2::port_id id : removed) remove_admitted(id);
+  spdlog::info("--revoked {}: {} entries, {} peer(s) cut off", *opts_.revoked, admission_.revoked_count(), cut);
 }
 
-void peer_set::reload_allowed_keys() {
-  if (!opts_.allowed_keys || !endpoint_) return;
-  allowed_stamp_ = stamp_of(*opts_.allowed_keys);
-  std::vector<allowed_key> next;
-  try {
-    next = read_allowed_keys();
-  } catch (const std::exception& e) {
-    spdlog::error("{}; keeping the keys in use", e.what());
-    return;
+void peer_set::apply_allowed_keys() {
+  std::vector<l2::port_id> gone;
+  for (const auto& [text, a] : admitted_) {
+    if (a.by_ca) continue;  // (--ca's, not this file's)
+    std::string error;
+    const auto key = ports::identity::parse_public_key(text, error);
+    if (key && admission_.allows(*key)) continue;
+    const auto& p = datapath_.ports()[a.id];
+    spdlog::info("peer {}: removed (its key left --allowed-keys): sessions ended", p ? p->name() : text);
+    gone.push_back(a.id);
   }
-  allowed_ = std::move(next);
-  std::size_t removed = 0;
-  for (auto it = admitted_.begin(); it != admitted_.end();) {
-    const bool still = admitted_by_ca_.count(it->first) != 0 ||  // (--ca's, not this file's)
-                       std::any_of(allowed_.begin(), allowed_.end(), [&](const allowed_key& a) {
-                         return ports::identity::to_base64(a.key) == it->first;
-                       });
-    if (still) {
-      ++it;
-      continue;
-    }
-    const auto& p = datapath_.ports()[it->second];
-    spdlog::info("peer {}: removed (its key left --allowed-keys): sessions ended", p ? p->name() : it->first);
-    registry_.remove(it->second);
-    it = admitted_.erase(it);
-    ++removed;
-  }
+  for (const l2::port_id id : gone) remove_admitted(id);
   spdlog::info("--allowed-keys {}: {} key(s) allowed, {} admitted peer(s) removed", *opts_.allowed_keys,
-               allowed_.size(), removed);
+               admission_.allowed_count(), gone.size());
+}
+
+void peer_set::apply(admission::changed c) {
+  if (!endpoint_) return;
+  if (c.allowed) apply_allowed_keys();
+  if (c.revoked) apply_revoked();
 }
 
 void peer_set::forget_idle() {
@@ -666,17 +486,8 @@ bool peer_set::is_this_host(const ip::udp::endpoint& remote) const {
   return endpoint_->is_self(remote);
 }
 
-peer_set::file_stamp peer_set::stamp_of(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return {};
-  return {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
-          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
-          static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec, true};
-}
-
 void peer_set::reload_keys() {
-  reload_allowed_keys();
-  reload_revoked();
+  apply(admission_.reload());
   if (!opts_.key_file || !endpoint_) return;
   key_stamp_ = stamp_of(*opts_.key_file);
   try {

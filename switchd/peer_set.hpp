@@ -20,13 +20,14 @@
 #include <string>
 #include <vector>
 
-#include "ports/certificate.hpp"
 #include "ports/resolver.hpp"
 #include "ports/uplink_port.hpp"
+#include "switchd/admission.hpp"
 #include "switchd/datapath.hpp"
 #include "switchd/options.hpp"
 #include "switchd/port_registry.hpp"
 #include "switchd/reload_plan.hpp"
+#include "switchd/text_file.hpp"
 
 namespace switchd {
 
@@ -96,16 +97,6 @@ class peer_set {
   void log_counters() const;
 
  private:
-  /// Identity of a file for change detection: inode, size, mtime and ctime
-  /// (a chmod changes only the ctime).
-  struct file_stamp {
-    std::uint64_t inode = 0, size = 0;
-    std::int64_t mtime_ns = 0, ctime_ns = 0;
-    bool exists = false;
-    friend bool operator==(const file_stamp&, const file_stamp&) = default;
-  };
-  static file_stamp stamp_of(const std::string& path);
-
   /// The endpoint's settings from the options (the key file read). Throws startup_error.
   ports::uplink_settings endpoint_settings();
   /// Opens the endpoint and the first peers (from open()).
@@ -121,24 +112,18 @@ class peer_set {
   /// certificate valid (nullptr, with the reason in `why_not`: refused).
   ports::uplink_port* admit(const ports::noise::public_key& key, const boost::asio::ip::udp::endpoint& from,
                             std::span<const std::byte> certificate, std::string& why_not);
-  /// Whether `key` (or `certificate`) is in --revoked. A key whose
-  /// certificate was revoked stays refused without that certificate too.
-  bool is_revoked(const ports::noise::public_key& key, std::span<const std::byte> certificate) const;
-  /// Whether handshakes with `key` are refused now: revoked, or admitted by
-  /// --ca and its certificate (in this handshake) no longer valid.
+  /// Whether handshakes with `key` are refused now (admission::is_refused).
   bool is_refused(const ports::noise::public_key& key, std::span<const std::byte> certificate) const;
   /// Peers admitted by --ca whose certificate has expired are removed.
   void check_certificates();
-  /// Reloads --revoked: revoked peers' sessions end (admitted ones are removed).
-  void reload_revoked();
-  /// This host's --certificate, checked against its identity; throws startup_error.
-  std::vector<std::byte> load_certificate(const ports::uplink_settings& settings) const;
-  /// The --ca public key (given, or in a file); throws startup_error.
-  ports::certificate::ca_public_key load_ca_key() const;
-  /// Reads --allowed-keys; throws options_error or startup_error.
-  std::vector<allowed_key> read_allowed_keys() const;
-  /// Reloads --allowed-keys: admitted peers whose key left it are removed.
-  void reload_allowed_keys();
+  /// Applies reloaded admission lists to the peers: admitted peers whose key
+  /// left --allowed-keys are removed; revoked peers are removed (admitted)
+  /// or lose their sessions (configured).
+  void apply(admission::changed c);
+  void apply_allowed_keys();
+  void apply_revoked();
+  /// Removes an admitted peer's port.
+  void remove_admitted(l2::port_id id);
   /// Removes learned peers silent for --mac-aging.
   void forget_idle();
   /// Whether `remote` is this daemon: our port on one of this host's addresses.
@@ -157,14 +142,12 @@ class peer_set {
   std::map<std::string, l2::port_id> option_peers_;  ///< --uplink peers, by "host|port"
   std::uint64_t peers_generation_ = 0;               ///< bumped by each peers reload
   std::vector<l2::port_id> learned_;                 ///< group mode: peers found from traffic
-  std::vector<allowed_key> allowed_;                 ///< --allowed-keys as last read
-  file_stamp allowed_stamp_;
-  std::map<std::string, l2::port_id> admitted_;      ///< peers admitted by --allowed-keys or --ca, by key (base64)
-  std::optional<ports::certificate::ca_public_key> ca_;  ///< --ca
-  std::set<std::string> revoked_;                    ///< --revoked: keys (base64) and fingerprints (hex)
-  mutable std::set<std::string> revoked_by_certificate_;  ///< keys whose certificate is revoked
-  std::set<std::string> admitted_by_ca_;             ///< keys (base64) of the peers --ca admitted
-  file_stamp revoked_stamp_;
+  admission admission_{opts_};
+  struct admitted_peer {
+    l2::port_id id = 0;
+    bool by_ca = false;  ///< admitted by its certificate (which every handshake must carry)
+  };
+  std::map<std::string, admitted_peer> admitted_;    ///< peers admitted by --allowed-keys or --ca, by key (base64)
   ports::uplink_port* group_port_ = nullptr;         ///< group mode: the group itself
   static constexpr std::size_t max_learned_peers = 256;
 };
