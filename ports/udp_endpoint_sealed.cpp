@@ -1,0 +1,155 @@
+// The sealed receive path of the udp_endpoint: an initiation passes load
+// control and admission before the session answers it; anything else goes to
+// the session its receiver index names. What a session opened is applied to
+// its peer: the reply sent, the peer moved (roaming), the frame passed on.
+#include "ports/udp_endpoint.hpp"
+
+#include <sys/socket.h>
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <cstring>
+
+#include "l2/byte_order.hpp"
+#include "ports/identity.hpp"
+#include "ports/uplink_port.hpp"
+
+namespace ports {
+
+namespace ip = boost::asio::ip;
+
+udp_endpoint::source_bytes::source_bytes(const ip::udp::endpoint& from) {
+  // The address (4 or 16 bytes) and the port: what a cookie is bound to.
+  if (from.address().is_v4()) {
+    const auto a = from.address().to_v4().to_bytes();
+    std::memcpy(bytes_.data(), a.data(), a.size());
+    size_ = a.size();
+  } else {
+    const auto a = from.address().to_v6().to_bytes();
+    std::memcpy(bytes_.data(), a.data(), a.size());
+    size_ = a.size();
+  }
+  l2::byte_order::store16(bytes_, size_, from.port());
+  size_ += 2;
+}
+
+void udp_endpoint::drop_from(const ip::udp::endpoint& from, l2::drop_reason reason) {
+  if (uplink_port* peer = find_peer(from)) {
+    peer->drop(reason);
+  } else {
+    counters_.drops.count(l2::drop_reason::not_peer);
+  }
+}
+
+void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::byte> datagram) {
+  const sealed::parsed p = sealed::parse(datagram);
+  if (!p.ok) {
+    drop_from(from, p.reason);
+    return;
+  }
+  if (p.type == sealed::message::initiation) {
+    // 1. An initiation: load control (mac1, rates, cookies) before any
+    // Diffie-Hellman; then Noise message 1, which names its sender.
+    l2::drop_reason why{};
+    const source_bytes source(from);
+    switch (me_->admit(datagram, source.bytes(), batch_time_, why)) {
+      case sealed::admission::drop:
+        ++counters_.handshakes_refused;
+        ++(why == l2::drop_reason::handshake_limited ? counters_.refused_rate : counters_.refused_invalid);
+        drop_from(from, why);
+        return;
+      case sealed::admission::cookie: {
+        // Return routability: the cookie goes to the source the initiation
+        // came from; a spoofed source never sees it.
+        ++counters_.handshakes_refused;
+        ++counters_.refused_under_load;
+        std::array<std::byte, sealed::cookie_size> reply{};
+        me_->cookie_reply(datagram, source.bytes(), batch_time_, reply);
+        const ip::udp::endpoint to = v6_ && from.address().is_v4()
+                                         ? ip::udp::endpoint(ip::make_address_v6(ip::v4_mapped, from.address().to_v4()),
+                                                             from.port())
+                                         : from;
+        (void)::sendto(reader_.fd(), reply.data(), reply.size(), MSG_DONTWAIT, to.data(),
+                       static_cast<socklen_t>(to.size()));
+        return;
+      }
+      case sealed::admission::read:
+        break;
+    }
+    std::optional<sealed::initiation> in = me_->read_initiation(datagram, why);
+    if (!in) {
+      ++counters_.handshakes_refused;
+      ++counters_.refused_invalid;
+      drop_from(from, why);
+      return;
+    }
+    uplink_port* peer = nullptr;
+    if (in->remote_static) {
+      for (uplink_port* candidate : peers_) {
+        if (candidate->session().remote_static() == in->remote_static) peer = candidate;
+      }
+    } else {
+      peer = find_peer(from);
+    }
+    std::string why_not = "not a peer (add it with --uplink HOST:PORT,key=KEY or --peers-file)";
+    if (in->remote_static && refused_ && refused_(*in->remote_static, in->certificate)) {
+      peer = nullptr;
+      why_not = "revoked (--revoked)";
+    } else if (peer == nullptr && in->remote_static && unknown_key_) {
+      peer = unknown_key_(*in->remote_static, from, in->certificate, why_not);
+    }
+    if (peer == nullptr) {
+      ++counters_.handshakes_refused;
+      ++counters_.refused_not_peer;
+      counters_.drops.count(l2::drop_reason::not_peer);
+      refused_log_.log(spdlog::level::warn,
+                       "handshake from " + to_string(from) +
+                           (in->remote_static ? " with key " + identity::to_base64(*in->remote_static) : "") +
+                           " refused: " + why_not,
+                       batch_time_);
+      return;
+    }
+    const sealed::opened r = peer->session().respond(*me_, *in, batch_time_);
+    if (r.drop) {
+      ++counters_.handshakes_refused;
+      ++(*r.drop == l2::drop_reason::handshake_limited ? counters_.refused_rate : counters_.refused_invalid);
+    }
+    apply(*peer, r, from);
+    return;
+  }
+  // 2. Anything else belongs to the session its receiver index names.
+  sealed::session* s = me_->find(p.receiver);
+  if (s == nullptr) {
+    drop_from(from, l2::drop_reason::sealed_unknown_key);
+    return;
+  }
+  uplink_port& peer = *static_cast<uplink_port*>(s->owner());
+  apply(peer, s->open(*me_, datagram, p, batch_time_), from);
+}
+
+void udp_endpoint::apply(uplink_port& peer, const sealed::opened& r, const ip::udp::endpoint& from) {
+  if (r.abandoned) peer.drop(l2::drop_reason::sealed_incomplete);
+  if (r.drop) peer.drop(*r.drop);
+  // An authenticated datagram (or initiation) from a new address: the peer
+  // moved there (a new DHCP lease, Wi-Fi to LTE, a migrated VM). A datagram
+  // that fails authentication never moves it.
+  if ((r.authentic || !r.reply.empty()) && from != peer.remote()) {
+    spdlog::info("peer {}: moved to {} (was {})", peer.name(), to_string(from), to_string(peer.remote()));
+    peer.set_remote(from);
+  }
+  send_handshake(peer, r.reply);
+  if (r.keepalive) send_keepalive(peer);
+  if (r.came_up) peer.set_alive(true, "handshake done (sealed session up)");
+  if (!r.packet) return;
+  const l2::packet& packet = *r.packet;
+  peer.received(packet.frame.size());
+  if (packet.offload.is_plain()) {
+    pass_on(peer, packet.frame);
+  } else {
+    flush_run();  // keep the order
+    peer.hand_over(packet);
+  }
+}
+
+}  // namespace ports
