@@ -49,11 +49,8 @@ void admission::load() {
   if (opts_.revoked) {
     // At start a list that cannot be read is an error: a typo in its path
     // must not leave revoked hosts admitted.
-    revoked_stamp_ = stamp_of(*opts_.revoked);
     std::string error;
-    const std::optional<std::string> text = read_text(*opts_.revoked, error);
-    std::optional<std::set<std::string>> parsed;
-    if (text) parsed = parse_revoked(*text, error);
+    std::optional<std::set<std::string>> parsed = read_revoked(error);
     if (!parsed) {
       throw startup_error("--revoked " + *opts_.revoked + ": " + error +
                           "; list one public key or certificate fingerprint per line (an empty file revokes none)");
@@ -197,13 +194,17 @@ bool admission::reload_allowed() {
   return true;
 }
 
+std::optional<std::set<std::string>> admission::read_revoked(std::string& error) {
+  revoked_stamp_ = stamp_of(*opts_.revoked);
+  const std::optional<std::string> text = read_text(*opts_.revoked, error);
+  if (!text) return std::nullopt;
+  return parse_revoked(*text, error);
+}
+
 bool admission::reload_revoked() {
   if (!opts_.revoked) return false;
-  revoked_stamp_ = stamp_of(*opts_.revoked);
   std::string error;
-  const std::optional<std::string> text = read_text(*opts_.revoked, error);
-  std::optional<std::set<std::string>> parsed;
-  if (text) parsed = parse_revoked(*text, error);
+  std::optional<std::set<std::string>> parsed = read_revoked(error);
   if (!parsed) {
     spdlog::error("--revoked {}: {}; keeping the list in use", *opts_.revoked, error);
     return false;

@@ -74,6 +74,8 @@ class admission {
  private:
   bool reload_allowed();
   bool reload_revoked();
+  /// Reads and parses --revoked (stamping it), or nullopt with the reason in `error`.
+  std::optional<std::set<std::string>> read_revoked(std::string& error);
   ports::certificate::ca_public_key load_ca_key() const;
 
   const options& opts_;
