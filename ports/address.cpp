@@ -78,27 +78,35 @@ std::string to_string(const ip::address& address, std::uint16_t port) {
 
 std::string to_string(const ip::udp::endpoint& ep) { return to_string(ep.address(), ep.port()); }
 
+std::vector<ip::address> local_addresses() {
+  std::vector<ip::address> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (const ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr) continue;
+    if (a->ifa_addr->sa_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(a->ifa_addr);
+      out.push_back(ip::address_v4(ntohl(in->sin_addr.s_addr)));
+    } else if (a->ifa_addr->sa_family == AF_INET6) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(a->ifa_addr);
+      ip::address_v6::bytes_type bytes;
+      std::memcpy(bytes.data(), &in6->sin6_addr, bytes.size());
+      out.push_back(ip::address_v6(bytes, in6->sin6_scope_id));
+    }
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
 bool is_local_address(const ip::address& address) {
   // The addresses on this host's interfaces (not a bind test: with
   // ip_nonlocal_bind every bind succeeds).
   if (address.is_loopback()) return true;  // all of 127/8 and ::1, listed or not
-  ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) return false;
-  bool found = false;
-  for (const ifaddrs* a = list; a != nullptr && !found; a = a->ifa_next) {
-    if (a->ifa_addr == nullptr) continue;
-    if (a->ifa_addr->sa_family == AF_INET && address.is_v4()) {
-      const auto* in = reinterpret_cast<const sockaddr_in*>(a->ifa_addr);
-      found = ntohl(in->sin_addr.s_addr) == address.to_v4().to_uint();
-    } else if (a->ifa_addr->sa_family == AF_INET6 && address.is_v6()) {
-      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(a->ifa_addr);
-      ip::address_v6::bytes_type bytes;
-      std::memcpy(bytes.data(), &in6->sin6_addr, bytes.size());
-      found = ip::address_v6(bytes) == address.to_v6();
-    }
+  for (const ip::address& a : local_addresses()) {
+    if (a.is_v6() && address.is_v6() ? a.to_v6().to_bytes() == address.to_v6().to_bytes() : a == address)
+      return true;
   }
-  ::freeifaddrs(list);
-  return found;
+  return false;
 }
 
 std::vector<ip::udp::endpoint> addresses_of(const ip::udp::resolver::results_type& results) {

@@ -62,4 +62,7 @@ std::optional<boost::asio::ip::udp::endpoint> pick_peer_address(
 /// Whether `address` is on one of this host's interfaces.
 bool is_local_address(const boost::asio::ip::address& address);
 
+/// The addresses on this host's interfaces, loopback included (IPv6 with their scope).
+std::vector<boost::asio::ip::address> local_addresses();
+
 }  // namespace ports

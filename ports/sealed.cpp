@@ -42,9 +42,9 @@ int hex_value(char c) {
 constexpr std::string_view generate_hint = "`vswitchd --generate-key` prints one";
 
 /// The smallest datagram of each type (index: the type).
-constexpr std::array<std::size_t, 6> minimum_size{
+constexpr std::array<std::size_t, 7> minimum_size{
     0, initiation_size_without_identity, response_size, cookie_size, overhead,
-    header_size + fragment_header_size + 1};
+    header_size + fragment_header_size + 1, overhead + 1};
 
 /// BLAKE2b-256(label || key).
 noise::hash labelled_hash(std::string_view label, std::span<const std::byte, 32> key) {
@@ -79,7 +79,7 @@ parsed parse(std::span<const std::byte> datagram) {
     return out;
   }
   const std::uint8_t type = load8(datagram, type_offset);
-  if (load8(datagram, version_offset) != version || type < 1 || type > 5 ||
+  if (load8(datagram, version_offset) != version || type < 1 || type > 6 ||
       load16(datagram, reserved_offset) != 0) {
     out.reason = l2::drop_reason::sealed_bad_version;
     return out;
@@ -104,6 +104,7 @@ parsed parse(std::span<const std::byte> datagram) {
       break;
     case message::data:
     case message::offload:
+    case message::control:
       out.receiver = load32(datagram, receiver_offset);
       out.counter = load64(datagram, counter_offset);
       break;

@@ -6,7 +6,7 @@
 //
 // Every datagram starts with:
 //   0  1  version = 2
-//   1  1  type: 1 initiation, 2 response, 3 cookie, 4 data, 5 offload
+//   1  1  type: 1 initiation, 2 response, 3 cookie, 4 data, 5 offload, 6 control
 //   2  2  reserved, zero
 //
 // initiation (the initiator's first handshake message), 100 or 148 bytes
@@ -67,6 +67,7 @@ enum class message : std::uint8_t {
   cookie = 3,      ///< a cookie for the next handshake message (under load)
   data = 4,        ///< an inner Ethernet frame, or nothing (a keepalive)
   offload = 5,     ///< a fragment of a sealed virtio-net header + frame
+  control = 6,     ///< a control message between the hosts (ports/reach.hpp), sealed as data
 };
 
 inline constexpr std::size_t prefix_size = 4;        ///< version, type, reserved

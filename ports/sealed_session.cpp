@@ -481,7 +481,7 @@ opened session::open(local_identity& me, std::span<std::byte> datagram, const pa
   if (p.type == message::response) return complete(me, datagram, p, now);
   if (p.type == message::cookie) return take_cookie(me, datagram, p, now);
   opened out;
-  if (p.type != message::data && p.type != message::offload) {
+  if (p.type != message::data && p.type != message::offload && p.type != message::control) {
     out.drop = l2::drop_reason::sealed_stale;  // an initiation goes to respond()
     return out;
   }
@@ -535,6 +535,8 @@ opened session::open(local_identity& me, std::span<std::byte> datagram, const pa
     }
     out.packet = l2::packet{plain->subspan(l2::vnet_header_size),
                             l2::parse_vnet_header(plain->first<l2::vnet_header_size>())};
+  } else if (p.type == message::control) {
+    out.control = *plain;
   } else if (!plain->empty()) {
     out.packet = l2::packet{*plain, {}};
   }

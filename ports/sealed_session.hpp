@@ -206,6 +206,7 @@ struct peer_state {
 /// What one datagram gave.
 struct opened {
   std::optional<l2::packet> packet;     ///< a data or offload message's contents (in the datagram or the session)
+  std::span<std::byte> control;         ///< a control message's contents (in the datagram; ports/reach.hpp)
   std::optional<l2::drop_reason> drop;  ///< to count on the peer's port
   bool abandoned = false;   ///< also count sealed_incomplete: a partial offload message was given up
   bool authentic = false;   ///< it authenticated (the peer may have moved to its source address)

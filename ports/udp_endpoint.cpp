@@ -134,6 +134,7 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
     me_->set_certificate(settings.certificate);
     scratch_.resize(max_message_size + sealed::header_size);
     fragment_headers_.resize(max_fragments * (sealed::header_size + sealed::fragment_header_size));
+    relay_buffer_.resize(message_buffer_size + reach::relay_overhead);
   }
 }
 
@@ -163,6 +164,14 @@ void udp_endpoint::remove_peer(uplink_port& peer) {
   if (run_peer_ == &peer) flush_run();
   if (me_) peer.session().clear(*me_);  // its sessions end, their indexes are freed
   std::erase(peers_, &peer);
+  // Peers it relayed for have no path through it any more.
+  for (uplink_port* other : peers_) {
+    if (other->reach().introducer == &peer) other->reach().introducer = nullptr;
+    if (other->relay() == &peer) {
+      spdlog::info("peer {}: its relay {} is gone; no path until a new one", other->name(), peer.name());
+      other->set_remote(ip::udp::endpoint());
+    }
+  }
 }
 
 void udp_endpoint::start() {
@@ -175,7 +184,7 @@ void udp_endpoint::start() {
 
 void udp_endpoint::greet(uplink_port& peer) {
   // A peer added while running gets its handshake at once, as all do at start.
-  if (!sealed_ || !started_) return;
+  if (!sealed_ || !started_ || peer.path() == uplink_port::path_kind::none) return;
   send_handshake(peer, peer.session().greet(*me_, std::chrono::steady_clock::now()));
 }
 
@@ -340,10 +349,8 @@ uplink_port* udp_endpoint::find_peer(const ip::udp::endpoint& from) const {
 }
 
 void udp_endpoint::send_handshake(uplink_port& peer, std::span<const std::byte> message) {
-  if (message.empty() || reader_.fd() < 0) return;
-  flush();  // keep the order
-  (void)::sendto(reader_.fd(), message.data(), message.size(), MSG_DONTWAIT, peer.destination().data(),
-                 static_cast<socklen_t>(peer.destination().size()));
+  if (message.empty()) return;
+  transmit(peer, message);
 }
 
 void udp_endpoint::send_keepalive(uplink_port& peer) {
@@ -351,9 +358,7 @@ void udp_endpoint::send_keepalive(uplink_port& peer) {
   if (!s || reader_.fd() < 0) return;
   std::array<std::byte, sealed::overhead> datagram{};
   sealed::seal_in_place(*s->k, sealed::message::data, s->receiver, s->counter, datagram, 0);
-  flush();  // keep the order
-  (void)::sendto(reader_.fd(), datagram.data(), datagram.size(), MSG_DONTWAIT, peer.destination().data(),
-                 static_cast<socklen_t>(peer.destination().size()));
+  transmit(peer, datagram);
 }
 
 void udp_endpoint::send_segments(uplink_port& peer, std::span<std::byte> buffer,
@@ -466,12 +471,17 @@ void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame, std
       if (!frame.empty()) std::memcpy(out.data() + sealed::header_size, frame.data(), frame.size());
       sealed::seal_in_place(*s->k, sealed::message::data, s->receiver, s->counter, out, frame.size());
     };
-    if (size <= tx_batch::slot_size) {
+    if (size <= tx_batch::slot_size && peer.relay() == nullptr) {
       tx_.push_filled(size, seal, to, to_size, &peer, frame.size());
       return;
     }
     flush();  // keep the order
     seal(std::span<std::byte>(scratch_.data(), size));
+    if (peer.relay() != nullptr) {
+      transmit(peer, std::span<const std::byte>(scratch_.data(), size));
+      peer.sent(frame.size());
+      return;
+    }
     if (::sendto(reader_.fd(), scratch_.data(), size, MSG_DONTWAIT, to, to_size) >= 0) {
       peer.sent(frame.size());
     } else {
@@ -542,8 +552,22 @@ void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
     l2::byte_order::store32(prefix, sealed::header_size + 4, static_cast<std::uint32_t>(body.size()));
   }
 
-  // 3. Send: blocks of fragments with UDP_SEGMENT (all but the last of equal
-  // size), or one datagram per fragment where the kernel refuses.
+  // 3. Send: through a relay one fragment at a time, each wrapped; else in
+  // blocks of fragments with UDP_SEGMENT (all but the last of equal size),
+  // or one datagram per fragment where the kernel refuses.
+  if (peer.relay() != nullptr) {
+    // (Each fragment is put together where transmit() wraps it: no copy.)
+    std::byte* one = relay_buffer_.data() + relay_inner_offset;
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t at = i * piece;
+      const std::size_t size = std::min(piece, body.size() - at);
+      std::copy_n(fragment_headers_.data() + i * fragment_prefix, fragment_prefix, one);
+      std::copy_n(body.data() + at, size, one + fragment_prefix);
+      transmit(peer, std::span<const std::byte>(one, fragment_prefix + size));
+    }
+    peer.sent(frame.size());
+    return;
+  }
   const std::size_t stride = fragment_prefix + piece;
   const std::size_t per_block = std::max<std::size_t>(1, std::min(max_gso_segments, max_gso_bytes / stride));
   std::array<iovec, 2 * max_gso_segments> iov{};
@@ -623,7 +647,9 @@ void udp_endpoint::tick() {
       // A revoked peer gets nothing from us: no handshake, no keepalive.
       const auto& key = peer->session().remote_static();
       if (key && refused_ && refused_(*key, peer->session().peer_certificate())) continue;
-      const sealed::tick_result r = peer->session().tick(*me_, now);
+      // (A peer with no path yet starts its handshake once it has one.)
+      const sealed::tick_result r =
+          peer->session().tick(*me_, now, peer->path() != uplink_port::path_kind::none);
       if (r.went_down) {
         peer->set_alive(false, fmt::format("nothing authentic received for {} s (--peer-timeout)",
                                            std::chrono::duration_cast<std::chrono::seconds>(
@@ -631,6 +657,7 @@ void udp_endpoint::tick() {
       }
       send_handshake(*peer, r.initiation);
       if (r.keepalive) send_keepalive(*peer);
+      if (me_->has_identity()) reach_tick(*peer, now);
     }
     // Names are looked up again now and then, and often while the peer is down.
     if (!peer->host().empty() &&

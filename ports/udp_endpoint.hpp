@@ -70,6 +70,7 @@
 #include "ports/log_limiter.hpp"
 #include "ports/netdev.hpp"
 #include "ports/port.hpp"
+#include "ports/reach.hpp"
 #include "ports/read_loop.hpp"
 #include "ports/sealed.hpp"
 #include "ports/sealed_session.hpp"
@@ -106,6 +107,12 @@ class udp_endpoint {
     std::uint64_t refused_invalid = 0;     ///< failed mac1 or the handshake, or a replayed time stamp
     std::uint64_t refused_rate = 0;        ///< over its source's rate, or the per-peer limit
     std::uint64_t refused_under_load = 0;  ///< under load without a cookie: answered with a cookie
+    std::uint64_t introductions = 0;          ///< finds answered: two hosts told about each other
+    std::uint64_t introductions_refused = 0;  ///< finds for a key that is no findable peer here, and
+                                              ///< introductions of a key that is no peer of ours
+    std::uint64_t relayed = 0;                ///< datagrams passed on between two peers (we are their relay)
+    std::uint64_t relayed_bytes = 0;
+    std::uint64_t relay_refused = 0;          ///< relay requests for a key with no session here
   };
 
   /// Binds the UDP socket to `local`. `option` names the setting for error
@@ -199,10 +206,33 @@ class udp_endpoint {
   /// One sealed datagram from `from`: an initiation goes to the session of
   /// the peer it names, anything else to the session its receiver index
   /// belongs to; what the session makes of it is applied.
-  void receive_sealed(const boost::asio::ip::udp::endpoint& from, std::span<std::byte> datagram);
-  /// Applies a session's verdict on a datagram from `from`: counts, answers,
-  /// liveness, roaming; hands on the packet it carried.
-  void apply(uplink_port& peer, const sealed::opened& r, const boost::asio::ip::udp::endpoint& from);
+  /// `via`: it came relayed by that peer (from: the relay's address).
+  void receive_sealed(const boost::asio::ip::udp::endpoint& from, std::span<std::byte> datagram,
+                      uplink_port* via = nullptr);
+  /// Applies a session's verdict on a datagram from `from` (relayed by `via`):
+  /// counts, answers, liveness, the path; hands on the packet it carried.
+  void apply(uplink_port& peer, const sealed::opened& r, const boost::asio::ip::udp::endpoint& from,
+             uplink_port* via);
+
+  // Reaching peers across NATs (udp_endpoint_reach.cpp; ports/reach.hpp).
+  /// Sends a whole datagram to `peer` by its path: straight to it, or wrapped
+  /// for its relay. Nothing goes out to a peer with no path yet.
+  void transmit(uplink_port& peer, std::span<const std::byte> datagram);
+  /// Seals `body` as a control message to `peer` and sends it by its path,
+  /// or straight to `to` when given (probes and pongs).
+  void send_control(uplink_port& peer, std::span<const std::byte> body,
+                    const boost::asio::ip::udp::endpoint* to = nullptr);
+  /// A control message from `peer` (authentic), from `from` or relayed by `via`.
+  void on_control(uplink_port& peer, std::span<std::byte> body, const boost::asio::ip::udp::endpoint& from,
+                  uplink_port* via);
+  /// An authentic datagram from `peer` arrived from `from` (relayed by `via`): its path follows.
+  void on_authentic(uplink_port& peer, const boost::asio::ip::udp::endpoint& from, uplink_port* via);
+  /// Each keepalive tick, per peer: lost direct paths, probes, finds, announcements.
+  void reach_tick(uplink_port& peer, std::chrono::steady_clock::time_point now);
+  /// The peer with public key `key`, or nullptr.
+  uplink_port* peer_by_key(const noise::public_key& key) const;
+  /// This host's endpoints as seen on its own interfaces (for announcements).
+  std::vector<boost::asio::ip::udp::endpoint> local_endpoints() const;
   /// A source address and port as bytes (what load control keys on).
   class source_bytes {
    public:
@@ -251,6 +281,10 @@ class udp_endpoint {
   std::vector<uplink_port*> peers_;
   std::vector<std::byte> buffers_;  ///< `batch` receive buffers of 64 KiB; preallocated
   std::vector<std::byte> scratch_;  ///< a large frame or offload message being sealed; preallocated
+  std::vector<std::byte> relay_buffer_;  ///< a datagram wrapped for a relay; preallocated
+  /// Where the wrapped datagram starts in relay_buffer_: behind the sealed header and the relay header.
+  static constexpr std::size_t relay_inner_offset = sealed::header_size + reach::relay_header_size;
+  log_limiter reach_log_;  ///< refused finds and introductions, logged at a limited rate
   /// Per-datagram headers of an offload message being sent (sealed + fragment header).
   static constexpr std::size_t max_fragments = 256;
   std::vector<std::byte> fragment_headers_;

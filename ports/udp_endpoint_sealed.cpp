@@ -42,7 +42,8 @@ void udp_endpoint::drop_from(const ip::udp::endpoint& from, l2::drop_reason reas
   }
 }
 
-void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::byte> datagram) {
+void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::byte> datagram,
+                                  uplink_port* via) {
   const sealed::parsed p = sealed::parse(datagram);
   if (!p.ok) {
     drop_from(from, p.reason);
@@ -61,9 +62,11 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
         return;
       case sealed::admission::cookie: {
         // Return routability: the cookie goes to the source the initiation
-        // came from; a spoofed source never sees it.
+        // came from; a spoofed source never sees it. (A relayed one is
+        // refused: its source is the relay, whose sender is authenticated.)
         ++counters_.handshakes_refused;
         ++counters_.refused_under_load;
+        if (via != nullptr) return;
         std::array<std::byte, sealed::cookie_size> reply{};
         me_->cookie_reply(datagram, source.bytes(), batch_time_, reply);
         const ip::udp::endpoint to = v6_ && from.address().is_v4()
@@ -89,7 +92,7 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
       for (uplink_port* candidate : peers_) {
         if (candidate->session().remote_static() == in->remote_static) peer = candidate;
       }
-    } else {
+    } else if (via == nullptr) {
       peer = find_peer(from);
     }
     std::string why_not = "not a peer (add it with --uplink HOST:PORT,key=KEY or --peers-file)";
@@ -97,14 +100,16 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
       peer = nullptr;
       why_not = "revoked (--revoked)";
     } else if (peer == nullptr && in->remote_static && unknown_key_) {
-      peer = unknown_key_(*in->remote_static, from, in->certificate, why_not);
+      // (Relayed: its address is not known yet; it is reached through the relay.)
+      peer = unknown_key_(*in->remote_static, via != nullptr ? ip::udp::endpoint() : from, in->certificate,
+                          why_not);
     }
     if (peer == nullptr) {
       ++counters_.handshakes_refused;
       ++counters_.refused_not_peer;
       counters_.drops.count(l2::drop_reason::not_peer);
       refused_log_.log(spdlog::level::warn,
-                       "handshake from " + to_string(from) +
+                       "handshake from " + to_string(from) + (via != nullptr ? " (relayed by " + via->name() + ")" : "") +
                            (in->remote_static ? " with key " + identity::to_base64(*in->remote_static) : "") +
                            " refused: " + why_not,
                        batch_time_);
@@ -115,7 +120,7 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
       ++counters_.handshakes_refused;
       ++(*r.drop == l2::drop_reason::handshake_limited ? counters_.refused_rate : counters_.refused_invalid);
     }
-    apply(*peer, r, from);
+    apply(*peer, r, from, via);
     return;
   }
   // 2. Anything else belongs to the session its receiver index names.
@@ -125,22 +130,19 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
     return;
   }
   uplink_port& peer = *static_cast<uplink_port*>(s->owner());
-  apply(peer, s->open(*me_, datagram, p, batch_time_), from);
+  apply(peer, s->open(*me_, datagram, p, batch_time_), from, via);
 }
 
-void udp_endpoint::apply(uplink_port& peer, const sealed::opened& r, const ip::udp::endpoint& from) {
+void udp_endpoint::apply(uplink_port& peer, const sealed::opened& r, const ip::udp::endpoint& from,
+                         uplink_port* via) {
   if (r.abandoned) peer.drop(l2::drop_reason::sealed_incomplete);
   if (r.drop) peer.drop(*r.drop);
-  // An authenticated datagram (or initiation) from a new address: the peer
-  // moved there (a new DHCP lease, Wi-Fi to LTE, a migrated VM). A datagram
-  // that fails authentication never moves it.
-  if ((r.authentic || !r.reply.empty()) && from != peer.remote()) {
-    spdlog::info("peer {}: moved to {} (was {})", peer.name(), to_string(from), to_string(peer.remote()));
-    peer.set_remote(from);
-  }
+  // Only an authenticated datagram (or initiation) moves the peer's path.
+  if (r.authentic || !r.reply.empty()) on_authentic(peer, from, via);
   send_handshake(peer, r.reply);
   if (r.keepalive) send_keepalive(peer);
   if (r.came_up) peer.set_alive(true, "handshake done (sealed session up)");
+  if (!r.control.empty()) on_control(peer, r.control, from, via);
   if (!r.packet) return;
   const l2::packet& packet = *r.packet;
   peer.received(packet.frame.size());

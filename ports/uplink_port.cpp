@@ -30,6 +30,7 @@ uplink_port::uplink_port(l2::port_id id, std::string name, udp_endpoint& endpoin
       service_(std::move(service)),
       session_(session_settings_of(endpoint.settings()), key, this),
       serial_(next_serial++) {
+  key_only_ = remote.port() == 0 && key.has_value();
   set_remote(remote);
   // A sealed peer is down until the handshake with it is done.
   if (endpoint_.is_sealed()) set_up(false, "no handshake yet");
@@ -39,13 +40,38 @@ uplink_port::uplink_port(l2::port_id id, std::string name, udp_endpoint& endpoin
 uplink_port::~uplink_port() { stop(); }
 
 void uplink_port::set_remote(const ip::udp::endpoint& remote) {
+  const path_kind before = path();
+  const ip::udp::endpoint was = remote_;
+  const uplink_port* via_before = relay_;
+  relay_ = nullptr;
   remote_ = canonical(remote);
   destination_ = remote_;
   if (endpoint_.is_v6() && remote_.address().is_v4()) {
     destination_ = ip::udp::endpoint(
         ip::make_address_v6(ip::v4_mapped, remote_.address().to_v4()), remote_.port());
   }
-  max_frame_ = endpoint_.max_frame_size_to(remote_);
+  max_frame_ = remote_.port() == 0 ? l2::max_frame_size : endpoint_.max_frame_size_to(remote_);
+  note_path(before, was, via_before);
+}
+
+void uplink_port::set_relay(uplink_port& via) {
+  const path_kind before = path();
+  const ip::udp::endpoint was = remote_;
+  const uplink_port* via_before = relay_;
+  relay_ = &via;
+  const std::size_t outer = via.max_frame_size();
+  max_frame_ = outer > reach::relay_overhead + l2::ethernet_header_size ? outer - reach::relay_overhead
+                                                                         : l2::ethernet_header_size;
+  note_path(before, was, via_before);
+}
+
+void uplink_port::note_path(path_kind before, const ip::udp::endpoint& was, const uplink_port* via_before) {
+  const path_kind now_kind = path();
+  const bool same = now_kind == before &&
+                    (now_kind == path_kind::relay ? via_before == relay_ : was == remote_);
+  if (same) return;
+  if (before != path_kind::none) ++path_changes_;
+  path_since_ = std::chrono::steady_clock::now();
 }
 
 void uplink_port::start(port_listener& listener) {

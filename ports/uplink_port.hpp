@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ports/port.hpp"
+#include "ports/reach.hpp"
 #include "ports/sealed_session.hpp"
 #include "ports/udp_endpoint.hpp"
 
@@ -52,8 +53,45 @@ class uplink_port final : public port {
   const boost::asio::ip::udp::endpoint& remote() const { return remote_; }
   /// The peer's address as the socket wants it (IPv4-mapped on a dual-stack socket).
   const boost::asio::ip::udp::endpoint& destination() const { return destination_; }
-  /// Points the peer at a new address (re-resolution) and recomputes its MTU.
+  /// Points the peer at a new address (re-resolution, roaming, a direct path
+  /// found): its datagrams go straight there again, and its MTU is recomputed.
   void set_remote(const boost::asio::ip::udp::endpoint& remote);
+
+  /// Where its datagrams go: straight to remote(), through another peer
+  /// that has a session with it (relay), or nowhere yet (a peer named by
+  /// key alone, before anyone introduced it).
+  enum class path_kind { none, direct, relay };
+  path_kind path() const {
+    return relay_ != nullptr ? path_kind::relay : remote_.port() == 0 ? path_kind::none : path_kind::direct;
+  }
+  /// The peer its datagrams go through (path relay), or nullptr.
+  uplink_port* relay() const { return relay_; }
+  /// Sends through `via` from now on (its MTU shrinks by reach::relay_overhead).
+  void set_relay(uplink_port& via);
+  /// When the current path was taken, and how often it changed.
+  std::chrono::steady_clock::time_point path_since() const { return path_since_; }
+  std::uint64_t path_changes() const { return path_changes_; }
+  /// Named by key alone (--uplink key=KEY): its address is learned.
+  bool key_only() const { return key_only_; }
+
+  /// What the endpoint keeps to reach this peer across NATs, and to introduce it to others.
+  struct reach_state {
+    reach::candidates candidates;  ///< endpoints to probe for a direct path
+    std::chrono::steady_clock::time_point last_direct_rx{};  ///< last authentic datagram straight from it
+    std::chrono::steady_clock::time_point last_find{};       ///< last time we asked others where it is
+    std::chrono::steady_clock::time_point last_announce{};   ///< last time we told it our local endpoints
+    uplink_port* introducer = nullptr;  ///< the last peer that introduced it (a relay for it)
+    std::chrono::steady_clock::time_point introduced{};
+    // As an introducer, for the other peers:
+    bool findable = false;  ///< it announced itself (asks to be found)
+    std::array<boost::asio::ip::udp::endpoint, reach::max_locals> locals{};  ///< its local endpoints
+    std::size_t local_count = 0;
+    std::chrono::steady_clock::time_point last_answer{};  ///< our last answer to its finds (rate)
+    std::chrono::steady_clock::time_point pong_window{};  ///< pongs to it: at most a few per second
+    unsigned pongs = 0;
+  };
+  reach_state& reach() { return reach_; }
+  const reach_state& reach() const { return reach_; }
   /// The name to re-resolve, or empty for a literal address.
   const std::string& host() const { return host_; }
   const std::string& service() const { return service_; }
@@ -93,6 +131,13 @@ class uplink_port final : public port {
   std::string host_;
   std::string service_;
   std::size_t max_frame_ = l2::max_frame_size;
+  uplink_port* relay_ = nullptr;
+  std::chrono::steady_clock::time_point path_since_{};
+  std::uint64_t path_changes_ = 0;
+  bool key_only_ = false;
+  reach_state reach_;
+  /// Counts a change of path (the first path is not a change).
+  void note_path(path_kind before, const boost::asio::ip::udp::endpoint& was, const uplink_port* via_before);
   /// The VNI a frame tagged with a mapped VLAN leaves in (VNI map), or nullopt.
   std::optional<l2::vni> mapped_vni(std::span<const std::byte> frame) const;
 

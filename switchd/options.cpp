@@ -71,13 +71,30 @@ std::optional<ports::noise::public_key> parse_peer_key(const std::string& value,
   return key;
 }
 
+std::string parse_peer_name(const std::string& value, const std::string& where) {
+  if (value.empty() || value.size() > 64 ||
+      value.find_first_of(" \t,=#") != std::string::npos)
+    throw options_error(where + "name=" + value + ": a peer's name is one word of at most 64 characters "
+                        "without commas, e.g. name=laptop");
+  return value;
+}
+
+std::string key_only_name(const host_port& hp) {
+  return !hp.name.empty() ? hp.name : "key:" + ports::identity::to_base64(*hp.key).substr(0, 8);
+}
+
 host_port parse_uplink(const std::string& text, const std::string& option) {
+  // HOST:PORT[,OPTION...], or key=PUB[,name=NAME]: a peer named by its key alone.
+  const bool by_key = text.starts_with("key=");
   const auto comma = text.find(',');
-  host_port hp = parse_host_port(text.substr(0, comma), option);
-  hp.text = text.substr(0, comma);  // the peer's name; its options are in vni_map and key
-  if (comma == std::string::npos) return hp;
+  host_port hp;
+  if (!by_key) {
+    hp = parse_host_port(text.substr(0, comma), option);
+    hp.text = text.substr(0, comma);  // the peer's name; its options are in vni_map and key
+  }
   const std::string where = option + " " + text + ": ";
-  std::string_view rest = std::string_view(text).substr(comma + 1);
+  std::string_view rest = std::string_view(text).substr(by_key ? 0 : std::min(comma + 1, text.size()));
+  if (!by_key && comma == std::string::npos) rest = {};
   std::set<std::uint32_t> vlans, vnis;
   bool in_vni_map = false;
   while (!rest.empty()) {
@@ -94,9 +111,13 @@ host_port parse_uplink(const std::string& text, const std::string& option) {
         hp.key = parse_peer_key(value, where);
         continue;
       }
+      if (name == "name") {
+        hp.name = parse_peer_name(value, where);
+        continue;
+      }
       if (!in_vni_map) {
         throw options_error(where + "unknown uplink option '" + name +
-                            "'; the uplink options are key=PUBLIC_KEY (with --identity) and "
+                            "'; the uplink options are key=PUBLIC_KEY (with --identity), name=NAME and "
                             "vni-map=VLAN:VNI[,VLAN:VNI...], e.g. " + hp.text + ",vni-map=10:1010,20:1020");
       }
       item = value;
@@ -121,6 +142,13 @@ host_port parse_uplink(const std::string& text, const std::string& option) {
   }
   if (hp.vni_map.empty() && text.find("vni-map=") != std::string::npos)
     throw options_error(where + "vni-map is empty; write e.g. vni-map=10:1010");
+  if (by_key) {
+    if (!hp.vni_map.empty())
+      throw options_error(where + "vni-map is for plain VXLAN peers, which have addresses; drop it");
+    hp.text = key_only_name(hp);
+  } else if (!hp.name.empty()) {
+    hp.text = hp.name;
+  }
   return hp;
 }
 
@@ -131,24 +159,43 @@ std::vector<host_port> parse_peers_file(std::string_view text, const std::string
   while (lines.next()) {
     std::string_view line = lines.line();
     const std::string where = "--peers-file " + file + " line " + std::to_string(lines.number()) + ":";
-    // HOST[:PORT], then key=PUBLIC_KEY (with --identity).
+    // HOST[:PORT], then key=PUBLIC_KEY (with --identity) and name=NAME; or
+    // key=PUBLIC_KEY [name=NAME] alone: a peer named by its key.
     std::optional<ports::noise::public_key> key;
-    if (const auto space = line.find_first_of(" \t"); space != std::string_view::npos) {
-      std::string_view words = line.substr(space);
+    std::string name;
+    const bool by_key = line.starts_with("key=");
+    std::string_view words = line;
+    if (!by_key) {
+      const auto space = std::min(line.find_first_of(" \t"), line.size());
+      words = line.substr(space);
       line = line.substr(0, space);
-      while (!words.empty()) {
-        while (!words.empty() && std::isspace(static_cast<unsigned char>(words.front()))) words.remove_prefix(1);
-        const std::size_t stop = std::min(words.find_first_of(" \t"), words.size());
-        const std::string word(words.substr(0, stop));
-        words.remove_prefix(stop);
-        if (word.empty()) continue;
-        if (!word.starts_with("key=") || key) {
-          throw options_error(where + " '" + word +
-                              "': one peer per line, written HOST:PORT or HOST (then key=PUBLIC_KEY with "
-                              "--identity)");
-        }
+    }
+    while (!words.empty()) {
+      while (!words.empty() && std::isspace(static_cast<unsigned char>(words.front()))) words.remove_prefix(1);
+      const std::size_t stop = std::min(words.find_first_of(" \t"), words.size());
+      const std::string word(words.substr(0, stop));
+      words.remove_prefix(stop);
+      if (word.empty()) continue;
+      if (word.starts_with("key=") && !key) {
         key = parse_peer_key(word.substr(4), where + " ");
+      } else if (word.starts_with("name=") && name.empty()) {
+        name = parse_peer_name(word.substr(5), where + " ");
+      } else {
+        throw options_error(where + " '" + word +
+                            "': one peer per line, written HOST:PORT or HOST (then key=PUBLIC_KEY with "
+                            "--identity, and name=NAME), or key=PUBLIC_KEY [name=NAME] for a host whose "
+                            "address is learned");
       }
+    }
+    if (by_key) {
+      host_port hp;
+      hp.key = key;
+      hp.name = name;
+      hp.text = key_only_name(hp);
+      if (!seen.insert("key|" + ports::identity::to_base64(*key)).second)
+        throw options_error(where + " key " + ports::identity::to_base64(*key) + " is listed twice; list each peer once");
+      peers.push_back(std::move(hp));
+      continue;
     }
     std::string entry(line);
     // A bare host (a name or an IPv4 address) gets the VXLAN port.
@@ -157,8 +204,9 @@ std::vector<host_port> parse_peers_file(std::string_view text, const std::string
       entry += std::to_string(l2::vxlan_default_port);
     }
     host_port hp = parse_host_port(entry, where);
-    hp.text = std::string(line);
+    hp.text = name.empty() ? std::string(line) : name;
     hp.key = key;
+    hp.name = name;
     if (!seen.insert(hp.host + "|" + std::to_string(hp.port)).second) {
       throw options_error(where + " " + hp.text + " is listed twice; list each peer once");
     }

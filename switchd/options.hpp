@@ -34,6 +34,11 @@ struct host_port {
   std::vector<std::pair<l2::vlan_id, std::uint32_t>> vni_map;
   /// ,key=PUB: the peer's public key (sealed uplinks with --identity).
   std::optional<ports::noise::public_key> key;
+  /// ,name=NAME: what to call the peer (the port's name); empty: as written.
+  std::string name;
+  /// Named by its key alone (key=PUB, no address): host is empty, port 0,
+  /// and its address is learned from the peers that introduce it.
+  bool key_only() const { return host.empty() && key.has_value(); }
 };
 
 struct options {

@@ -234,6 +234,10 @@ void peer_set::open_uplinks(const std::vector<host_port>& file_peers) {
   std::vector<std::vector<ip::udp::endpoint>> candidates;
   bool want_v6 = false;
   for (const auto& [hp, option] : peers) {
+    if (hp.key_only()) {
+      candidates.emplace_back();  // its address is learned
+      continue;
+    }
     candidates.push_back(resolve_now(io_, hp, option, false));
     if (!ports::pick_peer_address(candidates.back(), false)) want_v6 = true;  // IPv6 only
   }
@@ -281,13 +285,14 @@ void peer_set::open_uplinks(const std::vector<host_port>& file_peers) {
   for (std::size_t i = 0; i < peers.size(); ++i) {
     const auto& [hp, option] = peers[i];
     // On a dual-stack socket any family works; prefer IPv4 when both resolve.
-    const std::optional<ip::udp::endpoint> remote = ports::pick_peer_address(candidates[i], v6);
+    const std::optional<ip::udp::endpoint> remote =
+        hp.key_only() ? std::optional(ip::udp::endpoint()) : ports::pick_peer_address(candidates[i], v6);
     if (!remote) {
       throw startup_error(option + " " + hp.text + ": has no IPv4 address but " + listen_option +
                           " is IPv4; listen on [::]:PORT instead");
     }
     const bool from_file = i >= opts.uplinks.size();
-    if (from_file && is_this_host(*remote)) {
+    if (from_file && !hp.key_only() && is_this_host(*remote)) {
       spdlog::info("--peers-file: {} is this host; skipped (one file can serve every host)", hp.text);
       continue;
     }
@@ -319,9 +324,10 @@ std::optional<l2::port_id> peer_set::add(const host_port& hp, const ip::udp::end
     why_not = "has this host's own public key; give the other host's";
     return std::nullopt;
   }
+  const bool by_key = hp.key_only();
   for (const auto& other : datapath_.ports()) {
     const auto* up = dynamic_cast<const ports::uplink_port*>(other.get());
-    if (up != nullptr && up->remote() == remote) {
+    if (up != nullptr && !by_key && up->remote() == remote) {
       why_not = "is the same peer as " + up->name() + "; give each peer once";
       return std::nullopt;
     }
@@ -330,7 +336,7 @@ std::optional<l2::port_id> peer_set::add(const host_port& hp, const ip::udp::end
       return std::nullopt;
     }
   }
-  if (remote == ports::canonical(endpoint_->local()) || is_this_host(remote)) {
+  if (!by_key && (remote == ports::canonical(endpoint_->local()) || is_this_host(remote))) {
     why_not = "is this daemon's own address and port; name another host's";
     return std::nullopt;
   }
@@ -558,6 +564,13 @@ void peer_set::reload_peers() {
 
 void peer_set::add_async(const host_port& hp, std::function<bool()> still_wanted,
                               std::function<void(std::optional<l2::port_id>, const std::string&)> done) {
+  if (hp.key_only()) {
+    // Nothing to resolve: its address is learned.
+    std::string why_not;
+    const std::optional<l2::port_id> id = add(hp, ip::udp::endpoint(), why_not);
+    done(id, why_not);
+    return;
+  }
   // Resolved asynchronously: a slow name server never stalls forwarding.
   resolver_->async_resolve(
       hp.host, std::to_string(hp.port),

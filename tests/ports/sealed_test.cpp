@@ -180,7 +180,7 @@ TEST(sealed_parse, header_rejects) {
   d = data_datagram;
   d[0] = std::byte{0x08};  // plain VXLAN's flags byte
   EXPECT_EQ(reason_of(d), drop_reason::sealed_bad_version);
-  for (int type : {0, 6, 255}) {
+  for (int type : {0, 7, 255}) {
     d = data_datagram;
     d[1] = static_cast<std::byte>(type);
     EXPECT_EQ(reason_of(d), drop_reason::sealed_bad_version) << type;
