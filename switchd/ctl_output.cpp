@@ -194,7 +194,8 @@ std::string format_show(const json& r) {
   const json& ports = array(r, "ports");
   table port_table({"NAME", "KIND", "STATE", ">MTU", ">MACS", ">RX-FRAMES", ">RX-BYTES",
                     ">TX-FRAMES", ">TX-BYTES", ">DROPS"});
-  table peer_table({"NAME", "ADDRESS", "STATE", ">RTT", ">LAST-SEEN", ">SESSION", ">REKEYS", "KEY"});
+  table peer_table({"NAME", "PATH", ">ON-PATH", ">CHANGES", "STATE", ">RTT", ">LAST-SEEN", ">SESSION", ">REKEYS",
+                    "KEY"});
   for (const auto& p : ports) {
     port_table.add({text(p, "name"), text(p, "kind"), text(p, "state"), text(p, "mtu"),
                     text(p, "mac_entries"), text(p, "rx_frames"), text(p, "rx_bytes"),
@@ -202,7 +203,9 @@ std::string format_show(const json& r) {
                     std::to_string(total(field(p, "drops")))});
     if (const json* peer = field(p, "peer")) {
       const std::string key = text(*peer, "public_key");
-      peer_table.add({text(p, "name"), text(*peer, "address"), text(*peer, "state"),
+      // The path: the peer's address (direct), "via RELAY", or "-" (none yet).
+      const std::string path = text(*peer, "path") == "relay" ? "via " + text(*peer, "relay") : text(*peer, "address");
+      peer_table.add({text(p, "name"), path, ago(*peer, "path_age_s"), text(*peer, "path_changes"), text(*peer, "state"),
                       rtt(*peer, "rtt_ms"), ago(*peer, "last_seen_s"), ago(*peer, "session_age_s"),
                       text(*peer, "rekeys"), key.size() > 8 ? key.substr(0, 8) + "..." : key});
     }

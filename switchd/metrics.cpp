@@ -295,6 +295,16 @@ void render_peers(std::string& out, const std::vector<port_view>& ports) {
     f.flush();
   }
   {
+    family f(out, "vswitchd_peer_relayed", "gauge",
+             "1 when the peer is reached through a relay, 0 when directly (no sample: no path yet).");
+    for (const port_view& p : ports) {
+      if (!p.peer) continue;
+      const std::string path = string_member(*p.peer, "path", "");
+      if (path == "relay" || path == "direct") f.add(p.peer_labels, json(path == "relay" ? 1 : 0));
+    }
+    f.flush();
+  }
+  {
     family f(out, "vswitchd_peer_rtt_seconds", "gauge",
              "Round-trip time to the peer, from its last handshake.");
     for (const port_view& p : ports) {
@@ -315,6 +325,10 @@ void render_peers(std::string& out, const std::vector<port_view>& ports) {
        "handshakes_sent"},
       {"vswitchd_peer_handshakes_total", "counter", "Handshakes completed with the peer.", "handshakes"},
       {"vswitchd_peer_rekeys_total", "counter", "Handshakes that renewed a working session.", "rekeys"},
+      {"vswitchd_peer_path_age_seconds", "gauge", "Seconds on the current path (direct or through a relay).",
+       "path_age_s"},
+      {"vswitchd_peer_path_changes_total", "counter", "Changes of path: direct to relay, relay to direct, or a new address.",
+       "path_changes"},
   };
   for (const per_port& m : peer_metrics) {
     family f(out, m.name, m.type, m.help);
@@ -341,6 +355,25 @@ void render_uplink(std::string& out, const nlohmann::json& status) {
       if (const json* by = member(*uplink, "handshakes_refused_by_reason"); by && by->is_object()) {
         for (const auto& [reason, n] : by->items()) f.add(label("reason", reason), n);
       }
+      f.flush();
+    }
+    static constexpr per_port reach_counters[] = {
+        {"vswitchd_uplink_introductions_total", "counter", "Finds answered: two peers told about each other.",
+         "introductions"},
+        {"vswitchd_uplink_introductions_refused_total", "counter",
+         "Finds and introductions refused: the key is no peer here (or did not ask to be found).",
+         "introductions_refused"},
+        {"vswitchd_uplink_relayed_datagrams_total", "counter", "Datagrams relayed between two other peers.",
+         "relayed_datagrams"},
+        {"vswitchd_uplink_relayed_bytes_total", "counter", "Bytes of sealed datagrams relayed between two other peers.",
+         "relayed_bytes"},
+        {"vswitchd_uplink_relay_refused_total", "counter", "Relay requests for a key with no session here.",
+         "relay_refused"},
+    };
+    for (const per_port& m : reach_counters) {
+      if (member(*uplink, m.key) == nullptr) continue;
+      family f(out, m.name, m.type, m.help);
+      f.add("", member(*uplink, m.key));
       f.flush();
     }
     {

@@ -212,15 +212,18 @@ void add_peer_rows(std::vector<option_row>& t) {
   using enum reload_effect;
   {
     option_row r = row(
-        "uplink", "HOST:PORT[,key=KEY][,vni-map=V:N,...]", "", diff,
+        "uplink", "HOST:PORT[,key=KEY][,name=NAME][,vni-map=V:N,...] | key=KEY[,name=NAME]", "", diff,
         "a VXLAN peer, repeatable: a name, an IPv4 address or [IPv6]:PORT. With --identity, "
-        "key=KEY names the peer's public key (required). With vni-map=10:1010,20:1020 (plain "
+        "key=KEY names the peer's public key (required), and key=KEY alone names a peer whose "
+        "address is not known (behind NAT, moving): the peers that have sessions with both "
+        "introduce the two, which then punch through their NATs or talk through a relay. "
+        "name=NAME names the port. With vni-map=10:1010,20:1020 (plain "
         "VXLAN) each VLAN crosses untagged in its own VNI, as the kernel's vxlan devices (one "
         "per VNI) expect; without it, frames cross in --vni with their tags",
         &options::uplinks, [](options& o, const std::string& value) {
           host_port hp = parse_uplink(value, "--uplink");
           for (const host_port& other : o.uplinks) {
-            if (other.host == hp.host && other.port == hp.port) {
+            if (other.host == hp.host && other.port == hp.port && (!hp.key_only() || other.key == hp.key)) {
               throw options_error("--uplink " + value +
                                   ": this peer is given twice; give each peer once");
             }
@@ -374,7 +377,8 @@ void add_uplink_rows(std::vector<option_row>& t) {
                   [](options& o, const std::string&) { o.clamp_mss = true; }));
   t.push_back(text("peers-file", "PATH", restart, &options::peers_file, "",
                    "more uplink peers, one HOST:PORT (or HOST) per line, then key=KEY with "
-                   "--identity; its contents are "
+                   "--identity and optionally name=NAME; or key=KEY [name=NAME] alone for a peer "
+                   "whose address is learned (see --uplink); its contents are "
                    "reloaded on SIGHUP and when it changes: peers added and removed without "
                    "disturbing the others"));
   t.push_back(row("group", "ADDR", "", restart,

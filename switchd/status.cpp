@@ -21,8 +21,16 @@ nlohmann::json peer_json(const ports::uplink_port& up, bool learned, clock::time
   const auto& st = up.state();
   const bool sealed = up.carries_offload();  // sealed peers carry offloads; plain ones do not
   const auto& key = up.session().remote_static();
+  const auto path = up.path();
   nlohmann::json peer = {
-      {"address", ports::to_string(up.remote())},
+      {"address", path == ports::uplink_port::path_kind::direct ? nlohmann::json(ports::to_string(up.remote()))
+                                                                : nlohmann::json(nullptr)},
+      {"path", path == ports::uplink_port::path_kind::direct  ? "direct"
+               : path == ports::uplink_port::path_kind::relay ? "relay"
+                                                              : "none"},
+      {"relay", up.relay() != nullptr ? nlohmann::json(up.relay()->name()) : nlohmann::json(nullptr)},
+      {"path_age_s", nullptr},
+      {"path_changes", up.path_changes()},
       {"state", up.is_up() ? "up" : "down"},
       {"sealed", sealed},
       {"learned", learned},
@@ -35,6 +43,7 @@ nlohmann::json peer_json(const ports::uplink_port& up, bool learned, clock::time
       {"handshakes", st.handshakes_done},
       {"rekeys", st.rekeys},
   };
+  if (path != ports::uplink_port::path_kind::none) peer["path_age_s"] = seconds_between(up.path_since(), now);
   if (st.rtt.count() > 0) peer["rtt_ms"] = std::chrono::duration<double, std::milli>(st.rtt).count();
   if (st.last_rx.time_since_epoch().count() != 0) peer["last_seen_s"] = seconds_between(st.last_rx, now);
   if (sealed && up.session().has_session(now)) peer["session_age_s"] = seconds_between(st.session_start, now);
@@ -117,6 +126,11 @@ nlohmann::json status_json(const datapath& dp, const status_context& context) {
           {"invalid", e->counters().refused_invalid},
           {"rate", e->counters().refused_rate},
           {"under_load", e->counters().refused_under_load}}},
+        {"introductions", e->counters().introductions},
+        {"introductions_refused", e->counters().introductions_refused},
+        {"relayed_datagrams", e->counters().relayed},
+        {"relayed_bytes", e->counters().relayed_bytes},
+        {"relay_refused", e->counters().relay_refused},
         {"public_key", e->public_key() ? nlohmann::json(ports::identity::to_base64(*e->public_key()))
                                        : nlohmann::json(nullptr)},
     };

@@ -317,9 +317,18 @@ const json status = json::parse(R"json({
      "description": "uplink to 10.0.0.3:4789", "mac_entries": 0,
      "rx_frames": 0, "rx_bytes": 0, "tx_frames": 0, "tx_bytes": 0,
      "drops": {"runt": 0, "too_big": 0},
-     "peer": {"address": "10.0.0.3:4789", "state": "down", "sealed": false, "learned": false,
+     "peer": {"address": "10.0.0.3:4789", "path": "direct", "relay": null, "path_age_s": 75, "path_changes": 1,
+              "state": "down", "sealed": false, "learned": false,
               "public_key": null, "rtt_ms": null, "last_seen_s": null, "session_age_s": null,
-              "last_handshake_s": null, "handshakes_sent": 6, "handshakes": 0, "rekeys": 0}}
+              "last_handshake_s": null, "handshakes_sent": 6, "handshakes": 0, "rekeys": 0}},
+    {"id": 4, "name": "laptop", "kind": "uplink", "state": "up", "mtu": 1385,
+     "description": "uplink to laptop", "mac_entries": 0,
+     "rx_frames": 0, "rx_bytes": 0, "tx_frames": 0, "tx_bytes": 0,
+     "drops": {},
+     "peer": {"address": null, "path": "relay", "relay": "up0", "path_age_s": 3.5, "path_changes": 2,
+              "state": "up", "sealed": true, "learned": false,
+              "public_key": null, "rtt_ms": null, "last_seen_s": 0.2, "session_age_s": 3.5,
+              "last_handshake_s": 3.5, "handshakes_sent": 1, "handshakes": 1, "rekeys": 0}}
   ]
 })json");
 
@@ -348,24 +357,31 @@ TEST(ctl_format, show_lists_each_port_with_its_counters) {
 
 TEST(ctl_format, show_lists_uplink_peers_with_rtt_or_a_dash) {
   const std::string out = format_result("show", status);
-  EXPECT_EQ(cells(line_with(out, "ADDRESS")),
-            (std::vector<std::string>{"NAME", "ADDRESS", "STATE", "RTT", "LAST-SEEN", "SESSION", "REKEYS", "KEY"}));
+  EXPECT_EQ(cells(line_with(out, "ON-PATH")),
+            (std::vector<std::string>{"NAME", "PATH", "ON-PATH", "CHANGES", "STATE", "RTT", "LAST-SEEN", "SESSION",
+                                      "REKEYS", "KEY"}));
+  // (No path fields, as from an older daemon: the address, and dashes.)
   EXPECT_EQ(cells(line_with(out, "10.0.0.2:4789")),
-            (std::vector<std::string>{"up0", "10.0.0.2:4789", "up", "0.123ms", "0.4s", "42.0s", "2", "hSDwCYkw..."}));
+            (std::vector<std::string>{"up0", "10.0.0.2:4789", "-", "-", "up", "0.123ms", "0.4s", "42.0s", "2",
+                                      "hSDwCYkw..."}));
   EXPECT_EQ(cells(line_with(out, "10.0.0.3:4789")),
-            (std::vector<std::string>{"up1", "10.0.0.3:4789", "down", "-", "-", "-", "0", "-"}));
+            (std::vector<std::string>{"up1", "10.0.0.3:4789", "1m 15s", "1", "down", "-", "-", "-", "0", "-"}));
+  // Through a relay: "via" its name.
+  EXPECT_EQ(cells(line_with(out, "via up0")),
+            (std::vector<std::string>{"laptop", "via", "up0", "3.5s", "2", "up", "-", "0.2s", "3.5s", "0", "-"}));
 }
 
 TEST(ctl_format, show_without_uplink_or_peers) {
   json local = status;
   local["uplink"] = nullptr;
+  local["ports"].erase(4);
   local["ports"].erase(3);
   local["ports"].erase(2);
   local["uptime_s"] = 12.5;
   const std::string out = format_result("show", local);
   EXPECT_EQ(line_with(out, "pid"), "vswitchd 0.1.0, pid 1234, up 12s");
   EXPECT_EQ(line_with(out, "uplink"), "");
-  EXPECT_EQ(line_with(out, "ADDRESS"), "");
+  EXPECT_EQ(line_with(out, "ON-PATH"), "");
   EXPECT_NE(line_with(out, "tap0"), "");
 
   local["uplink"] = {{"mode", "sealed"}, {"local", "[::]:4789"}, {"vni", 1}};

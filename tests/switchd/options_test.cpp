@@ -358,6 +358,35 @@ TEST(identity_options, uplinks_and_peers_files_name_peers_by_key) {
   EXPECT_EQ(peers[1].port, 4789);
 }
 
+TEST(identity_options, peers_named_by_key_alone_and_names) {
+  const command c = testing::parse({"--identity", "/etc/id", "--uplink", std::string("key=") + alice + ",name=laptop",
+                                    "--uplink", std::string("key=") + bob, "--uplink",
+                                    std::string("192.0.2.1:4789,key=") + alice + ",name=lighthouse"});
+  ASSERT_EQ(c.opts.uplinks.size(), 3u);
+  EXPECT_TRUE(c.opts.uplinks[0].key_only());
+  EXPECT_EQ(c.opts.uplinks[0].text, "laptop");
+  EXPECT_EQ(c.opts.uplinks[0].port, 0);
+  EXPECT_EQ(c.opts.uplinks[1].text, std::string("key:") + std::string(bob).substr(0, 8));
+  EXPECT_FALSE(c.opts.uplinks[2].key_only());
+  EXPECT_EQ(c.opts.uplinks[2].text, "lighthouse");
+  EXPECT_EQ(c.opts.uplinks[2].host, "192.0.2.1");
+  const std::vector<host_port> peers = parse_peers_file(
+      std::string("key=") + alice + " name=laptop\nkey=" + bob + "\n192.0.2.1 key=" + bob + " name=lh\n", "p");
+  ASSERT_EQ(peers.size(), 3u);
+  EXPECT_TRUE(peers[0].key_only());
+  EXPECT_EQ(peers[0].text, "laptop");
+  EXPECT_TRUE(peers[1].key_only());
+  EXPECT_EQ(peers[2].text, "lh");
+  EXPECT_EQ(peers[2].port, 4789);
+  // Mistakes: a key listed twice, a bad name, vni-map without an address, no --identity.
+  EXPECT_THROW(parse_peers_file(std::string("key=") + alice + "\nkey=" + alice + "\n", "p"), options_error);
+  EXPECT_THROW(parse_peers_file(std::string("key=") + alice + " name=a,b\n", "p"), options_error);
+  EXPECT_THROW(testing::parse({"--identity", "/i", "--uplink", std::string("key=") + alice + ",vni-map=10:1010"}),
+               options_error);
+  EXPECT_THROW(testing::parse({"--uplink", std::string("key=") + alice}), options_error);
+  EXPECT_THROW(testing::parse({"--identity", "/i", "--uplink", "key=nope"}), options_error);
+}
+
 TEST(identity_options, every_mistake_names_itself_and_the_fix) {
   const auto error_of = [](std::vector<std::string> args) {
     try {
