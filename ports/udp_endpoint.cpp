@@ -197,6 +197,15 @@ void udp_endpoint::end_sessions(uplink_port& peer) {
 void udp_endpoint::announce() {
   const auto now = std::chrono::steady_clock::now();
   for (uplink_port* peer : peers_) {
+    // A peer found across NATs: our NAT may map us anew, which its NAT
+    // would not let in. Through the relay until a probe finds the way again.
+    uplink_port* via = peer->reach().introducer;
+    if (peer->path() == uplink_port::path_kind::direct && via != nullptr &&
+        via->path() == uplink_port::path_kind::direct && via->session().has_session(now)) {
+      spdlog::info("peer {}: this host's addresses changed; through relay {} until a direct path is found again",
+                   peer->name(), via->name());
+      peer->set_relay(*via);
+    }
     if (peer->session().has_session(now)) send_keepalive(*peer);
   }
 }

@@ -155,8 +155,9 @@ void udp_endpoint::on_authentic(uplink_port& peer, const ip::udp::endpoint& from
       peer.set_relay(*via);
       break;
     case uplink_port::path_kind::direct:
-      // Relayed while the direct path has gone quiet: it lost the direct path.
-      if (batch_time_ - r.last_direct_rx > 3 * settings_.keepalive) {
+      // Relayed while the direct path has gone quiet: it lost the direct
+      // path (a pong, or its direct traffic, would have kept it fresh).
+      if (batch_time_ - r.last_direct_rx > settings_.keepalive) {
         spdlog::info("peer {}: direct path to {} silent; through relay {}", peer.name(), to_string(peer.remote()),
                      via->name());
         peer.set_relay(*via);
@@ -191,8 +192,9 @@ void udp_endpoint::on_control(uplink_port& peer, std::span<std::byte> body, cons
       const bool known = wanted != nullptr && wanted != &peer && wanted->reach().findable &&
                          wanted->path() == uplink_port::path_kind::direct && wanted->session().has_session(now);
       if (!known) {
+        // (Hosts ask every peer they reach directly: most cannot answer. Debug only.)
         ++counters_.introductions_refused;
-        reach_log_.log(spdlog::level::info,
+        reach_log_.log(spdlog::level::debug,
                        "peer " + peer.name() + " asked for key " + identity::to_base64(m->key) +
                            ": not a peer here with a session that asked to be found; not introduced",
                        now);

@@ -142,6 +142,7 @@ void udp_endpoint::apply(uplink_port& peer, const sealed::opened& r, const ip::u
   send_handshake(peer, r.reply);
   if (r.keepalive) send_keepalive(peer);
   if (r.came_up) peer.set_alive(true, "handshake done (sealed session up)");
+  if (r.new_session) peer.reach().last_announce = {};  // (a restarted peer learns our endpoints at once)
   if (!r.control.empty()) on_control(peer, r.control, from, via);
   if (!r.packet) return;
   const l2::packet& packet = *r.packet;

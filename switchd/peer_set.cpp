@@ -423,7 +423,9 @@ ports::uplink_port* peer_set::admit(const ports::noise::public_key& key, const i
   const l2::port_id id = datapath_.next_id();
   auto peer = std::make_unique<ports::uplink_port>(id, name, *endpoint_, from, "", "", key);
   ports::uplink_port* raw = peer.get();
-  datapath_.add_port(std::move(peer), l2::port_role::learned_uplink,
+  // A peer like any other: floods reach it too (learned_uplink is for group
+  // mode, whose floods go to the group instead).
+  datapath_.add_port(std::move(peer), l2::port_role::uplink,
                      v->vlans.any() ? l2::vlan_mode::trunk(v->vlans) : l2::vlan_mode::transparent());
   admitted_[text] = admitted_peer{id, v->by_ca};
   spdlog::info("peer {}: admitted from {} ({}, key {})", name, ports::to_string(from), v->how, text);

@@ -541,6 +541,35 @@ bridge_underlay() {
   done
 }
 
+# nat_router ROUTER WAN HOST SUBNET MTU NAT...: HOST's home network behind
+# ROUTER, a NAT towards the internet on ROUTER's interface WAN: a veth ROUTER
+# (SUBNET.1) - HOST (SUBNET.2), HOST's default route through ROUTER, and
+# nftables on ROUTER: "oifname WAN NAT..." in postrouting (masquerade: Linux
+# keeps the source port when it can, one mapping whatever the destination;
+# masquerade random: a new port per destination, as a symmetric NAT), and new
+# connections from the internet to the router itself dropped, as a home
+# router's firewall does. The inside interface is named n<HOST>.
+nat_router() {
+  local router="$1" wan="$2" host="$3" subnet="$4" mtu="$5" lan inside
+  shift 5
+  lan="$(name "g$host")"
+  inside="$(name "n$host")"
+  make_ns "$host"
+  make_veth "$router" "$lan" "$host" "$inside"
+  addr_up "$router" "$lan" "$subnet.1/24" "$mtu"
+  addr_up "$host" "$inside" "$subnet.2/24" "$mtu"
+  ip -n "$(ns "$host")" route add default via "$subnet.1"
+  in_ns "$router" sysctl -qw net.ipv4.ip_forward=1
+  in_ns "$router" nft -f - <<EOF || fail "nftables on $router failed"
+table ip nat {
+  chain post { type nat hook postrouting priority 100; oifname "$wan" $*; }
+}
+table ip filter {
+  chain input { type filter hook input priority 0; iifname "$wan" ct state new drop; }
+}
+EOF
+}
+
 # if_mac ROLE IFNAME: the MAC address of an interface.
 if_mac() { ip -n "$(ns "$1")" link show "$2" | awk '/link\/ether/ {print $2; exit}'; }
 

@@ -317,7 +317,7 @@ const json status = json::parse(R"json({
      "description": "uplink to 10.0.0.3:4789", "mac_entries": 0,
      "rx_frames": 0, "rx_bytes": 0, "tx_frames": 0, "tx_bytes": 0,
      "drops": {"runt": 0, "too_big": 0},
-     "peer": {"address": "10.0.0.3:4789", "path": "direct", "relay": null, "path_age_s": 75, "path_changes": 1,
+     "peer": {"address": "10.0.0.3:4789", "path": "direct", "relay": null, "path_age_s": 45, "path_changes": 1,
               "state": "down", "sealed": false, "learned": false,
               "public_key": null, "rtt_ms": null, "last_seen_s": null, "session_age_s": null,
               "last_handshake_s": null, "handshakes_sent": 6, "handshakes": 0, "rekeys": 0}},
@@ -365,7 +365,7 @@ TEST(ctl_format, show_lists_uplink_peers_with_rtt_or_a_dash) {
             (std::vector<std::string>{"up0", "10.0.0.2:4789", "-", "-", "up", "0.123ms", "0.4s", "42.0s", "2",
                                       "hSDwCYkw..."}));
   EXPECT_EQ(cells(line_with(out, "10.0.0.3:4789")),
-            (std::vector<std::string>{"up1", "10.0.0.3:4789", "1m 15s", "1", "down", "-", "-", "-", "0", "-"}));
+            (std::vector<std::string>{"up1", "10.0.0.3:4789", "45.0s", "1", "down", "-", "-", "-", "0", "-"}));
   // Through a relay: "via" its name.
   EXPECT_EQ(cells(line_with(out, "via up0")),
             (std::vector<std::string>{"laptop", "via", "up0", "3.5s", "2", "up", "-", "0.2s", "3.5s", "0", "-"}));
