@@ -24,6 +24,10 @@ ROWS = [
     ("encvv", "4", "encrypted tunnel, veth underlay",
      "vswitchd ↔ vswitchd sealed (`--key-file`)"),
     ("enctinc", "4", "encrypted tunnel, veth underlay", "tinc 1.0 switch mode ↔ tinc (anchor)"),
+    ("encid", "5", "encrypted tunnel, veth underlay",
+     "vswitchd ↔ vswitchd sealed, host identities (`--identity`), direct"),
+    ("encrelay", "5", "two hosts that cannot reach each other, each on a veth to a third",
+     "vswitchd ↔ vswitchd through a third vswitchd (relay, sealed end to end)"),
 ]
 # Short names for the chart.
 PLOT_NAMES = {
@@ -36,9 +40,12 @@ PLOT_NAMES = {
     "tunvk": "vswitchd-kernel",
     "encvv": "vswitchd sealed",
     "enctinc": "tinc",
+    "encid": "vswitchd identities",
+    "encrelay": "vswitchd relayed",
 }
-SWITCH_PROCESS = {"tapvsw", "vde", "devvsw", "tunvv", "tunvk", "encvv", "enctinc"}
-TWO_PROCESSES = {"tunvv": "both daemons", "encvv": "both daemons", "enctinc": "both tincd"}
+SWITCH_PROCESS = {"tapvsw", "vde", "devvsw", "tunvv", "tunvk", "encvv", "enctinc", "encid", "encrelay"}
+TWO_PROCESSES = {"tunvv": "both daemons", "encvv": "both daemons", "enctinc": "both tincd",
+                 "encid": "both daemons", "encrelay": "all three daemons"}
 
 
 def read_tsv(path, n):
@@ -158,6 +165,14 @@ def main():
         w("| %s | %.2f× | %s %.1f× | %s |" % (
             label, r, "≥" if higher else "≤", target, "met" if met else "**missed**"))
 
+    def figure_row(label, a, b, metric, note):
+        """A ratio reported without a target."""
+        if a not in ran or b not in ran:
+            return
+        x, y = num(a, metric), num(b, metric)
+        shown = "fail" if x is None or y is None or y == 0 else "%.2f×" % (x / y)
+        w("| %s | %s | — | reported: %s |" % (label, shown, note))
+
     for m, mname in (("tcp1", "TCP 1 stream"), ("tcp4", "TCP -P 4")):
         ratio_row("local TAP %s: vswitchd / Linux bridge" % mname, "tapvsw", "bridge", m, 0.9)
     for m, mname in (("tcp1", "TCP 1 stream"), ("tcp4", "TCP -P 4")):
@@ -202,6 +217,9 @@ def main():
     for m, mname in (("tcp1", "TCP 1 stream"), ("tcp4", "TCP -P 4")):
         ratio_row("encrypted %s: vswitchd sealed / kernel VXLAN (plain)" % mname,
                   "encvv", "tunkk", m, 0.3)
+    for m, mname in (("tcp1", "TCP 1 stream"), ("tcp4", "TCP -P 4")):
+        figure_row("relayed %s: through a relay / direct (host identities)" % mname, "encrelay", "encid", m,
+                   "bounded by the relay's CPU (it opens and seals each datagram again)")
     if len(out) == n_header:             # --only left no pair with a target
         del out[n_header - 2:]
         w("No target compares the configurations of this run.")

@@ -9,7 +9,9 @@
 #   --only SECTIONS, BENCH_ONLY=SECTIONS   only these sections, comma-separated:
 #                            local (bridge, vswitchd tap: and dev:, vde_switch),
 #                            tunnel (kernel vxlan, vswitchd plain uplinks),
-#                            encrypted (kernel vxlan, vswitchd sealed, tinc);
+#                            encrypted (kernel vxlan, vswitchd sealed, tinc),
+#                            reach (vswitchd with host identities: direct, and
+#                            through a relay);
 #                            configuration names (tunkk, encvv, ...) work too
 #   --out FILE.md, BENCH_OUT where the report goes (default
 #                            bench/results/<timestamp>.md); the chart is written
@@ -49,9 +51,9 @@ while [ "$#" -gt 0 ]; do
 done
 
 # The configurations, in measurement order (bench/topo.sh), and the sections.
-ALL_SETUPS=(bridge tapvsw vde devvsw tunkk tunvv tunvk encvv enctinc)
+ALL_SETUPS=(bridge tapvsw vde devvsw tunkk tunvv tunvk encvv enctinc encid encrelay)
 declare -A SECTION=([local]="bridge tapvsw vde devvsw" [tunnel]="tunkk tunvv tunvk"
-                    [encrypted]="tunkk encvv enctinc")
+                    [encrypted]="tunkk encvv enctinc" [reach]="encid encrelay")
 SETUPS=()
 if [ -z "$ONLY" ] || [ "$ONLY" = all ]; then
   SETUPS=("${ALL_SETUPS[@]}")
@@ -75,7 +77,7 @@ fi
 needs_vswitchd() {
   local x
   for x in "${SETUPS[@]}"; do
-    case "$x" in tapvsw | devvsw | tunvv | tunvk | encvv) return 0 ;; esac
+    case "$x" in tapvsw | devvsw | tunvv | tunvk | encvv | encid | encrelay) return 0 ;; esac
   done
   return 1
 }
@@ -282,7 +284,7 @@ for s in "${SETUPS[@]}"; do
 done
 
 # has_switch SETUP: does SETUP have a switch process, whose CPU time is measured?
-has_switch() { case "$1" in tapvsw | vde | devvsw | tunvv | tunvk | encvv | enctinc) return 0 ;; esac; return 1; }
+has_switch() { case "$1" in tapvsw | vde | devvsw | tunvv | tunvk | encvv | enctinc | encid | encrelay) return 0 ;; esac; return 1; }
 
 # The kernel anchors too, for their loss: what the machine loses at that load
 # without a switch process (the iperf3 server not scheduled in time, ...).
@@ -313,7 +315,7 @@ MEAS_SECS=$(($(date +%s) - T_MEAS0))
 
 # The daemons' counters (SIGUSR1) and logs into the log, for the curious.
 # tincd: SIGUSR2 dumps its device statistics and nodes.
-for s in tapvsw devvsw tunvv tunvk encvv; do
+for s in tapvsw devvsw tunvv tunvk encvv encid encrelay; do
   for pid in ${S_PIDS[$s]:-}; do kill -USR1 "$pid" 2>/dev/null; done
 done
 for pid in ${S_PIDS[enctinc]:-}; do kill -USR2 "$pid" 2>/dev/null; done

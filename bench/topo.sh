@@ -18,6 +18,13 @@
 #           --key-file KEY (sealed uplinks: encrypted and authenticated)
 #   enctinc the same hosts, each tinc 1.0's tincd in switch mode (its TAP moved
 #           into the VM), the encrypted anchor; tunkk is the plain one
+#   encid   the same hosts, each vswitchd --identity, the other named by address
+#           and key: sealed with host identities, the direct path
+#   encrelay hosts h1 and h2 that cannot reach each other, each on a veth to a
+#           third host r (no forwarding there); r runs vswitchd --allowed-keys,
+#           h1 and h2 name r by address and each other by key alone: r
+#           introduces them and relays every frame (sealed end to end); the
+#           measured CPU is all three daemons
 
 VM_A=10.211.0.1
 VM_B=10.211.0.2
@@ -98,14 +105,14 @@ kernel_host() {
 }
 
 # vswitchd_host SETUP CODE I VMROLE VMADDR [ARGS...]: on host I, vswitchd with a
-# TAP into the VM and an uplink to the other host (and ARGS). Appends its pid
-# to S_PIDS[SETUP].
+# TAP into the VM and an uplink to the other host (UPLINK_SUFFIX appended to
+# it, e.g. ",key=KEY"), and ARGS. Appends its pid to S_PIDS[SETUP].
 vswitchd_host() {
   local s="$1" c="$2" i="$3" vm="$4" addr="$5" h remote t
   shift 5
   h="$s-h$i"; t="$(ifn "${c}t$i")"
   if [ "$i" = 1 ]; then remote=$UL_2; else remote=$UL_1; fi
-  start_vswitchd "$h" "$s-h$i" --port "tap:$t" --uplink "$remote:4789" "$@" || return 1
+  start_vswitchd "$h" "$s-h$i" --port "tap:$t" --uplink "$remote:4789${UPLINK_SUFFIX:-}" "$@" || return 1
   S_PIDS[$s]="${S_PIDS[$s]:-}${S_PIDS[$s]:+ }$SW_PID"
   move_to "$h" "$t" "$vm" && addr_up "$vm" "$t" "$addr/24" 1500
 }
@@ -232,4 +239,49 @@ setup_enctinc() {
     in_ns $s-a ping -n -q -c 1 -W 0.5 "$VM_B" >/dev/null 2>&1
     sleep 0.3
   done
+}
+
+# ---- hosts that reach each other through a relay (NAT traversal) ------------------------
+
+# identity SETUP HOST: $WORK/SETUP-HOST.id (vswitchd --generate-identity); sets PUB.
+PUB=""
+identity() {
+  local f="$WORK/$1-$2.id"
+  rm -f "$f"
+  PUB="$("$VSWITCHD" --generate-identity "$f" 2>>"$LOG")" ||
+    { FAIL_WHY="vswitchd --generate-identity $f failed (a build without host identities?)"; log "ERROR: $FAIL_WHY"; return 1; }
+}
+
+setup_encid() {
+  local s=encid i vm addr other pub1 pub2
+  underlay $s i || return 1
+  identity $s h1 && pub1="$PUB" && identity $s h2 && pub2="$PUB" || return 1
+  for i in 1 2; do
+    if [ "$i" = 1 ]; then vm=$s-a; addr=$VM_A; other="$pub2"; else vm=$s-b; addr=$VM_B; other="$pub1"; fi
+    UPLINK_SUFFIX=",key=$other" vswitchd_host $s i "$i" "$vm" "$addr" --identity "$WORK/$s-h$i.id" || return 1
+  done
+}
+
+setup_encrelay() {
+  local s=encrelay c=r i vm addr pubr pub1 pub2 t
+  make_ns $s-h1 && make_ns $s-h2 && make_ns $s-r && vms $s || return 1
+  # h1 -- r -- h2, no forwarding on r: h1 and h2 reach r but not each other.
+  # MTU 1700: room for the relay's 65 bytes on top of sealing's, so the VMs keep 1500.
+  veth $s-h1 "$(ifn ${c}u1)" $s-r "$(ifn ${c}r1)" 1700 && veth $s-h2 "$(ifn ${c}u2)" $s-r "$(ifn ${c}r2)" 1700 || return 1
+  addr_up $s-h1 "$(ifn ${c}u1)" 10.213.1.1/24 1700 && addr_up $s-r "$(ifn ${c}r1)" 10.213.1.2/24 1700 || return 1
+  addr_up $s-h2 "$(ifn ${c}u2)" 10.213.2.1/24 1700 && addr_up $s-r "$(ifn ${c}r2)" 10.213.2.2/24 1700 || return 1
+  identity $s r && pubr="$PUB" && identity $s h1 && pub1="$PUB" && identity $s h2 && pub2="$PUB" || return 1
+  printf '%s h1\n%s h2\n' "$pub1" "$pub2" >"$WORK/$s-allowed"
+  start_vswitchd $s-r $s-r --identity "$WORK/$s-r.id" --allowed-keys "$WORK/$s-allowed" \
+    --listen 0.0.0.0:4789 || return 1
+  S_PIDS[$s]="$SW_PID"
+  for i in 1 2; do
+    t="$(ifn "${c}t$i")"
+    if [ "$i" = 1 ]; then vm=$s-a; addr=$VM_A; other="$pub2"; else vm=$s-b; addr=$VM_B; other="$pub1"; fi
+    start_vswitchd $s-h$i $s-h$i --port "tap:$t" --identity "$WORK/$s-h$i.id" \
+      --uplink "10.213.$i.2:4789,key=$pubr,name=relay" --uplink "key=$other,name=other" || return 1
+    S_PIDS[$s]="${S_PIDS[$s]} $SW_PID"
+    move_to $s-h$i "$t" "$vm" && addr_up "$vm" "$t" "$addr/24" 1500 || return 1
+  done
+  wait_ping $s-a $VM_B
 }
