@@ -132,7 +132,7 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
   if (sealed_) {
     me_.emplace(settings.identity, settings.keys);
     me_->set_certificate(settings.certificate);
-    scratch_.resize(max_message_size + sealed::header_size);
+    scratch_.resize(max_message_size + sealed::header_size + reach::relay_overhead);
     fragment_headers_.resize(max_fragments * (sealed::header_size + sealed::fragment_header_size));
     relay_buffer_.resize(message_buffer_size + reach::relay_overhead);
   }
@@ -467,30 +467,42 @@ void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame, std
     peer.drop(l2::drop_reason::too_big);
     return;
   }
+  if (peer.path() == uplink_port::path_kind::none) {
+    peer.drop(l2::drop_reason::sealed_no_session);  // (named by key, not found yet)
+    return;
+  }
   const sockaddr* to = peer.destination().data();
-  const auto to_size = static_cast<socklen_t>(peer.destination().size());
+  auto to_size = static_cast<socklen_t>(peer.destination().size());
   if (sealed_) {
     const std::optional<sealed::sending> s = peer.session().next_send(std::chrono::steady_clock::now());
     if (!s) {
       peer.drop(l2::drop_reason::sealed_no_session);
       return;
     }
-    const std::size_t size = frame.size() + sealed::overhead;
+    // Through a relay: the sealed datagram goes inside a relay message,
+    // sealed again under the session with the relay, and to the relay.
+    uplink_port* via = peer.relay();
+    std::optional<sealed::sending> outer;
+    if (via != nullptr && !(outer = relay_sending(peer))) return;
+    const std::size_t inner_size = frame.size() + sealed::overhead;
+    const std::size_t at = via != nullptr ? relay_inner_offset : 0;
+    const std::size_t size = inner_size + (via != nullptr ? reach::relay_overhead : 0);
+    if (via != nullptr) {
+      to = via->destination().data();
+      to_size = static_cast<socklen_t>(via->destination().size());
+    }
     const auto seal = [&](std::span<std::byte> out) {
-      if (!frame.empty()) std::memcpy(out.data() + sealed::header_size, frame.data(), frame.size());
-      sealed::seal_in_place(*s->k, sealed::message::data, s->receiver, s->counter, out, frame.size());
+      const std::span<std::byte> inner = out.subspan(at, inner_size);
+      if (!frame.empty()) std::memcpy(inner.data() + sealed::header_size, frame.data(), frame.size());
+      sealed::seal_in_place(*s->k, sealed::message::data, s->receiver, s->counter, inner, frame.size());
+      if (via != nullptr) wrap_for_relay(peer, *outer, out);
     };
-    if (size <= tx_batch::slot_size && peer.relay() == nullptr) {
+    if (size <= tx_batch::slot_size) {
       tx_.push_filled(size, seal, to, to_size, &peer, frame.size());
       return;
     }
     flush();  // keep the order
     seal(std::span<std::byte>(scratch_.data(), size));
-    if (peer.relay() != nullptr) {
-      transmit(peer, std::span<const std::byte>(scratch_.data(), size));
-      peer.sent(frame.size());
-      return;
-    }
     if (::sendto(reader_.fd(), scratch_.data(), size, MSG_DONTWAIT, to, to_size) >= 0) {
       peer.sent(frame.size());
     } else {
@@ -636,9 +648,12 @@ void udp_endpoint::flush() {
   }
   tx_.send_all(
       reader_.fd(),
-      [](void* peer, std::size_t size) { static_cast<uplink_port*>(peer)->sent(size); },
+      // (No peer: a datagram we relay for two others, counted on the endpoint.)
+      [](void* peer, std::size_t size) {
+        if (peer != nullptr) static_cast<uplink_port*>(peer)->sent(size);
+      },
       [](void* peer, int err) {
-        static_cast<uplink_port*>(peer)->drop(send_drop_reason(err));
+        if (peer != nullptr) static_cast<uplink_port*>(peer)->drop(send_drop_reason(err));
       });
 }
 

@@ -218,6 +218,13 @@ class udp_endpoint {
   /// Sends a whole datagram to `peer` by its path: straight to it, or wrapped
   /// for its relay. Nothing goes out to a peer with no path yet.
   void transmit(uplink_port& peer, std::span<const std::byte> datagram);
+  /// The next message on the session with `peer`'s relay (nullopt, counted
+  /// as a drop on `peer`, when there is none).
+  std::optional<sealed::sending> relay_sending(uplink_port& peer);
+  /// Makes `out` a relay message to `peer`'s relay: its sealed datagram is
+  /// already at relay_inner_offset; the header is written and all sealed
+  /// under `outer`.
+  void wrap_for_relay(const uplink_port& peer, const sealed::sending& outer, std::span<std::byte> out);
   /// Seals `body` as a control message to `peer` and sends it by its path,
   /// or straight to `to` when given (probes and pongs).
   void send_control(uplink_port& peer, std::span<const std::byte> body,

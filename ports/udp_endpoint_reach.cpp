@@ -77,23 +77,37 @@ std::vector<ip::udp::endpoint> udp_endpoint::local_endpoints() const {
   return out;
 }
 
+std::optional<sealed::sending> udp_endpoint::relay_sending(uplink_port& peer) {
+  std::optional<sealed::sending> s = peer.relay()->session().next_send(clock::now());
+  if (!s || !peer.session().remote_static()) {
+    peer.drop(l2::drop_reason::sealed_no_session);
+    return std::nullopt;
+  }
+  return s;
+}
+
+void udp_endpoint::wrap_for_relay(const uplink_port& peer, const sealed::sending& outer, std::span<std::byte> out) {
+  // A control message to the relay, sealed under our session with it,
+  // holding "to this key" and the datagram as it is.
+  reach::write_relay_header(reach::kind::relay_to, *peer.session().remote_static(),
+                            out.subspan(sealed::header_size).first<reach::relay_header_size>());
+  sealed::seal_in_place(*outer.k, sealed::message::control, outer.receiver, outer.counter, out,
+                        out.size() - sealed::overhead);
+}
+
 void udp_endpoint::transmit(uplink_port& peer, std::span<const std::byte> datagram) {
   if (reader_.fd() < 0) return;
   flush();  // keep the order
   if (uplink_port* via = peer.relay()) {
-    // Wrapped for the relay: a control message to it, sealed under our
-    // session with it, holding "to this key" and the datagram as it is.
-    const std::optional<sealed::sending> s = via->session().next_send(clock::now());
-    if (!s || !peer.session().remote_static() || datagram.size() + reach::relay_overhead > relay_buffer_.size()) {
-      peer.drop(l2::drop_reason::sealed_no_session);
+    const std::optional<sealed::sending> s = relay_sending(peer);
+    if (!s) return;
+    if (datagram.size() + reach::relay_overhead > relay_buffer_.size()) {
+      peer.drop(l2::drop_reason::too_big);
       return;
     }
     std::memmove(relay_buffer_.data() + relay_inner_offset, datagram.data(), datagram.size());
     const std::span<std::byte> out(relay_buffer_.data(), datagram.size() + reach::relay_overhead);
-    reach::write_relay_header(reach::kind::relay_to, *peer.session().remote_static(),
-                              out.subspan(sealed::header_size).first<reach::relay_header_size>());
-    sealed::seal_in_place(*s->k, sealed::message::control, s->receiver, s->counter, out,
-                          reach::relay_header_size + datagram.size());
+    wrap_for_relay(peer, *s, out);
     if (::sendto(reader_.fd(), out.data(), out.size(), MSG_DONTWAIT, via->destination().data(),
                  static_cast<socklen_t>(via->destination().size())) < 0)
       peer.drop(send_drop_reason(errno));
@@ -282,14 +296,24 @@ void udp_endpoint::on_control(uplink_port& peer, std::span<std::byte> body, cons
         break;
       }
       // The relay header and datagram sit in the datagram we opened, behind
-      // its header: rewrite the header to "from" and seal again in place.
+      // its header: rewrite the header to "from" and seal again. Small ones
+      // leave with this input batch's other datagrams (one sendmmsg).
       const std::span<std::byte> whole(body.data() - sealed::header_size, body.size() + sealed::overhead);
       reach::write_relay_header(reach::kind::relayed_from, *peer.session().remote_static(),
                                 whole.subspan(sealed::header_size).first<reach::relay_header_size>());
-      sealed::seal_in_place(*s->k, sealed::message::control, s->receiver, s->counter, whole, body.size());
-      flush();
-      (void)::sendto(reader_.fd(), whole.data(), whole.size(), MSG_DONTWAIT, to->destination().data(),
-                     static_cast<socklen_t>(to->destination().size()));
+      const auto seal = [&](std::span<std::byte> out) {
+        if (out.data() != whole.data()) std::memcpy(out.data(), whole.data(), whole.size());
+        sealed::seal_in_place(*s->k, sealed::message::control, s->receiver, s->counter, out, body.size());
+      };
+      const sockaddr* dest = to->destination().data();
+      const auto dest_size = static_cast<socklen_t>(to->destination().size());
+      if (whole.size() <= tx_batch::slot_size) {
+        tx_.push_filled(whole.size(), seal, dest, dest_size, nullptr, 0);
+      } else {
+        flush();
+        seal(whole);
+        (void)::sendto(reader_.fd(), whole.data(), whole.size(), MSG_DONTWAIT, dest, dest_size);
+      }
       ++counters_.relayed;
       counters_.relayed_bytes += m->inner.size();
       break;

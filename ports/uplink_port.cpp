@@ -181,7 +181,8 @@ std::optional<std::span<const std::byte>> uplink_port::decapsulate(std::span<std
 std::string uplink_port::describe() const {
   std::string text = "uplink " + name() + " (";
   text += endpoint_.is_sealed() ? "sealed" : "VXLAN";
-  text += " to " + to_string(remote_);
+  text += path() == path_kind::none ? ", " : " ";
+  text += path_text();
   if (!endpoint_.is_sealed() && vni_map_.empty()) text += ", VNI " + std::to_string(endpoint_.vni());
   if (!vni_map_.empty()) {
     text += ", VLAN:VNI";
@@ -193,8 +194,21 @@ std::string uplink_port::describe() const {
       text += std::to_string(vni);
     }
   }
-  text += ", inner frames up to " + std::to_string(max_frame_) + " bytes)";
+  if (path() != path_kind::none) text += ", inner frames up to " + std::to_string(max_frame_) + " bytes";
+  text += ")";
   return text;
+}
+
+std::string uplink_port::path_text() const {
+  switch (path()) {
+    case path_kind::direct:
+      return "to " + to_string(remote_);
+    case path_kind::relay:
+      return "via " + relay_->name();
+    case path_kind::none:
+      break;
+  }
+  return "address not known yet (named by key)";
 }
 
 }  // namespace ports

@@ -64,6 +64,8 @@ class uplink_port final : public port {
   path_kind path() const {
     return relay_ != nullptr ? path_kind::relay : remote_.port() == 0 ? path_kind::none : path_kind::direct;
   }
+  /// The path for people: "to ADDRESS", "via RELAY", or that none is known yet.
+  std::string path_text() const;
   /// The peer its datagrams go through (path relay), or nullptr.
   uplink_port* relay() const { return relay_; }
   /// Sends through `via` from now on (its MTU shrinks by reach::relay_overhead).

@@ -428,7 +428,8 @@ ports::uplink_port* peer_set::admit(const ports::noise::public_key& key, const i
   datapath_.add_port(std::move(peer), l2::port_role::uplink,
                      v->vlans.any() ? l2::vlan_mode::trunk(v->vlans) : l2::vlan_mode::transparent());
   admitted_[text] = admitted_peer{id, v->by_ca};
-  spdlog::info("peer {}: admitted from {} ({}, key {})", name, ports::to_string(from), v->how, text);
+  spdlog::info("peer {}: admitted {} ({}, key {})", name,
+               from.port() != 0 ? "from " + ports::to_string(from) : std::string("through a relay"), v->how, text);
   return raw;
 }
 
@@ -646,7 +647,10 @@ void peer_set::log_counters() const {
       if (up == nullptr) continue;
       const auto& st = up->state();
       std::string line = "counters: peer " + up->name() + ": " + (up->is_up() ? "up" : "down") +
-                         ", address " + ports::to_string(up->remote()) + ", inner MTU " +
+                         ", " +
+                         (up->path() == ports::uplink_port::path_kind::direct ? "address " + ports::to_string(up->remote())
+                                                                               : up->path_text()) +
+                         ", inner MTU " +
                          std::to_string(up->max_frame_size()) + " bytes";
       if (endpoint_->is_sealed()) {
         char rtt[32];

@@ -245,7 +245,9 @@ if s.get("uplink"):
     for p in s["ports"]:
         peer = p.get("peer")
         if not peer: continue
-        line = f"counters: peer {p['name']}: {peer['state']}, address {peer['address']}, inner MTU {p['mtu'] + 14} bytes"
+        where = {"relay": f"via {peer.get('relay')}", "none": "address not known yet (named by key)"}.get(
+            peer.get("path"), f"address {peer['address']}")
+        line = f"counters: peer {p['name']}: {peer['state']}, {where}, inner MTU {p['mtu'] + 14} bytes"
         if peer.get("sealed"):
             rtt = peer.get("rtt_ms")
             line += ", rtt " + (f"{rtt:.3f}" if rtt else "?") + " ms"
