@@ -24,9 +24,11 @@
 //     script: nothing crashes, every frame delivered is one that was sent,
 //     unaltered, and none is delivered twice; indexes never pile up.
 //
-// Input: byte 0 picks the mode (% 4): 0 the rest is a datagram; 1 the rest
+// Input: byte 0 picks the mode (% 5): 0 the rest is a datagram; 1 the rest
 // is [type][receiver u32][counter u64][payload...] to seal; 2 the rest is a
-// key file; 3 the rest is a script (see check_protocol).
+// key file; 3 the rest is a script (see check_protocol); 4 the rest is a
+// control message's contents (ports/reach.hpp: decode accepts exactly what
+// the encoders write).
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -37,6 +39,7 @@
 #include "fuzz_keys.hpp"
 #include "fuzz_util.hpp"
 #include "l2/byte_order.hpp"
+#include "ports/reach.hpp"
 #include "ports/sealed.hpp"
 #include "ports/sealed_session.hpp"
 
@@ -44,6 +47,7 @@ namespace {
 
 namespace sealed = ports::sealed;
 namespace noise = ports::noise;
+namespace reach = ports::reach;
 using bytes = std::vector<std::byte>;
 
 std::size_t minimum_size(unsigned type) {
@@ -52,6 +56,7 @@ std::size_t minimum_size(unsigned type) {
     case 2: return sealed::response_size;
     case 3: return sealed::cookie_size;
     case 4: return sealed::overhead;
+    case 6: return sealed::overhead + 1;
     default: return sealed::header_size + sealed::fragment_header_size + 1;
   }
 }
@@ -69,7 +74,7 @@ void check_datagram(std::span<const std::byte> datagram) {
   const bool prefix_ok = datagram.size() >= sealed::prefix_size &&
                          std::to_integer<unsigned>(datagram[0]) == sealed::version &&
                          std::to_integer<unsigned>(datagram[1]) >= 1 &&
-                         std::to_integer<unsigned>(datagram[1]) <= 5 && datagram[2] == std::byte{0} &&
+                         std::to_integer<unsigned>(datagram[1]) <= 6 && datagram[2] == std::byte{0} &&
                          datagram[3] == std::byte{0};
   const bool well_formed = prefix_ok && datagram.size() >= minimum_size(std::to_integer<unsigned>(datagram[1]));
   FUZZ_CHECK(p.ok == well_formed);
@@ -79,7 +84,8 @@ void check_datagram(std::span<const std::byte> datagram) {
   }
 
   // 2. Authentication of data, under the fuzz key and under another one.
-  if (p.ok && (p.type == sealed::message::data || p.type == sealed::message::offload)) {
+  if (p.ok && (p.type == sealed::message::data || p.type == sealed::message::offload ||
+               p.type == sealed::message::control)) {
     for (const sealed::key* k : {&fuzz::fuzz_key(), &fuzz::other_key()}) {
       bytes buffer(datagram.begin(), datagram.end());
       const auto plain = sealed::open_in_place(*k, buffer);
@@ -287,15 +293,56 @@ void check_protocol(fuzz::cursor in) {
   FUZZ_CHECK(b.me.index_count() <= 4);
 }
 
+
+// ---- mode 4: a control message (ports/reach.hpp) ----
+
+/// decode accepts exactly what the encoders write: a message it accepts is
+/// written again byte for byte (an IPv4-mapped endpoint comes back as IPv4,
+/// so such a message is only decoded again), and a relay message's datagram
+/// is the rest of the input, in place.
+void check_control(std::span<const std::byte> body) {
+  const std::optional<reach::message> m = reach::decode(body);
+  if (!m) return;
+  FUZZ_CHECK(!body.empty() && std::to_integer<unsigned>(body[0]) == static_cast<unsigned>(m->k));
+  FUZZ_CHECK(m->local_count <= reach::max_locals);
+  std::array<std::byte, reach::max_control_size> out{};
+  std::size_t n = 0;
+  switch (m->k) {
+    case reach::kind::announce: n = reach::encode_announce(m->local_endpoints(), out); break;
+    case reach::kind::find: n = reach::encode_find(m->key, out); break;
+    case reach::kind::introduce: n = reach::encode_introduce(m->key, *m->observed, m->local_endpoints(), out); break;
+    case reach::kind::probe: n = reach::encode_probe(m->nonce, out); break;
+    case reach::kind::pong: n = reach::encode_pong(m->nonce, *m->observed, out); break;
+    case reach::kind::relay_to:
+    case reach::kind::relayed_from:
+      FUZZ_CHECK(!m->inner.empty());
+      FUZZ_CHECK(m->inner.data() == body.data() + reach::relay_header_size);
+      FUZZ_CHECK(m->inner.size() == body.size() - reach::relay_header_size);
+      FUZZ_CHECK(std::equal(m->key.begin(), m->key.end(), body.begin() + 1));
+      return;
+  }
+  FUZZ_CHECK(n <= body.size());
+  const std::optional<reach::message> again = reach::decode(std::span<const std::byte>(out).first(n));
+  FUZZ_CHECK(again && again->k == m->k && again->key == m->key && again->nonce == m->nonce &&
+             again->local_count == m->local_count && again->observed == m->observed);
+  const bool mapped = [&] {
+    for (const auto& e : m->local_endpoints())
+      if (e.address().is_v6() && e.address().to_v6().is_v4_mapped()) return true;
+    return m->observed && m->observed->address().is_v6() && m->observed->address().to_v6().is_v4_mapped();
+  }();
+  if (!mapped) FUZZ_CHECK(n == body.size() && std::equal(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), body.begin()));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   fuzz::cursor in(fuzz::as_bytes(data, size));
-  switch (in.u8() % 4) {
+  switch (in.u8() % 5) {
     case 0: check_datagram(in.rest()); break;
     case 1: check_seal(in); break;
     case 2: check_key_file(fuzz::to_string(in.rest())); break;
-    default: check_protocol(in); break;
+    case 3: check_protocol(in); break;
+    default: check_control(in.rest()); break;
   }
   return 0;
 }

@@ -19,6 +19,7 @@
 #include "fuzz_util.hpp"
 #include "l2/offload.hpp"
 #include "l2/vxlan.hpp"
+#include "ports/reach.hpp"
 #include "ports/sealed.hpp"
 
 namespace {
@@ -408,6 +409,28 @@ void sealed_open() {
   write(t, "keys_upper_three", mode(2, text_bytes(k1 + "\n" + upper + "\n" + k1.substr(1) + "0\n")));
   write(t, "keys_duplicate", mode(2, text_bytes(k1 + "\n" + k1 + "\n")));
   write(t, "keys_bad", mode(2, text_bytes("not a key\n" + k1.substr(0, 63) + "g\n")));
+  // Mode 4: control messages (and one sealed, as a datagram).
+  {
+    namespace reach = ports::reach;
+    using ep = reach::endpoint;
+    const std::vector<ep> locals{ep(boost::asio::ip::make_address("192.168.1.20"), 4789),
+                                 ep(boost::asio::ip::make_address("2001:db8::7"), 4790)};
+    const ep observed(boost::asio::ip::make_address("203.0.113.9"), 61000);
+    ports::noise::public_key key{};
+    for (std::size_t i = 0; i < key.size(); ++i) key[i] = static_cast<std::byte>(i * 5 + 1);
+    std::array<std::byte, reach::max_control_size> out{};
+    const auto body = [&](std::size_t n) { return bytes(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n)); };
+    write(t, "control_announce", mode(4, body(reach::encode_announce(locals, out))));
+    write(t, "control_find", mode(4, body(reach::encode_find(key, out))));
+    write(t, "control_introduce", mode(4, body(reach::encode_introduce(key, observed, locals, out))));
+    write(t, "control_probe", mode(4, body(reach::encode_probe(0x1122334455667788, out))));
+    write(t, "control_pong", mode(4, body(reach::encode_pong(0x1122334455667788, observed, out))));
+    bytes relay(reach::relay_header_size);
+    reach::write_relay_header(reach::kind::relay_to, key, std::span(relay).first<reach::relay_header_size>());
+    append(relay, seal(sealed::message::data, 9, arp_frame(false, host_a, host_b)));
+    write(t, "control_relay_to", mode(4, relay));
+    write(t, "control_sealed", mode(0, seal(sealed::message::control, 10, body(reach::encode_find(key, out)))));
+  }
   // Mode 3: scripts (0 A sends, 1 B sends, 2 deliver, 4 lose, 5 duplicate,
   // 6 alter (+2 bytes), 7 reorder, 8 time (+1 byte)).
   const auto script = [](std::initializer_list<unsigned> ops) {
