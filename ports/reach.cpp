@@ -40,26 +40,20 @@ class reader {
   }
   std::optional<endpoint> address() {
     const std::uint8_t family = u8();
-    if (family == 4) {
-      const auto b = take(4);
-      if (b.empty()) return std::nullopt;
-      ip::address_v4::bytes_type a{};
-      std::transform(b.begin(), b.end(), a.begin(), [](std::byte x) { return std::to_integer<unsigned char>(x); });
-      const auto port = take(2);
-      if (port.empty()) return std::nullopt;
-      return endpoint(ip::address_v4(a), l2::byte_order::load16(port, 0));
-    }
-    if (family == 6) {
-      const auto b = take(16);
-      if (b.empty()) return std::nullopt;
-      ip::address_v6::bytes_type a{};
-      std::transform(b.begin(), b.end(), a.begin(), [](std::byte x) { return std::to_integer<unsigned char>(x); });
-      const auto port = take(2);
-      if (port.empty()) return std::nullopt;
-      return endpoint(ip::address_v6(a), l2::byte_order::load16(port, 0));
-    }
+    if (family == 4) return address_of<ip::address_v4>();
+    if (family == 6) return address_of<ip::address_v6>();
     ok_ = false;
     return std::nullopt;
+  }
+  /// An address of type `A` and a port.
+  template <class A>
+  std::optional<endpoint> address_of() {
+    typename A::bytes_type a{};
+    const auto b = take(a.size());
+    const auto port = take(2);
+    if (!ok_) return std::nullopt;
+    std::transform(b.begin(), b.end(), a.begin(), [](std::byte x) { return std::to_integer<unsigned char>(x); });
+    return endpoint(A(a), l2::byte_order::load16(port, 0));
   }
   std::span<const std::byte> rest() {
     const auto out = rest_;

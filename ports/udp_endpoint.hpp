@@ -2,9 +2,11 @@
 // across the underlay, as plain VXLAN (RFC 7348) or sealed (encrypted and
 // authenticated: ports/sealed.hpp is the wire format, ports/sealed_session.hpp
 // the protocol with each peer, a pure state machine). Each peer is an
-// uplink_port (ports/uplink_port.hpp). This file: the socket, batching,
-// GSO/GRO, the one send path every uplink datagram takes, keepalive ticks and
-// re-resolution.
+// uplink_port (ports/uplink_port.hpp). This class: the socket, batching,
+// GSO/GRO, the one send path every uplink datagram takes (udp_endpoint.cpp);
+// the sealed receive path (udp_endpoint_sealed.cpp); paths across NATs:
+// introductions, probes, relays (udp_endpoint_reach.cpp); keepalive ticks,
+// re-resolution and MTUs (udp_endpoint_peers.cpp).
 //
 // One udp_endpoint owns the local UDP socket (--listen) and carries every
 // peer; each peer is its own uplink_port, so the MAC table learns which peer

@@ -277,6 +277,21 @@ show_json() {
   printf '%s\n' "$out"
 }
 
+# uplink_field PID FIELD: a field of the uplink object in vswitchctl --json show.
+uplink_field() {
+  show_json "$1" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["uplink"][sys.argv[1]])' "$2"
+}
+
+# peer_field PID NAME FIELD: a field of the peer of the uplink port NAME in
+# vswitchctl --json show (FIELD mtu: the port's MTU); None for null.
+peer_field() {
+  show_json "$1" | "$PYTHON" -c '
+import json, sys
+for p in json.load(sys.stdin)["ports"]:
+    if p["name"] == sys.argv[1] and p.get("peer"):
+        print(p["mtu"] if sys.argv[2] == "mtu" else p["peer"][sys.argv[2]])' "$2" "$3"
+}
+
 # peer_state PID ADDR: "up" or "down" for the uplink peer of daemon PID whose
 # name or address contains ADDR ("" when there is none).
 peer_state() {
@@ -455,19 +470,44 @@ wait_ping() {
   fail "no ping answer from $1 to $2 within 5 s"
 }
 
+# iperf3_server ROLE ADDR: a one-shot iperf3 server on ADDR port 5201 in the
+# background, listening when this returns (<= 5 s). Sets IPERF3_SERVER_PID.
+IPERF3_SERVER_PID=""
+iperf3_server() {
+  in_ns "$1" iperf3 -s -1 -B "$2" -p 5201 >"$WORK/iperf3-server.log" 2>&1 &
+  IPERF3_SERVER_PID=$!
+  T_PIDS+=("$IPERF3_SERVER_PID")
+  for _ in $(seq 50); do
+    [ -n "$(in_ns "$1" ss -Htln "sport = :5201" 2>/dev/null)" ] && return 0
+    sleep 0.1
+  done
+  fail "iperf3 server in $1 did not listen on $2:5201"
+}
+
+# iperf3_longest_gap JSON: "GAP MBITS" of an iperf3 -J run with short
+# intervals: the longest run of intervals that carried nothing, in seconds,
+# and the receiver's rate over the whole run in Mbit/s.
+iperf3_longest_gap() {
+  "$PYTHON" - "$1" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+longest = run = 0.0
+for i in d["intervals"]:
+    s = i["sum"]
+    run = run + s["seconds"] if s["bytes"] == 0 else 0.0
+    longest = max(longest, run)
+print("%.2f %.2f" % (longest, d["end"]["sum_received"]["bits_per_second"] / 1e6))
+PY
+}
+
 # iperf3_gbits CLIENT_ROLE SERVER_ROLE SERVER_ADDR SECONDS: a TCP iperf3 run;
 # sets GBITS to the receiver's rate in Gbit/s; fails below $MIN_GBITS (default 0.1).
 # shellcheck disable=SC2034  # GBITS is read by the test scripts
 GBITS=""
 iperf3_gbits() {
   local cl="$1" sv="$2" addr="$3" secs="$4" spid json rate port=5201
-  in_ns "$sv" iperf3 -s -1 -B "$addr" -p "$port" >"$WORK/iperf3-server.log" 2>&1 &
-  spid=$!
-  T_PIDS+=("$spid")
-  for _ in $(seq 50); do
-    [ -n "$(in_ns "$sv" ss -Htln "sport = :$port" 2>/dev/null)" ] && break
-    sleep 0.1
-  done
+  iperf3_server "$sv" "$addr"
+  spid="$IPERF3_SERVER_PID"
   if ! json="$(timeout $((secs + 15)) ip netns exec "$(ns "$cl")" \
                  iperf3 -c "$addr" -p "$port" -t "$secs" --connect-timeout 3000 -J 2>&1)"; then
     printf '%s\n' "$json" | tail -n 30 >&2

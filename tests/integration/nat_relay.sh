@@ -37,15 +37,6 @@ for h in lh h1 h2 h3; do
 done
 printf '%s h1\n%s h2\n' "${KEY[h1]}" "${KEY[h2]}" >"$WORK/allowed-lh"
 
-# peer PID NAME FIELD: a field of the daemon's peer NAME in vswitchctl --json show.
-peer() {
-  show_json "$1" | "$PYTHON" -c '
-import json, sys
-for p in json.load(sys.stdin)["ports"]:
-    if p["name"] == sys.argv[1] and p.get("peer"):
-        print(p["mtu"] if sys.argv[2] == "mtu" else p["peer"][sys.argv[2]])' "$2" "$3"
-}
-uplink_count() { show_json "$1" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["uplink"][sys.argv[1]])' "$2"; }
 
 check "h1 and h2 behind symmetric NATs: relayed by lh, sealed end to end"
 start_vswitchd lh "$WORK/vswitchd-lh.log" --identity "$WORK/lh.id" --allowed-keys "$WORK/allowed-lh" \
@@ -64,14 +55,14 @@ ping_ok vm2 "$V.1" 3
 sleep 8   # probing goes on meanwhile: none passes a symmetric NAT
 for k in 1 2; do
   other=$((3 - k))
-  [ "$(peer "${PID[h$k]}" "h$other" path)" = relay ] ||
-    fail "h$k's peer h$other: path $(peer "${PID[h$k]}" "h$other" path), want relay"
-  [ "$(peer "${PID[h$k]}" "h$other" relay)" = lh ] || fail "h$k's peer h$other is not relayed by lh"
+  [ "$(peer_field "${PID[h$k]}" "h$other" path)" = relay ] ||
+    fail "h$k's peer h$other: path $(peer_field "${PID[h$k]}" "h$other" path), want relay"
+  [ "$(peer_field "${PID[h$k]}" "h$other" relay)" = lh ] || fail "h$k's peer h$other is not relayed by lh"
 done
-mtu1="$(peer "${PID[h1]}" h2 mtu)"
-mtu_lh="$(peer "${PID[h1]}" lh mtu)"
+mtu1="$(peer_field "${PID[h1]}" h2 mtu)"
+mtu_lh="$(peer_field "${PID[h1]}" lh mtu)"
 [ "$mtu1" = $((mtu_lh - 65)) ] || fail "h1's relayed peer h2 has MTU $mtu1, want lh's $mtu_lh less 65"
-relayed="$(uplink_count "${PID[lh]}" relayed_datagrams)"
+relayed="$(uplink_field "${PID[lh]}" relayed_datagrams)"
 [ "$relayed" -ge 16 ] || fail "lh relayed only $relayed datagrams"
 log "   h1 <-> h2 via lh (inner MTU $mtu1, lh's $mtu_lh); lh relayed $relayed datagrams"
 
@@ -92,20 +83,12 @@ assert n >= 20, n
 PY
 log "   lh's underlay: no relayed datagram shows the ping's pattern"
 
-in_ns vm2 iperf3 -s -1 -B "$V.2" -p 5201 >"$WORK/iperf3-server.log" 2>&1 &
-T_PIDS+=("$!")
-for _ in $(seq 50); do
-  [ -n "$(in_ns vm2 ss -Htln "sport = :5201" 2>/dev/null)" ] && break
-  sleep 0.1
-done
-timeout 30 ip netns exec "$(ns vm1)" iperf3 -c "$V.2" -p 5201 -t 3 --connect-timeout 3000 -J \
-  >"$WORK/iperf3-relay.json" 2>&1 || fail "iperf3 through the relay failed: $(tail -n 5 "$WORK/iperf3-relay.json")"
-mbit="$("$PYTHON" -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e6))' "$WORK/iperf3-relay.json")"
-log "   iperf3 vm1 -> vm2 relayed: $mbit Mbit/s"
-echo "RESULT nat relayed: $mbit Mbit/s"
+iperf3_gbits vm1 vm2 "$V.2" 3
+log "   iperf3 vm1 -> vm2 relayed: $GBITS Gbit/s"
+echo "RESULT nat relayed: $GBITS Gbit/s"
 
 check "h3, unknown to lh, asks lh about h1: refused, never introduced"
-refused="$(uplink_count "${PID[lh]}" handshakes_refused)"
+refused="$(uplink_field "${PID[lh]}" handshakes_refused)"
 start_vswitchd h3 "$WORK/vswitchd-h3.log" --port "tap:$(name t3)" --identity "$WORK/h3.id" \
   --uplink "$U.1:4789,key=${KEY[lh]},name=lh" --uplink "key=${KEY[h1]},name=h1" "${SEALED[@]}"
 PID[h3]="$VSW_PID"
@@ -113,11 +96,11 @@ tap_to_ns h3 "$(name t3)" vm3 "$V.3/24"
 wait_log "$WORK/vswitchd-lh.log" 0 "with key ${KEY[h3]//+/\\+} refused: not a peer" 5 >/dev/null ||
   fail "lh did not refuse h3's handshake"
 sleep 2
-[ "$(uplink_count "${PID[lh]}" handshakes_refused)" -gt "$refused" ] || fail "lh counts no refused handshake"
+[ "$(uplink_field "${PID[lh]}" handshakes_refused)" -gt "$refused" ] || fail "lh counts no refused handshake"
 grep -q "introduced by" "$WORK/vswitchd-h3.log" && fail "h3 was introduced: $(grep "introduced by" "$WORK/vswitchd-h3.log")"
-[ "$(peer "${PID[h3]}" h1 path)" = none ] || fail "h3's peer h1 has a path: $(peer "${PID[h3]}" h1 path)"
+[ "$(peer_field "${PID[h3]}" h1 path)" = none ] || fail "h3's peer h1 has a path: $(peer_field "${PID[h3]}" h1 path)"
 if in_ns vm3 ping -n -q -c 2 -i 0.2 -W 1 "$V.1" >/dev/null 2>&1; then fail "vm3 reaches vm1"; fi
 log "   h3 refused by lh; its peer h1 has no path; vm3 reaches nobody"
 
 for h in h3 h1 h2 lh; do stop_vswitchd "${PID[$h]}" 2; done
-pass "nat_relay: symmetric NATs on both sides, relayed by lh at $mbit Mbit/s, sealed end to end; a stranger refused"
+pass "nat_relay: symmetric NATs on both sides, relayed by lh at $GBITS Gbit/s, sealed end to end; a stranger refused"

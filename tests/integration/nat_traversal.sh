@@ -52,12 +52,9 @@ start_lh() {
 
 # path PID NAME: "PATH ADDRESS-OR-RELAY" of the daemon's peer NAME.
 path() {
-  show_json "$1" | "$PYTHON" -c '
-import json, sys
-for p in json.load(sys.stdin)["ports"]:
-    if p["name"] == sys.argv[1] and p.get("peer"):
-        peer = p["peer"]
-        print(peer["path"], peer["address"] if peer["path"] == "direct" else peer["relay"])' "$2"
+  local kind
+  kind="$(peer_field "$1" "$2" path)"
+  printf '%s %s\n' "$kind" "$(peer_field "$1" "$2" "$([ "$kind" = direct ] && echo address || echo relay)")"
 }
 # wait_path PID NAME WANT SECONDS: until the path's kind is WANT; prints the path.
 wait_path() {
@@ -70,30 +67,7 @@ wait_path() {
   printf '%s\n' "$p"
   return 1
 }
-uplink_count() { show_json "$1" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["uplink"][sys.argv[1]])' "$2"; }
 
-# iperf VM_FROM DEST SECONDS JSON: an iperf3 run (0.25 s intervals) in the background; sets IPERF_PID.
-iperf_server() {
-  in_ns "$1" iperf3 -s -1 -B "$2" -p 5201 >"$WORK/iperf3-server-$1.log" 2>&1 &
-  T_PIDS+=("$!")
-  for _ in $(seq 50); do
-    [ -n "$(in_ns "$1" ss -Htln "sport = :5201" 2>/dev/null)" ] && return 0
-    sleep 0.1
-  done
-  fail "iperf3 server in $1 did not listen"
-}
-longest_gap() {
-  "$PYTHON" - "$1" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-longest = run = 0.0
-for i in d["intervals"]:
-    s = i["sum"]
-    run = run + s["seconds"] if s["bytes"] == 0 else 0.0
-    longest = max(longest, run)
-print("%.2f %.2f" % (longest, d["end"]["sum_received"]["bits_per_second"] / 1e6))
-PY
-}
 
 check "h1 and h2 behind their NATs, introduced by lh: direct within 10 s, pings and iperf3"
 start_lh
@@ -117,20 +91,17 @@ ping_ok vm1 "$V.2" 5
 ping_ok vm2 "$V.1" 3
 ping_ok vm0 "$V.1" 3
 ping_ok vm0 "$V.2" 3
-[ "$(uplink_count "${PID[lh]}" introductions)" -ge 1 ] || fail "lh counts no introduction"
+[ "$(uplink_field "${PID[lh]}" introductions)" -ge 1 ] || fail "lh counts no introduction"
 # (h1 asks for the ghost every 5 s; h1 may also have asked for h2 before h2 asked to be found.)
 for _ in $(seq 120); do
-  [ "$(uplink_count "${PID[lh]}" introductions_refused)" -ge 2 ] && break
+  [ "$(uplink_field "${PID[lh]}" introductions_refused)" -ge 2 ] && break
   sleep 0.1
 done
-[ "$(uplink_count "${PID[lh]}" introductions_refused)" -ge 2 ] || fail "lh did not refuse the finds for the ghost key"
+[ "$(uplink_field "${PID[lh]}" introductions_refused)" -ge 2 ] || fail "lh did not refuse the finds for the ghost key"
 [ "$(path "${PID[h1]}" ghost)" = "none None" ] || fail "h1's ghost peer has a path: $(path "${PID[h1]}" ghost)"
-iperf_server vm2 "$V.2"
-timeout 20 ip netns exec "$(ns vm1)" iperf3 -c "$V.2" -p 5201 -t 3 -i 0.25 --connect-timeout 3000 -J \
-  >"$WORK/iperf3-direct.json" 2>&1 || fail "iperf3 over the direct path failed: $(tail -n 5 "$WORK/iperf3-direct.json")"
-gap="$(longest_gap "$WORK/iperf3-direct.json")"
-log "   iperf3 vm1 -> vm2 direct: $(cut -d' ' -f2 <<<"$gap") Mbit/s"
-echo "RESULT nat direct: after ${t_direct} s, $(cut -d' ' -f2 <<<"$gap") Mbit/s"
+iperf3_gbits vm1 vm2 "$V.2" 3
+log "   iperf3 vm1 -> vm2 direct: $GBITS Gbit/s"
+echo "RESULT nat direct: after ${t_direct} s, $GBITS Gbit/s"
 
 check "lh stops: the direct path keeps working"
 stop_vswitchd "${PID[lh]}" 2
@@ -144,7 +115,7 @@ check "h2's home address changes during an iperf3: relayed by lh within a few se
 start_lh
 wait_peer_state "${PID[h1]}" lh up 10 >/dev/null || fail "h1 did not see lh up again"
 wait_peer_state "${PID[h2]}" lh up 10 >/dev/null || fail "h2 did not see lh up again"
-iperf_server vm2 "$V.2"
+iperf3_server vm2 "$V.2"
 timeout 40 ip netns exec "$(ns vm1)" iperf3 -c "$V.2" -p 5201 -t 12 -i 0.25 --connect-timeout 3000 -J \
   >"$WORK/iperf3-move.json" 2>&1 &
 cpid=$!
@@ -155,7 +126,7 @@ ip -n "$(ns h2)" addr add 10.72.2.22/24 dev "$(name nh2)"
 ip -n "$(ns h2)" route add default via 10.72.2.1
 log "   h2: 10.72.2.2 -> 10.72.2.22"
 wait "$cpid" || fail "iperf3 across the move failed: $(tail -n 5 "$WORK/iperf3-move.json")"
-gap="$(longest_gap "$WORK/iperf3-move.json")"
+gap="$(iperf3_longest_gap "$WORK/iperf3-move.json")"
 log "   longest gap ${gap% *} s; $(cut -d' ' -f2 <<<"$gap") Mbit/s over the run; h1's peer h2: $(path "${PID[h1]}" h2)"
 [ "$(calc "${gap% *} <= 6.0")" = 1 ] || fail "iperf3 stalled ${gap% *} s when h2's address changed (want <= 6 s)"
 ping_ok vm1 "$V.2" 3
