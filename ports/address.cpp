@@ -78,6 +78,11 @@ std::string to_string(const ip::address& address, std::uint16_t port) {
 
 std::string to_string(const ip::udp::endpoint& ep) { return to_string(ep.address(), ep.port()); }
 
+ip::udp::endpoint socket_endpoint(const ip::udp::endpoint& ep, bool v6_socket) {
+  if (!v6_socket || !ep.address().is_v4()) return ep;
+  return ip::udp::endpoint(ip::make_address_v6(ip::v4_mapped, ep.address().to_v4()), ep.port());
+}
+
 std::vector<ip::address> local_addresses() {
   std::vector<ip::address> out;
   ifaddrs* list = nullptr;

@@ -62,6 +62,10 @@ std::optional<boost::asio::ip::udp::endpoint> pick_peer_address(
 /// Whether `address` is on one of this host's interfaces.
 bool is_local_address(const boost::asio::ip::address& address);
 
+/// `ep` as a socket of that kind takes it: IPv4 as IPv4-mapped IPv6 on a
+/// dual-stack (IPv6) socket, as it is otherwise.
+boost::asio::ip::udp::endpoint socket_endpoint(const boost::asio::ip::udp::endpoint& ep, bool v6_socket);
+
 /// The addresses on this host's interfaces, loopback included (IPv6 with their scope).
 std::vector<boost::asio::ip::address> local_addresses();
 

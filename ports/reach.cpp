@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "l2/byte_order.hpp"
+#include "ports/address.hpp"
 
 namespace ports::reach {
 namespace {
@@ -81,9 +82,7 @@ class writer {
     at_ += 8;
   }
   void address(const endpoint& e) {
-    const ip::address a = e.address().is_v6() && e.address().to_v6().is_v4_mapped()
-                              ? ip::address(ip::make_address_v4(ip::v4_mapped, e.address().to_v6()))
-                              : e.address();
+    const ip::address a = canonical(e).address();
     if (a.is_v4()) {
       u8(4);
       const auto b = a.to_v4().to_bytes();

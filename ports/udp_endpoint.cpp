@@ -164,8 +164,8 @@ void udp_endpoint::remove_peer(uplink_port& peer) {
   for (uplink_port* other : peers_) {
     if (other->reach().introducer == &peer) other->reach().introducer = nullptr;
     if (other->relay() == &peer) {
-      spdlog::info("peer {}: its relay {} is gone; no path until a new one", other->name(), peer.name());
-      other->set_remote(ip::udp::endpoint());
+      spdlog::info("peer {}: its relay {} is gone", other->name(), peer.name());
+      other->clear_relay();
     }
   }
 }
@@ -181,6 +181,9 @@ void udp_endpoint::start() {
 void udp_endpoint::greet(uplink_port& peer) {
   // A peer added while running gets its handshake at once, as all do at start.
   if (!sealed_ || !started_ || peer.path() == uplink_port::path_kind::none) return;
+  // A revoked peer gets nothing from us, however it was found.
+  const auto& key = peer.session().remote_static();
+  if (key && refused_ && refused_(*key, peer.session().peer_certificate())) return;
   send_handshake(peer, peer.session().greet(*me_, std::chrono::steady_clock::now()));
 }
 
@@ -193,6 +196,7 @@ void udp_endpoint::end_sessions(uplink_port& peer) {
 void udp_endpoint::announce() {
   const auto now = std::chrono::steady_clock::now();
   for (uplink_port* peer : peers_) {
+    peer->reach().last_announce = {};  // our local endpoints changed: tell at the next tick
     // A peer found across NATs: our NAT may map us anew, which its NAT
     // would not let in. Through the relay until a probe finds the way again.
     uplink_port* via = peer->reach().introducer;
@@ -508,7 +512,7 @@ void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
   }
   // 1. Seal the whole message once: header, virtio-net header + frame, tag.
   const std::optional<sealed::sending> s = peer.session().next_send(std::chrono::steady_clock::now());
-  if (!s) {
+  if (!s || peer.path() == uplink_port::path_kind::none) {
     peer.drop(l2::drop_reason::sealed_no_session);
     return;
   }

@@ -238,6 +238,11 @@ class udp_endpoint {
   void on_authentic(uplink_port& peer, const boost::asio::ip::udp::endpoint& from, uplink_port* via);
   /// Each keepalive tick, per peer: lost direct paths, probes, finds, announcements.
   void reach_tick(uplink_port& peer, std::chrono::steady_clock::time_point now);
+  /// How long a direct path may be silent while the peer's traffic arrives
+  /// relayed before we follow it to the relay (longer than a probe round).
+  std::chrono::milliseconds relayed_silence() const {
+    return 2 * std::max<std::chrono::milliseconds>(settings_.keepalive, std::chrono::seconds(1));
+  }
   /// The peer with public key `key`, or nullptr.
   uplink_port* peer_by_key(const noise::public_key& key) const;
   /// This host's endpoints as seen on its own interfaces (for announcements).

@@ -44,6 +44,11 @@ constexpr auto answer_gap = std::chrono::milliseconds(500);
 /// Pongs to one peer per second, at most.
 constexpr unsigned max_pongs_per_second = 16;
 
+/// Whether `via` can relay now: a session, reached directly.
+bool can_relay(const ports::uplink_port& via, clock::time_point now) {
+  return via.path() == ports::uplink_port::path_kind::direct && via.session().has_session(now);
+}
+
 std::uint64_t random_nonce() {
   std::uint64_t n = 0;
   randombytes_buf(&n, sizeof n);
@@ -132,9 +137,7 @@ void udp_endpoint::send_control(uplink_port& peer, std::span<const std::byte> bo
     return;
   }
   flush();  // keep the order
-  const ip::udp::endpoint destination =
-      v6_ && to->address().is_v4() ? ip::udp::endpoint(ip::make_address_v6(ip::v4_mapped, to->address().to_v4()), to->port())
-                                   : *to;
+  const ip::udp::endpoint destination = socket_endpoint(*to, v6_);
   (void)::sendto(reader_.fd(), datagram.data(), size, MSG_DONTWAIT, destination.data(),
                  static_cast<socklen_t>(destination.size()));
 }
@@ -163,6 +166,7 @@ void udp_endpoint::on_authentic(uplink_port& peer, const ip::udp::endpoint& from
     }
     return;
   }
+  if (!can_relay(*via, batch_time_)) return;  // (never a relay that is itself relayed)
   switch (peer.path()) {
     case uplink_port::path_kind::none:
       spdlog::info("peer {}: through relay {} (no direct path yet)", peer.name(), via->name());
@@ -171,7 +175,7 @@ void udp_endpoint::on_authentic(uplink_port& peer, const ip::udp::endpoint& from
     case uplink_port::path_kind::direct:
       // Relayed while the direct path has gone quiet: it lost the direct
       // path (a pong, or its direct traffic, would have kept it fresh).
-      if (batch_time_ - r.last_direct_rx > settings_.keepalive) {
+      if (batch_time_ - r.last_direct_rx > relayed_silence() && batch_time_ - peer.path_since() > relayed_silence()) {
         spdlog::info("peer {}: direct path to {} silent; through relay {}", peer.name(), to_string(peer.remote()),
                      via->name());
         peer.set_relay(*via);
@@ -223,10 +227,10 @@ void udp_endpoint::on_control(uplink_port& peer, std::span<std::byte> body, cons
       std::size_t n = reach::encode_introduce(m->key, wanted->remote(),
                                               std::span(wanted->reach().locals).first(wanted->reach().local_count), out);
       send_control(peer, std::span(out).first(n));
-      n = reach::encode_introduce(*peer.session().remote_static(), peer.remote(),
+      n = reach::encode_introduce(*peer.session().remote_static(), from,
                                   std::span(r.locals).first(r.findable ? r.local_count : 0), out);
       send_control(*wanted, std::span(out).first(n));
-      spdlog::debug("introduced {} ({}) and {} ({})", peer.name(), to_string(peer.remote()), wanted->name(),
+      spdlog::debug("introduced {} ({}) and {} ({})", peer.name(), to_string(from), wanted->name(),
                     to_string(wanted->remote()));
       break;
     }
@@ -240,7 +244,19 @@ void udp_endpoint::on_control(uplink_port& peer, std::span<std::byte> body, cons
                        now);
         break;
       }
+      // Only for a peer without a working direct path, not revoked, and only
+      // from the peer relaying for it, one we asked, or when it has none
+      // that works: an admitted peer cannot pull a working pair onto itself.
       auto& t = target->reach();
+      const bool direct_works = target->path() == uplink_port::path_kind::direct &&
+                                now - t.last_direct_rx <= 3 * settings_.keepalive;
+      const bool asked = t.last_find != clock::time_point{} && now - t.last_find <= 2 * find_interval;
+      const bool relay_works = target->relay() != nullptr && can_relay(*target->relay(), now);
+      if (direct_works || (refused_ && refused_(m->key, target->session().peer_certificate())) ||
+          (relay_works && target->relay() != &peer && !asked) ||
+          (t.introducer == &peer && now - t.introduced < answer_gap)) {
+        break;
+      }
       const auto consider = [&](const ip::udp::endpoint& e) {
         // (Only what this socket can send to: an IPv4 socket cannot reach IPv6.)
         if (e.port() == 0 || e.address().is_unspecified() || e.address().is_multicast() ||
@@ -252,7 +268,7 @@ void udp_endpoint::on_control(uplink_port& peer, std::span<std::byte> body, cons
       for (const ip::udp::endpoint& e : m->local_endpoints()) consider(e);
       t.introducer = &peer;
       t.introduced = now;
-      if (target->path() == uplink_port::path_kind::none) {
+      if (target->path() != uplink_port::path_kind::direct && !relay_works) {
         spdlog::info("peer {}: introduced by {} (at {}); through it until a direct path opens", target->name(),
                      peer.name(), to_string(*m->observed));
         target->set_relay(peer);
@@ -329,20 +345,26 @@ void udp_endpoint::on_control(uplink_port& peer, std::span<std::byte> body, cons
 
 void udp_endpoint::reach_tick(uplink_port& peer, clock::time_point now) {
   auto& r = peer.reach();
-  const auto path = peer.path();
   const bool has_session = peer.session().has_session(now);
-  // 1. A direct path gone silent falls back to the peer that introduced it.
-  if (path == uplink_port::path_kind::direct && r.introducer != nullptr &&
-      r.introducer->path() == uplink_port::path_kind::direct && r.introducer->session().has_session(now) &&
-      now - r.last_direct_rx > 3 * settings_.keepalive && now - peer.path_since() > 3 * settings_.keepalive) {
+  // 1. A relay that lost its session (or its own direct path) is left; a
+  // direct path gone silent falls back to the peer that introduced it.
+  if (peer.path() == uplink_port::path_kind::relay && !can_relay(*peer.relay(), now)) {
+    spdlog::info("peer {}: relay {} has no session; looking for another path", peer.name(), peer.relay()->name());
+    peer.clear_relay();
+  }
+  const bool direct_silent = peer.path() == uplink_port::path_kind::direct &&
+                             now - r.last_direct_rx > 3 * settings_.keepalive &&
+                             now - peer.path_since() > 3 * settings_.keepalive;
+  if (direct_silent && r.introducer != nullptr && can_relay(*r.introducer, now)) {
     spdlog::info("peer {}: direct path to {} silent for {} ms; through relay {}", peer.name(),
                  to_string(peer.remote()),
                  std::chrono::duration_cast<std::chrono::milliseconds>(now - r.last_direct_rx).count(),
                  r.introducer->name());
     peer.set_relay(*r.introducer);
   }
-  // 2. No direct path: probe the candidates (both sides do: hole punching).
-  if (peer.path() != uplink_port::path_kind::direct && has_session) {
+  const auto path = peer.path();
+  // 2. No working direct path: probe the candidates (both sides do: hole punching).
+  if ((peer.path() != uplink_port::path_kind::direct || direct_silent) && has_session) {
     std::array<std::byte, reach::max_control_size> out{};
     r.candidates.probe(now, probe_interval, candidate_fresh, random_nonce,
                        [&](const ip::udp::endpoint& where, std::uint64_t nonce) {
@@ -350,9 +372,10 @@ void udp_endpoint::reach_tick(uplink_port& peer, clock::time_point now) {
                          send_control(peer, std::span(out).first(n), &where);
                        });
   }
-  // 3. Named by key alone, or introduced, and not direct: ask the peers we
-  // reach directly where it is (which also renews the candidates).
-  if ((peer.key_only() || r.introducer != nullptr) && peer.path() != uplink_port::path_kind::direct &&
+  // 3. Named by key alone, or introduced, and not direct (or direct but
+  // silent): ask the peers we reach directly where it is (which also renews
+  // the candidates).
+  if ((peer.key_only() || r.introducer != nullptr) && (peer.path() != uplink_port::path_kind::direct || direct_silent) &&
       now - r.last_find >= find_interval && peer.session().remote_static()) {
     std::array<std::byte, reach::max_control_size> out{};
     const std::size_t n = reach::encode_find(*peer.session().remote_static(), out);

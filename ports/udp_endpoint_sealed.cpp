@@ -69,10 +69,7 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
         if (via != nullptr) return;
         std::array<std::byte, sealed::cookie_size> reply{};
         me_->cookie_reply(datagram, source.bytes(), batch_time_, reply);
-        const ip::udp::endpoint to = v6_ && from.address().is_v4()
-                                         ? ip::udp::endpoint(ip::make_address_v6(ip::v4_mapped, from.address().to_v4()),
-                                                             from.port())
-                                         : from;
+        const ip::udp::endpoint to = socket_endpoint(from, v6_);
         (void)::sendto(reader_.fd(), reply.data(), reply.size(), MSG_DONTWAIT, to.data(),
                        static_cast<socklen_t>(to.size()));
         return;
@@ -89,9 +86,7 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
     }
     uplink_port* peer = nullptr;
     if (in->remote_static) {
-      for (uplink_port* candidate : peers_) {
-        if (candidate->session().remote_static() == in->remote_static) peer = candidate;
-      }
+      peer = peer_by_key(*in->remote_static);
     } else if (via == nullptr) {
       peer = find_peer(from);
     }

@@ -45,13 +45,28 @@ void uplink_port::set_remote(const ip::udp::endpoint& remote) {
   const uplink_port* via_before = relay_;
   relay_ = nullptr;
   remote_ = canonical(remote);
-  destination_ = remote_;
-  if (endpoint_.is_v6() && remote_.address().is_v4()) {
-    destination_ = ip::udp::endpoint(
-        ip::make_address_v6(ip::v4_mapped, remote_.address().to_v4()), remote_.port());
-  }
-  max_frame_ = remote_.port() == 0 ? l2::max_frame_size : endpoint_.max_frame_size_to(remote_);
+  destination_ = socket_endpoint(remote_, endpoint_.is_v6());
+  max_frame_ = direct_max_frame();
   note_path(before, was, via_before);
+}
+
+std::size_t uplink_port::direct_max_frame() const {
+  if (remote_.port() == 0) return l2::max_frame_size;
+  // A peer named by key alone may be relayed any time: it keeps the relayed
+  // MTU on a direct path too, so that a change of path never drops the
+  // segments of a flow whose MSS was set before it.
+  const std::size_t direct = endpoint_.max_frame_size_to(remote_);
+  if (!key_only_) return direct;
+  return direct > reach::relay_overhead + l2::ethernet_header_size ? direct - reach::relay_overhead
+                                                                   : l2::ethernet_header_size;
+}
+
+void uplink_port::clear_relay() {
+  if (relay_ == nullptr) return;
+  const uplink_port* via_before = relay_;
+  relay_ = nullptr;
+  max_frame_ = direct_max_frame();
+  note_path(path_kind::relay, remote_, via_before);
 }
 
 void uplink_port::set_relay(uplink_port& via) {

@@ -70,6 +70,8 @@ class uplink_port final : public port {
   uplink_port* relay() const { return relay_; }
   /// Sends through `via` from now on (its MTU shrinks by reach::relay_overhead).
   void set_relay(uplink_port& via);
+  /// No relay any more: back to its last direct address, or no path.
+  void clear_relay();
   /// When the current path was taken, and how often it changed.
   std::chrono::steady_clock::time_point path_since() const { return path_since_; }
   std::uint64_t path_changes() const { return path_changes_; }
@@ -138,6 +140,8 @@ class uplink_port final : public port {
   std::uint64_t path_changes_ = 0;
   bool key_only_ = false;
   reach_state reach_;
+  /// The largest inner frame on the direct path (a key-only peer's: the relayed one).
+  std::size_t direct_max_frame() const;
   /// Counts a change of path (the first path is not a change).
   void note_path(path_kind before, const boost::asio::ip::udp::endpoint& was, const uplink_port* via_before);
   /// The VNI a frame tagged with a mapped VLAN leaves in (VNI map), or nullopt.

@@ -262,7 +262,7 @@ TEST_F(reach_test, an_introduced_pair_goes_through_the_introducer_then_direct) {
   open(k_, lo);
   i_.add("A", a_, a_.address);
   i_.add("K", k_, k_.address);
-  a_.add("I", i_, i_.address);
+  ports::uplink_port& a_to_i = a_.add("I", i_, i_.address);
   ports::uplink_port& a_to_k = a_.add("K", k_, std::nullopt);
   k_.add("I", i_, i_.address);
   ports::uplink_port& k_to_a = k_.add("A", a_, std::nullopt);
@@ -278,8 +278,11 @@ TEST_F(reach_test, an_introduced_pair_goes_through_the_introducer_then_direct) {
   EXPECT_EQ(a_to_k.remote(), k_.address);
   EXPECT_EQ(k_to_a.remote(), a_.address);
   EXPECT_GE(i_.endpoint->counters().introductions, 1u);
+  // Named by key alone, it keeps the relayed MTU on the direct path too: a
+  // change of path never drops a flow's full-size segments.
+  EXPECT_EQ(a_to_k.max_frame_size(), a_to_i.max_frame_size() - reach::relay_overhead);
   expect_frame(a_to_k, k_, 300);
-  expect_frame(k_to_a, a_, 1400);
+  expect_frame(k_to_a, a_, k_to_a.max_frame_size());
 }
 
 TEST_F(reach_test, a_pair_that_cannot_reach_each_other_talks_through_the_introducer_sealed_end_to_end) {
@@ -312,6 +315,31 @@ TEST_F(reach_test, a_pair_that_cannot_reach_each_other_talks_through_the_introdu
   byte_vector big(k_to_a.max_frame_size() + 1);
   k_to_a.send(l2::packet{big, {}});
   EXPECT_EQ(k_to_a.counters().drops[l2::drop_reason::too_big], too_big + 1);
+}
+
+TEST_F(reach_test, a_revoked_key_gets_no_session_through_an_introduction) {
+  const ip::address lo = ip::make_address("127.0.0.1");
+  open(i_, lo);
+  open(a_, lo);
+  open(k_, lo);
+  i_.add("A", a_, a_.address);
+  i_.add("K", k_, k_.address);
+  a_.add("I", i_, i_.address);
+  ports::uplink_port& a_to_k = a_.add("K", k_, std::nullopt);
+  k_.add("I", i_, i_.address);
+  ports::uplink_port& k_to_a = k_.add("A", a_, std::nullopt);
+  // A has revoked K (as --revoked would): whoever introduces it, no session.
+  const ports::noise::public_key revoked = k_.id.public_key;
+  a_.endpoint->on_refusal([revoked](const ports::noise::public_key& key, std::span<const std::byte>) {
+    return key == revoked;
+  });
+  i_.start();
+  a_.start();
+  k_.start();
+  ASSERT_TRUE(pump_until([&] { return i_.endpoint->counters().introductions >= 1; }));
+  deadline_ = std::min(deadline_, std::chrono::steady_clock::now() + 1s);
+  EXPECT_FALSE(pump_until([&] { return a_to_k.is_up() || k_to_a.is_up(); }));
+  EXPECT_GE(a_.endpoint->counters().handshakes_refused, 1u);
 }
 
 TEST_F(reach_test, the_introducer_refuses_to_introduce_a_key_it_does_not_know) {
