@@ -94,6 +94,7 @@ struct uplink_settings {
   std::chrono::seconds rekey_interval{120};            ///< sessions renewed this often (sealed)
   std::chrono::seconds resolve_interval{60};           ///< names re-resolved this often
   std::size_t underlay_mtu = 0;                        ///< 0: the route's MTU towards each peer
+  bool relay = true;                                   ///< pass datagrams on between peers (--relay)
   std::optional<boost::asio::ip::address_v4> group;    ///< VXLAN multicast group (plain mode)
   unsigned group_ifindex = 0;                          ///< interface for the group; 0: the route's
 };

@@ -302,7 +302,8 @@ void udp_endpoint::on_control(uplink_port& peer, std::span<std::byte> body, cons
     case reach::kind::relay_to: {
       // Pass it on to the host with that key, as it is: we cannot read it.
       uplink_port* to = peer_by_key(m->key);
-      if (to == nullptr || to == &peer || to->path() != uplink_port::path_kind::direct || !peer.session().remote_static()) {
+      if (!settings_.relay || to == nullptr || to == &peer || to->path() != uplink_port::path_kind::direct ||
+          !peer.session().remote_static()) {
         ++counters_.relay_refused;
         break;
       }

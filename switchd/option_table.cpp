@@ -372,6 +372,14 @@ void add_uplink_rows(std::vector<option_row>& t) {
                     o.underlay_mtu = static_cast<std::uint32_t>(parse_number(
                         value, "--underlay-mtu", 576, 65535, "an MTU from 576 to 65535"));
                   }));
+  t.push_back(row("relay", "yes|no", "yes", restart,
+                  "with --identity: pass datagrams on between two peers that have no direct path "
+                  "to each other (sealed end to end: this host cannot read them); no: introduce "
+                  "them only, they must find a direct path or another relay",
+                  &options::relay, [](options& o, const std::string& value) {
+                    if (value != "yes" && value != "no") throw options_error("--relay " + value + ": give yes or no");
+                    o.relay = value == "yes";
+                  }));
   t.push_back(row("clamp-mss", "", "", at_once,
                   "lower the MSS of TCP SYNs crossing an uplink to fit its MTU", &options::clamp_mss,
                   [](options& o, const std::string&) { o.clamp_mss = true; }));
@@ -454,6 +462,9 @@ void check_combinations(const options& o, const std::set<std::string>& given) {
       o.stream_listens.empty()) {
     throw options_error(std::string(given.count("stream-mode") != 0 ? "--stream-mode" : "--stream-group") +
                         ": has no effect without --stream-listen unix:PATH; add one or drop it");
+  }
+  if (given.count("relay") != 0 && !o.identity) {
+    throw options_error("--relay: only hosts with --identity introduce and relay; add --identity FILE or drop it");
   }
   for (const host_port& hp : o.uplinks) {
     if (o.identity && !hp.key) {

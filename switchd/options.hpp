@@ -65,6 +65,7 @@ struct options {
   std::uint32_t resolve_interval = 60; ///< --resolve-interval, seconds
   std::uint32_t underlay_mtu = 0;      ///< --underlay-mtu; 0: the route's MTU
   bool clamp_mss = false;              ///< --clamp-mss
+  bool relay = true;                   ///< --relay yes|no: relay between peers behind NAT
   std::optional<std::string> peers_file; ///< --peers-file
   std::optional<std::string> group;    ///< --group: VXLAN multicast group (IPv4)
   std::optional<std::string> group_dev; ///< --group-dev: interface for the group

@@ -186,6 +186,7 @@ ports::uplink_settings peer_set::endpoint_settings() {
   settings.resolve_interval = std::chrono::seconds(opts.resolve_interval);
   settings.underlay_mtu = opts.underlay_mtu;
   settings.rekey_interval = std::chrono::seconds(opts.rekey_interval);
+  settings.relay = opts.relay;
   if (opts.key_file) {
     try {
       settings.keys = load_key_file(*opts.key_file);

@@ -317,6 +317,37 @@ TEST_F(reach_test, a_pair_that_cannot_reach_each_other_talks_through_the_introdu
   EXPECT_EQ(k_to_a.counters().drops[l2::drop_reason::too_big], too_big + 1);
 }
 
+TEST_F(reach_test, an_introducer_that_does_not_relay_passes_nothing_on) {
+  // As above (A on IPv4 only, K on IPv6 only), but I runs with --relay no.
+  open(a_, ip::make_address("127.0.0.1"));
+  open(k_, ip::make_address("::1"));
+  for (int attempt = 0;; ++attempt) {
+    try {
+      i_.address = ip::udp::endpoint(ip::make_address("::"), free_port(io_, ip::make_address("::1")));
+      ports::uplink_settings s = settings(i_);
+      s.relay = false;
+      i_.endpoint = ports::udp_endpoint::open(io_, i_.address, s, "test");
+      break;
+    } catch (const ports::port_error&) {
+      ASSERT_LT(attempt, 5);
+    }
+  }
+  i_.add("A", a_, ip::udp::endpoint(ip::make_address("127.0.0.1"), a_.address.port()));
+  i_.add("K", k_, k_.address);
+  a_.add("I", i_, ip::udp::endpoint(ip::make_address("127.0.0.1"), i_.address.port()));
+  ports::uplink_port& a_to_k = a_.add("K", k_, std::nullopt);
+  k_.add("I", i_, ip::udp::endpoint(ip::make_address("::1"), i_.address.port()));
+  ports::uplink_port& k_to_a = k_.add("A", a_, std::nullopt);
+  i_.start();
+  a_.start();
+  k_.start();
+  ASSERT_TRUE(pump_until([&] { return i_.endpoint->counters().relay_refused >= 1; })) << "no relay refused";
+  deadline_ = std::min(deadline_, std::chrono::steady_clock::now() + 1s);
+  EXPECT_FALSE(pump_until([&] { return a_to_k.is_up() || k_to_a.is_up(); }));
+  EXPECT_EQ(i_.endpoint->counters().relayed, 0u);
+  EXPECT_GE(i_.endpoint->counters().introductions, 1u);
+}
+
 TEST_F(reach_test, a_revoked_key_gets_no_session_through_an_introduction) {
   const ip::address lo = ip::make_address("127.0.0.1");
   open(i_, lo);

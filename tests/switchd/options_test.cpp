@@ -385,6 +385,11 @@ TEST(identity_options, peers_named_by_key_alone_and_names) {
                options_error);
   EXPECT_THROW(testing::parse({"--uplink", std::string("key=") + alice}), options_error);
   EXPECT_THROW(testing::parse({"--identity", "/i", "--uplink", "key=nope"}), options_error);
+  // --relay: yes or no, with --identity.
+  EXPECT_FALSE(testing::parse({"--identity", "/i", "--relay", "no", "--uplink", std::string("key=") + alice}).opts.relay);
+  EXPECT_THROW(testing::parse({"--identity", "/i", "--relay", "maybe", "--uplink", std::string("key=") + alice}),
+               options_error);
+  EXPECT_THROW(testing::parse({"--relay", "no", "--uplink", "10.0.0.2:4789"}), options_error);
 }
 
 TEST(identity_options, every_mistake_names_itself_and_the_fix) {
