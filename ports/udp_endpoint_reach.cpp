@@ -173,9 +173,11 @@ void udp_endpoint::on_authentic(uplink_port& peer, const ip::udp::endpoint& from
       peer.set_relay(*via);
       break;
     case uplink_port::path_kind::direct:
-      // Relayed while the direct path has gone quiet: it lost the direct
-      // path (a pong, or its direct traffic, would have kept it fresh).
-      if (batch_time_ - r.last_direct_rx > relayed_silence() && batch_time_ - peer.path_since() > relayed_silence()) {
+      // Relayed while nothing came straight for a probe round: it lost the
+      // direct path (its direct traffic, or a pong, would have kept it
+      // fresh). Not just after we went direct: it follows within a round.
+      if (batch_time_ - r.last_direct_rx > relayed_silence() / 2 &&
+          batch_time_ - peer.path_since() > relayed_silence()) {
         spdlog::info("peer {}: direct path to {} silent; through relay {}", peer.name(), to_string(peer.remote()),
                      via->name());
         peer.set_relay(*via);
@@ -291,8 +293,9 @@ void udp_endpoint::on_control(uplink_port& peer, std::span<std::byte> body, cons
       break;
     }
     case reach::kind::pong: {
-      if (peer.path() == uplink_port::path_kind::direct && from == peer.remote()) break;
       if (!r.candidates.answers(from, m->nonce, now, pong_window)) break;
+      r.last_direct_rx = now;  // (a round trip on it: the direct path works both ways)
+      if (peer.path() == uplink_port::path_kind::direct && from == peer.remote()) break;
       spdlog::info("peer {}: direct path to {} ({})", peer.name(), to_string(from),
                    peer.relay() != nullptr ? "was through relay " + peer.relay()->name() : std::string("was none"));
       peer.set_remote(from);

@@ -132,8 +132,12 @@ void udp_endpoint::apply(uplink_port& peer, const sealed::opened& r, const ip::u
                          uplink_port* via) {
   if (r.abandoned) peer.drop(l2::drop_reason::sealed_incomplete);
   if (r.drop) peer.drop(*r.drop);
-  // Only an authenticated datagram (or initiation) moves the peer's path.
-  if (r.authentic || !r.reply.empty()) on_authentic(peer, from, via);
+  // Only an authenticated datagram (or initiation) moves the peer's path;
+  // probes and pongs go out whatever path the peer uses, so they are weighed
+  // on their own (on_control).
+  const bool probing = !r.control.empty() && (r.control[0] == static_cast<std::byte>(reach::kind::probe) ||
+                                              r.control[0] == static_cast<std::byte>(reach::kind::pong));
+  if ((r.authentic || !r.reply.empty()) && !probing) on_authentic(peer, from, via);
   send_handshake(peer, r.reply);
   if (r.keepalive) send_keepalive(peer);
   if (r.came_up) peer.set_alive(true, "handshake done (sealed session up)");
