@@ -583,6 +583,16 @@ bridge_underlay() {
   done
 }
 
+# identities NAME...: an identity for each NAME in $WORK/NAME.id (vswitchd
+# --generate-identity); KEY[NAME] is its public key.
+declare -A KEY=()
+identities() {
+  local n
+  for n in "$@"; do
+    KEY[$n]="$("$VSWITCHD" --generate-identity "$WORK/$n.id")" || fail "--generate-identity $n failed"
+  done
+}
+
 # nat_router ROUTER WAN HOST SUBNET MTU NAT...: HOST's home network behind
 # ROUTER, a NAT towards the internet on ROUTER's interface WAN: a veth ROUTER
 # (SUBNET.1) - HOST (SUBNET.2), HOST's default route through ROUTER, and

@@ -31,10 +31,8 @@ nat_router r1 "$(name u2)" h1 10.74.1 1700 masquerade random
 nat_router r2 "$(name u3)" h2 10.74.2 1700 masquerade random
 for k in 1 2 3; do make_ns "vm$k"; done
 
-declare -A KEY PID
-for h in lh h1 h2 h3; do
-  KEY[$h]="$("$VSWITCHD" --generate-identity "$WORK/$h.id")" || fail "--generate-identity $h failed"
-done
+declare -A PID
+identities lh h1 h2 h3
 printf '%s h1\n%s h2\n' "${KEY[h1]}" "${KEY[h2]}" >"$WORK/allowed-lh"
 
 

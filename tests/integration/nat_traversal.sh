@@ -41,10 +41,8 @@ nat_router r1 "$(name u2)" h1 10.72.1 1700 masquerade
 nat_router r2 "$(name u3)" h2 10.72.2 1700 masquerade
 for k in 0 1 2; do make_ns "vm$k"; done
 
-declare -A KEY PID
-for h in lh h1 h2 ghost; do
-  KEY[$h]="$("$VSWITCHD" --generate-identity "$WORK/$h.id")" || fail "--generate-identity $h failed"
-done
+declare -A PID
+identities lh h1 h2 ghost
 printf '%s h1\n%s h2\n' "${KEY[h1]}" "${KEY[h2]}" >"$WORK/allowed-lh"
 
 start_lh() {

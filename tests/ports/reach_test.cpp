@@ -217,16 +217,50 @@ class reach_test : public ::testing::Test {
     s.underlay_mtu = 1500;
     return s;
   }
-  void open(host& h, const ip::address& a) {
+  void open(host& h, const ip::address& a, bool relays = true) {
     for (int attempt = 0;; ++attempt) {
       try {
         h.address = ip::udp::endpoint(a, free_port(io_, a.is_unspecified() ? ip::make_address("::1") : a));
-        h.endpoint = ports::udp_endpoint::open(io_, h.address, settings(h), "test");
+        ports::uplink_settings s = settings(h);
+        s.relay = relays;
+        h.endpoint = ports::udp_endpoint::open(io_, h.address, s, "test");
         return;
       } catch (const ports::port_error&) {
         if (attempt == 5) throw;
       }
     }
+  }
+  /// Where `h` is reached from a socket on `from` (I on "::" is reached on
+  /// the caller's own loopback).
+  static ip::udp::endpoint reached(const host& h, const ip::address& from) {
+    if (!h.address.address().is_unspecified()) return h.address;
+    return ip::udp::endpoint(from.is_v4() ? ip::make_address("127.0.0.1") : ip::make_address("::1"), h.address.port());
+  }
+  struct wired {
+    ports::uplink_port* a_to_i;
+    ports::uplink_port* a_to_k;
+    ports::uplink_port* k_to_i;
+    ports::uplink_port* k_to_a;
+  };
+  /// Opens I, A and K at these addresses: I knows A and K by address; A and
+  /// K know I by address and each other by key alone. Not started.
+  wired wire(const char* i_at, const char* a_at, const char* k_at, bool i_relays = true) {
+    open(i_, ip::make_address(i_at), i_relays);
+    open(a_, ip::make_address(a_at));
+    open(k_, ip::make_address(k_at));
+    i_.add("A", a_, a_.address);
+    i_.add("K", k_, k_.address);
+    wired w{};
+    w.a_to_i = &a_.add("I", i_, reached(i_, a_.address.address()));
+    w.a_to_k = &a_.add("K", k_, std::nullopt);
+    w.k_to_i = &k_.add("I", i_, reached(i_, k_.address.address()));
+    w.k_to_a = &k_.add("A", a_, std::nullopt);
+    return w;
+  }
+  void start_all() {
+    i_.start();
+    a_.start();
+    k_.start();
   }
   bool pump_until(const std::function<bool()>& done) {
     while (!done()) {
@@ -256,21 +290,13 @@ class reach_test : public ::testing::Test {
 };
 
 TEST_F(reach_test, an_introduced_pair_goes_through_the_introducer_then_direct) {
-  const ip::address lo = ip::make_address("127.0.0.1");
-  open(i_, lo);
-  open(a_, lo);
-  open(k_, lo);
-  i_.add("A", a_, a_.address);
-  i_.add("K", k_, k_.address);
-  ports::uplink_port& a_to_i = a_.add("I", i_, i_.address);
-  ports::uplink_port& a_to_k = a_.add("K", k_, std::nullopt);
-  k_.add("I", i_, i_.address);
-  ports::uplink_port& k_to_a = k_.add("A", a_, std::nullopt);
+  const wired w = wire("127.0.0.1", "127.0.0.1", "127.0.0.1");
+  ports::uplink_port& a_to_i = *w.a_to_i;
+  ports::uplink_port& a_to_k = *w.a_to_k;
+  ports::uplink_port& k_to_a = *w.k_to_a;
   EXPECT_EQ(a_to_k.path(), path::none);
   EXPECT_TRUE(a_to_k.key_only());
-  i_.start();
-  a_.start();
-  k_.start();
+  start_all();
 
   ASSERT_TRUE(pump_until([&] {
     return a_to_k.is_up() && k_to_a.is_up() && a_to_k.path() == path::direct && k_to_a.path() == path::direct;
@@ -287,18 +313,11 @@ TEST_F(reach_test, an_introduced_pair_goes_through_the_introducer_then_direct) {
 
 TEST_F(reach_test, a_pair_that_cannot_reach_each_other_talks_through_the_introducer_sealed_end_to_end) {
   // A has an IPv4 socket, K an IPv6 one: neither can send to the other. I listens on both.
-  open(i_, ip::make_address("::"));
-  open(a_, ip::make_address("127.0.0.1"));
-  open(k_, ip::make_address("::1"));
-  i_.add("A", a_, ip::udp::endpoint(ip::make_address("127.0.0.1"), a_.address.port()));
-  i_.add("K", k_, k_.address);
-  a_.add("I", i_, ip::udp::endpoint(ip::make_address("127.0.0.1"), i_.address.port()));
-  ports::uplink_port& a_to_k = a_.add("K", k_, std::nullopt);
-  ports::uplink_port& k_to_i = k_.add("I", i_, ip::udp::endpoint(ip::make_address("::1"), i_.address.port()));
-  ports::uplink_port& k_to_a = k_.add("A", a_, std::nullopt);
-  i_.start();
-  a_.start();
-  k_.start();
+  const wired w = wire("::", "127.0.0.1", "::1");
+  ports::uplink_port& a_to_k = *w.a_to_k;
+  ports::uplink_port& k_to_i = *w.k_to_i;
+  ports::uplink_port& k_to_a = *w.k_to_a;
+  start_all();
 
   ASSERT_TRUE(pump_until([&] { return a_to_k.is_up() && k_to_a.is_up(); })) << "no session through I";
   EXPECT_EQ(a_to_k.path(), path::relay);
@@ -319,28 +338,10 @@ TEST_F(reach_test, a_pair_that_cannot_reach_each_other_talks_through_the_introdu
 
 TEST_F(reach_test, an_introducer_that_does_not_relay_passes_nothing_on) {
   // As above (A on IPv4 only, K on IPv6 only), but I runs with --relay no.
-  open(a_, ip::make_address("127.0.0.1"));
-  open(k_, ip::make_address("::1"));
-  for (int attempt = 0;; ++attempt) {
-    try {
-      i_.address = ip::udp::endpoint(ip::make_address("::"), free_port(io_, ip::make_address("::1")));
-      ports::uplink_settings s = settings(i_);
-      s.relay = false;
-      i_.endpoint = ports::udp_endpoint::open(io_, i_.address, s, "test");
-      break;
-    } catch (const ports::port_error&) {
-      ASSERT_LT(attempt, 5);
-    }
-  }
-  i_.add("A", a_, ip::udp::endpoint(ip::make_address("127.0.0.1"), a_.address.port()));
-  i_.add("K", k_, k_.address);
-  a_.add("I", i_, ip::udp::endpoint(ip::make_address("127.0.0.1"), i_.address.port()));
-  ports::uplink_port& a_to_k = a_.add("K", k_, std::nullopt);
-  k_.add("I", i_, ip::udp::endpoint(ip::make_address("::1"), i_.address.port()));
-  ports::uplink_port& k_to_a = k_.add("A", a_, std::nullopt);
-  i_.start();
-  a_.start();
-  k_.start();
+  const wired w = wire("::", "127.0.0.1", "::1", false);
+  ports::uplink_port& a_to_k = *w.a_to_k;
+  ports::uplink_port& k_to_a = *w.k_to_a;
+  start_all();
   ASSERT_TRUE(pump_until([&] { return i_.endpoint->counters().relay_refused >= 1; })) << "no relay refused";
   deadline_ = std::min(deadline_, std::chrono::steady_clock::now() + 1s);
   EXPECT_FALSE(pump_until([&] { return a_to_k.is_up() || k_to_a.is_up(); }));
@@ -349,24 +350,15 @@ TEST_F(reach_test, an_introducer_that_does_not_relay_passes_nothing_on) {
 }
 
 TEST_F(reach_test, a_revoked_key_gets_no_session_through_an_introduction) {
-  const ip::address lo = ip::make_address("127.0.0.1");
-  open(i_, lo);
-  open(a_, lo);
-  open(k_, lo);
-  i_.add("A", a_, a_.address);
-  i_.add("K", k_, k_.address);
-  a_.add("I", i_, i_.address);
-  ports::uplink_port& a_to_k = a_.add("K", k_, std::nullopt);
-  k_.add("I", i_, i_.address);
-  ports::uplink_port& k_to_a = k_.add("A", a_, std::nullopt);
+  const wired w = wire("127.0.0.1", "127.0.0.1", "127.0.0.1");
+  ports::uplink_port& a_to_k = *w.a_to_k;
+  ports::uplink_port& k_to_a = *w.k_to_a;
   // A has revoked K (as --revoked would): whoever introduces it, no session.
   const ports::noise::public_key revoked = k_.id.public_key;
   a_.endpoint->on_refusal([revoked](const ports::noise::public_key& key, std::span<const std::byte>) {
     return key == revoked;
   });
-  i_.start();
-  a_.start();
-  k_.start();
+  start_all();
   ASSERT_TRUE(pump_until([&] { return i_.endpoint->counters().introductions >= 1; }));
   deadline_ = std::min(deadline_, std::chrono::steady_clock::now() + 1s);
   EXPECT_FALSE(pump_until([&] { return a_to_k.is_up() || k_to_a.is_up(); }));
