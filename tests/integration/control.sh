@@ -184,7 +184,7 @@ ctl uplink add "$U.2:4789" | grep -qF "uplink $U.2:4789 added" || fail "uplink a
 wait_ping a "$V.3"
 ctl show --json | json '[p["peer"]["address"] for p in j["ports"] if p["peer"]]' | grep -qF "$U.2:4789" ||
   fail "show --json lacks the peer"
-ctl show | grep -qE "PEERS|ADDRESS" || fail "show (human) has no peers table: $(ctl show)"
+ctl show | grep -qE "^NAME +PATH +ON-PATH" || fail "show (human) has no peers table: $(ctl show)"
 out="$(ctl uplink add "$U.2:4789" 2>&1)" && fail "a duplicate uplink add succeeded: $out"
 [ "$(ctl uplink del "$U.2:4789" --json | json 'j["name"]')" = "$U.2:4789" ] || fail "uplink del --json"
 [ "$(ctl uplink add "$U.2:4789" --json | json 'j["peer"]["address"]')" = "$U.2:4789" ] || fail "uplink add --json"
