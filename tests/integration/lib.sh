@@ -484,6 +484,17 @@ iperf3_server() {
   fail "iperf3 server in $1 did not listen on $2:5201"
 }
 
+# iperf3_client_start CLIENT_ROLE ADDR SECONDS JSON: a TCP iperf3 run to
+# ADDR:5201 with 0.25 s intervals, in the background, its -J output in JSON
+# (for iperf3_longest_gap). Sets IPERF3_CLIENT_PID; `wait` for it.
+IPERF3_CLIENT_PID=""
+iperf3_client_start() {
+  timeout $(($3 + 25)) ip netns exec "$(ns "$1")" iperf3 -c "$2" -p 5201 -t "$3" -i 0.25 --connect-timeout 3000 -J \
+    >"$4" 2>&1 &
+  IPERF3_CLIENT_PID=$!
+  T_PIDS+=("$IPERF3_CLIENT_PID")
+}
+
 # iperf3_longest_gap JSON: "GAP MBITS" of an iperf3 -J run with short
 # intervals: the longest run of intervals that carried nothing, in seconds,
 # and the receiver's rate over the whole run in Mbit/s.

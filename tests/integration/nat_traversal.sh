@@ -118,10 +118,8 @@ start_lh
 wait_peer_state "${PID[h1]}" lh up 10 >/dev/null || fail "h1 did not see lh up again"
 wait_peer_state "${PID[h2]}" lh up 10 >/dev/null || fail "h2 did not see lh up again"
 iperf3_server vm2 "$V.2"
-timeout 40 ip netns exec "$(ns vm1)" iperf3 -c "$V.2" -p 5201 -t 12 -i 0.25 --connect-timeout 3000 -J \
-  >"$WORK/iperf3-move.json" 2>&1 &
-cpid=$!
-T_PIDS+=("$cpid")
+iperf3_client_start vm1 "$V.2" 12 "$WORK/iperf3-move.json"
+cpid="$IPERF3_CLIENT_PID"
 sleep 3
 ip -n "$(ns h2)" addr del 10.72.2.2/24 dev "$(name nh2)"
 ip -n "$(ns h2)" addr add 10.72.2.22/24 dev "$(name nh2)"
@@ -138,10 +136,8 @@ check "the direct path breaks, then opens again, during an iperf3: relayed meanw
 p12="$(wait_path "${PID[h1]}" h2 direct 15)" || fail "h1's peer h2 is not direct again: $p12"
 iperf3_server vm2 "$V.2"
 t_start="$(date +%s.%N)"
-timeout 40 ip netns exec "$(ns vm1)" iperf3 -c "$V.2" -p 5201 -t 14 -i 0.25 --connect-timeout 3000 -J \
-  >"$WORK/iperf3-reopen.json" 2>&1 &
-cpid=$!
-T_PIDS+=("$cpid")
+iperf3_client_start vm1 "$V.2" 14 "$WORK/iperf3-reopen.json"
+cpid="$IPERF3_CLIENT_PID"
 sleep 1
 # r2 stops forwarding what comes from r1: the direct path is gone one way.
 in_ns r2 nft -f - <<'EOF' || fail "nftables block on r2 failed"

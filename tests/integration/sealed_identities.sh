@@ -176,10 +176,8 @@ echo "RESULT revoke: $took s"
 check "roaming: h3's underlay address changes during an iperf3 from vm1 to vm3 (gap <= 2 s)"
 iperf3_server vm3 "$V.3"
 spid="$IPERF3_SERVER_PID"
-timeout 30 ip netns exec "$(ns vm1)" iperf3 -c "$V.3" -p 5201 -t 8 -i 0.25 --connect-timeout 3000 -J \
-  >"$WORK/iperf3-roam.json" 2>&1 &
-cpid=$!
-T_PIDS+=("$cpid")
+iperf3_client_start vm1 "$V.3" 8 "$WORK/iperf3-roam.json"
+cpid="$IPERF3_CLIENT_PID"
 sleep 3
 ip -n "$(ns h3)" addr del "$U.3/24" dev "$(name u3)"
 ip -n "$(ns h3)" addr add "$U.33/24" dev "$(name u3)"
