@@ -116,7 +116,7 @@ say "bench: report $OUT, log $LOG"
 
 PACKAGES=(iperf3 vde2 tinc gnuplot-nox iproute2 ethtool procps python3 iputils-ping coreutils
           build-essential cmake pkg-config libboost-dev libboost-program-options-dev libspdlog-dev
-          libsodium-dev)
+          libsodium-dev libssl-dev nlohmann-json3-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,8 +1,10 @@
 // noise: the Noise handshake over libsodium (see noise.hpp). The function
 // names follow the specification's (MixHash, MixKey, EncryptAndHash, ...), so
-// the code reads beside section 5 of it.
+// the code reads beside section 5 of it. ChaCha20-Poly1305 of long texts runs
+// on OpenSSL's EVP, whose vectorised code is two to three times faster there.
 #include "ports/noise.hpp"
 
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -132,9 +134,73 @@ hash sha256(std::span<const std::byte> data) {
   return out;
 }
 
+namespace {
+
+/// One EVP context per thread and direction, made on first use and kept: the
+/// cipher is set once, each call sets the key and nonce. Null if OpenSSL
+/// could not make one (then libsodium does the work).
+EVP_CIPHER_CTX* evp_context(bool encrypting) {
+  struct contexts {
+    EVP_CIPHER_CTX* seal = make(1);
+    EVP_CIPHER_CTX* open = make(0);
+    static EVP_CIPHER_CTX* make(int enc) {
+      EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
+      if (c != nullptr && EVP_CipherInit_ex(c, EVP_chacha20_poly1305(), nullptr, nullptr, nullptr, enc) != 1) {
+        EVP_CIPHER_CTX_free(c);
+        c = nullptr;
+      }
+      return c;
+    }
+    ~contexts() {
+      EVP_CIPHER_CTX_free(seal);
+      EVP_CIPHER_CTX_free(open);
+    }
+  };
+  thread_local contexts c;
+  return encrypting ? c.seal : c.open;
+}
+
+const unsigned char* evp_bytes(std::span<const std::byte> b) { return reinterpret_cast<const unsigned char*>(b.data()); }
+unsigned char* evp_bytes(std::byte* b) { return reinterpret_cast<unsigned char*>(b); }
+
+/// ChaCha20-Poly1305 through EVP; false if OpenSSL failed (nothing usable
+/// written). The sizes here are far below int's range (at most 64 KiB).
+bool evp_encrypt(const secret& key, const std::array<unsigned char, 12>& nonce, std::span<const std::byte> ad,
+                 std::span<std::byte> text, std::span<std::byte, tag_size> tag) {
+  EVP_CIPHER_CTX* c = evp_context(true);
+  int n = 0;
+  return c != nullptr && EVP_EncryptInit_ex(c, nullptr, nullptr, evp_bytes(std::span(key)), nonce.data()) == 1 &&
+         EVP_EncryptUpdate(c, nullptr, &n, evp_bytes(ad), static_cast<int>(ad.size())) == 1 &&
+         EVP_EncryptUpdate(c, evp_bytes(text.data()), &n, evp_bytes(text), static_cast<int>(text.size())) == 1 &&
+         EVP_EncryptFinal_ex(c, evp_bytes(text.data()) + n, &n) == 1 &&
+         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, tag_size, evp_bytes(tag.data())) == 1;
+}
+
+enum class evp_result { authentic, forged, failed };
+
+/// Decrypts in place and checks the tag. `failed`: OpenSSL could not run
+/// (text untouched); `forged`: the text is garbage, to be wiped.
+evp_result evp_decrypt(const secret& key, const std::array<unsigned char, 12>& nonce, std::span<const std::byte> ad,
+                       std::span<std::byte> text, std::span<const std::byte, tag_size> tag) {
+  EVP_CIPHER_CTX* c = evp_context(false);
+  int n = 0;
+  std::array<std::byte, tag_size> expected;  // SET_TAG takes a non-const pointer
+  std::copy(tag.begin(), tag.end(), expected.begin());
+  if (c == nullptr || EVP_DecryptInit_ex(c, nullptr, nullptr, evp_bytes(std::span(key)), nonce.data()) != 1 ||
+      EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, tag_size, expected.data()) != 1 ||
+      EVP_DecryptUpdate(c, nullptr, &n, evp_bytes(ad), static_cast<int>(ad.size())) != 1)
+    return evp_result::failed;
+  if (EVP_DecryptUpdate(c, evp_bytes(text.data()), &n, evp_bytes(text), static_cast<int>(text.size())) != 1)
+    return evp_result::forged;
+  return EVP_DecryptFinal_ex(c, evp_bytes(text.data()) + n, &n) == 1 ? evp_result::authentic : evp_result::forged;
+}
+
+}  // namespace
+
 void encrypt(const secret& key, std::uint64_t counter, std::span<const std::byte> ad,
              std::span<std::byte> text, std::span<std::byte, tag_size> tag) {
   const auto n = nonce_of(counter);
+  if (text.size() >= long_text && evp_encrypt(key, n, ad, text, tag)) return;
   crypto_aead_chacha20poly1305_ietf_encrypt_detached(sodium_bytes(text), sodium_bytes(tag), nullptr, sodium_bytes(text),
                                                      text.size(), sodium_bytes(ad), ad.size(), nullptr, n.data(),
                                                      sodium_bytes(key));
@@ -143,6 +209,17 @@ void encrypt(const secret& key, std::uint64_t counter, std::span<const std::byte
 bool decrypt(const secret& key, std::uint64_t counter, std::span<const std::byte> ad, std::span<std::byte> text,
              std::span<const std::byte, tag_size> tag) {
   const auto n = nonce_of(counter);
+  if (text.size() >= long_text) {
+    switch (evp_decrypt(key, n, ad, text, tag)) {
+      case evp_result::authentic:
+        return true;
+      case evp_result::forged:
+        sodium_memzero(text.data(), text.size());
+        return false;
+      case evp_result::failed:
+        break;
+    }
+  }
   return crypto_aead_chacha20poly1305_ietf_decrypt_detached(sodium_bytes(text), nullptr, sodium_bytes(text), text.size(),
                                                             sodium_bytes(tag), sodium_bytes(ad), ad.size(), n.data(),
                                                             sodium_bytes(key)) == 0;
