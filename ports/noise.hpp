@@ -64,7 +64,7 @@ hash sha256(std::span<const std::byte> data);
 /// (its vectorised ChaCha20-Poly1305: 2.2x libsodium's at 64 KiB on AVX-512);
 /// shorter ones with libsodium, which has no per-call set-up (2x faster at 64
 /// bytes). Both compute the same RFC 8439 AEAD: the bytes do not change.
-inline constexpr std::size_t long_text = 1024;
+inline constexpr std::size_t long_text = 1280;
 
 /// ChaCha20-Poly1305 (IETF) in place with the Noise nonce for `counter`:
 /// encrypts `text` and writes the tag to `tag`.
