@@ -251,11 +251,34 @@ int daemon::run(const std::function<void()>& ready) {
                datapath_.port_count(), datapath_.forwarder().table().capacity(),
                std::chrono::duration_cast<std::chrono::seconds>(
                    datapath_.forwarder().table().aging()).count());
+  if (opts_.busy_poll > 0)
+    spdlog::info("busy polling: the data path polls for {} us after each event before it sleeps", opts_.busy_poll);
   peers_.log_ready();
   if (ready) ready();
-  io_.run();
+  run_loop();
   log_counters();
   return 0;
+}
+
+void daemon::run_loop() {
+  if (opts_.busy_poll == 0) {
+    io_.run();
+    return;
+  }
+  // Poll without sleeping while something happened in the last busy_poll
+  // microseconds; then block until the next event. poll() runs what is
+  // ready (an epoll_wait with no timeout), run_one() sleeps for one.
+  using clock = std::chrono::steady_clock;
+  const auto window = std::chrono::microseconds(opts_.busy_poll);
+  auto last = clock::now();
+  while (!io_.stopped()) {
+    if (io_.poll() > 0) {
+      last = clock::now();
+    } else if (clock::now() - last >= window) {
+      io_.run_one();
+      last = clock::now();
+    }
+  }
 }
 
 void daemon::log_counters() const {

@@ -52,6 +52,9 @@ class daemon {
   static std::vector<std::string_view> handled_commands();
 
  private:
+  /// Runs the io_context until stopped: io_.run(), or with --busy-poll a loop
+  /// that polls without sleeping for that long after each event.
+  void run_loop();
   /// --mac-table-full and move damping, on the MAC table.
   void apply_mac_table_settings(const options& o);
   /// Listens for QEMU stream guests; each connection becomes a port.

@@ -269,6 +269,12 @@ void add_mac_table_rows(std::vector<option_row>& t) {
                      "seconds from 1 to 3600", "see --mac-move-limit"));
   t.push_back(number("mac-hold-down", "SECONDS", at_once, &options::mac_hold_down, 1, 86400,
                      "seconds from 1 to 86400", "see --mac-move-limit"));
+  t.push_back(number("busy-poll", "MICROSECONDS", restart, &options::busy_poll, 0, 1'000'000,
+                     "microseconds from 0 (off) to 1000000",
+                     "after a frame, keep polling the ports this long before sleeping: a frame "
+                     "arriving meanwhile is switched without waking a thread (on a 2-core VM "
+                     "about 80 us less RTT through the switch), at the price of a busy core "
+                     "while traffic flows; 0 sleeps at once"));
 }
 
 /// Running as a service: logging, pid file, user, control socket, metrics.

@@ -184,7 +184,8 @@ in_ns() { local n; n="$(ns "$1")"; shift; ip netns exec "$n" "$@"; }
 # start_vswitchd ROLE LOGFILE ARGS...: run the daemon in namespace ROLE in the
 # background; wait (<= 10 s) for "vswitchd ready:". Sets VSW_PID, and VSW_CTL
 # to its control socket (one of its own in $WORK unless ARGS give --control;
-# empty for --control none), also recorded for counters.
+# empty for --control none), also recorded for counters. VSWITCHD_TEST_ARGS
+# (words) go after ARGS: a whole test run in another mode, e.g. --busy-poll.
 VSW_CTL=""
 T_DAEMONS=0
 declare -A T_CTL_OF=()    # control socket of each daemon, by pid (for counters)
@@ -204,6 +205,8 @@ start_vswitchd() {
   else
     set -- "$@" --control "$VSW_CTL"
   fi
+  # shellcheck disable=SC2086  # words on purpose
+  set -- "$@" ${VSWITCHD_TEST_ARGS:-}
   ip netns exec "$(ns "$role")" "$VSWITCHD" "$@" >"$logf" 2>&1 &
   VSW_PID=$!
   T_PIDS+=("$VSW_PID")

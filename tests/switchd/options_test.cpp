@@ -166,7 +166,7 @@ TEST(options, every_option_and_port_options_in_the_config_file) {
            "log-level = debug\nlog-file = /tmp/v.log\npid-file = /tmp/v.pid\nuser = nobody\n"
            "control = /tmp/v.ctl\nmetrics = 127.0.0.1:9310\nkey-file = /tmp/k\n"
            "keepalive = 2\npeer-timeout = 9\nresolve-interval = 30\nunderlay-mtu = 9000\n"
-           "clamp-mss = true\npeers-file = /tmp/peers\n";
+           "clamp-mss = true\npeers-file = /tmp/peers\nbusy-poll = 50\n";
   }
   const options o = parse({"--config", path}).opts;
   ASSERT_EQ(o.ports.size(), 2u);
@@ -185,6 +185,7 @@ TEST(options, every_option_and_port_options_in_the_config_file) {
   EXPECT_EQ(o.underlay_mtu, 9000u);
   EXPECT_TRUE(o.clamp_mss);
   EXPECT_EQ(o.peers_file, "/tmp/peers");
+  EXPECT_EQ(o.busy_poll, 50u);
   EXPECT_EQ(o.config_file, path);
   std::remove(path.c_str());
 }
@@ -242,6 +243,8 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{{"--port", "tap0,bcast-limit=0"}, {"bcast-limit", "from 1 to 100000000"}},
         bad_case{{"--port", "tap0", "--mac-table-full", "drop"}, {"--mac-table-full drop", "evict or refuse"}},
         bad_case{{"--port", "tap0", "--mac-move-window", "0"}, {"--mac-move-window", "1 to 3600"}},
+        bad_case{{"--port", "tap0", "--busy-poll", "2000000"}, {"--busy-poll", "0 (off) to 1000000"}},
+        bad_case{{"--port", "tap0", "--busy-poll", "1ms"}, {"--busy-poll", "not a number"}},
         bad_case{{"--uplink", "h:1,vni-map=10"}, {"'10' is not VLAN:VNI", "10:1010"}},
         bad_case{{"--uplink", "h:1,vni-map=0:5"}, {"vni-map 0:5: VLAN", "1 to 4094"}},
         bad_case{{"--uplink", "h:1,vni-map=10:16777216"}, {"VNI", "0 to 16777215"}},
