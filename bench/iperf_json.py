@@ -3,6 +3,7 @@
 
   iperf_json.py tcp FILE        prints the receiver's rate in Gbit/s
   iperf_json.py udp FILE LEN    prints "<datagrams received> <loss %>"
+  iperf_json.py bytes FILE      prints the bytes the receiver got
 
 Exits 1 with the reason on stdout when the run did not produce a result (no
 connection, iperf3 error, no JSON).
@@ -42,6 +43,8 @@ def main():
         got = int(rx.get("bytes", 0)) // size
         loss = 100.0 * (sent - got) / sent if sent else 100.0
         print("%d %.2f" % (got, max(loss, 0.0)))
+    elif mode == "bytes":
+        print("%d" % int(rx.get("bytes", 0)))
     else:
         fail("unknown mode " + mode)
 

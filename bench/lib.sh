@@ -293,21 +293,78 @@ wait_ping() {
 
 # ---- measurements -----------------------------------------------------------------
 
-# ping_rtt SETUP CLIENT_ROLE DEST: warm-up, then 20 pings at 0.05 s; records
-# "rtt" (average, µs).
+# ping_stats OUT: "avg p50 p99" in µs of the "time=" lines of ping's output OUT.
+ping_stats() {
+  grep -oE 'time=[0-9.]+' <<<"$1" | cut -d= -f2 | sort -g |
+    awk '{ v[NR] = $1; s += $1 } END {
+      if (NR == 0) exit 1
+      p50 = v[int((NR + 1) * 0.5)]; i = int(NR * 0.99 + 0.999); if (i > NR) i = NR
+      printf "%.1f %.1f %.1f\n", s / NR * 1000, p50 * 1000, v[i] * 1000 }'
+}
+
+# ping_rtt SETUP CLIENT_ROLE DEST: warm-up, then $PING_COUNT pings at 0.01 s;
+# records "rtt" (average), "rtt50" and "rtt99" (median and 99th percentile), µs.
 ping_rtt() {
-  local setup="$1" cl="$2" dst="$3" out avg rx
+  local setup="$1" cl="$2" dst="$3" out rx st avg p50 p99
   in_ns "$cl" ping -n -q -c 10 -i 0.05 -W 1 -w 5 "$dst" >/dev/null 2>&1
-  out="$(timeout 15 ip netns exec "$(ns "$cl")" ping -n -q -c "$PING_COUNT" -i 0.05 -W 1 -w 10 "$dst" 2>&1)"
-  log "ping $setup: $(tr '\n' ' ' <<<"$out")"
+  out="$(timeout 15 ip netns exec "$(ns "$cl")" ping -n -c "$PING_COUNT" -i 0.01 -W 1 -w 10 "$dst" 2>&1)"
+  log "ping $setup: $(tail -n 2 <<<"$out" | tr '\n' ' ')"
   rx="$(sed -nE 's/.* ([0-9]+) received.*/\1/p' <<<"$out")"
-  avg="$(sed -nE 's|^rtt min/avg/max/mdev = [0-9.]+/([0-9.]+)/.*|\1|p' <<<"$out")"
-  if [ -z "$avg" ] || [ "${rx:-0}" -eq 0 ]; then
-    record "$setup" rtt fail "ping from $(ns "$cl") to $dst: no answer: $(tr '\n' ' ' <<<"$out" | cut -c1-200)"
+  if [ "${rx:-0}" -eq 0 ] || ! st="$(ping_stats "$out")"; then
+    record "$setup" rtt fail "ping from $(ns "$cl") to $dst: no answer: $(tail -n 3 <<<"$out" | tr '\n' ' ' | cut -c1-200)"
     return
   fi
   [ "$rx" -lt "$PING_COUNT" ] && log "WARNING: ping $setup: only $rx of $PING_COUNT answered"
-  record "$setup" rtt "$(awk -v a="$avg" 'BEGIN { printf "%.1f", a * 1000 }')"
+  read -r avg p50 p99 <<<"$st"
+  record "$setup" rtt "$avg"
+  record "$setup" rtt50 "$p50"
+  record "$setup" rtt99 "$p99"
+}
+
+# loaded_rtt SETUP CLIENT_ROLE SERVER_ROLE DEST: $PING_COUNT pings at 0.01 s
+# beside a one-stream iperf3 TCP from CLIENT to SERVER; records "lrtt50" and
+# "lrtt99" (µs): what a latency-sensitive flow sees next to a bulk one.
+loaded_rtt() {
+  local setup="$1" cl="$2" sv="$3" dst="$4" out st bg secs p50 p99
+  secs=$(( PING_COUNT / 100 + 3 ))
+  iperf_run "$cl" "$sv" "$dst" "$secs" "$WORK/iperf-$setup-loaded.json" &
+  bg=$!
+  sleep 1
+  out="$(timeout 15 ip netns exec "$(ns "$cl")" ping -n -c "$PING_COUNT" -i 0.01 -W 1 -w 10 "$dst" 2>&1)"
+  wait "$bg"
+  log "ping under load $setup: $(tail -n 2 <<<"$out" | tr '\n' ' ')"
+  if ! st="$(ping_stats "$out")"; then
+    record "$setup" lrtt50 fail "ping beside iperf3 from $(ns "$cl") to $dst: no answer"
+    return
+  fi
+  read -r _ p50 p99 <<<"$st"
+  record "$setup" lrtt50 "$p50"
+  record "$setup" lrtt99 "$p99"
+}
+
+# machine_ticks: the whole machine's busy time (user, nice, system, irq and
+# softirq of all CPUs, not steal) from /proc/stat, in CLK_TCK ticks.
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
+
+# cpu_per_gb SETUP CLIENT_ROLE SERVER_ROLE DEST: one-stream TCP at a fixed
+# offered rate (iperf3 -b $EFF_RATE -t $EFF_SECS); records "cpugb": the whole
+# machine's CPU-seconds (switch, both VMs' stacks, iperf3) per GB received.
+# The same offered load through each switch: what moving it costs.
+cpu_per_gb() {
+  local setup="$1" cl="$2" sv="$3" dst="$4" f t0 t1 bytes
+  f="$WORK/iperf-$setup-eff.json"
+  t0="$(machine_ticks)"
+  if ! iperf_run "$cl" "$sv" "$dst" "$EFF_SECS" "$f" -b "$EFF_RATE"; then
+    record "$setup" cpugb fail "$FAIL_WHY"
+    return 1
+  fi
+  t1="$(machine_ticks)"
+  if ! bytes="$(iperf_json bytes "$f")" || [ "$bytes" -le 0 ]; then
+    record "$setup" cpugb fail "iperf3 -b $EFF_RATE to $dst: ${bytes:-no result}"
+    return 1
+  fi
+  log "efficiency $setup: $((t1 - t0)) machine ticks for $bytes bytes at $EFF_RATE"
+  record "$setup" cpugb "$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v b="$bytes" 'BEGIN { printf "%.3f", t / hz / (b / 1e9) }')"
 }
 
 # iperf_run CLIENT_ROLE SERVER_ROLE DEST SECONDS OUTFILE IPERF_ARGS...: one iperf3

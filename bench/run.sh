@@ -7,7 +7,8 @@
 #
 #   --quick, BENCH_QUICK=1   one try per TCP figure, shorter loads (about 1.2 minutes)
 #   --only SECTIONS, BENCH_ONLY=SECTIONS   only these sections, comma-separated:
-#                            local (bridge, vswitchd tap: and dev:, vde_switch),
+#                            local (bridge, vswitchd tap: (also with --busy-poll)
+#                            and dev:, vde_switch),
 #                            tunnel (kernel vxlan, vswitchd plain uplinks),
 #                            encrypted (kernel vxlan, vswitchd sealed, tinc),
 #                            reach (vswitchd with host identities: direct, and
@@ -20,7 +21,8 @@
 #                            building the work tree in Release (the default)
 #
 # Tuning (environment): BENCH_REPS (3), BENCH_TCP_SECS (2), BENCH_UDP_SECS (3),
-# BENCH_UDP_RATE (40M), BENCH_BUDGET (270: seconds after which no further round
+# BENCH_UDP_RATE (40M), BENCH_EFF_RATE (2G: the offered TCP rate of the
+# efficiency figure), BENCH_BUDGET (330: seconds after which no further round
 # of TCP tries starts), BENCH_VK_UNDERLAY_TX_OFF (1, see bench/topo.sh).
 #
 # Needs root (namespaces, TAPs). Installs what is missing with apt-get. Exits 0
@@ -51,8 +53,8 @@ while [ "$#" -gt 0 ]; do
 done
 
 # The configurations, in measurement order (bench/topo.sh), and the sections.
-ALL_SETUPS=(bridge tapvsw vde devvsw tunkk tunvv tunvk encvv enctinc encid encrelay)
-declare -A SECTION=([local]="bridge tapvsw vde devvsw" [tunnel]="tunkk tunvv tunvk"
+ALL_SETUPS=(bridge tapvsw tapbp vde devvsw tunkk tunvv tunvk encvv enctinc encid encrelay)
+declare -A SECTION=([local]="bridge tapvsw tapbp vde devvsw" [tunnel]="tunkk tunvv tunvk"
                     [encrypted]="tunkk encvv enctinc" [reach]="encid encrelay")
 SETUPS=()
 if [ -z "$ONLY" ] || [ "$ONLY" = all ]; then
@@ -77,7 +79,7 @@ fi
 needs_vswitchd() {
   local x
   for x in "${SETUPS[@]}"; do
-    case "$x" in tapvsw | devvsw | tunvv | tunvk | encvv | encid | encrelay) return 0 ;; esac
+    case "$x" in tapvsw | tapbp | devvsw | tunvv | tunvk | encvv | encid | encrelay) return 0 ;; esac
   done
   return 1
 }
@@ -102,8 +104,13 @@ else
   REPS="${BENCH_REPS:-3}"; TCP_SECS="${BENCH_TCP_SECS:-2}"; UDP_SECS="${BENCH_UDP_SECS:-3}"
 fi
 UDP_RATE="${BENCH_UDP_RATE:-40M}"
-BUDGET="${BENCH_BUDGET:-270}"
-PING_COUNT=20
+BUDGET="${BENCH_BUDGET:-330}"
+PING_COUNT=200
+EFF_RATE="${BENCH_EFF_RATE:-2G}"
+EFF_SECS=4
+[ "$QUICK" = 1 ] && EFF_SECS=2
+# The local configurations: also latency under load, efficiency, 16 streams.
+LOCAL_SETUPS=(bridge tapvsw tapbp devvsw)
 
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
@@ -213,7 +220,7 @@ sys kernel "$(uname -srm)"
 cpu="$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n 1)"
 sys cpu "${cpu:-unknown}, $(nproc) CPUs online; load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 sys tools "$(iperf3 --version 2>/dev/null | head -n 1 | cut -d' ' -f1-2 || echo 'iperf3 missing'), vde2 $(dpkg-query -W -f='${Version}' vde2 2>/dev/null || echo missing), tinc $(dpkg-query -W -f='${Version}' tinc 2>/dev/null || echo missing), $(ip -V 2>/dev/null | sed 's/, libbpf.*//')"
-sys method "TCP: iperf3 -t $TCP_SECS (1 stream, -P 4), receiver rate, best of up to $REPS tries interleaved over the configurations; ping: $PING_COUNT at 0.05 s after 10 warm-up; CPU: iperf3 -u -l 64 -b $UDP_RATE -t $UDP_SECS, utime+stime delta of the switch process (/proc/PID/stat, $CLK_TCK Hz ticks) / datagrams received"
+sys method "TCP: iperf3 -t $TCP_SECS (1 stream, -P 4; local also -P 16), receiver rate, best of up to $REPS tries interleaved over the configurations; ping: $PING_COUNT at 0.01 s after 10 warm-up, idle and (local) beside a 1-stream iperf3; efficiency (local): iperf3 TCP -b $EFF_RATE -t $EFF_SECS, the whole machine's user+system+irq+softirq time (/proc/stat) / GB received; CPU: iperf3 -u -l 64 -b $UDP_RATE -t $UDP_SECS, utime+stime delta of the switch process (/proc/PID/stat, $CLK_TCK Hz ticks) / datagrams received"
 sys setups "${SETUPS[*]}"
 [ -n "$ONLY" ] && [ "$ONLY" != all ] && sys only "$ONLY: ${SETUPS[*]}"
 for k in kernel cpu; do log "system $k: $(grep "^$k" "$SYSTEM" | cut -f2)"; done
@@ -278,13 +285,26 @@ tcp() {
   fi
 }
 
-say "ping RTT ($PING_COUNT pings at 0.05 s)"
+say "ping RTT ($PING_COUNT pings at 0.01 s)"
 for s in "${SETUPS[@]}"; do
   measure "$s" rtt ping_rtt "$s" "$s-a" "$VM_B"
 done
 
+# in_local SETUP: is SETUP one of the local configurations?
+in_local() { [[ " ${LOCAL_SETUPS[*]} " == *" $1 "* ]]; }
+
+say "ping RTT beside a 1-stream iperf3, local configurations"
+for s in "${SETUPS[@]}"; do
+  in_local "$s" && measure "$s" lrtt50 loaded_rtt "$s" "$s-a" "$s-b" "$VM_B"
+done
+
+say "efficiency: whole-machine CPU per GB at iperf3 -b $EFF_RATE, local configurations"
+for s in "${SETUPS[@]}"; do
+  in_local "$s" && measure "$s" cpugb cpu_per_gb "$s" "$s-a" "$s-b" "$VM_B"
+done
+
 # has_switch SETUP: does SETUP have a switch process, whose CPU time is measured?
-has_switch() { case "$1" in tapvsw | vde | devvsw | tunvv | tunvk | encvv | enctinc | encid | encrelay) return 0 ;; esac; return 1; }
+has_switch() { case "$1" in tapvsw | tapbp | vde | devvsw | tunvv | tunvk | encvv | enctinc | encid | encrelay) return 0 ;; esac; return 1; }
 
 # The kernel anchors too, for their loss: what the machine loses at that load
 # without a switch process (the iperf3 server not scheduled in time, ...).
@@ -306,16 +326,17 @@ for ((r = 1; r <= REPS; r++)); do
     break
   fi
   t0="$(date +%s)"
-  say "TCP try $r of $REPS (iperf3 -t $TCP_SECS, 1 stream then -P 4, every configuration)"
+  say "TCP try $r of $REPS (iperf3 -t $TCP_SECS, 1 stream then -P 4 every configuration, -P 16 the local ones)"
   for s in "${SETUPS[@]}"; do measure "$s" tcp1 tcp "$s" tcp1 1; done
   for s in "${SETUPS[@]}"; do measure "$s" tcp4 tcp "$s" tcp4 4; done
+  for s in "${SETUPS[@]}"; do in_local "$s" && measure "$s" tcp16 tcp "$s" tcp16 16; done
   round_secs=$(($(date +%s) - t0))
 done
 MEAS_SECS=$(($(date +%s) - T_MEAS0))
 
 # The daemons' counters (SIGUSR1) and logs into the log, for the curious.
 # tincd: SIGUSR2 dumps its device statistics and nodes.
-for s in tapvsw devvsw tunvv tunvk encvv encid encrelay; do
+for s in tapvsw tapbp devvsw tunvv tunvk encvv encid encrelay; do
   for pid in ${S_PIDS[$s]:-}; do kill -USR1 "$pid" 2>/dev/null; done
 done
 for pid in ${S_PIDS[enctinc]:-}; do kill -USR2 "$pid" 2>/dev/null; done

@@ -8,6 +8,7 @@
 #
 #   bridge  Linux bridge in NAME-sw, a veth from each VM to it
 #   tapvsw  vswitchd --port tap:X --port tap:Y in NAME-sw, the TAPs moved into the VMs
+#   tapbp   as tapvsw, with --busy-poll 200000 (polls instead of sleeping)
 #   vde     vde_switch -t X -t Y in NAME-sw, the TAPs moved into the VMs
 #   devvsw  vswitchd --port dev:X --port dev:Y on the switch ends of the veths
 #   tunkk   hosts h1, h2 on a veth underlay (MTU 1600, 10.212.0.1 / .2), each a
@@ -48,14 +49,19 @@ setup_bridge() {
   addr_up $s-a "$(ifn ba)" $VM_A/24 1500 && addr_up $s-b "$(ifn bb)" $VM_B/24 1500
 }
 
-setup_tapvsw() {
-  local s=tapvsw
+# tap_vswitchd SETUP CODE [OPTION...]: vswitchd with two TAPs moved into the VMs.
+tap_vswitchd() {
+  local s="$1" c="$2"
+  shift 2
   make_ns $s-sw && vms $s || return 1
-  start_vswitchd $s-sw $s --port "tap:$(ifn ta)" --port "tap:$(ifn tb)" || return 1
+  start_vswitchd $s-sw $s --port "tap:$(ifn ${c}a)" --port "tap:$(ifn ${c}b)" "$@" || return 1
   S_PIDS[$s]="$SW_PID"
-  move_to $s-sw "$(ifn ta)" $s-a && move_to $s-sw "$(ifn tb)" $s-b || return 1
-  addr_up $s-a "$(ifn ta)" $VM_A/24 1500 && addr_up $s-b "$(ifn tb)" $VM_B/24 1500
+  move_to $s-sw "$(ifn ${c}a)" $s-a && move_to $s-sw "$(ifn ${c}b)" $s-b || return 1
+  addr_up $s-a "$(ifn ${c}a)" $VM_A/24 1500 && addr_up $s-b "$(ifn ${c}b)" $VM_B/24 1500
 }
+
+setup_tapvsw() { tap_vswitchd tapvsw t; }
+setup_tapbp() { tap_vswitchd tapbp p --busy-poll 200000; }
 
 setup_vde() {
   local s=vde
