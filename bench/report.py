@@ -2,7 +2,7 @@
 """Turns the figures of one bench/run.sh run into the Markdown report and the
 data file of the chart (bench/plot.gp).
 
-  report.py RESULTS REASONS SYSTEM OUT_MD OUT_DAT
+  report.py RESULTS REASONS SYSTEM OUT_MD OUT_DAT [OUT_SCALING_DAT]
 
 RESULTS: lines "setup<TAB>metric<TAB>value", value a number or "fail"; a metric
 measured several times (TCP, best of N) has several lines: the best number
@@ -292,6 +292,20 @@ def main():
             cols = [d(key, m) for m in ("tcp1", "tcp4", "rtt", "cpu")]
             f.write('"%s" %s %s\n' % (PLOT_NAMES[key], " ".join(v for v, _ in cols),
                                       " ".join(str(st) for _, st in cols)))
+
+    # Streams chart data (bench/scaling.gp): a block per configuration with a TCP -P 16 figure.
+    if len(sys.argv) > 6:
+        with open(sys.argv[6], "w", encoding="utf-8") as f:
+            for key, *_ in rows:
+                points = [(n, num(key, m)) for n, m in ((1, "tcp1"), (4, "tcp4"), (16, "tcp16"))]
+                if fig(key, "tcp16") == "missing":
+                    continue
+                f.write('"%s"\n' % PLOT_NAMES[key])
+                for n, v in points:
+                    if v is not None:
+                        f.write("%d %.3f\n" % (n, v))
+                f.write("\n\n")
+
 
 if __name__ == "__main__":
     main()

@@ -350,7 +350,8 @@ done
 
 TOTAL="$(elapsed)"
 sys time "$TOTAL s (dependencies and build $BUILD_SECS s, measurements $MEAS_SECS s)"
-"$PYTHON" "$BENCH_DIR/report.py" "$RESULTS" "$WORK/reasons.tsv" "$SYSTEM" "$OUT" "$WORK/plot.dat" >>"$LOG" 2>&1 ||
+"$PYTHON" "$BENCH_DIR/report.py" "$RESULTS" "$WORK/reasons.tsv" "$SYSTEM" "$OUT" "$WORK/plot.dat" \
+  "$WORK/scaling.dat" >>"$LOG" 2>&1 ||
   say "WARNING: report.py failed (see $LOG)"
 if command -v gnuplot >/dev/null; then
   if timeout 60 gnuplot -e "datafile='$WORK/plot.dat'; outfile='$PNG'; subtitle='$STAMP, git $commit'" \
@@ -359,10 +360,19 @@ if command -v gnuplot >/dev/null; then
   else
     say "WARNING: gnuplot failed (see $LOG): no chart"
   fi
+  if [ -s "$WORK/scaling.dat" ]; then
+    if timeout 60 gnuplot -e "datafile='$WORK/scaling.dat'; outfile='${OUT%.md}-scaling.png'; subtitle='$STAMP'" \
+         "$BENCH_DIR/scaling.gp" >>"$LOG" 2>&1; then
+      printf '\n![TCP against streams](%s)\n' "$(basename "${OUT%.md}-scaling.png")" >>"$OUT"
+    else
+      say "WARNING: gnuplot failed on the streams chart (see $LOG)"
+    fi
+  fi
 else
   say "WARNING: gnuplot is not installed: no chart"
 fi
 cp "$WORK/plot.dat" "${OUT%.md}.dat" 2>/dev/null
+cp "$WORK/scaling.dat" "${OUT%.md}-scaling.dat" 2>/dev/null
 
 cat "$OUT"
 echo
