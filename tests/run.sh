@@ -22,6 +22,10 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVSWITCHD_SANITIZE=ON >/dev/null
   cmake --build build-asan -j "$jobs"
   ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs" || status=1
+  if [ "$what" = all ]; then
+    echo "== stress test against the ASan+UBSan daemon"
+    ctest --test-dir build-asan -L stress --output-on-failure || status=1
+  fi
   bash tests/fuzz/run.sh "${FUZZ_SECONDS:-30}" || status=1
 fi
 
