@@ -46,8 +46,8 @@ void decide_known_unicast(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-void decide_broadcast(benchmark::State& state) {
-  l2::forwarder f = make_forwarder();
+/// Broadcasts from port 0 through `f`.
+void broadcasts(benchmark::State& state, l2::forwarder& f) {
   l2::time_point now{};
   const auto bcast = frame(broadcast, mac_a);
   for (auto _ : state) {
@@ -55,6 +55,11 @@ void decide_broadcast(benchmark::State& state) {
     benchmark::DoNotOptimize(f.decide(0, bcast, now));
   }
   state.SetItemsProcessed(state.iterations());
+}
+
+void decide_broadcast(benchmark::State& state) {
+  l2::forwarder f = make_forwarder();
+  broadcasts(state, f);
 }
 
 /// Known unicast from port 0 to random ones of `range(0)` learned addresses
@@ -89,13 +94,7 @@ void decide_unicast_table_size(benchmark::State& state) {
 void decide_broadcast_ports(benchmark::State& state) {
   l2::forwarder f(8192, std::chrono::seconds(300));
   for (l2::port_id p = 0; p < state.range(0); ++p) f.add_port(p, l2::port_role::local);
-  l2::time_point now{};
-  const auto bcast = frame(broadcast, mac_a);
-  for (auto _ : state) {
-    now += std::chrono::nanoseconds(1);
-    benchmark::DoNotOptimize(f.decide(0, bcast, now));
-  }
-  state.SetItemsProcessed(state.iterations());
+  broadcasts(state, f);
 }
 
 }  // namespace
