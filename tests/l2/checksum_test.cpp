@@ -29,6 +29,18 @@ TEST(checksum, matches_reference_for_every_length_and_alignment) {
   }
   std::vector<std::byte> ones(9000, std::byte{0xff});
   EXPECT_EQ(fold(add(0, ones)), l2_test::reference_sum(ones));
+  // A whole 64 KiB super-frame, all ones (the most carries) and random, at
+  // every alignment of its start.
+  std::vector<std::byte> big(65536 + 3, std::byte{0xff});
+  for (std::size_t at = 0; at < 4; ++at) {
+    const std::span<const std::byte> s = std::span(big).subspan(at, 65535);
+    EXPECT_EQ(fold(add(0, s)), l2_test::reference_sum(s)) << "all ones at " << at;
+  }
+  for (auto& b : big) b = static_cast<std::byte>(rng());
+  for (std::size_t at = 0; at < 4; ++at) {
+    const std::span<const std::byte> s = std::span(big).subspan(at, 65536);
+    EXPECT_EQ(fold(add(0, s)), l2_test::reference_sum(s)) << "random at " << at;
+  }
 }
 
 TEST(checksum, split_at_even_offsets_equals_whole) {
