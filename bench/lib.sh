@@ -325,16 +325,25 @@ ping_rtt() {
 # beside a one-stream iperf3 TCP from CLIENT to SERVER; records "lrtt50" and
 # "lrtt99" (µs): what a latency-sensitive flow sees next to a bulk one.
 loaded_rtt() {
-  local setup="$1" cl="$2" sv="$3" dst="$4" out st bg secs p50 p99
+  local setup="$1" cl="$2" sv="$3" dst="$4" out st bg secs p50 p99 load why=""
   secs=$(( PING_COUNT / 100 + 3 ))
-  iperf_run "$cl" "$sv" "$dst" "$secs" "$WORK/iperf-$setup-loaded.json" &
+  load="$WORK/iperf-$setup-loaded.json"
+  iperf_run "$cl" "$sv" "$dst" "$secs" "$load" &
   bg=$!
   sleep 1
   out="$(timeout 15 ip netns exec "$(ns "$cl")" ping -n -c "$PING_COUNT" -i 0.01 -W 1 -w 10 "$dst" 2>&1)"
-  wait "$bg"
   log "ping under load $setup: $(tail -n 2 <<<"$out" | tr '\n' ' ')"
-  if ! st="$(ping_stats "$out")"; then
-    record "$setup" lrtt50 fail "ping beside iperf3 from $(ns "$cl") to $dst: no answer"
+  # Pings beside a load that did not run are no figure under load.
+  if ! wait "$bg"; then
+    why="the iperf3 load did not run"
+  elif ! iperf_json tcp "$load" >/dev/null; then
+    why="the iperf3 load failed: $(iperf_json tcp "$load")"
+  elif ! st="$(ping_stats "$out")"; then
+    why="ping beside iperf3 from $(ns "$cl") to $dst: no answer"
+  fi
+  if [ -n "$why" ]; then
+    record "$setup" lrtt50 fail "$why"
+    record "$setup" lrtt99 fail "$why"
     return
   fi
   read -r _ p50 p99 <<<"$st"
@@ -347,20 +356,22 @@ loaded_rtt() {
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
 
 # cpu_per_gb SETUP CLIENT_ROLE SERVER_ROLE DEST: one-stream TCP at a fixed
-# offered rate (iperf3 -b $EFF_RATE -t $EFF_SECS); records "cpugb": the whole
+# rate (iperf3 --fq-rate $EFF_RATE -t $EFF_SECS: the kernel paces the flow;
+# iperf3's own -b spins in a loop, which swung the figure fourfold between
+# runs); records "cpugb": the whole
 # machine's CPU-seconds (switch, both VMs' stacks, iperf3) per GB received.
 # The same offered load through each switch: what moving it costs.
 cpu_per_gb() {
   local setup="$1" cl="$2" sv="$3" dst="$4" f t0 t1 bytes
   f="$WORK/iperf-$setup-eff.json"
   t0="$(machine_ticks)"
-  if ! iperf_run "$cl" "$sv" "$dst" "$EFF_SECS" "$f" -b "$EFF_RATE"; then
+  if ! iperf_run "$cl" "$sv" "$dst" "$EFF_SECS" "$f" --fq-rate "$EFF_RATE"; then
     record "$setup" cpugb fail "$FAIL_WHY"
     return 1
   fi
   t1="$(machine_ticks)"
   if ! bytes="$(iperf_json bytes "$f")" || [ "$bytes" -le 0 ]; then
-    record "$setup" cpugb fail "iperf3 -b $EFF_RATE to $dst: ${bytes:-no result}"
+    record "$setup" cpugb fail "iperf3 --fq-rate $EFF_RATE to $dst: ${bytes:-no result}"
     return 1
   fi
   log "efficiency $setup: $((t1 - t0)) machine ticks for $bytes bytes at $EFF_RATE"

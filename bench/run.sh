@@ -220,7 +220,7 @@ sys kernel "$(uname -srm)"
 cpu="$(sed -nE 's/^model name\s*:\s*//p' /proc/cpuinfo | head -n 1)"
 sys cpu "${cpu:-unknown}, $(nproc) CPUs online; load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 sys tools "$(iperf3 --version 2>/dev/null | head -n 1 | cut -d' ' -f1-2 || echo 'iperf3 missing'), vde2 $(dpkg-query -W -f='${Version}' vde2 2>/dev/null || echo missing), tinc $(dpkg-query -W -f='${Version}' tinc 2>/dev/null || echo missing), $(ip -V 2>/dev/null | sed 's/, libbpf.*//')"
-sys method "TCP: iperf3 -t $TCP_SECS (1 stream, -P 4; local also -P 16), receiver rate, best of up to $REPS tries interleaved over the configurations; ping: $PING_COUNT at 0.01 s after 10 warm-up, idle and (local) beside a 1-stream iperf3; efficiency (local): iperf3 TCP -b $EFF_RATE -t $EFF_SECS, the whole machine's user+system+irq+softirq time (/proc/stat) / GB received; CPU: iperf3 -u -l 64 -b $UDP_RATE -t $UDP_SECS, utime+stime delta of the switch process (/proc/PID/stat, $CLK_TCK Hz ticks) / datagrams received"
+sys method "TCP: iperf3 -t $TCP_SECS (1 stream, -P 4; local also -P 16), receiver rate, best of up to $REPS tries interleaved over the configurations; ping: $PING_COUNT at 0.01 s after 10 warm-up, idle and (local) beside a 1-stream iperf3; efficiency (local): iperf3 TCP --fq-rate $EFF_RATE -t $EFF_SECS, the whole machine's user+system+irq+softirq time (/proc/stat) / GB received; CPU: iperf3 -u -l 64 -b $UDP_RATE -t $UDP_SECS, utime+stime delta of the switch process (/proc/PID/stat, $CLK_TCK Hz ticks) / datagrams received"
 sys setups "${SETUPS[*]}"
 [ -n "$ONLY" ] && [ "$ONLY" != all ] && sys only "$ONLY: ${SETUPS[*]}"
 for k in kernel cpu; do log "system $k: $(grep "^$k" "$SYSTEM" | cut -f2)"; done
@@ -298,7 +298,7 @@ for s in "${SETUPS[@]}"; do
   in_local "$s" && measure "$s" lrtt50 loaded_rtt "$s" "$s-a" "$s-b" "$VM_B"
 done
 
-say "efficiency: whole-machine CPU per GB at iperf3 -b $EFF_RATE, local configurations"
+say "efficiency: whole-machine CPU per GB at iperf3 --fq-rate $EFF_RATE, local configurations"
 for s in "${SETUPS[@]}"; do
   in_local "$s" && measure "$s" cpugb cpu_per_gb "$s" "$s-a" "$s-b" "$VM_B"
 done

@@ -2,8 +2,9 @@
 # line per local configuration.
 #   gnuplot -e "datafile='x-scaling.dat'; outfile='x-scaling.png'; subtitle='...'" bench/scaling.gp
 # x-scaling.dat (written by bench/report.py): one block per configuration,
-# separated by two blank lines, each starting with a "# name" line, then
-# "streams gbits" lines (a figure that failed is left out).
+# separated by two blank lines, each starting with its name in double quotes
+# (the line's title, read by columnheader), then "streams gbits" lines (a
+# figure that failed is left out).
 if (!exists("subtitle")) subtitle = ""
 
 set terminal pngcairo size 900,560 font "DejaVu Sans,10" noenhanced

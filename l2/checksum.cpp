@@ -1,8 +1,12 @@
 #include "l2/checksum.hpp"
 
+#include <bit>
 #include <cstring>
 
 namespace l2::checksum {
+
+// add() sums native words and swaps the folded result: little-endian hosts only.
+static_assert(std::endian::native == std::endian::little);
 
 std::uint64_t add(std::uint64_t sum, std::span<const std::byte> bytes) {
   const std::byte* p = bytes.data();

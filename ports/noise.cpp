@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <initializer_list>
 #include <stdexcept>
@@ -138,7 +139,9 @@ namespace {
 
 /// One EVP context per thread and direction, made on first use and kept: the
 /// cipher is set once, each call sets the key and nonce. Null if OpenSSL
-/// could not make one (then libsodium does the work).
+/// could not make one (then libsodium does the work). A context holds the
+/// last key it used until the next call (or the thread's end, when it is
+/// freed); sessions wipe their own copies when they end.
 EVP_CIPHER_CTX* evp_context(bool encrypting) {
   struct contexts {
     EVP_CIPHER_CTX* seal = make(1);
@@ -163,23 +166,35 @@ EVP_CIPHER_CTX* evp_context(bool encrypting) {
 const unsigned char* evp_bytes(std::span<const std::byte> b) { return reinterpret_cast<const unsigned char*>(b.data()); }
 unsigned char* evp_bytes(std::byte* b) { return reinterpret_cast<unsigned char*>(b); }
 
-/// ChaCha20-Poly1305 through EVP; false if OpenSSL failed (nothing usable
-/// written). The sizes here are far below int's range (at most 64 KiB).
-bool evp_encrypt(const secret& key, const std::array<unsigned char, 12>& nonce, std::span<const std::byte> ad,
-                 std::span<std::byte> text, std::span<std::byte, tag_size> tag) {
-  EVP_CIPHER_CTX* c = evp_context(true);
-  int n = 0;
-  return c != nullptr && EVP_EncryptInit_ex(c, nullptr, nullptr, evp_bytes(std::span(key)), nonce.data()) == 1 &&
-         EVP_EncryptUpdate(c, nullptr, &n, evp_bytes(ad), static_cast<int>(ad.size())) == 1 &&
-         EVP_EncryptUpdate(c, evp_bytes(text.data()), &n, evp_bytes(text), static_cast<int>(text.size())) == 1 &&
-         EVP_EncryptFinal_ex(c, evp_bytes(text.data()) + n, &n) == 1 &&
-         EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, tag_size, evp_bytes(tag.data())) == 1;
+/// What an EVP call did with the text.
+enum class evp_result {
+  done,       ///< sealed (encrypt), or opened and authentic (decrypt)
+  forged,     ///< decrypt: the tag did not check; the text is garbage, to be wiped
+  failed,     ///< OpenSSL could not run; the text is untouched
+  failed_in,  ///< encrypt: OpenSSL failed once it had begun on the text (its state unknown)
+};
+
+/// Whether EVP takes spans of these sizes (its lengths are ints).
+bool evp_fits(std::span<const std::byte> ad, std::span<const std::byte> text) {
+  return ad.size() <= INT_MAX && text.size() <= INT_MAX;
 }
 
-enum class evp_result { authentic, forged, failed };
+/// ChaCha20-Poly1305 through EVP.
+evp_result evp_encrypt(const secret& key, const std::array<unsigned char, 12>& nonce, std::span<const std::byte> ad,
+                       std::span<std::byte> text, std::span<std::byte, tag_size> tag) {
+  EVP_CIPHER_CTX* c = evp_context(true);
+  int n = 0;
+  if (c == nullptr || EVP_EncryptInit_ex(c, nullptr, nullptr, evp_bytes(std::span(key)), nonce.data()) != 1 ||
+      EVP_EncryptUpdate(c, nullptr, &n, evp_bytes(ad), static_cast<int>(ad.size())) != 1)
+    return evp_result::failed;
+  if (EVP_EncryptUpdate(c, evp_bytes(text.data()), &n, evp_bytes(text), static_cast<int>(text.size())) != 1 ||
+      EVP_EncryptFinal_ex(c, evp_bytes(text.data()) + n, &n) != 1 ||
+      EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, tag_size, evp_bytes(tag.data())) != 1)
+    return evp_result::failed_in;
+  return evp_result::done;
+}
 
-/// Decrypts in place and checks the tag. `failed`: OpenSSL could not run
-/// (text untouched); `forged`: the text is garbage, to be wiped.
+/// Decrypts in place and checks the tag: done, forged or failed.
 evp_result evp_decrypt(const secret& key, const std::array<unsigned char, 12>& nonce, std::span<const std::byte> ad,
                        std::span<std::byte> text, std::span<const std::byte, tag_size> tag) {
   EVP_CIPHER_CTX* c = evp_context(false);
@@ -192,7 +207,7 @@ evp_result evp_decrypt(const secret& key, const std::array<unsigned char, 12>& n
     return evp_result::failed;
   if (EVP_DecryptUpdate(c, evp_bytes(text.data()), &n, evp_bytes(text), static_cast<int>(text.size())) != 1)
     return evp_result::forged;
-  return EVP_DecryptFinal_ex(c, evp_bytes(text.data()) + n, &n) == 1 ? evp_result::authentic : evp_result::forged;
+  return EVP_DecryptFinal_ex(c, evp_bytes(text.data()) + n, &n) == 1 ? evp_result::done : evp_result::forged;
 }
 
 }  // namespace
@@ -200,23 +215,41 @@ evp_result evp_decrypt(const secret& key, const std::array<unsigned char, 12>& n
 void encrypt(const secret& key, std::uint64_t counter, std::span<const std::byte> ad,
              std::span<std::byte> text, std::span<std::byte, tag_size> tag) {
   const auto n = nonce_of(counter);
-  if (text.size() >= long_text && evp_encrypt(key, n, ad, text, tag)) return;
-  crypto_aead_chacha20poly1305_ietf_encrypt_detached(sodium_bytes(text), sodium_bytes(tag), nullptr, sodium_bytes(text),
-                                                     text.size(), sodium_bytes(ad), ad.size(), nullptr, n.data(),
-                                                     sodium_bytes(key));
+  const auto sodium_seal = [&] {
+    crypto_aead_chacha20poly1305_ietf_encrypt_detached(sodium_bytes(text), sodium_bytes(tag), nullptr,
+                                                       sodium_bytes(text), text.size(), sodium_bytes(ad), ad.size(),
+                                                       nullptr, n.data(), sodium_bytes(key));
+  };
+  if (text.size() >= long_text && evp_fits(ad, text)) {
+    switch (evp_encrypt(key, n, ad, text, tag)) {
+      case evp_result::done:
+        return;
+      case evp_result::failed_in:
+        // The text may be plaintext, ciphertext or part of each: send none
+        // of it. Zeros with a zero tag fail at the peer (counted as forged).
+        sodium_memzero(text.data(), text.size());
+        sodium_memzero(tag.data(), tag.size());
+        return;
+      case evp_result::forged:
+      case evp_result::failed:
+        break;
+    }
+  }
+  sodium_seal();
 }
 
 bool decrypt(const secret& key, std::uint64_t counter, std::span<const std::byte> ad, std::span<std::byte> text,
              std::span<const std::byte, tag_size> tag) {
   const auto n = nonce_of(counter);
-  if (text.size() >= long_text) {
+  if (text.size() >= long_text && evp_fits(ad, text)) {
     switch (evp_decrypt(key, n, ad, text, tag)) {
-      case evp_result::authentic:
+      case evp_result::done:
         return true;
       case evp_result::forged:
         sodium_memzero(text.data(), text.size());
         return false;
       case evp_result::failed:
+      case evp_result::failed_in:
         break;
     }
   }

@@ -67,7 +67,9 @@ hash sha256(std::span<const std::byte> data);
 inline constexpr std::size_t long_text = 1280;
 
 /// ChaCha20-Poly1305 (IETF) in place with the Noise nonce for `counter`:
-/// encrypts `text` and writes the tag to `tag`.
+/// encrypts `text` and writes the tag to `tag`. Should OpenSSL fail halfway
+/// through a long text (it does not, short of memory corruption), text and
+/// tag are zeroed: the peer refuses the message, and nothing leaks.
 void encrypt(const secret& key, std::uint64_t counter, std::span<const std::byte> ad,
              std::span<std::byte> text, std::span<std::byte, tag_size> tag);
 /// Verifies `tag` and decrypts `text` in place; false (text unusable: zeros or

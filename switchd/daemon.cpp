@@ -265,18 +265,22 @@ void daemon::run_loop() {
     io_.run();
     return;
   }
-  // Poll without sleeping while something happened in the last busy_poll
-  // microseconds; then block until the next event. poll() runs what is
-  // ready (an epoll_wait with no timeout), run_one() sleeps for one.
+  // Poll without sleeping while a frame arrived in the last busy_poll
+  // microseconds; then block until the next event. poll() runs what is ready
+  // (an epoll_wait with no timeout), run_one() sleeps for one. Only frames
+  // count: the daemon's own timers must not keep an idle switch spinning.
   using clock = std::chrono::steady_clock;
   const auto window = std::chrono::microseconds(opts_.busy_poll);
   auto last = clock::now();
+  std::uint64_t frames = datapath_.frames_seen();
   while (!io_.stopped()) {
-    if (io_.poll() > 0) {
-      last = clock::now();
-    } else if (clock::now() - last >= window) {
-      io_.run_one();
-      last = clock::now();
+    io_.poll();
+    const auto now = clock::now();
+    if (datapath_.frames_seen() != frames) {
+      frames = datapath_.frames_seen();
+      last = now;
+    } else if (now - last >= window) {
+      io_.run_one();  // a frame it brings restarts the window on the next turn
     }
   }
 }

@@ -116,6 +116,7 @@ void datapath::observe(l2::port_id port, const l2::packet& packet) {
 }
 
 void datapath::on_frame(ports::port& from, const l2::packet& arrived) {
+  ++frames_seen_;
   if (observed_.test(from.id())) observe(from.id(), arrived);
   // A SYN from across an uplink is clamped for the way back too.
   const l2::packet packet = clamp_mss_ && from.kind() == ports::port_kind::uplink

@@ -83,6 +83,9 @@ class datapath final : public ports::port_listener {
   const l2::forwarder& forwarder() const { return forwarder_; }
   l2::forwarder& forwarder() { return forwarder_; }
 
+  /// Frames the ports have handed over since start (all of them, dropped or not).
+  std::uint64_t frames_seen() const { return frames_seen_; }
+
   /// The time as the MAC table sees it.
   l2::time_point now() const { return clock_(); }
 
@@ -117,6 +120,7 @@ class datapath final : public ports::port_listener {
   unsigned flap_limit_ = 0, flap_window_ = 0, flap_hold_ = 0;
   ports::log_limiter flap_log_{5};
   bool started_ = false;
+  std::uint64_t frames_seen_ = 0;
 };
 
 /// "rx 3 frames 294 bytes, tx 2 frames 196 bytes, drops: reflection=1" for one port.

@@ -398,6 +398,12 @@ TEST(NoiseAead, BothImplementationsGiveTheSameBytesAtEverySize) {
     forged_tag[3] ^= std::byte{0x10};
     bytes text = reference;
     EXPECT_FALSE(noise::decrypt(key, counter, ad, text, forged_tag)) << size;
+    // What a refused message leaves: zeros (decrypted before the check), or
+    // the ciphertext untouched (checked first): never the plaintext.
+    if (size > 0) {
+      EXPECT_TRUE(text == bytes(size) || text == reference) << size;
+      EXPECT_NE(text, plain) << size;
+    }
     if (size > 0) {
       text = reference;
       text[size / 2] ^= std::byte{1};
