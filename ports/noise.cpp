@@ -215,11 +215,6 @@ evp_result evp_decrypt(const secret& key, const std::array<unsigned char, 12>& n
 void encrypt(const secret& key, std::uint64_t counter, std::span<const std::byte> ad,
              std::span<std::byte> text, std::span<std::byte, tag_size> tag) {
   const auto n = nonce_of(counter);
-  const auto sodium_seal = [&] {
-    crypto_aead_chacha20poly1305_ietf_encrypt_detached(sodium_bytes(text), sodium_bytes(tag), nullptr,
-                                                       sodium_bytes(text), text.size(), sodium_bytes(ad), ad.size(),
-                                                       nullptr, n.data(), sodium_bytes(key));
-  };
   if (text.size() >= long_text && evp_fits(ad, text)) {
     switch (evp_encrypt(key, n, ad, text, tag)) {
       case evp_result::done:
@@ -235,7 +230,9 @@ void encrypt(const secret& key, std::uint64_t counter, std::span<const std::byte
         break;
     }
   }
-  sodium_seal();
+  crypto_aead_chacha20poly1305_ietf_encrypt_detached(sodium_bytes(text), sodium_bytes(tag), nullptr, sodium_bytes(text),
+                                                     text.size(), sodium_bytes(ad), ad.size(), nullptr, n.data(),
+                                                     sodium_bytes(key));
 }
 
 bool decrypt(const secret& key, std::uint64_t counter, std::span<const std::byte> ad, std::span<std::byte> text,

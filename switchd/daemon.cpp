@@ -252,7 +252,7 @@ int daemon::run(const std::function<void()>& ready) {
                std::chrono::duration_cast<std::chrono::seconds>(
                    datapath_.forwarder().table().aging()).count());
   if (opts_.busy_poll > 0)
-    spdlog::info("busy polling: the data path polls for {} us after each event before it sleeps", opts_.busy_poll);
+    spdlog::info("busy polling: the data path polls for {} us after each frame before it sleeps", opts_.busy_poll);
   peers_.log_ready();
   if (ready) ready();
   run_loop();

@@ -273,7 +273,7 @@ void add_mac_table_rows(std::vector<option_row>& t) {
                      "microseconds from 0 (off) to 1000000",
                      "after a frame, keep polling the ports this long before sleeping: a frame "
                      "arriving meanwhile is switched without waking a thread (on a 2-core VM "
-                     "about 80 us less RTT through the switch), at the price of a busy core "
+                     "about 65 us less RTT through the switch), at the price of a busy core "
                      "while traffic flows; 0 sleeps at once"));
 }
 
