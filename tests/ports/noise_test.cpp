@@ -369,7 +369,9 @@ TEST(NoiseAead, BothImplementationsGiveTheSameBytesAtEverySize) {
   noise::secret key{};
   for (std::size_t i = 0; i < key.size(); ++i) key[i] = static_cast<std::byte>(i * 7 + 1);
   const bytes ad = from_hex("0402000000000001000000000000002a");
-  for (const std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{64}, noise::long_text - 1, noise::long_text,
+  // (From 1 byte: a keepalive's empty text is covered by the sealed tests,
+  // and an empty vector's null data() is not what a datagram gives.)
+  for (const std::size_t size : {std::size_t{1}, std::size_t{64}, noise::long_text - 1, noise::long_text,
                                  noise::long_text + 1, std::size_t{1500}, std::size_t{9000}, std::size_t{65535}}) {
     const std::uint64_t counter = 0x0102030405060708ULL + size;
     bytes plain(size);
@@ -400,15 +402,11 @@ TEST(NoiseAead, BothImplementationsGiveTheSameBytesAtEverySize) {
     EXPECT_FALSE(noise::decrypt(key, counter, ad, text, forged_tag)) << size;
     // What a refused message leaves: zeros (decrypted before the check), or
     // the ciphertext untouched (checked first): never the plaintext.
-    if (size > 0) {
-      EXPECT_TRUE(text == bytes(size) || text == reference) << size;
-      EXPECT_NE(text, plain) << size;
-    }
-    if (size > 0) {
-      text = reference;
-      text[size / 2] ^= std::byte{1};
-      EXPECT_FALSE(noise::decrypt(key, counter, ad, text, reference_tag)) << size;
-    }
+    EXPECT_TRUE(text == bytes(size) || text == reference) << size;
+    EXPECT_NE(text, plain) << size;
+    text = reference;
+    text[size / 2] ^= std::byte{1};
+    EXPECT_FALSE(noise::decrypt(key, counter, ad, text, reference_tag)) << size;
     bytes other_ad = ad;
     other_ad[15] ^= std::byte{1};
     text = reference;
