@@ -461,6 +461,33 @@ udp_cpu() {
   fi
 }
 
+# mac_fps SETUP IFA IFB: frames per second the switch forwards from A to B at
+# 1 Ki, then 1 Mi MAC addresses learned on B's port (bench/macload.c: learns
+# them from B, then A sends 64-byte frames to them in a random order for 3 s,
+# as fast as A's interface takes them). Forwarded = what B's interface
+# received. Records fps1k and fps1m (and macs1m: entries the table held).
+mac_fps() {
+  local s="$1" ifa="$2" ifb="$3" n m before after entries ctl
+  ctl="$(dirname "$VSWITCHD")/vswitchctl"
+  for n in 1024 1048576; do
+    m=fps1k; [ "$n" -gt 1024 ] && m=fps1m
+    if ! in_ns "$s-b" "$WORK/macload" "$ifb" learn "$n" >>"$LOG" 2>&1; then
+      record "$s" "$m" fail "macload learn $n failed (see the log)"; return 1
+    fi
+    entries="$("$ctl" --control "$WORK/ctl-$s.sock" --json show 2>>"$LOG" |
+               "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["mac_table"]["entries"])' 2>>"$LOG")"
+    log "mac_fps $s: $n sent to learn, the table holds ${entries:-?}"
+    [ "$n" -gt 1024 ] && record "$s" macs1m "${entries:-fail}"
+    before="$(in_ns "$s-b" cat "/sys/class/net/$ifb/statistics/rx_packets")"
+    if ! in_ns "$s-a" "$WORK/macload" "$ifa" hit "$n" 3 >>"$LOG" 2>&1; then
+      record "$s" "$m" fail "macload hit $n failed (see the log)"; return 1
+    fi
+    sleep 0.2
+    after="$(in_ns "$s-b" cat "/sys/class/net/$ifb/statistics/rx_packets")"
+    record "$s" "$m" "$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.0f", (a - b) / 3 }')"
+  done
+}
+
 # udp_fail SETUP NPIDS WHY: the UDP figures of SETUP failed (its CPU too when
 # it has switch processes).
 udp_fail() {

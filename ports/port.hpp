@@ -6,10 +6,15 @@
 // Every kind has the same shape: an id and a name, start(listener) to begin
 // reading, send() that never blocks (a full queue drops and counts), stop(),
 // counters, and a link state. Received frames and link changes go to the
-// port_listener, which is the daemon's datapath. All of it runs on the one
-// io_context thread; nothing here locks.
+// port_listener, which is the daemon's datapath. Ports run on the one
+// io_context thread, except that with --workers above 1 a worker thread reads
+// each tap port (worker_read) and any worker may send out of one: a tap's
+// send() is safe from any thread (thread_safe_send), counters and the link
+// state are atomics. Nothing here locks.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -24,13 +29,57 @@
 
 namespace ports {
 
+/// One traffic counter. Worker threads count while the control side reads
+/// (vswitchctl, metrics), and several workers may send out of one port: each
+/// counter is a relaxed atomic (no ordering is promised between counters).
+class counter {
+ public:
+  counter() = default;
+  counter(std::uint64_t v) : value_(v) {}  // NOLINT: reads like the integer it replaces
+  counter(const counter& other) : value_(other.load()) {}
+  counter& operator=(const counter& other) {
+    value_.store(other.load(), std::memory_order_relaxed);
+    return *this;
+  }
+  counter& operator++() {
+    value_.fetch_add(1, std::memory_order_relaxed);
+    return *this;
+  }
+  counter& operator+=(std::uint64_t n) {
+    value_.fetch_add(n, std::memory_order_relaxed);
+    return *this;
+  }
+  std::uint64_t load() const { return value_.load(std::memory_order_relaxed); }
+  operator std::uint64_t() const { return load(); }  // NOLINT: reads like the integer
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+/// Drops charged to one port, by reason, as counters (see l2::drop_counters).
+struct port_drop_counters {
+  std::array<counter, l2::drop_reason_count> by_reason{};
+
+  void count(l2::drop_reason reason) { ++by_reason[static_cast<std::size_t>(reason)]; }
+  std::uint64_t operator[](l2::drop_reason reason) const {
+    return by_reason[static_cast<std::size_t>(reason)].load();
+  }
+  /// The counts as they are now.
+  operator l2::drop_counters() const {  // NOLINT: a snapshot reads like the plain counters
+    l2::drop_counters d;
+    for (std::size_t i = 0; i < d.by_reason.size(); ++i) d.by_reason[i] = by_reason[i].load();
+    return d;
+  }
+  std::uint64_t total() const { return static_cast<l2::drop_counters>(*this).total(); }
+};
+
 /// Traffic counters of one port.
 struct port_counters {
-  std::uint64_t rx_frames = 0;  ///< frames received from the outside
-  std::uint64_t rx_bytes = 0;   ///< their bytes
-  std::uint64_t tx_frames = 0;  ///< frames handed to the outside
-  std::uint64_t tx_bytes = 0;   ///< their bytes
-  l2::drop_counters drops;      ///< drops charged to this port, by reason
+  counter rx_frames;         ///< frames received from the outside
+  counter rx_bytes;          ///< their bytes
+  counter tx_frames;         ///< frames handed to the outside
+  counter tx_bytes;          ///< their bytes
+  port_drop_counters drops;  ///< drops charged to this port, by reason
 };
 
 /// What kind of thing a port talks to.
@@ -100,7 +149,7 @@ class port {
   const std::string& name() const { return name_; }
   port_kind kind() const { return kind_; }
   /// Whether the port can carry frames now.
-  bool is_up() const { return up_; }
+  bool is_up() const { return up_.load(std::memory_order_relaxed); }
 
   /// Starts reading; frames and link changes go to `listener` from now on.
   virtual void start(port_listener& listener) = 0;
@@ -109,6 +158,25 @@ class port {
   /// A packet that is not plain (GSO, partial checksum) is only handed to a
   /// port whose carries_offload() is true; the datapath segments for the others.
   virtual void send(const l2::packet& packet) = 0;
+
+  /// What one worker_read() found.
+  enum class worker_step : std::uint8_t {
+    again,        ///< read a frame (or skipped one); there may be more
+    would_block,  ///< nothing more now
+    stop,         ///< the descriptor is done for (the device is gone): stop polling it
+  };
+  /// Whether a worker thread may read this port (--workers above 1): it has
+  /// one descriptor to poll (worker_fd) and its read side (worker_read)
+  /// touches only the port, its atomics and the listener.
+  virtual bool worker_readable() const { return false; }
+  /// Whether send() and send_segments() may run on several threads at once.
+  /// The datapath hands frames for other ports to the main thread.
+  virtual bool thread_safe_send() const { return false; }
+  /// (worker_readable ports) Starts without reading on the io_context: a
+  /// worker polls worker_fd() (level-triggered) and calls worker_read().
+  virtual void start_on_worker(port_listener& listener) { start(listener); }
+  virtual int worker_fd() const { return -1; }
+  virtual worker_step worker_read() { return worker_step::stop; }
 
   /// Whether send() takes packets with GSO or partial checksums as they are.
   virtual bool carries_offload() const { return false; }
@@ -137,8 +205,7 @@ class port {
  protected:
   /// Records a link change and tells the listener (once per change).
   void set_up(bool up, std::string_view why) {
-    if (up == up_) return;
-    up_ = up;
+    if (up_.exchange(up, std::memory_order_relaxed) == up) return;
     if (listener_ != nullptr) listener_->on_link_change(*this, up, why);
   }
   /// Counts one frame that was received.
@@ -170,7 +237,7 @@ class port {
   l2::port_id id_;
   std::string name_;
   port_kind kind_;
-  bool up_ = true;
+  std::atomic<bool> up_{true};  ///< set by the thread that notices; read by all
 };
 
 }  // namespace ports

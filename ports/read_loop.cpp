@@ -1,5 +1,7 @@
 #include "ports/read_loop.hpp"
 
+#include <unistd.h>
+
 #include <boost/asio/post.hpp>
 
 namespace ports {
@@ -17,8 +19,18 @@ void read_loop::start(std::function<step()> read_one) {
 void read_loop::close() {
   if (!open_) return;
   open_ = false;
+  if (handed_over_) {
+    ::close(fd_);
+    return;
+  }
   boost::system::error_code ignored;
   descriptor_.close(ignored);
+}
+
+void read_loop::hand_over() {
+  if (!open_ || handed_over_) return;
+  handed_over_ = true;
+  (void)descriptor_.release();  // no longer in the io_context's epoll; fd_ stays open
 }
 
 void read_loop::wait() {

@@ -35,6 +35,9 @@ class read_loop {
   void start(std::function<step()> read_one);
   /// Stops reading and closes the descriptor. Idempotent.
   void close();
+  /// Takes the descriptor out of the io_context, for a loop of another
+  /// thread to poll (start() is then not called); fd() and close() work as before.
+  void hand_over();
 
   /// The descriptor, or -1 after close().
   int fd() const { return open_ ? fd_ : -1; }
@@ -47,6 +50,7 @@ class read_loop {
   std::function<step()> read_one_;
   int fd_ = -1;  ///< the descriptor's fd (native_handle() is not const in Boost 1.74)
   bool open_ = true;
+  bool handed_over_ = false;  ///< hand_over(): the descriptor_ no longer holds fd_
   std::shared_ptr<char> alive_ = std::make_shared<char>();  ///< expires with the loop
 };
 

@@ -139,6 +139,23 @@ void tap_port::start(port_listener& listener) {
   reader_.start([this] { return read_one(); });
 }
 
+void tap_port::start_on_worker(port_listener& listener) {
+  listener_ = &listener;
+  reader_.hand_over();
+}
+
+port::worker_step tap_port::worker_read() {
+  switch (read_one()) {
+    case read_loop::step::again:
+      return worker_step::again;
+    case read_loop::step::would_block:
+      return worker_step::would_block;
+    case read_loop::step::stop:
+      break;
+  }
+  return worker_step::stop;
+}
+
 read_loop::step tap_port::read_one() {
   const ssize_t n = ::read(reader_.fd(), buffer_.data(), buffer_.size());
   if (n >= static_cast<ssize_t>(l2::vnet_header_size)) {

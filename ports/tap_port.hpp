@@ -16,6 +16,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,13 @@ class tap_port final : public port {
 
   void start(port_listener& listener) override;
   void send(const l2::packet& packet) override;
+  /// A worker may read it: one descriptor, one frame per read, nothing else touched.
+  bool worker_readable() const override { return true; }
+  /// One writev per frame on the file: any thread may send.
+  bool thread_safe_send() const override { return true; }
+  void start_on_worker(port_listener& listener) override;
+  int worker_fd() const override { return reader_.fd(); }
+  worker_step worker_read() override;
   bool carries_offload() const override { return true; }
   void stop() override;
   bool detached() const override { return gone_; }
@@ -62,7 +70,7 @@ class tap_port final : public port {
   unsigned offloads_ = 0;          ///< TUN_F_* flags the kernel accepted
   bool created_ = false;           ///< the daemon made this TAP
   bool brought_up_ = false;        ///< the daemon set IFF_UP on an attached TAP
-  bool gone_ = false;  ///< the TAP was deleted (or its file failed for good)
+  std::atomic<bool> gone_{false};  ///< the TAP was deleted (or its file failed for good)
 };
 
 }  // namespace ports

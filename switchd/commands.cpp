@@ -49,6 +49,7 @@ std::optional<std::uint64_t> number_arg(const nlohmann::json& args, const char* 
 }  // namespace
 
 nlohmann::json daemon::status() const {
+  const auto paused = datapath_.pause();
   status_context context;
   context.version = VSWITCHD_VERSION;
   context.started = started_;
@@ -133,6 +134,7 @@ void daemon::handle_request(const std::string& cmd, const nlohmann::json& args,
   std::string words = cmd;
   std::replace(words.begin(), words.end(), '/', ' ');
   request r{*this, args, client, words};
+  const auto paused = datapath_.pause();  // commands read and change what the workers use
   const auto it = handlers().find(cmd);
   if (control::command_for(cmd) == nullptr || it == handlers().end()) {
     return r.bad("unknown command; the commands are " + control::command_list());
@@ -265,6 +267,7 @@ void daemon::cmd_uplink_add(request& r) {
                    [this, client = r.client, words = r.words, hp](std::optional<l2::port_id> id,
                                                                   const std::string& why_not) {
                      if (!id) return client->fail(words + " " + hp.text + ": " + why_not);
+                     const auto paused = datapath_.pause();
                      spdlog::info("peer {}: added (vswitchctl uplink add)", datapath_.ports()[*id]->name());
                      client->reply(port_json(*datapath_.ports()[*id], datapath_.forwarder().table(),
                                              false, std::chrono::steady_clock::now()));

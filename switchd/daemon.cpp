@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <algorithm>
+#include <thread>
 
 #include "switchd/capture.hpp"
 #include "switchd/metrics.hpp"
@@ -12,6 +14,16 @@
 namespace switchd {
 
 namespace ip = boost::asio::ip;
+
+namespace {
+
+/// Worker threads for --workers `n`: 0 is one per core, at most 4.
+unsigned worker_threads(unsigned n) {
+  if (n != 0) return n;
+  return std::clamp(std::thread::hardware_concurrency(), 1U, 4U);
+}
+
+}  // namespace
 
 daemon::daemon(const options& opts, std::vector<std::string> args)
     : opts_(opts),
@@ -52,6 +64,7 @@ daemon::daemon(const options& opts, std::vector<std::string> args)
   }
   peers_.load();  // (the peers file read and the port count checked before any device opens)
   datapath_.set_clamp_mss(opts.clamp_mss);
+  datapath_.set_workers(worker_threads(opts.workers), std::chrono::microseconds(opts.busy_poll));
   apply_mac_table_settings(opts);
   for (const port_spec& spec : opts.ports) registry_.open(spec);
   peers_.open();
@@ -112,6 +125,7 @@ void daemon::schedule_watch() {
   watch_timer_.expires_after(std::chrono::seconds(1));
   watch_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
+    const auto paused = datapath_.pause();
     peers_.tick();
     registry_.reattach_gone();
     schedule_watch();
@@ -134,6 +148,7 @@ running_view daemon::running_now() const {
 }
 
 nlohmann::json daemon::reload_config() {
+  const auto paused = datapath_.pause();
   options next;
   try {
     std::vector<const char*> argv{"vswitchd"};
@@ -192,6 +207,7 @@ void daemon::wait_for_signals() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     if (signo == SIGUSR1) {
+      const auto paused = datapath_.pause();
       log_counters();
       wait_for_signals();
       return;
@@ -253,6 +269,10 @@ int daemon::run(const std::function<void()>& ready) {
                    datapath_.forwarder().table().aging()).count());
   if (opts_.busy_poll > 0)
     spdlog::info("busy polling: the data path polls for {} us after each frame before it sleeps", opts_.busy_poll);
+  if (datapath_.workers() > 0) {
+    spdlog::info("{} worker threads read the tap ports; the main thread the others and the "
+                 "control side", datapath_.workers());
+  }
   peers_.log_ready();
   if (ready) ready();
   run_loop();

@@ -1,11 +1,13 @@
 #include "switchd/datapath.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "l2/tcp_mss.hpp"
-#include <stdexcept>
 
 namespace switchd {
 namespace {
@@ -13,17 +15,61 @@ namespace {
 /// The most headroom any port asks for in front of a segment (VXLAN: 8 bytes).
 constexpr std::size_t max_segment_headroom = 64;
 
+/// Bytes each worker's handoff ring holds: about 60 super-frames, or 2 ms
+/// of a 10 Gbit/s flow toward an uplink.
+constexpr std::size_t handoff_ring_bytes = std::size_t{4} << 20;
+
+/// Takes (or, with `lock` false, does not take) a mutex for a scope.
+class maybe_lock {
+ public:
+  maybe_lock(std::mutex& m, bool lock) : m_(lock ? &m : nullptr) {
+    if (m_ != nullptr) m_->lock();
+  }
+  ~maybe_lock() {
+    if (m_ != nullptr) m_->unlock();
+  }
+  maybe_lock(const maybe_lock&) = delete;
+  maybe_lock& operator=(const maybe_lock&) = delete;
+
+ private:
+  std::mutex* m_;
+};
+
 }  // namespace
+
+thread_local datapath::worker_slot* datapath::current_ = nullptr;
+
+datapath::scratch::scratch()
+    : segments(l2::segment_buffer_size(l2::max_frame_size, max_segment_headroom)),
+      retagged(l2::max_frame_size + l2::vlan_tag_size) {}
 
 datapath::datapath(boost::asio::io_context& io, std::size_t table_capacity,
                    std::chrono::seconds mac_aging, clock_fn clock)
-    : forwarder_(table_capacity, mac_aging),
-      clock_(clock),
-      aging_timer_(io),
-      segments_(l2::segment_buffer_size(l2::max_frame_size, max_segment_headroom)),
-      retagged_(l2::max_frame_size + l2::vlan_tag_size) {}
+    : forwarder_(table_capacity, mac_aging), clock_(clock), aging_timer_(io), io_(io) {
+  home_.fill(-1);
+}
 
 datapath::~datapath() { stop(); }
+
+void datapath::set_workers(unsigned count, std::chrono::microseconds busy_poll) {
+  if (started_) throw std::logic_error("datapath::set_workers: after start");
+  worker_count_ = std::max(1U, count);
+  busy_poll_ = busy_poll;
+}
+
+datapath::pause_guard datapath::pause() const {
+  if (workers_.empty()) return pause_guard();
+  if (pause_depth_++ == 0) {
+    for (const auto& w : workers_) w->thread->gate().lock();
+  }
+  return pause_guard(this);
+}
+
+void datapath::resume() const {
+  if (--pause_depth_ == 0) {
+    for (const auto& w : workers_) w->thread->gate().unlock();
+  }
+}
 
 l2::port_id datapath::next_id() const {
   for (std::size_t i = 0; i < ports_.size(); ++i) {
@@ -46,6 +92,7 @@ void datapath::add_port(std::unique_ptr<ports::port> p, std::optional<l2::port_r
   if (!role) {
     role = p->kind() == ports::port_kind::uplink ? l2::port_role::uplink : l2::port_role::local;
   }
+  const pause_guard paused = pause();
   forwarder_.add_port(id, *role, vlans);
   forwarder_.set_port_up(id, p->is_up());
   if (id == ports_.size()) {
@@ -54,14 +101,35 @@ void datapath::add_port(std::unique_ptr<ports::port> p, std::optional<l2::port_r
     ports_[id] = std::move(p);
   }
   if (started_) {
-    ports_[id]->start(*this);
+    start_port(*ports_[id]);
     spdlog::info("port {}: {}", id, ports_[id]->describe());
   }
+}
+
+void datapath::start_port(ports::port& p) {
+  if (workers_.empty() || !p.worker_readable()) {
+    p.start(*this);
+    return;
+  }
+  // The worker with the fewest ports reads it.
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < workers_.size(); ++i) {
+    if (workers_[i]->thread->port_count() < workers_[best]->thread->port_count()) best = i;
+  }
+  p.start_on_worker(*this);
+  workers_[best]->thread->add(p);
+  home_[p.id()] = static_cast<int>(best);
 }
 
 void datapath::remove_port(l2::port_id id) {
   if (id >= ports_.size() || !ports_[id]) return;
   if (observed_.test(id)) throw std::logic_error("datapath::remove_port: the port is watched");
+  const pause_guard paused = pause();
+  if (home_[id] >= 0) {
+    workers_[static_cast<std::size_t>(home_[id])]->thread->remove(*ports_[id]);
+    home_[id] = -1;
+  }
+  drain_handoffs();  // what the workers handed over for it leaves first (or, for a new port of this id, never)
   ports_[id]->stop();
   forwarder_.remove_port(id);
   ports_[id].reset();
@@ -70,40 +138,115 @@ void datapath::remove_port(l2::port_id id) {
 
 void datapath::start() {
   started_ = true;
+  if (worker_count_ > 1 && workers_.empty()) {
+    handoff_fd_ = ports::unique_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!handoff_fd_) throw std::runtime_error("cannot create an eventfd for the workers");
+    handoff_wait_.emplace(io_, handoff_fd_.get());
+    for (unsigned i = 0; i < worker_count_; ++i) {
+      auto slot = std::make_unique<worker_slot>(handoff_ring_bytes);
+      worker_slot* const w = slot.get();
+      slot->thread = std::make_unique<worker>(
+          i, [w] { current_ = w; }, [this, w] { round_end(*w); }, busy_poll_);
+      workers_.push_back(std::move(slot));
+    }
+    wait_for_handoffs();
+  }
   for (auto& p : ports_) {
     if (!p) continue;
-    p->start(*this);
+    start_port(*p);
     spdlog::info("port {}: {}", p->id(), p->describe());
   }
+  for (auto& w : workers_) w->thread->start();
   schedule_aging();
 }
 
 void datapath::stop() {
   aging_timer_.cancel();
+  for (auto& w : workers_) w->thread->stop();
+  if (handoff_wait_) {
+    boost::system::error_code ignored;
+    handoff_wait_->cancel(ignored);
+    handoff_wait_->release();  // handoff_fd_ owns the descriptor
+    handoff_wait_.reset();
+  }
   for (auto& p : ports_) {
     if (p) p->stop();
   }
+  workers_.clear();
+  home_.fill(-1);
 }
 
-l2::packet datapath::clamped(const l2::packet& packet, std::size_t max_frame) {
+bool datapath::hand_off(worker_slot& w, handoff_meta meta, const l2::packet& packet) {
+  meta.offload = packet.offload;
+  if (!w.ring.push(meta, packet.frame)) return false;
+  w.pushed = true;
+  return true;
+}
+
+void datapath::round_end(worker_slot& w) {
+  if (!w.pushed) return;
+  w.pushed = false;
+  // One wake-up per batch: the io_context thread clears the flag before it drains.
+  if (!handoff_pending_.exchange(true, std::memory_order_acq_rel)) {
+    const std::uint64_t one = 1;
+    (void)!::write(handoff_fd_.get(), &one, sizeof one);
+  }
+}
+
+void datapath::wait_for_handoffs() {
+  handoff_wait_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                            [this](const boost::system::error_code& ec) {
+                              if (ec || !handoff_wait_) return;
+                              std::uint64_t count;
+                              (void)!::read(handoff_fd_.get(), &count, sizeof count);
+                              drain_handoffs();
+                              wait_for_handoffs();
+                            });
+}
+
+void datapath::drain_handoffs() {
+  if (workers_.empty() || draining_) return;  // (a send that removes a port: the outer drain goes on)
+  draining_ = true;
+  handoff_pending_.exchange(false, std::memory_order_acq_rel);
+  for (auto& w : workers_) {
+    w->ring.drain([&](const handoff_meta& m, std::span<const std::byte> bytes) {
+      if (m.port >= ports_.size() || !ports_[m.port]) return;  // removed meanwhile
+      const l2::packet packet{bytes, m.offload};
+      if (m.kind == handoff_meta::what::ingress) {
+        on_frame(*ports_[m.port], packet);
+        return;
+      }
+      l2::forward_decision d;
+      d.vlan = m.vlan;
+      if (m.tagged) d.tag = m.tag;
+      transmit(*ports_[m.port], packet, d);
+    });
+  }
+  draining_ = false;
+}
+
+l2::packet datapath::clamped(const l2::packet& packet, std::size_t max_frame, scratch& s) {
   // Only a SYN whose MSS is too large is copied and rewritten; the check reads only.
-  if (packet.frame.size() > syn_copy_.size() || packet.offload.is_gso() ||
+  if (packet.frame.size() > s.syn_copy.size() || packet.offload.is_gso() ||
       !l2::needs_mss_clamp(packet.frame, max_frame)) {
     return packet;
   }
-  std::copy(packet.frame.begin(), packet.frame.end(), syn_copy_.begin());
-  const std::span<std::byte> copy(syn_copy_.data(), packet.frame.size());
+  std::copy(packet.frame.begin(), packet.frame.end(), s.syn_copy.begin());
+  const std::span<std::byte> copy(s.syn_copy.data(), packet.frame.size());
   const bool partial = (packet.offload.flags & l2::vnet_flag_needs_csum) != 0;
   if (!l2::clamp_mss(copy, max_frame, partial)) return packet;
   return l2::packet{copy, packet.offload};
 }
 
 void datapath::watch(l2::port_id port, frame_observer& o) {
+  const pause_guard paused = pause();
   observers_.emplace_back(port, &o);
   observed_.set(port);
 }
 
 void datapath::unwatch(frame_observer& o) {
+  const pause_guard paused = pause();
+  drain_handoffs();  // frames handed over for it are seen before it goes
   std::erase_if(observers_, [&](const auto& w) { return w.second == &o; });
   observed_.reset();
   for (const auto& w : observers_) observed_.set(w.first);
@@ -116,14 +259,27 @@ void datapath::observe(l2::port_id port, const l2::packet& packet) {
 }
 
 void datapath::on_frame(ports::port& from, const l2::packet& arrived) {
-  ++frames_seen_;
+  frames_seen_.fetch_add(1, std::memory_order_relaxed);
+  worker_slot* const here = current_;
+  if (here != nullptr && observed_.any()) [[unlikely]] {
+    // Captures run on the io_context thread: so does every frame while one does.
+    handoff_meta m;
+    m.port = from.id();
+    if (!hand_off(*here, m, arrived)) from.counters().drops.count(l2::drop_reason::tx_queue_full);
+    return;
+  }
   if (observed_.test(from.id())) observe(from.id(), arrived);
   // A SYN from across an uplink is clamped for the way back too.
   const l2::packet packet = clamp_mss_ && from.kind() == ports::port_kind::uplink
-                                ? clamped(arrived, from.max_frame_size())
+                                ? clamped(arrived, from.max_frame_size(),
+                                          here != nullptr ? here->buffers : main_scratch_)
                                 : arrived;
-  const l2::forward_decision d = forwarder_.decide(from.id(), packet.frame, clock_());
-  if (d.flapped) [[unlikely]] log_flap(from, packet, d);
+  const l2::forward_decision d = [&] {
+    const maybe_lock lock(decide_mutex_, !workers_.empty());
+    l2::forward_decision decided = forwarder_.decide(from.id(), packet.frame, clock_());
+    if (decided.flapped) [[unlikely]] log_flap(from, packet, decided);
+    return decided;
+  }();
   switch (d.kind) {
     case l2::forward_decision::action::drop:
       from.counters().drops.count(d.reason);
@@ -138,13 +294,26 @@ void datapath::on_frame(ports::port& from, const l2::packet& arrived) {
 }
 
 void datapath::transmit(ports::port& out, const l2::packet& arrived, const l2::forward_decision& d) {
+  worker_slot* const here = current_;
+  if (here != nullptr && !out.thread_safe_send()) {
+    // Only the io_context thread sends on this port: hand it over, in order.
+    handoff_meta m;
+    m.kind = handoff_meta::what::egress;
+    m.port = out.id();
+    m.vlan = d.vlan;
+    m.tagged = d.tag.has_value();
+    if (d.tag) m.tag = *d.tag;
+    if (!hand_off(*here, m, arrived)) out.counters().drops.count(l2::drop_reason::tx_queue_full);
+    return;
+  }
+  scratch& s = here != nullptr ? here->buffers : main_scratch_;
   // The tag as this port wants it (for ports without VLAN options: as it came).
   const l2::tag_change change = l2::egress_change(forwarder_.mode_of(out.id()), d.vlan, d.tag);
   const l2::packet given = change.what == l2::tag_change::action::none
                                ? arrived
-                               : l2::retag(arrived, change, retagged_);
+                               : l2::retag(arrived, change, s.retagged);
   const l2::packet packet = clamp_mss_ && out.kind() == ports::port_kind::uplink
-                                ? clamped(given, out.max_frame_size())
+                                ? clamped(given, out.max_frame_size(), s)
                                 : given;
   if (observed_.test(out.id())) observe(out.id(), packet);
   if (packet.offload.is_plain() || out.carries_offload()) {
@@ -152,12 +321,12 @@ void datapath::transmit(ports::port& out, const l2::packet& arrived, const l2::f
     return;
   }
   const std::size_t headroom = std::min(out.segment_headroom(), max_segment_headroom);
-  const l2::segment_result segments = l2::segment(packet.frame, packet.offload, headroom, segments_);
+  const l2::segment_result segments = l2::segment(packet.frame, packet.offload, headroom, s.segments);
   if (!segments) {
     out.counters().drops.count(segments.reason);
     return;
   }
-  out.send_segments(segments_, segments);
+  out.send_segments(s.segments, segments);
 }
 
 void datapath::log_flap(ports::port& from, const l2::packet& packet, const l2::forward_decision& d) {
@@ -178,8 +347,12 @@ void datapath::log_flap(ports::port& from, const l2::packet& packet, const l2::f
 }
 
 void datapath::on_link_change(ports::port& p, bool up, std::string_view why) {
-  const std::size_t before = forwarder_.table().port_count(p.id());
-  forwarder_.set_port_up(p.id(), up);
+  std::size_t before = 0;
+  {
+    const maybe_lock lock(decide_mutex_, !workers_.empty());
+    before = forwarder_.table().port_count(p.id());
+    forwarder_.set_port_up(p.id(), up);
+  }
   const bool peer = p.kind() == ports::port_kind::uplink;
   if (up) {
     spdlog::info("{} {}{}{}: up: {}", peer ? "peer" : "port", p.name(), peer ? "" : " (",
@@ -196,7 +369,11 @@ void datapath::schedule_aging() {
   aging_timer_.expires_after(std::chrono::seconds(1));
   aging_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
-    const std::size_t n = forwarder_.age(clock_());
+    std::size_t n = 0;
+    {
+      const maybe_lock lock(decide_mutex_, !workers_.empty());
+      n = forwarder_.age(clock_());
+    }
     if (n > 0) spdlog::debug("aged out {} MAC entries", n);
     schedule_aging();
   });
@@ -220,6 +397,7 @@ std::string format_counters(const ports::port_counters& c) {
 }
 
 void datapath::log_counters() const {
+  const pause_guard paused = pause();
   for (const auto& p : ports_) {
     if (!p) continue;
     spdlog::info("counters: port {} ({}, {}): {}", p->name(), ports::to_string(p->kind()),

@@ -3,22 +3,39 @@
 // is carried out: drop (counted on the ingress port by reason), send to one
 // port, or send to every port of the flood set. Link changes mark ports up or
 // down in the forwarder (down flushes their MAC entries). A timer ages the MAC
-// table once a second. Everything runs on one io_context thread.
+// table once a second.
+//
+// With one worker (the default) everything runs on the io_context thread.
+// With --workers N above 1, N worker threads (switchd/worker.hpp) read the
+// tap ports, each port on one worker, and forward what they read: the
+// forwarder's decision under one lock (decide_mutex_), the sending on the
+// worker itself for ports whose send() is thread-safe (taps), and through a
+// handoff ring to the io_context thread for the others (uplinks, dev:,
+// QEMU sockets), in order. While a capture runs, workers hand every frame
+// they read to the io_context thread, where the observers live. The control
+// side changes ports, the MAC table and captures only under pause().
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <array>
+#include <atomic>
 #include <bitset>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "l2/forwarder.hpp"
 #include "ports/log_limiter.hpp"
+#include "ports/netdev.hpp"
 #include "ports/port.hpp"
+#include "switchd/handoff_ring.hpp"
+#include "switchd/worker.hpp"
 
 namespace switchd {
 
@@ -64,7 +81,31 @@ class datapath final : public ports::port_listener {
 
   /// Rewrite the MSS of TCP SYNs that cross an uplink to fit its inner MTU.
   void set_clamp_mss(bool on) { clamp_mss_ = on; }
-  /// Starts every port and the aging timer.
+  /// With `count` above 1, start() runs `count` worker threads that read the
+  /// tap ports (each new one on the worker with the fewest); `busy_poll` as
+  /// --busy-poll, for the workers. Before start().
+  void set_workers(unsigned count, std::chrono::microseconds busy_poll = {});
+  /// Worker threads running (0: everything runs on the io_context thread).
+  std::size_t workers() const { return workers_.size(); }
+
+  /// Holds every worker still (between two rounds) while it lives: the
+  /// control side's changes to the ports, the forwarder and captures happen
+  /// under it. Nests; free without workers. io_context thread only.
+  class pause_guard {
+   public:
+    explicit pause_guard(const datapath* dp = nullptr) : dp_(dp) {}
+    pause_guard(pause_guard&& other) noexcept : dp_(std::exchange(other.dp_, nullptr)) {}
+    pause_guard& operator=(pause_guard&&) = delete;
+    ~pause_guard() {
+      if (dp_ != nullptr) dp_->resume();
+    }
+
+   private:
+    const datapath* dp_;
+  };
+  [[nodiscard]] pause_guard pause() const;
+
+  /// Starts every port and the aging timer (and the workers).
   void start();
   /// Stops every port and the timer.
   void stop();
@@ -84,7 +125,7 @@ class datapath final : public ports::port_listener {
   l2::forwarder& forwarder() { return forwarder_; }
 
   /// Frames the ports have handed over since start (all of them, dropped or not).
-  std::uint64_t frames_seen() const { return frames_seen_; }
+  std::uint64_t frames_seen() const { return frames_seen_.load(std::memory_order_relaxed); }
 
   /// The time as the MAC table sees it.
   l2::time_point now() const { return clock_(); }
@@ -93,10 +134,46 @@ class datapath final : public ports::port_listener {
 
  private:
   void schedule_aging();
+  /// Per-thread buffers of transmit(): the io_context thread's and each worker's.
+  struct scratch {
+    scratch();
+    std::vector<std::byte> segments;         ///< software GSO output
+    std::vector<std::byte> retagged;         ///< a frame with its tag pushed, popped or changed
+    std::array<std::byte, 512> syn_copy{};   ///< a SYN being clamped
+  };
+  /// What a worker hands to the io_context thread with a frame.
+  struct handoff_meta {
+    enum class what : std::uint8_t { ingress, egress } kind = what::ingress;
+    l2::port_id port = l2::no_port;  ///< ingress: where it came in; egress: where it goes
+    l2::vlan_id vlan = 0;            ///< egress: the decision's VLAN and tag
+    bool tagged = false;
+    l2::vlan_tag tag{};
+    l2::vnet_header offload{};
+  };
+  struct worker_slot {
+    explicit worker_slot(std::size_t ring_bytes) : ring(ring_bytes) {}
+    std::unique_ptr<worker> thread;
+    handoff_ring<handoff_meta> ring;
+    scratch buffers;
+    bool pushed = false;  ///< (worker) handed frames over in this round
+  };
+  /// The worker slot of the calling thread, or null on the io_context thread.
+  static thread_local worker_slot* current_;
+
   /// Sends `packet` (decided as `d`) out of `out`: with its tag as `out`
   /// wants it; as it is if it is plain or `out` carries offloads, else
   /// segmented (or its checksum completed) in software.
   void transmit(ports::port& out, const l2::packet& packet, const l2::forward_decision& d);
+  /// (worker) Queues `packet` for the io_context thread; false when the ring is full.
+  bool hand_off(worker_slot& w, handoff_meta meta, const l2::packet& packet);
+  /// (worker) After a round: wakes the io_context thread if frames were handed over.
+  void round_end(worker_slot& w);
+  /// (io_context thread) Carries out what the workers handed over.
+  void drain_handoffs();
+  void wait_for_handoffs();
+  void resume() const;
+  /// Starts `p`: on a worker when there are workers and it can be read there.
+  void start_port(ports::port& p);
 
   l2::forwarder forwarder_;
   clock_fn clock_;
@@ -104,23 +181,34 @@ class datapath final : public ports::port_listener {
   boost::asio::steady_timer aging_timer_;
   /// A copy of `frame` with its TCP MSS clamped to `max_frame`, or `frame`
   /// itself when it is not a SYN that needs it.
-  l2::packet clamped(const l2::packet& packet, std::size_t max_frame);
+  l2::packet clamped(const l2::packet& packet, std::size_t max_frame, scratch& s);
 
   /// Calls the observers of `port`.
   void observe(l2::port_id port, const l2::packet& packet);
 
   std::vector<std::pair<l2::port_id, frame_observer*>> observers_;
   std::bitset<l2::max_ports> observed_;  ///< ports with an observer: one test per frame
-  std::vector<std::byte> segments_;  ///< software GSO output; allocated once
-  std::vector<std::byte> retagged_;  ///< a frame with its tag pushed, popped or changed
-  std::array<std::byte, 512> syn_copy_{};  ///< a SYN being clamped
+  scratch main_scratch_;  ///< the io_context thread's
   bool clamp_mss_ = false;
   /// Logs that a MAC flapped (rate-limited: a flood of flapping MACs is not a flood of lines).
   void log_flap(ports::port& from, const l2::packet& packet, const l2::forward_decision& d);
   unsigned flap_limit_ = 0, flap_window_ = 0, flap_hold_ = 0;
   ports::log_limiter flap_log_{5};
   bool started_ = false;
-  std::uint64_t frames_seen_ = 0;
+  std::atomic<std::uint64_t> frames_seen_{0};
+
+  boost::asio::io_context& io_;
+  unsigned worker_count_ = 1;
+  std::chrono::microseconds busy_poll_{};
+  std::vector<std::unique_ptr<worker_slot>> workers_;
+  std::array<int, l2::max_ports> home_{};  ///< worker index of each port, -1: the io_context thread
+  /// The forwarder's lock while workers run: every decision, aging and link change takes it.
+  std::mutex decide_mutex_;
+  ports::unique_fd handoff_fd_;  ///< eventfd: a worker handed frames over
+  std::optional<boost::asio::posix::stream_descriptor> handoff_wait_;
+  std::atomic<bool> handoff_pending_{false};
+  mutable unsigned pause_depth_ = 0;
+  bool draining_ = false;  ///< drain_handoffs() is running
 };
 
 /// "rx 3 frames 294 bytes, tx 2 frames 196 bytes, drops: reflection=1" for one port.

@@ -275,6 +275,14 @@ void add_mac_table_rows(std::vector<option_row>& t) {
                      "arriving meanwhile is switched without waking a thread (on a 2-core VM "
                      "about 65 us less RTT through the switch), at the price of a busy core "
                      "while traffic flows; 0 sleeps at once"));
+  t.push_back(number("workers", "N", restart, &options::workers, 0, max_workers,
+                     "a number of threads from 0 (one per core, at most 4) to " +
+                         std::to_string(max_workers),
+                     "data-path threads: with N above 1, N worker threads read the tap ports "
+                     "(each port on one of them) and forward what they read, so the switch "
+                     "uses several cores; other ports stay on the main thread. 1 (the "
+                     "default) switches everything on one thread; 0 picks one per core, at "
+                     "most 4"));
 }
 
 /// Running as a service: logging, pid file, user, control socket, metrics.

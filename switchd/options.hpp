@@ -41,6 +41,9 @@ struct host_port {
   bool key_only() const { return host.empty() && key.has_value(); }
 };
 
+/// Most data-path worker threads --workers takes.
+inline constexpr unsigned max_workers = 64;
+
 struct options {
   std::vector<port_spec> ports;        ///< --port, in order
   std::vector<host_port> uplinks;      ///< --uplink, in order
@@ -53,6 +56,7 @@ struct options {
   std::uint32_t mac_move_window = 10;  ///< --mac-move-window, seconds
   std::uint32_t mac_hold_down = 30;    ///< --mac-hold-down, seconds
   std::uint32_t busy_poll = 0;         ///< --busy-poll, microseconds; 0 off
+  std::uint32_t workers = 1;           ///< --workers: data-path threads; 0 one per core (at most 4)
   std::string log_level = "info";      ///< --log-level
   std::optional<std::string> key_file; ///< --key-file: sealed uplinks (the overlay key)
   std::optional<std::string> identity; ///< --identity: this host's key pair (sealed per peer)

@@ -26,6 +26,7 @@ void port_registry::open(const port_spec& spec, const std::string& option) {
 void port_registry::add(std::unique_ptr<ports::port> port, const port_options& options,
                         std::optional<l2::port_role> role) {
   const l2::port_id id = port->id();
+  const auto paused = datapath_.pause();  // the workers see the port with its limits
   datapath_.add_port(std::move(port), role, options.vlans);
   if (options.max_macs != 0) datapath_.forwarder().table().set_port_limit(id, options.max_macs);
   datapath_.forwarder().set_storm_limits(id, options.storm);
@@ -38,6 +39,7 @@ void port_registry::reopen(const port_spec& spec, const std::string& option) {
 }
 
 void port_registry::remove(l2::port_id id) {
+  const auto paused = datapath_.pause();
   if (before_remove_) before_remove_(id);
   if (id < datapath_.ports().size() && datapath_.ports()[id]) {
     opened_.erase(datapath_.ports()[id]->name());
@@ -46,6 +48,7 @@ void port_registry::remove(l2::port_id id) {
 }
 
 void port_registry::remove_to_reopen(l2::port_id id) {
+  const auto paused = datapath_.pause();
   const std::string name = datapath_.ports()[id]->name();
   std::vector<static_mac> kept;
   datapath_.forwarder().table().for_each([&](const l2::mac_entry& e) {
@@ -88,6 +91,7 @@ void port_registry::restore_static_entries(const std::string& name) {
   if (held == held_statics_.end()) return;
   const auto id = named(name);
   if (!id) return;
+  const auto paused = datapath_.pause();
   std::size_t restored = 0;
   for (const static_mac& s : held->second) {
     if (datapath_.forwarder().table().add_static(s.vlan, s.mac, *id)) ++restored;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds vswitchd and runs the whole test suite with ctest: unit tests and the
-# daemon's wiring tests (also under AddressSanitizer + UndefinedBehaviorSanitizer),
-# then the integration tests on real TAPs, veths, namespaces and the kernel's
+# daemon's wiring tests (also under AddressSanitizer + UndefinedBehaviorSanitizer,
+# and the daemon's under ThreadSanitizer), then the integration tests (each
+# also with --workers 4) on real TAPs, veths, namespaces and the kernel's
 # vxlan. Installs what it needs with apt-get on Debian 12 (run as root; the
 # integration tests skip, loudly, without root or /dev/net/tun).
 #
@@ -23,8 +24,17 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
   cmake --build build-asan -j "$jobs"
   ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs" || status=1
   if [ "$what" = all ]; then
-    echo "== stress test against the ASan+UBSan daemon"
+    echo "== stress test against the ASan+UBSan daemon (one thread, then --workers 4)"
     ctest --test-dir build-asan -L stress --output-on-failure || status=1
+  fi
+  echo "== the data-path workers under ThreadSanitizer"
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVSWITCHD_TSAN=ON >/dev/null
+  cmake --build build-tsan -j "$jobs" --target switchd_tests vswitchd vswitchctl
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/switchd/switchd_tests \
+    --gtest_brief=1 || status=1
+  if [ "$what" = all ]; then
+    echo "== stress test against the ThreadSanitizer daemon, --workers 4"
+    ctest --test-dir build-tsan -L stress -R 'workers4' --output-on-failure || status=1
   fi
   bash tests/fuzz/run.sh "${FUZZ_SECONDS:-30}" || status=1
 fi

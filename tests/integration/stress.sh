@@ -81,7 +81,8 @@ done
 wait "$IPERF3_CLIENT_PID" || true
 wait "$ping_pid" || true
 log "   $rounds rounds of port add/show/flush/del, $reloads reloads"
-[ "$rounds" -ge 20 ] || fail "only $rounds control rounds in $SECS s"
+# (At least 10: a sanitizer build under iperf3 manages about 20, a Release build 80.)
+[ "$rounds" -ge 10 ] || fail "only $rounds control rounds in $SECS s"
 
 check "the daemon is alive, the traffic went on"
 kill -0 "$pid" 2>/dev/null || fail "vswitchd is not running after the stress"

@@ -1,0 +1,337 @@
+// The data path with worker threads (--workers): frames read on workers are
+// switched as on one thread, in order, while the control side changes ports
+// and captures under them. Also the handoff ring between the threads. These
+// tests also run under ThreadSanitizer (tests/run.sh, build-tsan).
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "l2/frame.hpp"
+#include "switchd/datapath.hpp"
+#include "switchd/handoff_ring.hpp"
+#include "tests/switchd/fake_port.hpp"
+
+namespace switchd {
+namespace {
+
+using bytes = std::vector<std::byte>;
+using namespace std::chrono_literals;
+
+const l2::mac_address broadcast{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+l2::mac_address mac(std::uint8_t last) { return l2::mac_address{{0x02, 0, 0, 0, 0x77, last}}; }
+
+/// A frame from `src` to `dst` whose payload starts with `seq` (to check order).
+bytes make_frame(const l2::mac_address& dst, const l2::mac_address& src, std::uint32_t seq = 0) {
+  bytes frame(l2::ethernet_header_size + 46, std::byte{0x5a});
+  l2::frame_header h{dst, src, std::nullopt, 0x0800};
+  l2::emit(h, frame);
+  std::memcpy(frame.data() + l2::ethernet_header_size, &seq, sizeof seq);
+  return frame;
+}
+std::uint32_t seq_of(const bytes& frame) {
+  std::uint32_t seq = 0;
+  std::memcpy(&seq, frame.data() + l2::ethernet_header_size, sizeof seq);
+  return seq;
+}
+
+/// A port a worker reads: frames come and go through a socket pair, whose
+/// other end (outside) the test writes and reads, as a TAP's interface side.
+class socket_port final : public ports::port {
+ public:
+  socket_port(l2::port_id id, std::string name) : port(id, std::move(name), ports::port_kind::tap) {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
+      throw std::runtime_error("socketpair");
+    }
+    inside_ = ports::unique_fd(fds[0]);
+    outside_ = ports::unique_fd(fds[1]);
+  }
+
+  void start(ports::port_listener& listener) override { listener_ = &listener; }  // never read
+  void start_on_worker(ports::port_listener& listener) override { listener_ = &listener; }
+  bool worker_readable() const override { return true; }
+  bool thread_safe_send() const override { return true; }
+  int worker_fd() const override { return inside_.get(); }
+  worker_step worker_read() override {
+    const ssize_t n = ::recv(inside_.get(), buffer_.data(), buffer_.size(), 0);
+    if (n < 0) return errno == EAGAIN ? worker_step::would_block : worker_step::stop;
+    reader_thread = std::this_thread::get_id();
+    deliver(l2::packet{std::span<const std::byte>(buffer_.data(), static_cast<std::size_t>(n)), {}});
+    return worker_step::again;
+  }
+  void send(const l2::packet& packet) override {
+    if (::send(inside_.get(), packet.frame.data(), packet.frame.size(), MSG_DONTWAIT) >= 0) {
+      count_tx(packet.frame.size());
+    } else {
+      counters_.drops.count(l2::drop_reason::tx_queue_full);
+    }
+  }
+  void stop() override {}
+  std::string describe() const override { return "socket " + name(); }
+
+  /// The outside sends a frame in.
+  void put(const bytes& frame) const {
+    while (::send(outside_.get(), frame.data(), frame.size(), 0) < 0 && errno == EAGAIN) {
+      std::this_thread::sleep_for(100us);
+    }
+  }
+  /// The next frame the switch sent out, or empty after `wait` without one.
+  bytes take(std::chrono::milliseconds wait = 2000ms) const {
+    pollfd p{outside_.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return {};
+    bytes frame(2048);
+    const ssize_t n = ::recv(outside_.get(), frame.data(), frame.size(), MSG_DONTWAIT);
+    frame.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    return frame;
+  }
+
+  std::atomic<std::thread::id> reader_thread{};
+
+ private:
+  ports::unique_fd inside_, outside_;
+  std::array<std::byte, 2048> buffer_{};
+};
+
+/// A port only the main thread may send on (as an uplink): it records the
+/// thread of every send.
+class main_port final : public ports::port {
+ public:
+  main_port(l2::port_id id, std::string name) : port(id, std::move(name), ports::port_kind::uplink) {}
+  void start(ports::port_listener& listener) override { listener_ = &listener; }
+  void send(const l2::packet& packet) override {
+    if (std::this_thread::get_id() != main_thread) wrong_thread = true;
+    sent.emplace_back(packet.frame.begin(), packet.frame.end());
+    count_tx(packet.frame.size());
+  }
+  void stop() override {}
+  std::string describe() const override { return "main " + name(); }
+  void inject(const bytes& frame) { deliver(l2::packet{frame, {}}); }
+
+  std::thread::id main_thread = std::this_thread::get_id();
+  bool wrong_thread = false;
+  std::vector<bytes> sent;
+};
+
+class workers_test : public ::testing::Test {
+ protected:
+  workers_test() : dp_(io_, 1024, std::chrono::seconds(300)) { dp_.set_workers(2); }
+  ~workers_test() override { dp_.stop(); }
+
+  socket_port& add_socket(const std::string& name) {
+    auto p = std::make_unique<socket_port>(dp_.next_id(), name);
+    socket_port& ref = *p;
+    dp_.add_port(std::move(p));
+    return ref;
+  }
+  main_port& add_main(const std::string& name) {
+    auto p = std::make_unique<main_port>(dp_.next_id(), name);
+    main_port& ref = *p;
+    dp_.add_port(std::move(p));
+    return ref;
+  }
+  /// Runs the main thread's loop until `done()` or 5 s.
+  template <typename F>
+  bool run_until(F done) {
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      io_.run_for(2ms);
+      io_.restart();
+    }
+    return true;
+  }
+
+  boost::asio::io_context io_;
+  datapath dp_;
+};
+
+TEST(handoff_ring, gives_back_what_was_pushed_in_order_across_the_wrap) {
+  handoff_ring<int> ring(4096);
+  std::vector<int> seen;
+  bytes frame(1000, std::byte{7});
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_TRUE(ring.push(round, frame));
+    ASSERT_TRUE(ring.push(round + 1000, std::span<const std::byte>()));
+    ring.drain([&](int meta, std::span<const std::byte> f) {
+      seen.push_back(meta);
+      EXPECT_EQ(f.size(), meta >= 1000 ? 0u : frame.size());
+    });
+  }
+  ASSERT_EQ(seen.size(), 40u);
+  for (int round = 0; round < 20; ++round) {
+    EXPECT_EQ(seen[2 * round], round);
+    EXPECT_EQ(seen[2 * round + 1], round + 1000);
+  }
+  EXPECT_TRUE(ring.empty());
+}
+
+TEST(handoff_ring, refuses_when_full_or_too_large_and_takes_again_once_drained) {
+  handoff_ring<int> ring(4096);
+  EXPECT_FALSE(ring.push(0, bytes(ring.max_frame() + 1))) << "larger than half the ring";
+  int pushed = 0;
+  while (ring.push(pushed, bytes(500))) ++pushed;
+  EXPECT_GE(pushed, 6);
+  EXPECT_LE(pushed, 8);
+  EXPECT_EQ(ring.drain([](int, std::span<const std::byte>) {}), static_cast<std::size_t>(pushed));
+  EXPECT_TRUE(ring.push(1, bytes(500)));
+}
+
+TEST(handoff_ring, one_thread_pushes_another_drains_and_nothing_is_lost_or_reordered) {
+  handoff_ring<std::uint32_t> ring(64 * 1024);
+  constexpr std::uint32_t total = 200000;
+  std::thread producer([&] {
+    bytes frame(100);
+    for (std::uint32_t i = 0; i < total;) {
+      std::memcpy(frame.data(), &i, sizeof i);
+      if (ring.push(i, std::span<const std::byte>(frame.data(), 4 + i % 90))) {
+        ++i;
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  });
+  std::uint32_t next = 0;
+  bool ok = true;
+  while (next < total) {
+    ring.drain([&](std::uint32_t meta, std::span<const std::byte> f) {
+      std::uint32_t inside = 0;
+      std::memcpy(&inside, f.data(), sizeof inside);
+      if (meta != next || inside != next || f.size() != 4 + next % 90) ok = false;
+      ++next;
+    });
+  }
+  producer.join();
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(next, total);
+}
+
+TEST_F(workers_test, frames_read_on_workers_are_flooded_learned_and_switched) {
+  socket_port& a = add_socket("a");
+  socket_port& b = add_socket("b");
+  main_port& up = add_main("up");
+  dp_.start();
+  ASSERT_EQ(dp_.workers(), 2u);
+
+  const bytes hello = make_frame(broadcast, mac(1));
+  a.put(hello);
+  EXPECT_EQ(b.take(), hello) << "a broadcast from a worker's port reaches the others";
+  ASSERT_TRUE(run_until([&] { return up.sent.size() == 1; }))
+      << "and the port only the main thread sends on, through the handoff";
+  EXPECT_EQ(up.sent[0], hello);
+  EXPECT_FALSE(up.wrong_thread);
+
+  const bytes reply = make_frame(mac(1), mac(2));
+  b.put(reply);
+  EXPECT_EQ(a.take(), reply) << "learned on one worker, used by the other";
+  EXPECT_NE(a.reader_thread.load(), b.reader_thread.load()) << "two ports, two workers";
+  EXPECT_NE(a.reader_thread.load(), std::this_thread::get_id());
+  EXPECT_TRUE(b.take(50ms).empty()) << "a known unicast is not flooded back";
+  EXPECT_EQ(up.sent.size(), 1u) << "nor to the uplink";
+
+  up.inject(make_frame(mac(2), mac(3)));  // read on the main thread, sent by it to b
+  EXPECT_EQ(seq_of(b.take()), 0u);
+  EXPECT_EQ(b.counters().tx_frames, 2u);
+  EXPECT_EQ(a.counters().rx_frames, 1u);
+}
+
+TEST_F(workers_test, frames_for_a_main_thread_port_arrive_all_and_in_order) {
+  socket_port& a = add_socket("a");
+  main_port& up = add_main("up");
+  dp_.start();
+  up.inject(make_frame(broadcast, mac(9)));  // the uplink's MAC is learned
+  (void)a.take();
+  constexpr std::uint32_t total = 3000;
+  std::thread sender([&] {
+    for (std::uint32_t i = 1; i <= total; ++i) a.put(make_frame(mac(9), mac(1), i));
+  });
+  const bool all = run_until([&] { return up.sent.size() == total; });
+  sender.join();
+  ASSERT_TRUE(all) << up.sent.size() << " of " << total << "; drops on up: "
+                   << up.counters().drops.total();
+  for (std::uint32_t i = 0; i < total; ++i) ASSERT_EQ(seq_of(up.sent[i]), i + 1);
+  EXPECT_FALSE(up.wrong_thread);
+}
+
+TEST_F(workers_test, ports_come_and_go_and_the_table_is_flushed_under_traffic) {
+  socket_port& a = add_socket("a");
+  socket_port& b = add_socket("b");
+  dp_.start();
+  b.put(make_frame(broadcast, mac(2)));
+  (void)a.take();
+  std::atomic<bool> stop{false};
+  std::thread sender([&] {
+    for (std::uint32_t i = 0; !stop; ++i) {
+      a.put(make_frame(i % 2 == 0 ? mac(2) : broadcast, mac(1), i));
+      if (i % 64 == 0) std::this_thread::sleep_for(50us);
+    }
+  });
+  std::thread drainer([&] {
+    while (!stop) (void)b.take(10ms);
+  });
+  for (int round = 0; round < 40; ++round) {
+    socket_port& c = add_socket("c");
+    main_port& m = add_main("m");
+    io_.run_for(1ms);
+    io_.restart();
+    const l2::port_id cid = c.id(), mid = m.id();
+    {
+      const auto paused = dp_.pause();
+      dp_.forwarder().table().flush();
+    }
+    dp_.remove_port(mid);
+    dp_.remove_port(cid);
+  }
+  stop = true;
+  sender.join();
+  drainer.join();
+  EXPECT_EQ(dp_.port_count(), 2u);
+  // The two that stayed still switch.
+  while (!b.take(20ms).empty()) {
+  }
+  const bytes last = make_frame(mac(2), mac(1), 424242);
+  a.put(last);
+  bytes got;
+  while (!(got = b.take()).empty() && got != last) {
+  }
+  EXPECT_EQ(got, last);
+}
+
+/// Records the thread and the port of every frame it sees.
+class recording_observer final : public frame_observer {
+ public:
+  void observe(l2::port_id port, const l2::packet&) override {
+    if (std::this_thread::get_id() != main) wrong_thread = true;
+    ports.push_back(port);
+  }
+  std::thread::id main = std::this_thread::get_id();
+  bool wrong_thread = false;
+  std::vector<l2::port_id> ports;
+};
+
+TEST_F(workers_test, a_capture_sees_frames_from_workers_on_the_main_thread) {
+  socket_port& a = add_socket("a");
+  socket_port& b = add_socket("b");
+  dp_.start();
+  recording_observer o;
+  dp_.watch(a.id(), o);
+  const bytes frame = make_frame(broadcast, mac(1));
+  a.put(frame);
+  ASSERT_TRUE(run_until([&] { return !o.ports.empty(); }));
+  EXPECT_EQ(b.take(), frame) << "still switched while captured";
+  EXPECT_FALSE(o.wrong_thread);
+  dp_.unwatch(o);
+  a.put(frame);
+  EXPECT_EQ(b.take(), frame);
+  EXPECT_EQ(o.ports.size(), 1u);
+}
+
+}  // namespace
+}  // namespace switchd
