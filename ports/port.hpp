@@ -124,6 +124,11 @@ class port_error : public std::runtime_error {
 
 class port;
 
+/// The index of the worker thread running the caller, -1 on any other thread.
+/// A multi-queue port sends on queue this_worker % worker_queues(): the queue
+/// that worker reads, so the kernel steers the flow's answers back to it.
+inline thread_local int this_worker = -1;
+
 /// Receives what ports read. Implemented by the daemon's datapath.
 class port_listener {
  public:
@@ -173,10 +178,13 @@ class port {
   /// The datapath hands frames for other ports to the main thread.
   virtual bool thread_safe_send() const { return false; }
   /// (worker_readable ports) Starts without reading on the io_context: a
-  /// worker polls worker_fd() (level-triggered) and calls worker_read().
+  /// worker polls each queue's worker_fd(queue) (level-triggered) and calls
+  /// worker_read(queue); each queue is read by one worker at a time.
   virtual void start_on_worker(port_listener& listener) { start(listener); }
-  virtual int worker_fd() const { return -1; }
-  virtual worker_step worker_read() { return worker_step::stop; }
+  /// Queues a worker may read apart (a multi-queue TAP: one per worker).
+  virtual std::size_t worker_queues() const { return 1; }
+  virtual int worker_fd(std::size_t /*queue*/) const { return -1; }
+  virtual worker_step worker_read(std::size_t /*queue*/) { return worker_step::stop; }
 
   /// Whether send() takes packets with GSO or partial checksums as they are.
   virtual bool carries_offload() const { return false; }

@@ -44,7 +44,8 @@ unsigned enable_offloads(int fd) {
 }  // namespace
 
 std::unique_ptr<tap_port> tap_port::open(boost::asio::io_context& io, l2::port_id id,
-                                         const std::string& name, open_failure* busy) {
+                                         const std::string& name, open_failure* busy,
+                                         std::size_t queues) {
   if (auto problem = netdev::name_problem(name)) throw port_error(name + ": " + *problem);
 
   const netdev::interface_type before = netdev::type_of(name);
@@ -74,11 +75,23 @@ std::unique_ptr<tap_port> tap_port::open(boost::asio::io_context& io, l2::port_i
                      "); run vswitchd as root");
   }
 
-  ifreq ifr{};
-  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-  if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) {
-    const int err = errno;
+  // A TAP it creates has a queue per worker; one it attaches keeps its kind.
+  short flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+  if (queues > 1 && before == netdev::interface_type::missing) flags |= IFF_MULTI_QUEUE;
+  const auto attach = [&](int f, short with) {
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    ifr.ifr_flags = with;
+    return ::ioctl(f, TUNSETIFF, &ifr) < 0 ? errno : 0;
+  };
+  int err = attach(fd.get(), flags);
+  if (err == EINVAL && before == netdev::interface_type::tap) {
+    // A persistent multi-queue TAP (ip tuntap add NAME mode tap multi_queue).
+    flags |= IFF_MULTI_QUEUE;
+    err = attach(fd.get(), flags);
+  }
+  if ((flags & IFF_MULTI_QUEUE) == 0) queues = 1;
+  if (err != 0) {
     if (err == EBUSY) {
       if (busy != nullptr) {
         *busy = open_failure::busy;
@@ -104,6 +117,18 @@ std::unique_ptr<tap_port> tap_port::open(boost::asio::io_context& io, l2::port_i
   if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &vnet_size) < 0) {
     throw port_error(name + ": TUNSETVNETHDRSZ failed (" + errno_text(errno) + ")");
   }
+  std::vector<unique_fd> more;
+  for (std::size_t q = 1; q < queues; ++q) {
+    unique_fd queue(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
+    if (!queue) throw port_error(name + ": cannot open /dev/net/tun for queue " + std::to_string(q) +
+                                 " (" + errno_text(errno) + ")");
+    if (const int e = attach(queue.get(), flags); e != 0) {
+      throw port_error(name + ": cannot attach queue " + std::to_string(q) + " of the multi-queue "
+                       "TAP (" + errno_text(e) + "); run with fewer --workers");
+    }
+    (void)::ioctl(queue.get(), TUNSETVNETHDRSZ, &vnet_size);
+    more.push_back(std::move(queue));
+  }
   const unsigned offloads = enable_offloads(fd.get());
   const bool created = before == netdev::interface_type::missing;
   if (created) {
@@ -115,6 +140,8 @@ std::unique_ptr<tap_port> tap_port::open(boost::asio::io_context& io, l2::port_i
   }
   auto tap = std::unique_ptr<tap_port>(new tap_port(io, id, name, std::move(fd), created));
   tap->offloads_ = offloads;
+  tap->more_queues_ = std::move(more);
+  tap->more_buffers_.resize(tap->more_queues_.size(), std::vector<std::byte>(tap->buffer_.size()));
   tap->brought_up_ = netdev::bring_up(name) && !created;
   return tap;
 }
@@ -136,7 +163,7 @@ tap_port::~tap_port() {
 
 void tap_port::start(port_listener& listener) {
   listener_ = &listener;
-  reader_.start([this] { return read_one(); });
+  reader_.start([this] { return read_one(reader_.fd(), buffer_); });
 }
 
 void tap_port::start_on_worker(port_listener& listener) {
@@ -144,8 +171,9 @@ void tap_port::start_on_worker(port_listener& listener) {
   reader_.hand_over();
 }
 
-port::worker_step tap_port::worker_read() {
-  switch (read_one()) {
+port::worker_step tap_port::worker_read(std::size_t queue) {
+  switch (queue == 0 ? read_one(reader_.fd(), buffer_)
+                     : read_one(more_queues_[queue - 1].get(), more_buffers_[queue - 1])) {
     case read_loop::step::again:
       return worker_step::again;
     case read_loop::step::would_block:
@@ -156,10 +184,15 @@ port::worker_step tap_port::worker_read() {
   return worker_step::stop;
 }
 
-read_loop::step tap_port::read_one() {
-  const ssize_t n = ::read(reader_.fd(), buffer_.data(), buffer_.size());
+int tap_port::worker_fd(std::size_t queue) const {
+  if (queue == 0) return reader_.fd();
+  return queue <= more_queues_.size() ? more_queues_[queue - 1].get() : -1;
+}
+
+read_loop::step tap_port::read_one(int fd, std::vector<std::byte>& buffer) {
+  const ssize_t n = ::read(fd, buffer.data(), buffer.size());
   if (n >= static_cast<ssize_t>(l2::vnet_header_size)) {
-    const std::span<const std::byte> bytes(buffer_.data(), static_cast<std::size_t>(n));
+    const std::span<const std::byte> bytes(buffer.data(), static_cast<std::size_t>(n));
     deliver(l2::packet{bytes.subspan(l2::vnet_header_size),
                        l2::parse_vnet_header(bytes.first<l2::vnet_header_size>())});
     return read_loop::step::again;
@@ -185,14 +218,21 @@ void tap_port::send(const l2::packet& packet) {
   emit_vnet_header_for(packet, header);
   const iovec iov[2] = {{header.data(), header.size()},
                         {const_cast<std::byte*>(packet.frame.data()), packet.frame.size()}};
-  if (::writev(reader_.fd(), iov, 2) >= 0) {
+  // On the queue the sending worker reads: the kernel steers the flow's answers to it.
+  const int fd = this_worker >= 0 && !more_queues_.empty()
+                     ? worker_fd(static_cast<std::size_t>(this_worker) % worker_queues())
+                     : reader_.fd();
+  if (::writev(fd, iov, 2) >= 0) {
     count_tx(packet.frame.size());
   } else {
     counters_.drops.count(send_drop_reason(errno));  // EIO: the interface is not up
   }
 }
 
-void tap_port::stop() { reader_.close(); }
+void tap_port::stop() {
+  reader_.close();
+  more_queues_.clear();  // (closes them)
+}
 
 std::optional<unsigned> tap_port::interface_mtu() const {
   if (const int fd = reader_.fd(); fd >= 0) {
@@ -203,6 +243,7 @@ std::optional<unsigned> tap_port::interface_mtu() const {
 
 std::string tap_port::describe() const {
   std::string text = "tap " + name() + (created_ ? " (file side, created" : " (file side, attached");
+  if (!more_queues_.empty()) text += ", " + std::to_string(worker_queues()) + " queues";
   if ((offloads_ & TUN_F_TSO4) != 0) {
     text += (offloads_ & TUN_F_USO4) != 0 ? ", offloads: csum tso uso" : ", offloads: csum tso";
   } else {

@@ -37,8 +37,13 @@ class tap_port final : public port {
   /// interface that is not a TAP. If `busy` is not null and the TAP is held by
   /// another process, sets *busy = open_failure::busy and returns nullptr
   /// instead of throwing.
+  /// With `queues` above 1, a TAP it creates is a multi-queue TAP
+  /// (IFF_MULTI_QUEUE) with that many queues, one per worker thread; a
+  /// TAP it attaches keeps its kind (single-queue, or multi-queue with
+  /// `queues` queues).
   static std::unique_ptr<tap_port> open(boost::asio::io_context& io, l2::port_id id,
-                                        const std::string& name, open_failure* busy = nullptr);
+                                        const std::string& name, open_failure* busy = nullptr,
+                                        std::size_t queues = 1);
   ~tap_port() override;
 
   void start(port_listener& listener) override;
@@ -48,8 +53,11 @@ class tap_port final : public port {
   /// One writev per frame on the file: any thread may send.
   bool thread_safe_send() const override { return true; }
   void start_on_worker(port_listener& listener) override;
-  int worker_fd() const override { return reader_.fd(); }
-  worker_step worker_read() override;
+  std::size_t worker_queues() const override { return 1 + more_queues_.size(); }
+  int worker_fd(std::size_t queue) const override;
+  worker_step worker_read(std::size_t queue) override;
+  /// Queues (1 unless it is a multi-queue TAP).
+  std::size_t queues() const { return worker_queues(); }
   bool carries_offload() const override { return true; }
   void stop() override;
   bool detached() const override { return gone_; }
@@ -63,10 +71,13 @@ class tap_port final : public port {
  private:
   tap_port(boost::asio::io_context& io, l2::port_id id, const std::string& name, unique_fd fd,
            bool created);
-  read_loop::step read_one();
+  /// Reads one frame from `fd` into `buffer`.
+  read_loop::step read_one(int fd, std::vector<std::byte>& buffer);
 
   read_loop reader_;
   std::vector<std::byte> buffer_;  ///< virtio-net header + one frame; preallocated
+  std::vector<unique_fd> more_queues_;  ///< a multi-queue TAP's queues after the first (reader_'s)
+  std::vector<std::vector<std::byte>> more_buffers_;  ///< their read buffers
   unsigned offloads_ = 0;          ///< TUN_F_* flags the kernel accepted
   bool created_ = false;           ///< the daemon made this TAP
   bool brought_up_ = false;        ///< the daemon set IFF_UP on an attached TAP

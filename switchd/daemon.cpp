@@ -65,6 +65,7 @@ daemon::daemon(const options& opts, std::vector<std::string> args)
   peers_.load();  // (the peers file read and the port count checked before any device opens)
   datapath_.set_clamp_mss(opts.clamp_mss);
   datapath_.set_workers(worker_threads(opts.workers), std::chrono::microseconds(opts.busy_poll));
+  factory_.set_tap_queues(worker_threads(opts.workers));
   apply_mac_table_settings(opts);
   for (const port_spec& spec : opts.ports) registry_.open(spec);
   peers_.open();

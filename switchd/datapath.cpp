@@ -45,9 +45,7 @@ datapath::scratch::scratch()
 
 datapath::datapath(boost::asio::io_context& io, std::size_t table_capacity,
                    std::chrono::seconds mac_aging, clock_fn clock)
-    : forwarder_(table_capacity, mac_aging), clock_(clock), aging_timer_(io), io_(io) {
-  home_.fill(-1);
-}
+    : forwarder_(table_capacity, mac_aging), clock_(clock), aging_timer_(io), io_(io) {}
 
 datapath::~datapath() { stop(); }
 
@@ -111,24 +109,27 @@ void datapath::start_port(ports::port& p) {
     p.start(*this);
     return;
   }
-  // The worker with the fewest ports reads it.
+  p.start_on_worker(*this);
+  if (p.worker_queues() > 1) {
+    // Queue q on worker q: the one that sends on it (ports::this_worker).
+    for (std::size_t q = 0; q < p.worker_queues(); ++q) {
+      workers_[q % workers_.size()]->thread->add(p, q);
+    }
+    return;
+  }
+  // The worker with the fewest queues reads it.
   std::size_t best = 0;
   for (std::size_t i = 1; i < workers_.size(); ++i) {
     if (workers_[i]->thread->port_count() < workers_[best]->thread->port_count()) best = i;
   }
-  p.start_on_worker(*this);
   workers_[best]->thread->add(p);
-  home_[p.id()] = static_cast<int>(best);
 }
 
 void datapath::remove_port(l2::port_id id) {
   if (id >= ports_.size() || !ports_[id]) return;
   if (observed_.test(id)) throw std::logic_error("datapath::remove_port: the port is watched");
   const pause_guard paused = pause();
-  if (home_[id] >= 0) {
-    workers_[static_cast<std::size_t>(home_[id])]->thread->remove(*ports_[id]);
-    home_[id] = -1;
-  }
+  for (auto& w : workers_) w->thread->remove(*ports_[id]);
   drain_handoffs();  // what the workers handed over for it leaves first (or, for a new port of this id, never)
   ports_[id]->stop();
   forwarder_.remove_port(id);
@@ -146,7 +147,12 @@ void datapath::start() {
       auto slot = std::make_unique<worker_slot>(handoff_ring_bytes);
       worker_slot* const w = slot.get();
       slot->thread = std::make_unique<worker>(
-          i, [w] { current_ = w; }, [this, w] { round_end(*w); }, busy_poll_);
+          i,
+          [w, i] {
+            current_ = w;
+            ports::this_worker = static_cast<int>(i);
+          },
+          [this, w] { round_end(*w); }, busy_poll_);
       workers_.push_back(std::move(slot));
     }
     wait_for_handoffs();
@@ -173,7 +179,6 @@ void datapath::stop() {
     if (p) p->stop();
   }
   workers_.clear();
-  home_.fill(-1);
 }
 
 bool datapath::hand_off(worker_slot& w, handoff_meta meta, const l2::packet& packet) {

@@ -201,7 +201,6 @@ class datapath final : public ports::port_listener {
   unsigned worker_count_ = 1;
   std::chrono::microseconds busy_poll_{};
   std::vector<std::unique_ptr<worker_slot>> workers_;
-  std::array<int, l2::max_ports> home_{};  ///< worker index of each port, -1: the io_context thread
   /// The forwarder's lock while workers run: every decision, aging and link change takes it.
   std::mutex decide_mutex_;
   ports::unique_fd handoff_fd_;  ///< eventfd: a worker handed frames over

@@ -12,7 +12,7 @@ namespace switchd {
 std::unique_ptr<ports::port> system_port_factory::open(const port_spec& spec, l2::port_id id) {
   switch (spec.mode) {
     case port_mode::tap:
-      return ports::tap_port::open(io_, id, spec.name);
+      return ports::tap_port::open(io_, id, spec.name, nullptr, tap_queues_);
     case port_mode::device:
       return ports::device_port::open(io_, id, spec.name);
     case port_mode::dgram:
@@ -28,7 +28,7 @@ std::unique_ptr<ports::port> system_port_factory::open(const port_spec& spec, l2
     return ports::device_port::open(io_, id, spec.name);
   }
   ports::tap_port::open_failure failure = ports::tap_port::open_failure::none;
-  auto tap = ports::tap_port::open(io_, id, spec.name, &failure);
+  auto tap = ports::tap_port::open(io_, id, spec.name, &failure, tap_queues_);
   if (tap) {
     spdlog::info("{}: {} its file side (as tap:{})", spec.name,
                  tap->created() ? "created a TAP and opened" : "attached a persistent TAP by",

@@ -52,13 +52,14 @@ void worker::stop() {
   thread_.join();
 }
 
-void worker::add(ports::port& p) {
+void worker::add(ports::port& p, std::size_t queue) {
   auto entry = std::make_unique<polled>();
   entry->port = &p;
+  entry->queue = queue;
   epoll_event e{};
   e.events = EPOLLIN;  // level-triggered: what a round leaves unread is reported again
   e.data.ptr = entry.get();
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, p.worker_fd(), &e) < 0) {
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, p.worker_fd(queue), &e) < 0) {
     throw std::runtime_error("worker " + std::to_string(index_) + ": cannot poll port " +
                              p.name() + ": " + std::strerror(errno));
   }
@@ -67,9 +68,14 @@ void worker::add(ports::port& p) {
 }
 
 void worker::remove(ports::port& p) {
-  if (p.worker_fd() >= 0) (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, p.worker_fd(), nullptr);
-  std::erase_if(ports_, [&](const auto& e) { return e->port == &p; });
-  changed_ = true;
+  std::erase_if(ports_, [&](const auto& e) {
+    if (e->port != &p) return false;
+    if (const int fd = p.worker_fd(e->queue); fd >= 0) {
+      (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    }
+    changed_ = true;
+    return true;
+  });
 }
 
 bool worker::read_port(polled& p, bool& got) {
@@ -79,7 +85,7 @@ bool worker::read_port(polled& p, bool& got) {
   p.undrained = round_;
   const std::size_t most = busy ? budget : 1;
   for (std::size_t n = 0; n < most; ++n) {
-    switch (p.port->worker_read()) {
+    switch (p.port->worker_read(p.queue)) {
       case ports::port::worker_step::again:
         got = true;
         continue;
@@ -118,7 +124,7 @@ void worker::run() {
         continue;
       }
       if (!read_port(*p, got)) {
-        (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, p->port->worker_fd(), nullptr);
+        (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, p->port->worker_fd(p->queue), nullptr);
       }
     }
     if (got) {

@@ -51,11 +51,11 @@ class worker {
   /// Stops the thread and waits for it. Idempotent. Not while paused by this thread.
   void stop();
 
-  /// (Paused, or before start) Polls `p` (p.worker_fd()) from now on.
-  void add(ports::port& p);
-  /// (Paused, or before start) Stops polling `p`.
+  /// (Paused, or before start) Polls queue `queue` of `p` (p.worker_fd(queue)) from now on.
+  void add(ports::port& p, std::size_t queue = 0);
+  /// (Paused, or before start) Stops polling every queue of `p` it polls.
   void remove(ports::port& p);
-  /// Ports this worker polls.
+  /// Queues (of ports) this worker polls.
   std::size_t port_count() const { return ports_.size(); }
 
   /// Held by the worker while it works; the control side takes it to pause it.
@@ -68,6 +68,7 @@ class worker {
   /// A polled port; epoll's data points at it.
   struct polled {
     ports::port* port;
+    std::size_t queue = 0;
     std::uint64_t undrained = 0;  ///< the round that left it with frames unread (0: none)
   };
   /// Reads one port (once, or up to the budget when busy); false once it asked to stop.

@@ -59,8 +59,8 @@ class socket_port final : public ports::port {
   void start_on_worker(ports::port_listener& listener) override { listener_ = &listener; }
   bool worker_readable() const override { return true; }
   bool thread_safe_send() const override { return true; }
-  int worker_fd() const override { return inside_.get(); }
-  worker_step worker_read() override {
+  int worker_fd(std::size_t) const override { return inside_.get(); }
+  worker_step worker_read(std::size_t) override {
     const ssize_t n = ::recv(inside_.get(), buffer_.data(), buffer_.size(), 0);
     if (n < 0) return errno == EAGAIN ? worker_step::would_block : worker_step::stop;
     reader_thread = std::this_thread::get_id();
