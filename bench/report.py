@@ -27,6 +27,8 @@ ROWS = [
     ("encvv", "4", "encrypted tunnel, veth underlay",
      "vswitchd ↔ vswitchd sealed (`--key-file`)"),
     ("enctinc", "4", "encrypted tunnel, veth underlay", "tinc 1.0 switch mode ↔ tinc (anchor)"),
+    ("encwg", "4", "encrypted tunnel, veth underlay",
+     "kernel vxlan+bridge over wireguard-go ↔ the same (anchor)"),
     ("encid", "5", "encrypted tunnel, veth underlay",
      "vswitchd ↔ vswitchd sealed, host identities (`--identity`), direct"),
     ("encrelay", "5", "two hosts that cannot reach each other, each on a veth to a third",
@@ -46,11 +48,13 @@ PLOT_NAMES = {
     "tunvk": "vswitchd-kernel",
     "encvv": "vswitchd sealed",
     "enctinc": "tinc",
+    "encwg": "wireguard-go + vxlan",
     "encid": "vswitchd identities",
     "encrelay": "vswitchd relayed",
 }
-SWITCH_PROCESS = {"tapvsw", "tapw2", "tapw4", "tapbp", "vde", "devvsw", "tunvv", "tunvk", "encvv", "enctinc", "encid", "encrelay"}
+SWITCH_PROCESS = {"tapvsw", "tapw2", "tapw4", "tapbp", "vde", "devvsw", "tunvv", "tunvk", "encvv", "enctinc", "encwg", "encid", "encrelay"}
 TWO_PROCESSES = {"tunvv": "both daemons", "encvv": "both daemons", "enctinc": "both tincd",
+                 "encwg": "both wireguard-go",
                  "encid": "both daemons", "encrelay": "all three daemons"}
 
 
@@ -262,6 +266,9 @@ def main():
     ratio_row("sealed TCP 1 stream: vswitchd sealed / vswitchd plain tunnel", "encvv", "tunvv", "tcp1", 0.6)
     ratio_row("sealed TCP 1 stream: vswitchd sealed / tinc", "encvv", "enctinc", "tcp1", 10.0)
     figure_row("sealed TCP -P 4: vswitchd sealed / tinc", "encvv", "enctinc", "tcp4", "no target")
+    ratio_row("sealed TCP 1 stream: vswitchd sealed / wireguard-go carrying the kernel's VXLAN",
+              "encvv", "encwg", "tcp1", 15.0)
+    figure_row("sealed TCP -P 4: vswitchd sealed / wireguard-go + VXLAN", "encvv", "encwg", "tcp4", "no target")
     for m, mname in (("tcp1", "TCP 1 stream"), ("tcp4", "TCP -P 4")):
         figure_row("encrypted %s: vswitchd sealed / kernel VXLAN (plain)" % mname,
                    "encvv", "tunkk", m, "earlier target ≥ 0.3×")

@@ -53,9 +53,9 @@ while [ "$#" -gt 0 ]; do
 done
 
 # The configurations, in measurement order (bench/topo.sh), and the sections.
-ALL_SETUPS=(bridge tapvsw tapw2 tapw4 tapbp vde devvsw tunkk tunvv tunvk encvv enctinc encid encrelay)
+ALL_SETUPS=(bridge tapvsw tapw2 tapw4 tapbp vde devvsw tunkk tunvv tunvk encvv enctinc encwg encid encrelay)
 declare -A SECTION=([local]="bridge tapvsw tapw2 tapw4 tapbp vde devvsw" [tunnel]="tunkk tunvv tunvk"
-                    [encrypted]="tunkk encvv enctinc" [reach]="encid encrelay")
+                    [encrypted]="tunkk encvv enctinc encwg" [reach]="encid encrelay")
 SETUPS=()
 if [ -z "$ONLY" ] || [ "$ONLY" = all ]; then
   SETUPS=("${ALL_SETUPS[@]}")
@@ -121,7 +121,7 @@ say "bench: report $OUT, log $LOG"
 
 # ---- 1. what it needs ------------------------------------------------------------
 
-PACKAGES=(iperf3 vde2 tinc gnuplot-nox iproute2 ethtool procps python3 iputils-ping coreutils
+PACKAGES=(iperf3 vde2 tinc wireguard-go wireguard-tools gnuplot-nox iproute2 ethtool procps python3 iputils-ping coreutils
           build-essential cmake pkg-config libboost-dev libboost-program-options-dev libspdlog-dev
           libsodium-dev libssl-dev nlohmann-json3-dev)
 missing=()
@@ -304,7 +304,7 @@ for s in "${SETUPS[@]}"; do
 done
 
 # has_switch SETUP: does SETUP have a switch process, whose CPU time is measured?
-has_switch() { case "$1" in tapvsw | tapw2 | tapw4 | tapbp | vde | devvsw | tunvv | tunvk | encvv | enctinc | encid | encrelay) return 0 ;; esac; return 1; }
+has_switch() { case "$1" in tapvsw | tapw2 | tapw4 | tapbp | vde | devvsw | tunvv | tunvk | encvv | enctinc | encwg | encid | encrelay) return 0 ;; esac; return 1; }
 
 # The kernel anchors too, for their loss: what the machine loses at that load
 # without a switch process (the iperf3 server not scheduled in time, ...).

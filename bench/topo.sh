@@ -22,6 +22,8 @@
 #           --key-file KEY (sealed uplinks: encrypted and authenticated)
 #   enctinc the same hosts, each tinc 1.0's tincd in switch mode (its TAP moved
 #           into the VM), the encrypted anchor; tunkk is the plain one
+#   encwg   the same hosts, each the kernel's vxlan and bridge (as tunkk) over a
+#           wireguard-go device (userspace WireGuard): the second encrypted anchor
 #   encid   the same hosts, each vswitchd --identity, the other named by address
 #           and key: sealed with host identities, the direct path
 #   encrelay hosts h1 and h2 that cannot reach each other, each on a veth to a
@@ -182,6 +184,52 @@ setup_encvv() {
       return 1
     fi
   done
+}
+
+# setup_encwg: the same two hosts (the underlay at MTU 1700), each with a
+# wireguard-go device (userspace WireGuard; 10.213.0.I/24, listening on 51820,
+# the other host as its peer) carrying a kernel vxlan device (VNI 1, from and
+# to the WireGuard addresses) in a bridge with a veth to its VM: the kernel's
+# VXLAN over userspace WireGuard, the second encrypted anchor. The measured
+# CPU is both wireguard-go processes.
+setup_encwg() {
+  local s=encwg c=g i h here remote p k1 k2
+  command -v wireguard-go >/dev/null && command -v wg >/dev/null ||
+    { FAIL_WHY="wireguard-go or wg is not installed (apt-get install wireguard-go wireguard-tools)"; log "ERROR: $FAIL_WHY"; return 1; }
+  make_ns "$s-h1" && make_ns "$s-h2" && vms "$s" || return 1
+  veth "$s-h1" "$(ifn "${c}u1")" "$s-h2" "$(ifn "${c}u2")" 1700 || return 1
+  addr_up "$s-h1" "$(ifn "${c}u1")" $UL_1/24 1700 && addr_up "$s-h2" "$(ifn "${c}u2")" $UL_2/24 1700 || return 1
+  (umask 077 && wg genkey >"$WORK/wg1.key" && wg genkey >"$WORK/wg2.key") ||
+    { FAIL_WHY="wg genkey failed"; log "ERROR: $FAIL_WHY"; return 1; }
+  k1="$(wg pubkey <"$WORK/wg1.key")" && k2="$(wg pubkey <"$WORK/wg2.key")" || return 1
+  for i in 1 2; do
+    h="$s-h$i"
+    if [ "$i" = 1 ]; then here=$UL_1; remote=$UL_2; p="$k2"; else here=$UL_2; remote=$UL_1; p="$k1"; fi
+    # (wireguard-go runs on Linux only when told that it is wanted there.)
+    WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 ip netns exec "$(ns "$h")" \
+      wireguard-go -f "$(ifn "${c}w$i")" >"$WORK/wireguard-go-$h.log" 2>&1 &
+    B_PIDS+=($!)
+    S_PIDS[$s]="${S_PIDS[$s]:-}${S_PIDS[$s]:+ }$!"
+    local _
+    for _ in $(seq 50); do
+      ip -n "$(ns "$h")" link show "$(ifn "${c}w$i")" >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+    try ip netns exec "$(ns "$h")" wg set "$(ifn "${c}w$i")" private-key "$WORK/wg$i.key" listen-port 51820 \
+      peer "$p" endpoint "$remote:51820" allowed-ips 10.213.0.0/24 || return 1
+    addr_up "$h" "$(ifn "${c}w$i")" "10.213.0.$i/24" 1620 || return 1
+    try ip -n "$(ns "$h")" link add "$(ifn "${c}x$i")" type vxlan id 1 remote "10.213.0.$((3 - i))" \
+      local "10.213.0.$i" dstport 4789 dev "$(ifn "${c}w$i")" || return 1
+    try ip -n "$(ns "$h")" link add "$(ifn "${c}br$i")" type bridge || return 1
+    veth "$s-$([ "$i" = 1 ] && echo a || echo b)" "$(ifn "${c}v$i")" "$h" "$(ifn "${c}p$i")" || return 1
+    local q
+    for q in "${c}x$i" "${c}p$i"; do
+      try ip -n "$(ns "$h")" link set "$(ifn "$q")" master "$(ifn "${c}br$i")" || return 1
+      try ip -n "$(ns "$h")" link set "$(ifn "$q")" up || return 1
+    done
+    try ip -n "$(ns "$h")" link set "$(ifn "${c}br$i")" up || return 1
+  done
+  addr_up $s-a "$(ifn ${c}v1)" $VM_A/24 1500 && addr_up $s-b "$(ifn ${c}v2)" $VM_B/24 1500
 }
 
 # tinc_host SETUP CODE I: tinc 1.0 configuration of host I in $WORK/tinc-SETUP-hI:

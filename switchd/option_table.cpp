@@ -279,10 +279,11 @@ void add_mac_table_rows(std::vector<option_row>& t) {
                      "a number of threads from 0 (one per core, at most 4) to " +
                          std::to_string(max_workers),
                      "data-path threads: with N above 1, N worker threads read the tap ports "
-                     "(each port on one of them) and forward what they read, so the switch "
-                     "uses several cores; other ports stay on the main thread. 1 (the "
-                     "default) switches everything on one thread; 0 picks one per core, at "
-                     "most 4"));
+                     "and forward what they read, so the switch uses several cores; a TAP "
+                     "vswitchd creates gets a queue per worker (a multi-queue TAP: the "
+                     "kernel spreads flows over the queues), other ports stay on the main "
+                     "thread. 1 (the default) switches everything on one thread; 0 picks one "
+                     "per core, at most 4"));
 }
 
 /// Running as a service: logging, pid file, user, control socket, metrics.
