@@ -84,12 +84,9 @@ std::unique_ptr<tap_port> tap_port::open(boost::asio::io_context& io, l2::port_i
     ifr.ifr_flags = with;
     return ::ioctl(f, TUNSETIFF, &ifr) < 0 ? errno : 0;
   };
-  int err = attach(fd.get(), flags);
-  if (err == EINVAL && before == netdev::interface_type::tap) {
-    // A persistent multi-queue TAP (ip tuntap add NAME mode tap multi_queue).
-    flags |= IFF_MULTI_QUEUE;
-    err = attach(fd.get(), flags);
-  }
+  // (Not an existing multi-queue TAP: the kernel lets anyone add queues to one
+  // that another process holds, and would then spread its guest's flows.)
+  const int err = attach(fd.get(), flags);
   if ((flags & IFF_MULTI_QUEUE) == 0) queues = 1;
   if (err != 0) {
     if (err == EBUSY) {

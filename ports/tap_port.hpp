@@ -38,9 +38,9 @@ class tap_port final : public port {
   /// another process, sets *busy = open_failure::busy and returns nullptr
   /// instead of throwing.
   /// With `queues` above 1, a TAP it creates is a multi-queue TAP
-  /// (IFF_MULTI_QUEUE) with that many queues, one per worker thread; a
-  /// TAP it attaches keeps its kind (single-queue, or multi-queue with
-  /// `queues` queues).
+  /// (IFF_MULTI_QUEUE) with that many queues, one per worker thread; a TAP
+  /// it attaches is single-queue (a persistent multi-queue TAP is refused,
+  /// as before: another process may hold some of its queues).
   static std::unique_ptr<tap_port> open(boost::asio::io_context& io, l2::port_id id,
                                         const std::string& name, open_failure* busy = nullptr,
                                         std::size_t queues = 1);

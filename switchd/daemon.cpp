@@ -126,8 +126,7 @@ void daemon::schedule_watch() {
   watch_timer_.expires_after(std::chrono::seconds(1));
   watch_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
-    const auto paused = datapath_.pause();
-    peers_.tick();
+    peers_.tick();  // (what changes ports pauses the workers itself: registry, add_port)
     registry_.reattach_gone();
     schedule_watch();
   });

@@ -58,6 +58,8 @@ void datapath::set_workers(unsigned count, std::chrono::microseconds busy_poll) 
 datapath::pause_guard datapath::pause() const {
   if (workers_.empty()) return pause_guard();
   if (pause_depth_++ == 0) {
+    // Asked first: a worker between two rounds waits instead of taking its gate again.
+    pause_request_.store(true, std::memory_order_release);
     for (const auto& w : workers_) w->thread->gate().lock();
   }
   return pause_guard(this);
@@ -66,6 +68,8 @@ datapath::pause_guard datapath::pause() const {
 void datapath::resume() const {
   if (--pause_depth_ == 0) {
     for (const auto& w : workers_) w->thread->gate().unlock();
+    pause_request_.store(false, std::memory_order_release);
+    pause_request_.notify_all();
   }
 }
 
@@ -152,7 +156,7 @@ void datapath::start() {
             current_ = w;
             ports::this_worker = static_cast<int>(i);
           },
-          [this, w] { round_end(*w); }, busy_poll_);
+          [this, w] { round_end(*w); }, busy_poll_, &pause_request_);
       workers_.push_back(std::move(slot));
     }
     wait_for_handoffs();
@@ -185,6 +189,8 @@ bool datapath::hand_off(worker_slot& w, handoff_meta meta, const l2::packet& pac
   meta.offload = packet.offload;
   if (!w.ring.push(meta, packet.frame)) return false;
   w.pushed = true;
+  // Half full within one round (super-frames toward an uplink): wake the main thread now.
+  if (w.ring.used() > w.ring.capacity() / 2) round_end(w);
   return true;
 }
 
@@ -264,8 +270,8 @@ void datapath::observe(l2::port_id port, const l2::packet& packet) {
 }
 
 void datapath::on_frame(ports::port& from, const l2::packet& arrived) {
-  frames_seen_.fetch_add(1, std::memory_order_relaxed);
   worker_slot* const here = current_;
+  if (here == nullptr) frames_seen_.fetch_add(1, std::memory_order_relaxed);
   if (here != nullptr && observed_.any()) [[unlikely]] {
     // Captures run on the io_context thread: so does every frame while one does.
     handoff_meta m;

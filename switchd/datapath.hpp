@@ -124,7 +124,8 @@ class datapath final : public ports::port_listener {
   const l2::forwarder& forwarder() const { return forwarder_; }
   l2::forwarder& forwarder() { return forwarder_; }
 
-  /// Frames the ports have handed over since start (all of them, dropped or not).
+  /// Frames the main thread's ports have handed over since start (dropped or
+  /// not; not the workers': --busy-poll's main loop goes by it).
   std::uint64_t frames_seen() const { return frames_seen_.load(std::memory_order_relaxed); }
 
   /// The time as the MAC table sees it.
@@ -207,6 +208,7 @@ class datapath final : public ports::port_listener {
   std::optional<boost::asio::posix::stream_descriptor> handoff_wait_;
   std::atomic<bool> handoff_pending_{false};
   mutable unsigned pause_depth_ = 0;
+  mutable std::atomic<bool> pause_request_{false};  ///< the control side wants the workers still
   bool draining_ = false;  ///< drain_handoffs() is running
 };
 

@@ -84,6 +84,13 @@ class handoff_ring {
     return n;
   }
 
+  /// (Producer) Bytes in use now (records and padding); the consumer may free more meanwhile.
+  std::size_t used() const {
+    return static_cast<std::size_t>(head_.load(std::memory_order_relaxed) -
+                                    tail_.load(std::memory_order_acquire));
+  }
+  std::size_t capacity() const { return buffer_.size(); }
+
   /// (Consumer) Whether nothing is waiting.
   bool empty() const {
     return head_.load(std::memory_order_acquire) == tail_.load(std::memory_order_relaxed);

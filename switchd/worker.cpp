@@ -13,11 +13,13 @@
 namespace switchd {
 
 worker::worker(unsigned index, std::function<void()> on_thread_start,
-               std::function<void()> round_end, std::chrono::microseconds busy_poll)
+               std::function<void()> round_end, std::chrono::microseconds busy_poll,
+               const std::atomic<bool>* pause_request)
     : index_(index),
       on_thread_start_(std::move(on_thread_start)),
       round_end_(std::move(round_end)),
       busy_poll_(busy_poll),
+      pause_request_(pause_request),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (!epoll_ || !wake_) {
@@ -108,6 +110,9 @@ void worker::run() {
                          std::chrono::steady_clock::now() - last_frame < busy_poll_;
     const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()),
                                polling ? 0 : -1);
+    if (pause_request_ != nullptr) {
+      while (pause_request_->load(std::memory_order_acquire)) pause_request_->wait(true);
+    }
     const std::lock_guard<std::mutex> lock(gate_);
     if (stopping_) return;
     if (changed_) {  // a port may have gone while we waited for the gate

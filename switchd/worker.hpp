@@ -40,8 +40,10 @@ class worker {
   /// `index` names the thread (vswitchd-w<index>). `round_end` runs on the
   /// worker after every round in which it read frames. With `busy_poll`
   /// above zero the worker polls without sleeping that long after a frame.
+  /// While `*pause_request` is true the worker does not take its gate
+  /// again (the control side is taking every gate, one after the other).
   worker(unsigned index, std::function<void()> on_thread_start, std::function<void()> round_end,
-         std::chrono::microseconds busy_poll);
+         std::chrono::microseconds busy_poll, const std::atomic<bool>* pause_request = nullptr);
   ~worker();
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
@@ -78,6 +80,7 @@ class worker {
   std::function<void()> on_thread_start_;
   std::function<void()> round_end_;
   std::chrono::microseconds busy_poll_;
+  const std::atomic<bool>* pause_request_;
   ports::unique_fd epoll_;
   ports::unique_fd wake_;  ///< eventfd: stop() rings it
   std::mutex gate_;
