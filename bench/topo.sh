@@ -99,14 +99,17 @@ underlay() {
   addr_up "$s-h1" "$(ifn "${c}u1")" $UL_1/24 1600 && addr_up "$s-h2" "$(ifn "${c}u2")" $UL_2/24 1600
 }
 
-# kernel_host SETUP CODE I VMROLE VMADDR: on host I, bridge + vxlan (VNI 1, port
-# 4789, remote the other host) + a veth to the VM.
+# kernel_host SETUP CODE I VMROLE VMADDR [HERE REMOTE DEV]: on host I, bridge +
+# vxlan (VNI 1, port 4789, remote the other host; or from HERE to REMOTE over
+# DEV) + a veth to the VM.
 kernel_host() {
-  local s="$1" c="$2" i="$3" vm="$4" addr="$5" h here remote
+  local s="$1" c="$2" i="$3" vm="$4" addr="$5" h here remote dev
   h="$s-h$i"
   if [ "$i" = 1 ]; then here=$UL_1; remote=$UL_2; else here=$UL_2; remote=$UL_1; fi
+  dev="$(ifn "${c}u$i")"
+  if [ "$#" -ge 8 ]; then here="$6"; remote="$7"; dev="$8"; fi
   try ip -n "$(ns "$h")" link add "$(ifn "${c}x$i")" type vxlan id 1 remote "$remote" \
-    local "$here" dstport 4789 dev "$(ifn "${c}u$i")" || return 1
+    local "$here" dstport 4789 dev "$dev" || return 1
   try ip -n "$(ns "$h")" link add "$(ifn "${c}br$i")" type bridge || return 1
   veth "$vm" "$(ifn "${c}v$i")" "$h" "$(ifn "${c}p$i")" || return 1
   local p
@@ -193,7 +196,7 @@ setup_encvv() {
 # VXLAN over userspace WireGuard, the second encrypted anchor. The measured
 # CPU is both wireguard-go processes.
 setup_encwg() {
-  local s=encwg c=g i h here remote p k1 k2
+  local s=encwg c=g i h here remote p k1 k2 vm addr
   command -v wireguard-go >/dev/null && command -v wg >/dev/null ||
     { FAIL_WHY="wireguard-go or wg is not installed (apt-get install wireguard-go wireguard-tools)"; log "ERROR: $FAIL_WHY"; return 1; }
   make_ns "$s-h1" && make_ns "$s-h2" && vms "$s" || return 1
@@ -218,18 +221,9 @@ setup_encwg() {
     try ip netns exec "$(ns "$h")" wg set "$(ifn "${c}w$i")" private-key "$WORK/wg$i.key" listen-port 51820 \
       peer "$p" endpoint "$remote:51820" allowed-ips 10.213.0.0/24 || return 1
     addr_up "$h" "$(ifn "${c}w$i")" "10.213.0.$i/24" 1620 || return 1
-    try ip -n "$(ns "$h")" link add "$(ifn "${c}x$i")" type vxlan id 1 remote "10.213.0.$((3 - i))" \
-      local "10.213.0.$i" dstport 4789 dev "$(ifn "${c}w$i")" || return 1
-    try ip -n "$(ns "$h")" link add "$(ifn "${c}br$i")" type bridge || return 1
-    veth "$s-$([ "$i" = 1 ] && echo a || echo b)" "$(ifn "${c}v$i")" "$h" "$(ifn "${c}p$i")" || return 1
-    local q
-    for q in "${c}x$i" "${c}p$i"; do
-      try ip -n "$(ns "$h")" link set "$(ifn "$q")" master "$(ifn "${c}br$i")" || return 1
-      try ip -n "$(ns "$h")" link set "$(ifn "$q")" up || return 1
-    done
-    try ip -n "$(ns "$h")" link set "$(ifn "${c}br$i")" up || return 1
+    if [ "$i" = 1 ]; then vm=$s-a; addr=$VM_A; else vm=$s-b; addr=$VM_B; fi
+    kernel_host $s $c "$i" "$vm" "$addr" "10.213.0.$i" "10.213.0.$((3 - i))" "$(ifn "${c}w$i")" || return 1
   done
-  addr_up $s-a "$(ifn ${c}v1)" $VM_A/24 1500 && addr_up $s-b "$(ifn ${c}v2)" $VM_B/24 1500
 }
 
 # tinc_host SETUP CODE I: tinc 1.0 configuration of host I in $WORK/tinc-SETUP-hI:
