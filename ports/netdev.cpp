@@ -73,6 +73,12 @@ interface_type type_of(const std::string& name) {
   return (flags & IFF_TAP) != 0 ? interface_type::tap : interface_type::tun;
 }
 
+bool is_multi_queue_tap(const std::string& name) {
+  std::ifstream in("/sys/class/net/" + name + "/tun_flags");
+  unsigned long flags = 0;
+  return (in >> std::hex >> flags) && (flags & IFF_MULTI_QUEUE) != 0;
+}
+
 std::optional<bool> is_up(const std::string& name) {
   unique_fd sock = control_socket();
   if (!sock) return std::nullopt;

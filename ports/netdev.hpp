@@ -42,6 +42,8 @@ unsigned index_of(const std::string& name);
 
 /// Whether `name` is missing, a TAP, a TUN or another kind of interface.
 interface_type type_of(const std::string& name);
+/// Whether `name` is a multi-queue TAP or TUN (IFF_MULTI_QUEUE in its tun_flags).
+bool is_multi_queue_tap(const std::string& name);
 
 /// Whether `name` is administratively up, or nullopt if it cannot be read.
 std::optional<bool> is_up(const std::string& name);

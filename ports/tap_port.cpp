@@ -75,7 +75,7 @@ std::unique_ptr<tap_port> tap_port::open(boost::asio::io_context& io, l2::port_i
                      "); run vswitchd as root");
   }
 
-  // A TAP it creates has a queue per worker; one it attaches keeps its kind.
+  // A TAP it creates has a queue per worker; one it attaches is single-queue.
   short flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
   if (queues > 1 && before == netdev::interface_type::missing) flags |= IFF_MULTI_QUEUE;
   const auto attach = [&](int f, short with) {
@@ -84,9 +84,11 @@ std::unique_ptr<tap_port> tap_port::open(boost::asio::io_context& io, l2::port_i
     ifr.ifr_flags = with;
     return ::ioctl(f, TUNSETIFF, &ifr) < 0 ? errno : 0;
   };
-  // (Not an existing multi-queue TAP: the kernel lets anyone add queues to one
-  // that another process holds, and would then spread its guest's flows.)
-  const int err = attach(fd.get(), flags);
+  // An existing multi-queue TAP is taken as held: the kernel lets anyone add
+  // queues to one that another process holds (QEMU with queues=N, another
+  // vswitchd with --workers), without EBUSY, and would then spread its flows.
+  const bool multi_queue = before == netdev::interface_type::tap && netdev::is_multi_queue_tap(name);
+  const int err = multi_queue ? EBUSY : attach(fd.get(), flags);
   if ((flags & IFF_MULTI_QUEUE) == 0) queues = 1;
   if (err != 0) {
     if (err == EBUSY) {
@@ -94,8 +96,11 @@ std::unique_ptr<tap_port> tap_port::open(boost::asio::io_context& io, l2::port_i
         *busy = open_failure::busy;
         return nullptr;
       }
-      throw port_error(name + ": the TAP is held by another process (a QEMU guest?); attach its "
-                       "kernel side instead with --port dev:" + name);
+      throw port_error(name + ": the TAP is held by another process (a QEMU guest?" +
+                       std::string(multi_queue ? " it is a multi-queue TAP, which vswitchd attaches "
+                                                 "by its kernel side only"
+                                               : "") +
+                       "); attach its kernel side instead with --port dev:" + name);
     }
     if (err == EPERM || err == EACCES) {
       throw port_error(name + ": no permission to attach (" + errno_text(err) +
