@@ -28,6 +28,11 @@ namespace {
 
 std::string errno_text(int err) { return std::strerror(err); }
 
+/// A read buffer: virtio-net header + the largest frame + 1 (to see an oversized one).
+std::vector<std::byte> frame_buffer() {
+  return std::vector<std::byte>(l2::vnet_header_size + l2::max_frame_size + 1);
+}
+
 /// Queue length for TAPs the daemon creates: room for bursts toward the switch.
 constexpr int created_tap_queue_length = 10000;
 
@@ -142,8 +147,7 @@ std::unique_ptr<tap_port> tap_port::open(boost::asio::io_context& io, l2::port_i
   }
   auto tap = std::unique_ptr<tap_port>(new tap_port(io, id, name, std::move(fd), created));
   tap->offloads_ = offloads;
-  tap->more_queues_ = std::move(more);
-  tap->more_buffers_.resize(tap->more_queues_.size(), std::vector<std::byte>(tap->buffer_.size()));
+  for (unique_fd& queue : more) tap->queues_.push_back({std::move(queue), frame_buffer()});
   tap->brought_up_ = netdev::bring_up(name) && !created;
   return tap;
 }
@@ -152,8 +156,9 @@ tap_port::tap_port(boost::asio::io_context& io, l2::port_id id, const std::strin
                    unique_fd fd, bool created)
     : port(id, name, port_kind::tap),
       reader_(io, std::move(fd)),
-      buffer_(l2::vnet_header_size + l2::max_frame_size + 1),
-      created_(created) {}
+      created_(created) {
+  queues_.push_back({unique_fd(), frame_buffer()});
+}
 
 tap_port::~tap_port() {
   stop();
@@ -165,7 +170,7 @@ tap_port::~tap_port() {
 
 void tap_port::start(port_listener& listener) {
   listener_ = &listener;
-  reader_.start([this] { return read_one(reader_.fd(), buffer_); });
+  reader_.start([this] { return read_one(reader_.fd(), queues_[0].buffer); });
 }
 
 void tap_port::start_on_worker(port_listener& listener) {
@@ -174,8 +179,7 @@ void tap_port::start_on_worker(port_listener& listener) {
 }
 
 port::worker_step tap_port::worker_read(std::size_t queue) {
-  switch (queue == 0 ? read_one(reader_.fd(), buffer_)
-                     : read_one(more_queues_[queue - 1].get(), more_buffers_[queue - 1])) {
+  switch (read_one(worker_fd(queue), queues_[queue].buffer)) {
     case read_loop::step::again:
       return worker_step::again;
     case read_loop::step::would_block:
@@ -188,7 +192,7 @@ port::worker_step tap_port::worker_read(std::size_t queue) {
 
 int tap_port::worker_fd(std::size_t queue) const {
   if (queue == 0) return reader_.fd();
-  return queue <= more_queues_.size() ? more_queues_[queue - 1].get() : -1;
+  return queue < queues_.size() ? queues_[queue].fd.get() : -1;
 }
 
 read_loop::step tap_port::read_one(int fd, std::vector<std::byte>& buffer) {
@@ -221,8 +225,8 @@ void tap_port::send(const l2::packet& packet) {
   const iovec iov[2] = {{header.data(), header.size()},
                         {const_cast<std::byte*>(packet.frame.data()), packet.frame.size()}};
   // On the queue the sending worker reads: the kernel steers the flow's answers to it.
-  const int fd = this_worker >= 0 && !more_queues_.empty()
-                     ? worker_fd(static_cast<std::size_t>(this_worker) % worker_queues())
+  const int fd = this_worker >= 0 && queues_.size() > 1
+                     ? worker_fd(static_cast<std::size_t>(this_worker) % queues_.size())
                      : reader_.fd();
   if (::writev(fd, iov, 2) >= 0) {
     count_tx(packet.frame.size());
@@ -233,7 +237,7 @@ void tap_port::send(const l2::packet& packet) {
 
 void tap_port::stop() {
   reader_.close();
-  more_queues_.clear();  // (closes them)
+  for (queue& q : queues_) q.fd = unique_fd();  // (closes them)
 }
 
 std::optional<unsigned> tap_port::interface_mtu() const {
@@ -245,7 +249,7 @@ std::optional<unsigned> tap_port::interface_mtu() const {
 
 std::string tap_port::describe() const {
   std::string text = "tap " + name() + (created_ ? " (file side, created" : " (file side, attached");
-  if (!more_queues_.empty()) text += ", " + std::to_string(worker_queues()) + " queues";
+  if (queues_.size() > 1) text += ", " + std::to_string(queues_.size()) + " queues";
   if ((offloads_ & TUN_F_TSO4) != 0) {
     text += (offloads_ & TUN_F_USO4) != 0 ? ", offloads: csum tso uso" : ", offloads: csum tso";
   } else {

@@ -53,11 +53,10 @@ class tap_port final : public port {
   /// One writev per frame on the file: any thread may send.
   bool thread_safe_send() const override { return true; }
   void start_on_worker(port_listener& listener) override;
-  std::size_t worker_queues() const override { return 1 + more_queues_.size(); }
+  /// Queues (1 unless it is a multi-queue TAP).
+  std::size_t worker_queues() const override { return queues_.size(); }
   int worker_fd(std::size_t queue) const override;
   worker_step worker_read(std::size_t queue) override;
-  /// Queues (1 unless it is a multi-queue TAP).
-  std::size_t queues() const { return worker_queues(); }
   bool carries_offload() const override { return true; }
   void stop() override;
   bool detached() const override { return gone_; }
@@ -74,10 +73,16 @@ class tap_port final : public port {
   /// Reads one frame from `fd` into `buffer`.
   read_loop::step read_one(int fd, std::vector<std::byte>& buffer);
 
+  /// One queue of the TAP: its file and its read buffer (virtio-net header +
+  /// one frame, preallocated). Queue 0's file is held by reader_ (the Asio
+  /// read loop of the single-thread path), so its `fd` stays empty.
+  struct queue {
+    unique_fd fd;
+    std::vector<std::byte> buffer;
+  };
+
   read_loop reader_;
-  std::vector<std::byte> buffer_;  ///< virtio-net header + one frame; preallocated
-  std::vector<unique_fd> more_queues_;  ///< a multi-queue TAP's queues after the first (reader_'s)
-  std::vector<std::vector<std::byte>> more_buffers_;  ///< their read buffers
+  std::vector<queue> queues_;      ///< one per queue; a single-queue TAP has one
   unsigned offloads_ = 0;          ///< TUN_F_* flags the kernel accepted
   bool created_ = false;           ///< the daemon made this TAP
   bool brought_up_ = false;        ///< the daemon set IFF_UP on an attached TAP

@@ -124,7 +124,7 @@ void datapath::start_port(ports::port& p) {
   // The worker with the fewest queues reads it.
   std::size_t best = 0;
   for (std::size_t i = 1; i < workers_.size(); ++i) {
-    if (workers_[i]->thread->port_count() < workers_[best]->thread->port_count()) best = i;
+    if (workers_[i]->thread->queue_count() < workers_[best]->thread->queue_count()) best = i;
   }
   workers_[best]->thread->add(p);
 }

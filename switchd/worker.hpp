@@ -58,7 +58,7 @@ class worker {
   /// (Paused, or before start) Stops polling every queue of `p` it polls.
   void remove(ports::port& p);
   /// Queues (of ports) this worker polls.
-  std::size_t port_count() const { return ports_.size(); }
+  std::size_t queue_count() const { return ports_.size(); }
 
   /// Held by the worker while it works; the control side takes it to pause it.
   std::mutex& gate() { return gate_; }
