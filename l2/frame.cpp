@@ -5,6 +5,7 @@
 #include "l2/frame.hpp"
 
 #include "l2/byte_order.hpp"
+#include "l2/ip_fields.hpp"
 
 namespace l2 {
 namespace {
@@ -104,6 +105,55 @@ frame_header frame_view::header() const {
 
 std::span<const std::byte> frame_view::payload() const {
   return bytes_.subspan(tagged() ? ethernet_header_size + vlan_tag_size : ethernet_header_size);
+}
+
+namespace {
+
+/// XOR of `size` bytes at `a` and at `b`, folded 4 bytes at a time: the same
+/// with a and b swapped, so both directions of a flow hash alike.
+std::uint32_t fold_pair(std::span<const std::byte> bytes, std::size_t a, std::size_t b,
+                        std::size_t size) {
+  std::uint32_t value = 0;
+  for (std::size_t i = 0; i < size; ++i) {
+    const auto x = std::to_integer<std::uint32_t>(bytes[a + i] ^ bytes[b + i]);
+    value ^= x << (8 * (i % 4));
+  }
+  return value;
+}
+
+}  // namespace
+
+std::uint32_t flow_hash(const frame_view& frame) {
+  namespace ip = ip_fields;
+  const std::span<const std::byte> l3 = frame.payload();
+  std::uint32_t key = 0;
+  std::uint8_t protocol = 0;
+  std::size_t l4 = 0;  // offset of the ports in l3, 0: none
+  if (frame.ethertype() == ip::ethertype_ipv4 && l3.size() >= ip::ipv4_min_header_size &&
+      (byte_order::load8(l3, 0) >> 4) == 4) {
+    key = fold_pair(l3, ip::ipv4_source_offset, ip::ipv4_source_offset + ip::ipv4_address_size,
+                    ip::ipv4_address_size);
+    protocol = byte_order::load8(l3, ip::ipv4_protocol_offset);
+    // Every fragment of a datagram hashes alike: by addresses only.
+    const bool fragment = (byte_order::load16(l3, ip::ipv4_fragment_offset) &
+                           (ip::ipv4_more_fragments | ip::ipv4_fragment_offset_mask)) != 0;
+    if (!fragment) l4 = std::size_t{byte_order::load8(l3, 0) & 0x0fu} * 4;
+  } else if (frame.ethertype() == ip::ethertype_ipv6 && l3.size() >= ip::ipv6_header_size) {
+    key = fold_pair(l3, ip::ipv6_source_offset, ip::ipv6_source_offset + ip::ipv6_address_size,
+                    ip::ipv6_address_size);
+    protocol = byte_order::load8(l3, ip::ipv6_next_header_offset);
+    l4 = ip::ipv6_header_size;
+  } else {
+    const std::span<const std::byte> bytes = frame.bytes();
+    key = fold_pair(bytes, ethernet_destination_offset, ethernet_source_offset, mac_address::size);
+  }
+  if ((protocol == ip::protocol_tcp || protocol == ip::protocol_udp) && l4 != 0 &&
+      l3.size() >= l4 + 4) {
+    key ^= std::uint32_t{protocol} << 24;
+    key ^= byte_order::load16(l3, l4) ^ byte_order::load16(l3, l4 + 2);
+  }
+  const std::uint32_t mixed = key * 0x9e3779b1u;  // Fibonacci hashing: good high bits,
+  return mixed ^ (mixed >> 16);                   // folded into the low ones for a modulo
 }
 
 }  // namespace l2

@@ -88,6 +88,12 @@ class frame_view {
   std::span<const std::byte> bytes_;
 };
 
+/// A hash of the frame's flow, the same in both directions: the IP addresses
+/// and (TCP and UDP, unfragmented) ports for IPv4 and IPv6,
+/// else the two MAC addresses. For picking one of several queues per flow,
+/// so that a flow's frames keep their order; not for security.
+std::uint32_t flow_hash(const frame_view& frame);
+
 struct frame_parse_result {
   std::optional<frame_view> frame;      ///< set when the bytes are a frame
   drop_reason reason = drop_reason::runt;  ///< why not, when `frame` is empty

@@ -224,10 +224,19 @@ void tap_port::send(const l2::packet& packet) {
   emit_vnet_header_for(packet, header);
   const iovec iov[2] = {{header.data(), header.size()},
                         {const_cast<std::byte*>(packet.frame.data()), packet.frame.size()}};
-  // On the queue the sending worker reads: the kernel steers the flow's answers to it.
-  const int fd = this_worker >= 0 && queues_.size() > 1
-                     ? worker_fd(static_cast<std::size_t>(this_worker) % queues_.size())
-                     : reader_.fd();
+  // On a worker: on the queue it reads, as the kernel steers a flow's answers
+  // to the queue it was last written from. On the main thread (frames from
+  // uplinks and dev: ports): on a queue by flow, to spread flows over workers.
+  int fd = reader_.fd();
+  if (queues_.size() > 1) {
+    std::size_t q = 0;
+    if (this_worker >= 0) {
+      q = static_cast<std::size_t>(this_worker);
+    } else if (const auto frame = l2::frame_view::parse(packet.frame)) {
+      q = l2::flow_hash(*frame.frame);
+    }
+    fd = worker_fd(q % queues_.size());
+  }
   if (::writev(fd, iov, 2) >= 0) {
     count_tx(packet.frame.size());
   } else {

@@ -276,4 +276,89 @@ TEST(frame_round_trip, fixed_headers) {
   }
 }
 
+// flow_hash: a frame's flow picks one of several queues (a multi-queue TAP's).
+
+/// A TCP or UDP frame between two hosts: IPv4 addresses 10.0.0.a and
+/// 10.0.0.b (IPv6 fd00::a and fd00::b), ports pa and pb, `fragment` the
+/// IPv4 flags and offset field.
+byte_vector ip_frame(bool v6, int protocol, int a, int b, int pa, int pb, int fragment = 0,
+                     std::string_view from = "02:00:00:00:00:01", std::string_view to = "02:00:00:00:00:02") {
+  l2::frame_header header{mac(to), mac(from), std::nullopt,
+                          static_cast<std::uint16_t>(v6 ? 0x86dd : 0x0800)};
+  const std::size_t l3_size = v6 ? 40 : 20;
+  byte_vector frame = l2_test::make_frame(header, l3_size + 20);
+  const auto put = [&](std::size_t at, int value) { frame[14 + at] = static_cast<std::byte>(value); };
+  if (v6) {
+    put(0, 0x60);
+    put(6, protocol);
+    for (int i = 8; i < 40; ++i) put(static_cast<std::size_t>(i), 0);
+    put(8, 0xfd), put(23, a), put(24, 0xfd), put(39, b);
+  } else {
+    put(0, 0x45);
+    put(6, fragment >> 8), put(7, fragment & 0xff);
+    put(9, protocol);
+    put(12, 10), put(13, 0), put(14, 0), put(15, a);
+    put(16, 10), put(17, 0), put(18, 0), put(19, b);
+  }
+  put(l3_size, pa >> 8), put(l3_size + 1, pa & 0xff);
+  put(l3_size + 2, pb >> 8), put(l3_size + 3, pb & 0xff);
+  return frame;
+}
+
+std::uint32_t hash_of(const byte_vector& frame) {
+  const l2::frame_parse_result parsed = frame_view::parse(frame);
+  EXPECT_TRUE(parsed);
+  return parsed ? l2::flow_hash(*parsed.frame) : 0;
+}
+
+TEST(flow_hash, is_the_same_in_both_directions) {
+  for (const bool v6 : {false, true}) {
+    for (const int protocol : {6, 17}) {
+      EXPECT_EQ(hash_of(ip_frame(v6, protocol, 1, 2, 40000, 5201)),
+                hash_of(ip_frame(v6, protocol, 2, 1, 5201, 40000, 0, "02:00:00:00:00:02",
+                                 "02:00:00:00:00:01")))
+          << (v6 ? "IPv6 " : "IPv4 ") << protocol;
+    }
+  }
+  const l2::frame_header arp{mac("02:00:00:00:00:02"), mac("02:00:00:00:00:01"), std::nullopt, 0x0806};
+  const l2::frame_header reply{mac("02:00:00:00:00:01"), mac("02:00:00:00:00:02"), std::nullopt, 0x0806};
+  EXPECT_EQ(hash_of(l2_test::make_frame(arp)), hash_of(l2_test::make_frame(reply)));
+}
+
+TEST(flow_hash, spreads_the_flows_of_one_pair_of_hosts_over_queues) {
+  for (const bool v6 : {false, true}) {
+    for (const std::size_t queues : {2u, 4u}) {
+      std::vector<int> per_queue(queues, 0);
+      for (int port = 40000; port < 40064; ++port) {
+        ++per_queue[hash_of(ip_frame(v6, 6, 1, 2, port, 5201)) % queues];
+      }
+      for (std::size_t q = 0; q < queues; ++q) {
+        EXPECT_GE(per_queue[q], 64 / static_cast<int>(queues) / 2)
+            << (v6 ? "IPv6, " : "IPv4, ") << queues << " queues: queue " << q;
+      }
+    }
+  }
+}
+
+TEST(flow_hash, keeps_the_fragments_of_a_datagram_together) {
+  // First fragment (more fragments, offset 0) and a later one (offset 185,
+  // whose "ports" are payload bytes): the same flow.
+  EXPECT_EQ(hash_of(ip_frame(false, 17, 1, 2, 4789, 4789, 0x2000)),
+            hash_of(ip_frame(false, 17, 1, 2, 0x1234, 0x5678, 185)));
+}
+
+TEST(flow_hash, reads_no_further_than_a_short_frame) {
+  // IPv4 ethertype with a 3-byte payload: not an IP header, hashed by MACs.
+  const l2::frame_header header{mac("02:00:00:00:00:02"), mac("02:00:00:00:00:01"), std::nullopt, 0x0800};
+  const byte_vector frame = l2_test::make_frame(header, 3);
+  const l2::frame_header arp{mac("02:00:00:00:00:02"), mac("02:00:00:00:00:01"), std::nullopt, 0x0806};
+  EXPECT_EQ(hash_of(frame), hash_of(l2_test::make_frame(arp)));
+  // A full IPv4 header whose TCP ports are cut off: addresses only.
+  byte_vector cut = ip_frame(false, 6, 1, 2, 40000, 5201);
+  cut.resize(14 + 20 + 2);
+  byte_vector other = ip_frame(false, 6, 1, 2, 40001, 5202);
+  other.resize(14 + 20 + 2);
+  EXPECT_EQ(hash_of(cut), hash_of(other));
+}
+
 }  // namespace
