@@ -213,6 +213,24 @@ std::string format_show(const json& r) {
   out += "\n";
   out += port_table.empty() ? "no ports\n" : port_table.render();
   if (!peer_table.empty()) out += "\n" + peer_table.render();
+  // Worker threads (--workers above 1): what each reads and has done.
+  table worker_table({">WORKER", "READS", ">FRAMES", ">FRAMES/WAKE", ">TO-MAIN", ">RING-FULL"});
+  for (const auto& w : array(r, "workers")) {
+    std::string reads;
+    for (const auto& q : array(w, "queues")) {
+      if (!reads.empty()) reads += ' ';
+      reads += text(q, "port");
+      reads += "/q";
+      reads += text(q, "queue");
+    }
+    const std::uint64_t rounds = count(w, "busy_rounds");
+    char per_wake[32];
+    std::snprintf(per_wake, sizeof per_wake, "%.1f",
+                  rounds == 0 ? 0.0 : static_cast<double>(count(w, "frames")) / static_cast<double>(rounds));
+    worker_table.add({text(w, "index"), reads.empty() ? "-" : reads, text(w, "frames"), per_wake,
+                      text(w, "handed_over"), text(w, "handoff_full")});
+  }
+  if (!worker_table.empty()) out += "\n" + worker_table.render();
   if (const json* waiting = field(r, "waiting"); waiting != nullptr && waiting->is_array() && !waiting->empty()) {
     out += "\nwaited for (the name is back as something vswitchd cannot attach; tried each second,\n"
            "vswitchctl port del NAME stops it):";

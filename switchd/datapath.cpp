@@ -73,6 +73,23 @@ void datapath::resume() const {
   }
 }
 
+std::vector<datapath::worker_stats> datapath::worker_statistics() const {
+  std::vector<worker_stats> out;
+  const pause_guard paused = pause();
+  for (const auto& w : workers_) {
+    worker_stats st;
+    st.index = w->thread->index();
+    w->thread->for_each_queue([&](const ports::port& p, std::size_t q) { st.queues.emplace_back(p.name(), q); });
+    std::sort(st.queues.begin(), st.queues.end());
+    st.frames = w->thread->frames();
+    st.busy_rounds = w->thread->busy_rounds();
+    st.handed_over = w->handed_over.load(std::memory_order_relaxed);
+    st.handoff_full = w->handoff_full.load(std::memory_order_relaxed);
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
 l2::port_id datapath::next_id() const {
   for (std::size_t i = 0; i < ports_.size(); ++i) {
     if (!ports_[i]) return static_cast<l2::port_id>(i);
@@ -187,7 +204,12 @@ void datapath::stop() {
 
 bool datapath::hand_off(worker_slot& w, handoff_meta meta, const l2::packet& packet) {
   meta.offload = packet.offload;
-  if (!w.ring.push(meta, packet.frame)) return false;
+  // (Only this worker writes its counters: a load and a store, no locked add.)
+  if (!w.ring.push(meta, packet.frame)) {
+    w.handoff_full.store(w.handoff_full.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return false;
+  }
+  w.handed_over.store(w.handed_over.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   w.pushed = true;
   // Half full within one round (super-frames toward an uplink): wake the main thread now.
   if (w.ring.used() > w.ring.capacity() / 2) round_end(w);

@@ -124,6 +124,19 @@ class datapath final : public ports::port_listener {
   const l2::forwarder& forwarder() const { return forwarder_; }
   l2::forwarder& forwarder() { return forwarder_; }
 
+  /// What one worker thread reads and has done (vswitchctl show, metrics).
+  struct worker_stats {
+    unsigned index = 0;
+    std::vector<std::pair<std::string, std::size_t>> queues;  ///< (port name, queue) it reads
+    std::uint64_t frames = 0;        ///< frames it read
+    std::uint64_t busy_rounds = 0;   ///< rounds (epoll wake-ups) in which it read frames
+    std::uint64_t handed_over = 0;   ///< frames it passed to the io_context thread
+    std::uint64_t handoff_full = 0;  ///< frames dropped because that ring was full
+  };
+  /// One entry per worker thread (none with one thread). io_context thread
+  /// only; pauses the workers for the list of queues.
+  std::vector<worker_stats> worker_statistics() const;
+
   /// Frames the main thread's ports have handed over since start (dropped or
   /// not; not the workers': --busy-poll's main loop goes by it).
   std::uint64_t frames_seen() const { return frames_seen_.load(std::memory_order_relaxed); }
@@ -157,6 +170,10 @@ class datapath final : public ports::port_listener {
     handoff_ring<handoff_meta> ring;
     scratch buffers;
     bool pushed = false;  ///< (worker) handed frames over in this round
+    /// Frames handed to the io_context thread, and dropped because the ring
+    /// was full (written by the worker only, read by status()).
+    std::atomic<std::uint64_t> handed_over{0};
+    std::atomic<std::uint64_t> handoff_full{0};
   };
   /// The worker slot of the calling thread, or null on the io_context thread.
   static thread_local worker_slot* current_;

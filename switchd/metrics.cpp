@@ -385,6 +385,38 @@ void render_uplink(std::string& out, const nlohmann::json& status) {
   }
 }
 
+/// Each worker thread's frames, wake-ups and handoffs (none with one thread).
+void render_workers(std::string& out, const nlohmann::json& status) {
+  const json* workers = member(status, "workers");
+  if (workers == nullptr || !workers->is_array()) return;
+  static constexpr per_port worker_metrics[] = {
+      {"vswitchd_worker_queues", "gauge", "Port queues the worker thread reads.", nullptr},
+      {"vswitchd_worker_frames_total", "counter", "Frames the worker thread read.", "frames"},
+      {"vswitchd_worker_busy_rounds_total", "counter",
+       "Wake-ups in which the worker thread read frames (frames per wake-up: the batch size).",
+       "busy_rounds"},
+      {"vswitchd_worker_handed_over_total", "counter",
+       "Frames the worker thread passed to the main thread (for uplinks, dev: ports, captures).",
+       "handed_over"},
+      {"vswitchd_worker_handoff_full_total", "counter",
+       "Frames dropped because the worker's ring to the main thread was full.", "handoff_full"},
+  };
+  for (const per_port& m : worker_metrics) {
+    family f(out, m.name, m.type, m.help);
+    for (const json& w : *workers) {
+      const json* index = member(w, "index");
+      if (index == nullptr || !index->is_number_unsigned()) continue;
+      const std::string labels = label("worker", std::to_string(index->get<std::uint64_t>()));
+      if (m.key != nullptr) {
+        f.add(labels, member(w, m.key));
+      } else if (const json* queues = member(w, "queues"); queues != nullptr && queues->is_array()) {
+        f.add(labels, json(queues->size()));
+      }
+    }
+    f.flush();
+  }
+}
+
 }  // namespace
 
 std::string render_prometheus(const nlohmann::json& status) {
@@ -395,6 +427,7 @@ std::string render_prometheus(const nlohmann::json& status) {
   render_mac_table(out, status);
   render_peers(out, ports);
   render_uplink(out, status);
+  render_workers(out, status);
   return out;
 }
 

@@ -111,8 +111,21 @@ nlohmann::json status_json(const datapath& dp, const status_context& context) {
         {"when_full", t.policy() == l2::full_policy::evict ? "evict" : "refuse"}}},
       {"uplink", nullptr},
       {"ports", nlohmann::json::array()},
+      {"workers", nlohmann::json::array()},
       {"waiting", context.waiting},
   };
+  for (const datapath::worker_stats& w : dp.worker_statistics()) {
+    nlohmann::json queues = nlohmann::json::array();
+    for (const auto& [port, queue] : w.queues) queues.push_back({{"port", port}, {"queue", queue}});
+    status["workers"].push_back({
+        {"index", w.index},
+        {"queues", queues},
+        {"frames", w.frames},
+        {"busy_rounds", w.busy_rounds},
+        {"handed_over", w.handed_over},
+        {"handoff_full", w.handoff_full},
+    });
+  }
   if (const ports::udp_endpoint* e = context.endpoint) {
     status["uplink"] = {
         {"mode", e->is_sealed() ? "sealed" : "vxlan"},

@@ -59,6 +59,14 @@ class worker {
   void remove(ports::port& p);
   /// Queues (of ports) this worker polls.
   std::size_t queue_count() const { return ports_.size(); }
+  /// (Paused, or before start) Calls fn(port, queue) for every queue it polls.
+  template <typename Fn>
+  void for_each_queue(Fn&& fn) const {
+    for (const auto& p : ports_) fn(*p->port, p->queue);
+  }
+  /// Frames it has read, and rounds in which it read any (any thread).
+  std::uint64_t frames() const { return frames_.load(std::memory_order_relaxed); }
+  std::uint64_t busy_rounds() const { return busy_rounds_.load(std::memory_order_relaxed); }
 
   /// Held by the worker while it works; the control side takes it to pause it.
   std::mutex& gate() { return gate_; }
@@ -73,8 +81,9 @@ class worker {
     std::size_t queue = 0;
     std::uint64_t undrained = 0;  ///< the round that left it with frames unread (0: none)
   };
-  /// Reads one port (once, or up to the budget when busy); false once it asked to stop.
-  bool read_port(polled& p, bool& got);
+  /// Reads one port (once, or up to the budget when busy), adding the frames
+  /// read to `frames`; false once it asked to stop.
+  bool read_port(polled& p, std::size_t& frames);
 
   unsigned index_;
   std::function<void()> on_thread_start_;
@@ -88,6 +97,8 @@ class worker {
   bool stopping_ = false;  ///< (under gate_)
   std::vector<std::unique_ptr<polled>> ports_;
   std::uint64_t round_ = 0;  ///< rounds so far
+  std::atomic<std::uint64_t> frames_{0};       ///< frames read (written by the worker only)
+  std::atomic<std::uint64_t> busy_rounds_{0};  ///< rounds that read frames (the same)
   std::thread thread_;
 };
 

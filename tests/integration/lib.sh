@@ -522,8 +522,10 @@ iperf3_gbits() {
   local cl="$1" sv="$2" addr="$3" secs="$4" spid json rate port=5201
   iperf3_server "$sv" "$addr"
   spid="$IPERF3_SERVER_PID"
+  # shellcheck disable=SC2086  # IPERF3_STREAMS: parallel streams (-P), one when unset
   if ! json="$(timeout $((secs + 15)) ip netns exec "$(ns "$cl")" \
-                 iperf3 -c "$addr" -p "$port" -t "$secs" --connect-timeout 3000 -J 2>&1)"; then
+                 iperf3 -c "$addr" -p "$port" -t "$secs" -P "${IPERF3_STREAMS:-1}" \
+                 --connect-timeout 3000 -J 2>&1)"; then
     printf '%s\n' "$json" | tail -n 30 >&2
     fail "iperf3 from $cl to $addr failed"
   fi
@@ -542,6 +544,16 @@ print("%.2f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))' <<<"$json" 
   "$PYTHON" -c 'import sys; sys.exit(float(sys.argv[1]) < float(sys.argv[2]))' "$rate" "${MIN_GBITS:-0.1}" ||
     fail "iperf3 TCP from $cl to $addr: $rate Gbit/s, below ${MIN_GBITS:-0.1} Gbit/s"
 }
+
+# worker_frames PID: the frames each worker thread of daemon PID has read, one
+# number per line (nothing when it runs one thread).
+worker_frames() {
+  show_json "$1" | "$PYTHON" -c 'import json,sys
+for w in json.load(sys.stdin).get("workers", []): print(w["frames"])'
+}
+
+# with_workers: the daemons run worker threads (VSWITCHD_TEST_ARGS has --workers N, N > 1).
+with_workers() { [[ " ${VSWITCHD_TEST_ARGS:-} " =~ \ --workers[\ =]([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -gt 1 ]; }
 
 # if_rx_packets ROLE IFNAME: the kernel's rx packet counter of an interface.
 if_rx_packets() {

@@ -68,6 +68,12 @@ const json status = json::parse(R"json({
               "state": "down", "sealed": false, "learned": false,
               "public_key": null, "rtt_ms": null, "last_seen_s": null, "session_age_s": null,
               "last_handshake_s": null, "handshakes_sent": 5, "handshakes": 0, "rekeys": 0}}
+  ],
+  "workers": [
+    {"index": 0, "queues": [{"port": "tap0", "queue": 0}, {"port": "tap1", "queue": 0}],
+     "frames": 1200, "busy_rounds": 100, "handed_over": 300, "handoff_full": 0},
+    {"index": 1, "queues": [{"port": "tap0", "queue": 1}],
+     "frames": 50, "busy_rounds": 50, "handed_over": 0, "handoff_full": 2}
   ]
 })json");
 
@@ -163,6 +169,12 @@ TEST(render_prometheus, exact_samples) {
       R"(vswitchd_uplink_rx_datagrams_total 5)",
       R"(vswitchd_uplink_drops_total{reason="not_peer"} 2)",
       R"(vswitchd_uplink_drops_total{reason="runt"} 0)",
+      R"(vswitchd_worker_queues{worker="0"} 2)",
+      R"(vswitchd_worker_queues{worker="1"} 1)",
+      R"(vswitchd_worker_frames_total{worker="0"} 1200)",
+      R"(vswitchd_worker_busy_rounds_total{worker="1"} 50)",
+      R"(vswitchd_worker_handed_over_total{worker="0"} 300)",
+      R"(vswitchd_worker_handoff_full_total{worker="1"} 2)",
   };
   for (const std::string& line : expected)
     EXPECT_TRUE(has_line(text, line)) << line << "\nin:\n" << text;
@@ -206,7 +218,12 @@ TEST(render_prometheus, every_family_once) {
                              "vswitchd_uplink_relayed_datagrams_total",
                              "vswitchd_uplink_handshakes_refused_total",
                              "vswitchd_uplink_rx_datagrams_total",
-                             "vswitchd_uplink_drops_total"}) {
+                             "vswitchd_uplink_drops_total",
+                             "vswitchd_worker_queues",
+                             "vswitchd_worker_frames_total",
+                             "vswitchd_worker_busy_rounds_total",
+                             "vswitchd_worker_handed_over_total",
+                             "vswitchd_worker_handoff_full_total"}) {
     int help = 0, type = 0;
     for (const std::string& line : lines_of(text)) {
       help += line.rfind(std::string("# HELP ") + family + " ", 0) == 0;
@@ -215,6 +232,12 @@ TEST(render_prometheus, every_family_once) {
     EXPECT_EQ(help, 1) << family;
     EXPECT_EQ(type, 1) << family;
   }
+}
+
+TEST(render_prometheus, no_worker_families_with_one_thread) {
+  json s = status;
+  s["workers"] = json::array();
+  EXPECT_EQ(render_prometheus(s).find("vswitchd_worker_"), std::string::npos);
 }
 
 TEST(render_prometheus, ports_waited_for) {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -240,6 +241,25 @@ TEST_F(workers_test, frames_read_on_workers_are_flooded_learned_and_switched) {
   EXPECT_EQ(seq_of(b.take()), 0u);
   EXPECT_EQ(b.counters().tx_frames, 2u);
   EXPECT_EQ(a.counters().rx_frames, 1u);
+
+  // What each worker reads and has done, as vswitchctl show and the metrics tell it.
+  const std::vector<datapath::worker_stats> stats = dp_.worker_statistics();
+  ASSERT_EQ(stats.size(), 2u);
+  std::vector<std::pair<std::string, std::size_t>> reads;
+  std::uint64_t frames = 0, handed_over = 0;
+  for (const auto& w : stats) {
+    EXPECT_EQ(w.queues.size(), 1u) << "worker " << w.index << ": one port each";
+    reads.insert(reads.end(), w.queues.begin(), w.queues.end());
+    frames += w.frames;
+    handed_over += w.handed_over;
+    EXPECT_GE(w.busy_rounds, 1u);
+    EXPECT_LE(w.busy_rounds, w.frames);
+    EXPECT_EQ(w.handoff_full, 0u);
+  }
+  std::sort(reads.begin(), reads.end());
+  EXPECT_EQ(reads, (std::vector<std::pair<std::string, std::size_t>>{{"a", 0}, {"b", 0}}));
+  EXPECT_EQ(frames, 2u) << "hello from a, the reply from b";
+  EXPECT_EQ(handed_over, 1u) << "hello's copy for the main thread's port";
 }
 
 TEST_F(workers_test, frames_for_a_main_thread_port_arrive_all_and_in_order) {
@@ -258,6 +278,9 @@ TEST_F(workers_test, frames_for_a_main_thread_port_arrive_all_and_in_order) {
                    << up.counters().drops.total();
   for (std::uint32_t i = 0; i < total; ++i) ASSERT_EQ(seq_of(up.sent[i]), i + 1);
   EXPECT_FALSE(up.wrong_thread);
+  std::uint64_t handed_over = 0;
+  for (const auto& w : dp_.worker_statistics()) handed_over += w.handed_over;
+  EXPECT_EQ(handed_over, total) << "each of them once, through the ring";
 }
 
 TEST_F(workers_test, ports_come_and_go_and_the_table_is_flushed_under_traffic) {
