@@ -21,6 +21,7 @@ ROWS = [
     ("bridge", "1, 2", "local, veths", "Linux bridge (anchor)"),
     ("vde", "1", "local, file-side TAPs", "vde_switch `-t` (anchor)"),
     ("devvsw", "2", "local, kernel-side ports on veths", "vswitchd `--port dev:`"),
+    ("devw4", "2", "local, kernel-side ports on veths", "vswitchd `--port dev:` `--workers 4`"),
     ("tunkk", "3, 4", "tunnel, veth underlay", "kernel vxlan+bridge ↔ kernel (anchor)"),
     ("tunvv", "3", "tunnel, veth underlay", "vswitchd ↔ vswitchd"),
     ("tunvk", "3", "tunnel, veth underlay", "vswitchd (h1) ↔ kernel vxlan (h2)"),
@@ -43,6 +44,7 @@ PLOT_NAMES = {
     "bridge": "Linux bridge",
     "vde": "vde\\_switch",
     "devvsw": "vswitchd dev:",
+    "devw4": "vswitchd dev: 4 workers",
     "tunkk": "kernel-kernel vxlan",
     "tunvv": "vswitchd-vswitchd",
     "tunvk": "vswitchd-kernel",
@@ -52,7 +54,7 @@ PLOT_NAMES = {
     "encid": "vswitchd identities",
     "encrelay": "vswitchd relayed",
 }
-SWITCH_PROCESS = {"tapvsw", "tapw2", "tapw4", "tapbp", "vde", "devvsw", "tunvv", "tunvk", "encvv", "enctinc", "encwg", "encid", "encrelay"}
+SWITCH_PROCESS = {"tapvsw", "tapw2", "tapw4", "tapbp", "vde", "devvsw", "devw4", "tunvv", "tunvk", "encvv", "enctinc", "encwg", "encid", "encrelay"}
 TWO_PROCESSES = {"tunvv": "both daemons", "encvv": "both daemons", "enctinc": "both tincd",
                  "encwg": "both wireguard-go",
                  "encid": "both daemons", "encrelay": "all three daemons"}
@@ -217,6 +219,8 @@ def main():
         figure_row("local TAP %s: vswitchd / vde_switch" % mname, "tapvsw", "vde", m, "earlier target ≥ 8×")
     for m, mname in (("tcp1", "TCP 1 stream"), ("tcp4", "TCP -P 4")):
         figure_row("local dev %s: vswitchd / Linux bridge" % mname, "devvsw", "bridge", m, "earlier target ≥ 0.7×")
+        figure_row("local dev %s, --workers 4: vswitchd / Linux bridge" % mname, "devw4", "bridge", m,
+                   "no target of its own")
 
     # CPU per frame, with the loss condition.
     for key, name in (("tapvsw", "tap:"), ("tapw2", "tap: --workers 2"), ("tapw4", "tap: --workers 4")):
@@ -235,7 +239,7 @@ def main():
                 label, r, loss, "met" if met else "**missed**"))
 
     for key, name in (("tapvsw", "tap:"), ("tapw2", "tap: --workers 2"), ("tapw4", "tap: --workers 4"),
-                      ("tapbp", "tap: --busy-poll"), ("devvsw", "dev:")):
+                      ("tapbp", "tap: --busy-poll"), ("devvsw", "dev:"), ("devw4", "dev: --workers 4")):
         if key not in ran or "bridge" not in ran:
             continue
         x, y = num(key, "rtt50"), num("bridge", "rtt50")

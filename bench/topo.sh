@@ -14,6 +14,7 @@
 #   tapbp   as tapvsw, with --busy-poll 200000 (polls instead of sleeping)
 #   vde     vde_switch -t X -t Y in NAME-sw, the TAPs moved into the VMs
 #   devvsw  vswitchd --port dev:X --port dev:Y on the switch ends of the veths
+#   devw4   as devvsw, with --workers 4 (a PACKET_FANOUT group of 4 sockets per port)
 #   tunkk   hosts h1, h2 on a veth underlay (MTU 1600, 10.212.0.1 / .2), each a
 #           bridge with a kernel vxlan device (VNI 1, port 4789) and a veth to its VM
 #   tunvv   the same hosts, each vswitchd --port tap:X --uplink <other>:4789
@@ -80,15 +81,20 @@ setup_vde() {
   addr_up $s-a "$(ifn va)" $VM_A/24 1500 && addr_up $s-b "$(ifn vb)" $VM_B/24 1500
 }
 
-setup_devvsw() {
-  local s=devvsw
+# dev_vswitchd SETUP CODE [ARGS...]: vswitchd with dev: ports on the switch
+# ends of two veths whose other ends are the VMs.
+dev_vswitchd() {
+  local s="$1" c="$2"
+  shift 2
   make_ns $s-sw && vms $s || return 1
-  veth $s-a "$(ifn da)" $s-sw "$(ifn dpa)" && veth $s-b "$(ifn db)" $s-sw "$(ifn dpb)" || return 1
-  try ip -n "$(ns $s-sw)" link set "$(ifn dpa)" up && try ip -n "$(ns $s-sw)" link set "$(ifn dpb)" up || return 1
-  start_vswitchd $s-sw $s --port "dev:$(ifn dpa)" --port "dev:$(ifn dpb)" || return 1
+  veth $s-a "$(ifn ${c}a)" $s-sw "$(ifn ${c}pa)" && veth $s-b "$(ifn ${c}b)" $s-sw "$(ifn ${c}pb)" || return 1
+  try ip -n "$(ns $s-sw)" link set "$(ifn ${c}pa)" up && try ip -n "$(ns $s-sw)" link set "$(ifn ${c}pb)" up || return 1
+  start_vswitchd $s-sw $s --port "dev:$(ifn ${c}pa)" --port "dev:$(ifn ${c}pb)" "$@" || return 1
   S_PIDS[$s]="$SW_PID"
-  addr_up $s-a "$(ifn da)" $VM_A/24 1500 && addr_up $s-b "$(ifn db)" $VM_B/24 1500
+  addr_up $s-a "$(ifn ${c}a)" $VM_A/24 1500 && addr_up $s-b "$(ifn ${c}b)" $VM_B/24 1500
 }
+setup_devvsw() { dev_vswitchd devvsw d; }
+setup_devw4() { dev_vswitchd devw4 e --workers 4; }
 
 # underlay SETUP CODE: hosts SETUP-h1 and SETUP-h2, a veth between them (MTU 1600:
 # room for VXLAN's 50 bytes, so the VMs keep 1500), plus the two VM namespaces.

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
+#include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <sys/socket.h>
@@ -25,23 +26,13 @@ constexpr std::size_t headroom = l2::vlan_tag_size;
 /// One receive buffer: headroom, the largest frame, and a byte to see truncation.
 constexpr std::size_t slot_size = headroom + l2::max_frame_size + 1;
 
-}  // namespace
+/// A classic BPF program that accepts nothing.
+sock_filter accept_nothing[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+const sock_fprog drop_everything = {1, accept_nothing};
 
-std::unique_ptr<device_port> device_port::open(boost::asio::io_context& io, l2::port_id id,
-                                               const std::string& name) {
-  if (auto problem = netdev::name_problem(name)) throw port_error(name + ": " + *problem);
-  switch (netdev::type_of(name)) {
-    case netdev::interface_type::missing:
-      throw port_error(name + ": no such interface; create it first (for a QEMU guest: "
-                       "`ip tuntap add " + name + " mode tap`), or use --port tap:" + name +
-                       " to have vswitchd create a TAP");
-    case netdev::interface_type::tun:
-      throw port_error(netdev::tun_refusal(name));
-    case netdev::interface_type::tap:
-    case netdev::interface_type::other:
-      break;
-  }
-
+/// A packet socket bound to interface `ifindex` (promiscuous, PACKET_VNET_HDR,
+/// PACKET_AUXDATA); with `drop_all`, it takes no frame until its filter is detached.
+unique_fd bound_socket(const std::string& name, unsigned ifindex, bool drop_all) {
   // Protocol 0 until bind(), so no frame of another interface slips in before it.
   unique_fd fd(::socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
@@ -49,7 +40,6 @@ std::unique_ptr<device_port> device_port::open(boost::asio::io_context& io, l2::
     throw port_error(name + ": cannot open a packet socket (" + std::strerror(err) +
                      "); run vswitchd as root (it needs CAP_NET_RAW)");
   }
-  const unsigned ifindex = netdev::index_of(name);
   const int one = 1;
   // Frames we (or anyone) send out of this interface are not input. Older
   // kernels lack the option; read_one() checks the packet type as well.
@@ -66,6 +56,12 @@ std::unique_ptr<device_port> device_port::open(boost::asio::io_context& io, l2::
                        sizeof receive_buffer_size);
   }
 
+  if (drop_all) {
+    // Until it joins the fanout group: a frame it took before would be a duplicate.
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_FILTER, &drop_everything, sizeof drop_everything) < 0) {
+      throw port_error(name + ": SO_ATTACH_FILTER failed (" + std::string(std::strerror(errno)) + ")");
+    }
+  }
   sockaddr_ll addr{};
   addr.sll_family = AF_PACKET;
   addr.sll_protocol = htons(ETH_P_ALL);
@@ -83,13 +79,80 @@ std::unique_ptr<device_port> device_port::open(boost::asio::io_context& io, l2::
                      "); run vswitchd as root");
   }
 
+  return fd;
+}
+
+/// Makes `first` the first member of a new PACKET_FANOUT group (hash) and
+/// returns `count` more sockets in it; none when the kernel refuses.
+std::vector<unique_fd> fanout_sockets(const std::string& name, unsigned ifindex, int first,
+                                      std::size_t count) {
+  // An id the kernel picks, unique in the namespace; the others join it.
+  int fanout = (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_UNIQUEID) << 16;
+  socklen_t size = sizeof fanout;
+  if (::setsockopt(first, SOL_PACKET, PACKET_FANOUT, &fanout, sizeof fanout) < 0 ||
+      ::getsockopt(first, SOL_PACKET, PACKET_FANOUT, &fanout, &size) < 0) {
+    return {};
+  }
+  const int join = (fanout & 0xffff) | (PACKET_FANOUT_HASH << 16);
+  std::vector<unique_fd> sockets;
+  for (std::size_t q = 0; q < count; ++q) {
+    unique_fd socket = bound_socket(name, ifindex, true);
+    if (::setsockopt(socket.get(), SOL_PACKET, PACKET_FANOUT, &join, sizeof join) < 0) break;
+    const int unused = 0;  // (the kernel wants an int's room even here)
+    if (::setsockopt(socket.get(), SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof unused) < 0) {
+      throw port_error(name + ": SO_DETACH_FILTER failed (" + std::string(std::strerror(errno)) + ")");
+    }
+    sockets.push_back(std::move(socket));
+  }
+  return sockets;
+}
+
+}  // namespace
+
+std::unique_ptr<device_port> device_port::open(boost::asio::io_context& io, l2::port_id id,
+                                               const std::string& name, std::size_t queues) {
+  if (auto problem = netdev::name_problem(name)) throw port_error(name + ": " + *problem);
+  switch (netdev::type_of(name)) {
+    case netdev::interface_type::missing:
+      throw port_error(name + ": no such interface; create it first (for a QEMU guest: "
+                       "`ip tuntap add " + name + " mode tap`), or use --port tap:" + name +
+                       " to have vswitchd create a TAP");
+    case netdev::interface_type::tun:
+      throw port_error(netdev::tun_refusal(name));
+    case netdev::interface_type::tap:
+    case netdev::interface_type::other:
+      break;
+  }
+
+  const unsigned ifindex = netdev::index_of(name);
+  unique_fd fd = bound_socket(name, ifindex, false);
+  // Up before the fanout group: a socket bound to a down interface is not
+  // running, and only running sockets can join.
+  const bool brought_up = netdev::bring_up(name);
+  // With workers: a socket per worker in a fanout group. Where the kernel
+  // refuses (an interface that stays down), one socket, read by one worker.
+  std::vector<unique_fd> more;
+  try {
+    if (queues > 1) more = fanout_sockets(name, ifindex, fd.get(), queues - 1);
+  } catch (const port_error&) {
+    if (brought_up) (void)netdev::set_up(name, false);  // as it was found
+    throw;
+  }
+
   auto dev = std::unique_ptr<device_port>(new device_port(io, id, name, std::move(fd), ifindex));
-  dev->brought_up_ = netdev::bring_up(name);
+  for (unique_fd& socket : more) {
+    dev->queues_.push_back(std::make_unique<rx_queue>());
+    dev->queues_.back()->fd = std::move(socket);
+    dev->queues_.back()->buffer.resize(batch * slot_size);
+  }
+  dev->brought_up_ = brought_up;
   // Binding to a down interface leaves ENETDOWN pending on the socket; it is
   // up now, so read and discard that error instead of reporting a link loss.
-  int pending = 0;
-  socklen_t pending_size = sizeof pending;
-  (void)::getsockopt(dev->reader_.fd(), SOL_SOCKET, SO_ERROR, &pending, &pending_size);
+  for (std::size_t q = 0; q < dev->queues_.size(); ++q) {
+    int pending = 0;
+    socklen_t pending_size = sizeof pending;
+    (void)::getsockopt(dev->worker_fd(q), SOL_SOCKET, SO_ERROR, &pending, &pending_size);
+  }
   // GRO would merge received TCP segments into frames larger than the MTU,
   // which no other port could send (until ports carry offload metadata).
   // If it cannot be turned off, describe() says so.
@@ -102,11 +165,14 @@ std::unique_ptr<device_port> device_port::open(boost::asio::io_context& io, l2::
 device_port::device_port(boost::asio::io_context& io, l2::port_id id, const std::string& name,
                          unique_fd fd, unsigned ifindex)
     : port(id, name, port_kind::device),
+      io_(io),
       reader_(io, std::move(fd)),
       link_timer_(io),
-      buffer_(batch * slot_size),
       tx_(io, [this] { flush(); }),
-      ifindex_(ifindex) {}
+      ifindex_(ifindex) {
+  queues_.push_back(std::make_unique<rx_queue>());
+  queues_[0]->buffer.resize(batch * slot_size);
+}
 
 device_port::~device_port() {
   stop();
@@ -118,16 +184,39 @@ device_port::~device_port() {
 
 void device_port::start(port_listener& listener) {
   listener_ = &listener;
-  reader_.start([this] { return read_one(); });
+  reader_.start([this] { return read_one(*queues_[0], reader_.fd()); });
 }
 
-read_loop::step device_port::read_one() {
+void device_port::start_on_worker(port_listener& listener) {
+  listener_ = &listener;
+  on_workers_ = true;
+  reader_.hand_over();
+}
+
+int device_port::worker_fd(std::size_t queue) const {
+  if (queue == 0) return reader_.fd();
+  return queue < queues_.size() ? queues_[queue]->fd.get() : -1;
+}
+
+port::worker_step device_port::worker_read(std::size_t queue) {
+  switch (read_one(*queues_[queue], worker_fd(queue))) {
+    case read_loop::step::again:
+      return worker_step::again;
+    case read_loop::step::would_block:
+      return worker_step::would_block;
+    case read_loop::step::stop:
+      break;
+  }
+  return worker_step::stop;
+}
+
+read_loop::step device_port::read_one(rx_queue& q, int fd) {
   // Up to `batch` frames per system call, each into its own buffer.
   for (std::size_t i = 0; i < batch; ++i) {
-    rx_slot& m = rx_[i];
+    rx_slot& m = q.slots[i];
     m.iov[0] = {m.header.data(), m.header.size()};
-    m.iov[1] = {buffer_.data() + i * slot_size + headroom, slot_size - headroom};
-    msghdr& h = messages_[i].msg_hdr;
+    m.iov[1] = {q.buffer.data() + i * slot_size + headroom, slot_size - headroom};
+    msghdr& h = q.messages[i].msg_hdr;
     h = msghdr{};
     h.msg_name = &m.from;
     h.msg_namelen = sizeof m.from;
@@ -136,26 +225,34 @@ read_loop::step device_port::read_one() {
     h.msg_control = m.control.data();
     h.msg_controllen = m.control.size();
   }
-  const int n = ::recvmmsg(reader_.fd(), messages_.data(), batch, MSG_TRUNC, nullptr);
+  const int n = ::recvmmsg(fd, q.messages.data(), batch, MSG_TRUNC, nullptr);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return read_loop::step::would_block;
     if (errno == EINTR) return read_loop::step::again;
     if (errno == ENETDOWN || errno == ENXIO || errno == ENODEV) return link_lost();
     return read_loop::step::again;  // transient (e.g. ENOBUFS); keep reading
   }
-  for (int i = 0; i < n; ++i) receive(static_cast<std::size_t>(i));
+  for (int i = 0; i < n; ++i) receive(q, static_cast<std::size_t>(i));
   return n < static_cast<int>(batch) ? read_loop::step::would_block : read_loop::step::again;
 }
 
-void device_port::receive(std::size_t i) {
-  rx_slot& m = rx_[i];
-  msghdr& msg = messages_[i].msg_hdr;
-  const std::size_t n = messages_[i].msg_len;
-  std::byte* const frame = buffer_.data() + i * slot_size + headroom;
+void device_port::receive(rx_queue& q, std::size_t i) {
+  rx_slot& m = q.slots[i];
+  msghdr& msg = q.messages[i].msg_hdr;
+  const std::size_t n = q.messages[i].msg_len;
+  std::byte* const frame = q.buffer.data() + i * slot_size + headroom;
   if (m.from.sll_pkttype == PACKET_OUTGOING) return;
   if (!is_up()) {
-    link_timer_.cancel();
-    set_up(true, "link is up again");
+    if (this_worker < 0) {
+      on_link_back();
+    } else if (!link_news_posted_.exchange(true)) {
+      // The timer and the listener's link change belong to the main thread.
+      boost::asio::post(io_, [this, alive = std::weak_ptr<char>(alive_)] {
+        if (alive.expired()) return;
+        link_news_posted_ = false;
+        on_link_back();
+      });
+    }
   }
   if (n < l2::vnet_header_size) return;
   std::size_t size = n - l2::vnet_header_size;
@@ -192,14 +289,33 @@ void device_port::receive(std::size_t i) {
 
 
 read_loop::step device_port::link_lost() {
-  if (netdev::index_of(name()) != ifindex_) {
+  const bool deleted = netdev::index_of(name()) != ifindex_;
+  if (this_worker < 0) {
+    on_link_lost(deleted);
+  } else {
+    // (ENETDOWN is reported once per socket: no flood of these.)
+    boost::asio::post(io_, [this, deleted, alive = std::weak_ptr<char>(alive_)] {
+      if (!alive.expired()) on_link_lost(deleted);
+    });
+  }
+  if (deleted) return read_loop::step::stop;
+  return this_worker < 0 ? read_loop::step::again : read_loop::step::would_block;
+}
+
+void device_port::on_link_lost(bool deleted) {
+  if (deleted) {
     gone_ = true;
     set_up(false, "the interface was deleted");
-    return read_loop::step::stop;
+    return;
   }
   set_up(false, "link is down");
   watch_link();
-  return read_loop::step::again;
+}
+
+void device_port::on_link_back() {
+  if (is_up()) return;
+  link_timer_.cancel();
+  set_up(true, "link is up again");
 }
 
 void device_port::watch_link() {
@@ -208,7 +324,9 @@ void device_port::watch_link() {
   link_timer_.async_wait([this, alive = std::weak_ptr<char>(alive_)](const boost::system::error_code& ec) {
     if (ec || alive.expired() || is_up() || reader_.fd() < 0) return;
     if (netdev::index_of(name()) != ifindex_) {
-      reader_.close();
+      // (On workers the sockets stay open until the port is removed: a worker
+      // polls them, and a closed descriptor's number may be reused meanwhile.)
+      if (!on_workers_) reader_.close();
       gone_ = true;
       set_up(false, "the interface was deleted");  // already down: no second log line
       return;
@@ -228,18 +346,21 @@ void device_port::send(const l2::packet& packet) {
   }
   std::array<std::byte, l2::vnet_header_size> header;
   emit_vnet_header_for(packet, header);
+  // A worker sends at once on its own socket (the batch is the main thread's).
+  const int fd = this_worker < 0 ? reader_.fd()
+                                 : worker_fd(static_cast<std::size_t>(this_worker) % queues_.size());
   // Small frames wait for the end of this input batch and leave together.
-  if (tx_batch::fits(header.size(), packet.frame.size())) {
+  if (this_worker < 0 && tx_batch::fits(header.size(), packet.frame.size())) {
     tx_.push(header, packet.frame, nullptr, 0, nullptr);
     return;
   }
-  flush();  // keep the order
+  if (this_worker < 0) flush();  // keep the order
   iovec iov[2] = {{header.data(), header.size()},
                   {const_cast<std::byte*>(packet.frame.data()), packet.frame.size()}};
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = 2;
-  if (::sendmsg(reader_.fd(), &msg, MSG_DONTWAIT) >= 0) {
+  if (::sendmsg(fd, &msg, MSG_DONTWAIT) >= 0) {
     count_tx(packet.frame.size());
   } else {
     counters_.drops.count(send_drop_reason(errno));
@@ -260,10 +381,12 @@ void device_port::flush() {
 void device_port::stop() {
   link_timer_.cancel();
   reader_.close();
+  for (auto& q : queues_) q->fd = unique_fd();  // (closes them)
 }
 
 std::string device_port::describe() const {
   std::string text = "dev " + name() + " (kernel side, AF_PACKET";
+  if (queues_.size() > 1) text += ", " + std::to_string(queues_.size()) + " sockets in a fanout group";
   if (gro_ == gro_state::turned_off) text += "; GRO turned off while attached";
   if (gro_ == gro_state::stuck_on) text += "; GRO is on and cannot be turned off: TCP may stall";
   return text + ")";

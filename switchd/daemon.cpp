@@ -65,7 +65,7 @@ daemon::daemon(const options& opts, std::vector<std::string> args)
   peers_.load();  // (the peers file read and the port count checked before any device opens)
   datapath_.set_clamp_mss(opts.clamp_mss);
   datapath_.set_workers(worker_threads(opts.workers), std::chrono::microseconds(opts.busy_poll));
-  factory_.set_tap_queues(worker_threads(opts.workers));
+  factory_.set_worker_queues(worker_threads(opts.workers));
   apply_mac_table_settings(opts);
   for (const port_spec& spec : opts.ports) registry_.open(spec);
   peers_.open();
@@ -270,8 +270,8 @@ int daemon::run(const std::function<void()>& ready) {
   if (opts_.busy_poll > 0)
     spdlog::info("busy polling: the data path polls for {} us after each frame before it sleeps", opts_.busy_poll);
   if (datapath_.workers() > 0) {
-    spdlog::info("{} worker threads read the tap ports; the main thread the others and the "
-                 "control side", datapath_.workers());
+    spdlog::info("{} worker threads read the tap: and dev: ports; the main thread the "
+                 "uplinks, QEMU sockets and the control side", datapath_.workers());
   }
   peers_.log_ready();
   if (ready) ready();

@@ -81,8 +81,8 @@ std::vector<datapath::worker_stats> datapath::worker_statistics() const {
     st.index = w->thread->index();
     w->thread->for_each_queue([&](const ports::port& p, std::size_t q) { st.queues.emplace_back(p.name(), q); });
     std::sort(st.queues.begin(), st.queues.end());
-    st.frames = w->thread->frames();
-    st.busy_rounds = w->thread->busy_rounds();
+    st.frames = w->frames.load(std::memory_order_relaxed);
+    st.busy_rounds = w->busy_rounds.load(std::memory_order_relaxed);
     st.handed_over = w->handed_over.load(std::memory_order_relaxed);
     st.handoff_full = w->handoff_full.load(std::memory_order_relaxed);
     out.push_back(std::move(st));
@@ -173,7 +173,16 @@ void datapath::start() {
             current_ = w;
             ports::this_worker = static_cast<int>(i);
           },
-          [this, w] { round_end(*w); }, busy_poll_, &pause_request_);
+          [this, w] {
+            // A round that switched frames: one wake-up's batch, for the statistics.
+            const std::uint64_t frames = w->frames.load(std::memory_order_relaxed);
+            if (frames != w->frames_before_round) {
+              w->frames_before_round = frames;
+              w->busy_rounds.store(w->busy_rounds.load(std::memory_order_relaxed) + 1,
+                                   std::memory_order_relaxed);
+            }
+            round_end(*w);
+          }, busy_poll_, &pause_request_);
       workers_.push_back(std::move(slot));
     }
     wait_for_handoffs();
@@ -293,7 +302,11 @@ void datapath::observe(l2::port_id port, const l2::packet& packet) {
 
 void datapath::on_frame(ports::port& from, const l2::packet& arrived) {
   worker_slot* const here = current_;
-  if (here == nullptr) frames_seen_.fetch_add(1, std::memory_order_relaxed);
+  if (here == nullptr) {
+    frames_seen_.fetch_add(1, std::memory_order_relaxed);
+  } else {  // (only this worker writes it: a load and a store, no locked add)
+    here->frames.store(here->frames.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   if (here != nullptr && observed_.any()) [[unlikely]] {
     // Captures run on the io_context thread: so does every frame while one does.
     handoff_meta m;

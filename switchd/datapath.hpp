@@ -7,11 +7,11 @@
 //
 // With one worker (the default) everything runs on the io_context thread.
 // With --workers N above 1, N worker threads (switchd/worker.hpp) read the
-// tap ports, each port on one worker, and forward what they read: the
-// forwarder's decision under one lock (decide_mutex_), the sending on the
-// worker itself for ports whose send() is thread-safe (taps), and through a
-// handoff ring to the io_context thread for the others (uplinks, dev:,
-// QEMU sockets), in order. While a capture runs, workers hand every frame
+// tap: and dev: ports (a queue or socket of each per worker, or a port on
+// one worker), and forward what they read: the forwarder's decision under
+// one lock (decide_mutex_), the sending on the worker itself for ports whose
+// send() is thread-safe (tap:, dev:), and through a handoff ring to the
+// io_context thread for the others (uplinks, QEMU sockets), in order. While a capture runs, workers hand every frame
 // they read to the io_context thread, where the observers live. The control
 // side changes ports, the MAC table and captures only under pause().
 #pragma once
@@ -82,7 +82,7 @@ class datapath final : public ports::port_listener {
   /// Rewrite the MSS of TCP SYNs that cross an uplink to fit its inner MTU.
   void set_clamp_mss(bool on) { clamp_mss_ = on; }
   /// With `count` above 1, start() runs `count` worker threads that read the
-  /// tap ports (each new one on the worker with the fewest); `busy_poll` as
+  /// tap: and dev: ports (each new one on the worker with the fewest); `busy_poll` as
   /// --busy-poll, for the workers. Before start().
   void set_workers(unsigned count, std::chrono::microseconds busy_poll = {});
   /// Worker threads running (0: everything runs on the io_context thread).
@@ -174,6 +174,9 @@ class datapath final : public ports::port_listener {
     /// was full (written by the worker only, read by status()).
     std::atomic<std::uint64_t> handed_over{0};
     std::atomic<std::uint64_t> handoff_full{0};
+    std::atomic<std::uint64_t> frames{0};  ///< frames read (as handed to on_frame)
+    std::atomic<std::uint64_t> busy_rounds{0};  ///< rounds in which it read frames
+    std::uint64_t frames_before_round = 0;      ///< (worker) `frames` when the round began
   };
   /// The worker slot of the calling thread, or null on the io_context thread.
   static thread_local worker_slot* current_;

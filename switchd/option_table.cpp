@@ -273,12 +273,13 @@ void add_mac_table_rows(std::vector<option_row>& t) {
   t.push_back(number("workers", "N", restart, &options::workers, 0, max_workers,
                      "a number of threads from 0 (one per core, at most 4) to " +
                          std::to_string(max_workers),
-                     "data-path threads: with N above 1, N worker threads read the tap ports "
-                     "and forward what they read, so the switch uses several cores; a TAP "
-                     "vswitchd creates gets a queue per worker (a multi-queue TAP: the "
-                     "kernel spreads flows over the queues), other ports stay on the main "
-                     "thread. 1 (the default) switches everything on one thread; 0 picks one "
-                     "per core, at most 4"));
+                     "data-path threads: with N above 1, N worker threads read the tap: and "
+                     "dev: ports and forward what they read, so the switch uses several "
+                     "cores; a TAP vswitchd creates gets a queue per worker (a multi-queue "
+                     "TAP), a dev: port a socket per worker (a PACKET_FANOUT group), and the "
+                     "kernel spreads flows over them; uplinks and QEMU sockets stay on the "
+                     "main thread. 1 (the default) switches everything on one thread; 0 "
+                     "picks one per core, at most 4"));
 }
 
 /// Running as a service: logging, pid file, user, control socket, metrics.

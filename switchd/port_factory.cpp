@@ -12,9 +12,9 @@ namespace switchd {
 std::unique_ptr<ports::port> system_port_factory::open(const port_spec& spec, l2::port_id id) {
   switch (spec.mode) {
     case port_mode::tap:
-      return ports::tap_port::open(io_, id, spec.name, nullptr, tap_queues_);
+      return ports::tap_port::open(io_, id, spec.name, nullptr, queues_);
     case port_mode::device:
-      return ports::device_port::open(io_, id, spec.name);
+      return ports::device_port::open(io_, id, spec.name, queues_);
     case port_mode::dgram:
       return ports::dgram_port::open(io_, id, spec.name, ports::parse_dgram_spec(spec.name, "--port"),
                                      ports::unix_socket_access{}, "--port " + spec.text);
@@ -25,10 +25,10 @@ std::unique_ptr<ports::port> system_port_factory::open(const port_spec& spec, l2
   const auto type = ports::netdev::type_of(spec.name);
   if (type == ports::netdev::interface_type::other) {
     spdlog::info("{}: is not a TAP; attaching its kernel side (as dev:{})", spec.name, spec.name);
-    return ports::device_port::open(io_, id, spec.name);
+    return ports::device_port::open(io_, id, spec.name, queues_);
   }
   ports::tap_port::open_failure failure = ports::tap_port::open_failure::none;
-  auto tap = ports::tap_port::open(io_, id, spec.name, &failure, tap_queues_);
+  auto tap = ports::tap_port::open(io_, id, spec.name, &failure, queues_);
   if (tap) {
     spdlog::info("{}: {} its file side (as tap:{})", spec.name,
                  tap->created() ? "created a TAP and opened" : "attached a persistent TAP by",
@@ -38,7 +38,7 @@ std::unique_ptr<ports::port> system_port_factory::open(const port_spec& spec, l2
   spdlog::info("{}: the TAP is held by another process (a QEMU guest?); attaching its kernel "
                "side (as dev:{})",
                spec.name, spec.name);
-  return ports::device_port::open(io_, id, spec.name);
+  return ports::device_port::open(io_, id, spec.name, queues_);
 }
 
 bool system_port_factory::interface_exists(const std::string& name) const {

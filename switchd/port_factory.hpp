@@ -38,8 +38,9 @@ class port_factory {
 class system_port_factory final : public port_factory {
  public:
   explicit system_port_factory(boost::asio::io_context& io) : io_(io) {}
-  /// Queues of the TAPs it creates (one per data-path worker; 1: single-queue TAPs).
-  void set_tap_queues(std::size_t queues) { tap_queues_ = queues; }
+  /// Queues per port, one per data-path worker (1: one thread): the queues
+  /// of the TAPs it creates, the sockets of a dev: port's fanout group.
+  void set_worker_queues(std::size_t queues) { queues_ = queues; }
   std::unique_ptr<ports::port> open(const port_spec& spec, l2::port_id id) override;
   bool interface_exists(const std::string& name) const override;
   std::unique_ptr<ports::port> open_stream(ports::stream_connection connection, l2::port_id id,
@@ -47,7 +48,7 @@ class system_port_factory final : public port_factory {
 
  private:
   boost::asio::io_context& io_;
-  std::size_t tap_queues_ = 1;
+  std::size_t queues_ = 1;
 };
 
 }  // namespace switchd

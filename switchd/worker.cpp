@@ -80,7 +80,7 @@ void worker::remove(ports::port& p) {
   });
 }
 
-bool worker::read_port(polled& p, std::size_t& frames) {
+bool worker::read_port(polled& p) {
   // Left with frames by the last round: busy, read on. A quiet port is read
   // once; if it has more, epoll reports it again at once.
   const bool busy = p.undrained != 0 && p.undrained + 1 == round_;
@@ -89,7 +89,6 @@ bool worker::read_port(polled& p, std::size_t& frames) {
   for (std::size_t n = 0; n < most; ++n) {
     switch (p.port->worker_read(p.queue)) {
       case ports::port::worker_step::again:
-        ++frames;
         continue;
       case ports::port::worker_step::would_block:
         p.undrained = 0;  // drained
@@ -120,7 +119,7 @@ void worker::run() {
       continue;
     }
     ++round_;
-    std::size_t got = 0;
+    bool readable = false;
     for (int i = 0; i < n; ++i) {
       auto* p = static_cast<polled*>(events[static_cast<std::size_t>(i)].data.ptr);
       if (p == nullptr) {
@@ -128,14 +127,12 @@ void worker::run() {
         (void)!::read(wake_.get(), &count, sizeof count);
         continue;
       }
-      if (!read_port(*p, got)) {
+      readable = true;
+      if (!read_port(*p)) {
         (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, p->port->worker_fd(p->queue), nullptr);
       }
     }
-    if (got != 0) {
-      // Only this thread writes them: a relaxed load and store, no locked add.
-      frames_.store(frames_.load(std::memory_order_relaxed) + got, std::memory_order_relaxed);
-      busy_rounds_.store(busy_rounds_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (readable) {
       last_frame = std::chrono::steady_clock::now();
       if (round_end_) round_end_();
     }

@@ -38,7 +38,8 @@ class worker {
   static constexpr std::size_t budget = 64;
 
   /// `index` names the thread (vswitchd-w<index>). `round_end` runs on the
-  /// worker after every round in which it read frames. With `busy_poll`
+  /// worker after every round in which a port was readable (a read that
+  /// returns frames may also say there are no more: a recvmmsg's short batch). With `busy_poll`
   /// above zero the worker polls without sleeping that long after a frame.
   /// While `*pause_request` is true the worker does not take its gate
   /// again (the control side is taking every gate, one after the other).
@@ -64,9 +65,6 @@ class worker {
   void for_each_queue(Fn&& fn) const {
     for (const auto& p : ports_) fn(*p->port, p->queue);
   }
-  /// Frames it has read, and rounds in which it read any (any thread).
-  std::uint64_t frames() const { return frames_.load(std::memory_order_relaxed); }
-  std::uint64_t busy_rounds() const { return busy_rounds_.load(std::memory_order_relaxed); }
 
   /// Held by the worker while it works; the control side takes it to pause it.
   std::mutex& gate() { return gate_; }
@@ -81,9 +79,8 @@ class worker {
     std::size_t queue = 0;
     std::uint64_t undrained = 0;  ///< the round that left it with frames unread (0: none)
   };
-  /// Reads one port (once, or up to the budget when busy), adding the frames
-  /// read to `frames`; false once it asked to stop.
-  bool read_port(polled& p, std::size_t& frames);
+  /// Reads one port (once, or up to the budget when busy); false once it asked to stop.
+  bool read_port(polled& p);
 
   unsigned index_;
   std::function<void()> on_thread_start_;
@@ -97,8 +94,6 @@ class worker {
   bool stopping_ = false;  ///< (under gate_)
   std::vector<std::unique_ptr<polled>> ports_;
   std::uint64_t round_ = 0;  ///< rounds so far
-  std::atomic<std::uint64_t> frames_{0};       ///< frames read (written by the worker only)
-  std::atomic<std::uint64_t> busy_rounds_{0};  ///< rounds that read frames (the same)
   std::thread thread_;
 };
 

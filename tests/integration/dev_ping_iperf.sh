@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # b. Kernel-side ports: two veth pairs, one end in each guest namespace, the other
 # end in the switch namespace attached with dev:. Ping both ways, iperf3 TCP for 3 s,
-# the daemon's counters, clean SIGTERM (the veths it attached stay).
+# the daemon's counters, clean SIGTERM (the veths it attached stay). With worker
+# threads (VSWITCHD_TEST_ARGS=--workers 4): each port's sockets form a fanout
+# group and 8 streams are read by more than one worker.
 #
 # Offloads: the guest-side veths keep the kernel's defaults (checksum offload,
 # TSO, GSO), so the switch gets 64 KB super-frames with partial checksums and
@@ -85,6 +87,19 @@ for p in "$sa" "$sb"; do
   [ "$(tx_frames "$line")" -gt 1000 ] || fail "port $p sent too few frames: $line"
   check_drops "$line" "${allowed[@]}"
 done
+
+if with_workers; then
+  check "with worker threads: a fanout group of sockets per port; 8 streams read by more than one worker"
+  grep -qE "port [0-9]+: dev $sa \(kernel side, AF_PACKET, [0-9]+ sockets in a fanout group" "$WORK/vswitchd.log" ||
+    fail "dev:$sa is not read through a fanout group: $(grep -E "port [0-9]+: dev $sa" "$WORK/vswitchd.log")"
+  before="$(worker_frames "$pid")"
+  IPERF3_STREAMS=8 iperf3_gbits a b 10.12.0.2 2
+  echo "RESULT b: iperf3 TCP 8 streams $GBITS Gbit/s"
+  busy="$(paste <(printf '%s\n' "$before") <(worker_frames "$pid") | awk '$2 - $1 >= 200 { n++ } END { print n + 0 }')"
+  [ "$busy" -ge 2 ] || fail "$busy worker(s) read the 8 streams, want at least 2"
+  lines="$(counters "$pid" "$WORK/vswitchd.log")"
+  for p in "$sa" "$sb"; do check_drops "$(port_line "$lines" "$p")" "${allowed[@]}"; done
+fi
 
 check "SIGTERM: exit 0 within 1 s; the attached veths are left in place"
 stop_vswitchd "$pid" 1

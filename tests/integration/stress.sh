@@ -10,8 +10,8 @@
 #   - c pings d every 20 ms;
 #   - c and d both send frames from one made-up MAC (it moves between their
 #     ports hundreds of times a second: move damping pins it);
-#   - the control socket adds and removes a port, flushes the MAC table and
-#     reads the status in a loop;
+#   - the control socket adds and removes a port (a TAP, then a veth's kernel
+#     side), flushes the MAC table and reads the status in a loop;
 #   - SIGHUP every 0.5 s, each time with another --mac-aging in the file.
 # Then: the daemon is alive, iperf3 carried traffic, c's pings were >= 95 %
 # answered, ping works between all four, the moving MAC was pinned, and
@@ -61,14 +61,20 @@ PY
 mover c
 mover d
 extra="$(name x)"
+# Every other round the extra port is the kernel side of a veth (dev:; with
+# workers, a fanout group of sockets); the moving MAC's floods go out of it.
+xdev="$(name xd)"
+ip -n "$(ns sw)" link add "$xdev" type veth peer name "$(name xp)"
+ip -n "$(ns sw)" link set "$(name xp)" up
 end=$((SECONDS + SECS))
 rounds=0 reloads=0
 while [ "$SECONDS" -lt "$end" ]; do
   kill -0 "$pid" 2>/dev/null || fail "vswitchd died during the stress (round $rounds)"
-  ctl port add "tap:$extra" >/dev/null || fail "port add tap:$extra failed in round $rounds"
+  if [ $((rounds % 2)) -eq 0 ]; then port="tap:$extra" named="$extra"; else port="dev:$xdev" named="$xdev"; fi
+  ctl port add "$port" >/dev/null || fail "port add $port failed in round $rounds"
   ctl --json show >/dev/null || fail "show failed in round $rounds"
   ctl fdb flush >/dev/null || fail "fdb flush failed in round $rounds"
-  ctl port del "$extra" >/dev/null || fail "port del $extra failed in round $rounds"
+  ctl port del "$named" >/dev/null || fail "port del $named failed in round $rounds"
   if [ $((rounds % 5)) -eq 0 ]; then
     printf 'mac-aging = %s\n' "$((reloads % 2 == 0 ? 60 : 300))" >"$conf.new"
     mv "$conf.new" "$conf"   # whole, never half-written under a reload

@@ -62,12 +62,21 @@ class socket_port final : public ports::port {
   bool thread_safe_send() const override { return true; }
   int worker_fd(std::size_t) const override { return inside_.get(); }
   worker_step worker_read(std::size_t) override {
-    const ssize_t n = ::recv(inside_.get(), buffer_.data(), buffer_.size(), 0);
-    if (n < 0) return errno == EAGAIN ? worker_step::would_block : worker_step::stop;
-    reader_thread = std::this_thread::get_id();
-    deliver(l2::packet{std::span<const std::byte>(buffer_.data(), static_cast<std::size_t>(n)), {}});
+    // As a dev: port's recvmmsg: up to `batch` frames, and "no more" with the
+    // last one when the batch came short. (A TAP: one frame per read.)
+    for (std::size_t i = 0; i < batch; ++i) {
+      const ssize_t n = ::recv(inside_.get(), buffer_.data(), buffer_.size(), 0);
+      if (n < 0) {
+        if (errno != EAGAIN) return worker_step::stop;
+        return worker_step::would_block;
+      }
+      reader_thread = std::this_thread::get_id();
+      deliver(l2::packet{std::span<const std::byte>(buffer_.data(), static_cast<std::size_t>(n)), {}});
+    }
     return worker_step::again;
   }
+  /// Frames per worker_read (1: a TAP's read).
+  std::size_t batch = 1;
   void send(const l2::packet& packet) override {
     if (::send(inside_.get(), packet.frame.data(), packet.frame.size(), MSG_DONTWAIT) >= 0) {
       count_tx(packet.frame.size());
@@ -260,6 +269,22 @@ TEST_F(workers_test, frames_read_on_workers_are_flooded_learned_and_switched) {
   EXPECT_EQ(reads, (std::vector<std::pair<std::string, std::size_t>>{{"a", 0}, {"b", 0}}));
   EXPECT_EQ(frames, 2u) << "hello from a, the reply from b";
   EXPECT_EQ(handed_over, 1u) << "hello's copy for the main thread's port";
+}
+
+TEST_F(workers_test, frames_read_in_a_short_batch_reach_a_main_thread_port) {
+  // A read that returns frames and "no more" at once (recvmmsg's short batch)
+  // still ends its round with a wake-up of the main thread.
+  socket_port& a = add_socket("a");
+  a.batch = 8;
+  main_port& up = add_main("up");
+  dp_.start();
+  for (std::uint32_t i = 1; i <= 3; ++i) a.put(make_frame(broadcast, mac(1), i));
+  ASSERT_TRUE(run_until([&] { return up.sent.size() == 3; })) << up.sent.size() << " of 3";
+  for (std::uint32_t i = 0; i < 3; ++i) EXPECT_EQ(seq_of(up.sent[i]), i + 1);
+  std::uint64_t frames = 0, rounds = 0;
+  for (const auto& w : dp_.worker_statistics()) frames += w.frames, rounds += w.busy_rounds;
+  EXPECT_EQ(frames, 3u);
+  EXPECT_GE(rounds, 1u);
 }
 
 TEST_F(workers_test, frames_for_a_main_thread_port_arrive_all_and_in_order) {
