@@ -15,6 +15,11 @@
 
 #include "l2/frame.hpp"
 
+// Debian 12's headers predate the fanout group's own IGNORE_OUTGOING (Linux 6.9).
+#ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+#define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000
+#endif
+
 namespace ports {
 namespace {
 
@@ -57,7 +62,7 @@ unique_fd bound_socket(const std::string& name, unsigned ifindex, bool drop_all)
   }
 
   if (drop_all) {
-    // Until it joins the fanout group: a frame it took before would be a duplicate.
+    // (Before bind: it takes no frame until the filter is detached.)
     if (::setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_FILTER, &drop_everything, sizeof drop_everything) < 0) {
       throw port_error(name + ": SO_ATTACH_FILTER failed (" + std::string(std::strerror(errno)) + ")");
     }
@@ -83,27 +88,43 @@ unique_fd bound_socket(const std::string& name, unsigned ifindex, bool drop_all)
 }
 
 /// Makes `first` the first member of a new PACKET_FANOUT group (hash) and
-/// returns `count` more sockets in it; none when the kernel refuses.
+/// returns up to `count` more sockets in it (fewer when the kernel refuses
+/// some: then fewer workers read the port).
 std::vector<unique_fd> fanout_sockets(const std::string& name, unsigned ifindex, int first,
                                       std::size_t count) {
-  // An id the kernel picks, unique in the namespace; the others join it.
-  int fanout = (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_UNIQUEID) << 16;
-  socklen_t size = sizeof fanout;
-  if (::setsockopt(first, SOL_PACKET, PACKET_FANOUT, &fanout, sizeof fanout) < 0 ||
-      ::getsockopt(first, SOL_PACKET, PACKET_FANOUT, &fanout, &size) < 0) {
-    return {};
-  }
-  const int join = (fanout & 0xffff) | (PACKET_FANOUT_HASH << 16);
+  // The others first, bound but taking nothing yet (a drop-all filter):
+  // a frame they took before they joined would be a duplicate.
   std::vector<unique_fd> sockets;
-  for (std::size_t q = 0; q < count; ++q) {
-    unique_fd socket = bound_socket(name, ifindex, true);
-    if (::setsockopt(socket.get(), SOL_PACKET, PACKET_FANOUT, &join, sizeof join) < 0) break;
-    const int unused = 0;  // (the kernel wants an int's room even here)
-    if (::setsockopt(socket.get(), SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof unused) < 0) {
-      throw port_error(name + ": SO_DETACH_FILTER failed (" + std::string(std::strerror(errno)) + ")");
-    }
-    sockets.push_back(std::move(socket));
+  try {
+    while (sockets.size() < count) sockets.push_back(bound_socket(name, ifindex, true));
+  } catch (const port_error&) {
+    // (Out of descriptors, say: as many sockets as there are.)
   }
+  if (sockets.empty()) return {};
+  // The group: an id the kernel picks, unique in the namespace. Inside a
+  // group PACKET_IGNORE_OUTGOING is the group's flag, not the socket's
+  // (Linux 6.9 and later; receive() checks the packet type as well).
+  int flags = -1;
+  for (const int f : {PACKET_FANOUT_FLAG_IGNORE_OUTGOING, 0}) {
+    const int create = (PACKET_FANOUT_HASH | f | PACKET_FANOUT_FLAG_UNIQUEID) << 16;
+    if (::setsockopt(first, SOL_PACKET, PACKET_FANOUT, &create, sizeof create) == 0) {
+      flags = f;
+      break;
+    }
+  }
+  int group = 0;
+  socklen_t size = sizeof group;
+  if (flags < 0 || ::getsockopt(first, SOL_PACKET, PACKET_FANOUT, &group, &size) < 0) return {};
+  const int join = (group & 0xffff) | ((PACKET_FANOUT_HASH | flags) << 16);
+  std::erase_if(sockets, [&](const unique_fd& socket) {
+    return ::setsockopt(socket.get(), SOL_PACKET, PACKET_FANOUT, &join, sizeof join) < 0;
+  });
+  // Now they take their share. (Until its filter goes, a socket drops the
+  // frames hashed to it: a few system calls' time, when the port opens.)
+  const int unused = 0;  // (the kernel wants an int's room even here)
+  std::erase_if(sockets, [&](const unique_fd& socket) {
+    return ::setsockopt(socket.get(), SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof unused) < 0;
+  });
   return sockets;
 }
 
@@ -199,15 +220,7 @@ int device_port::worker_fd(std::size_t queue) const {
 }
 
 port::worker_step device_port::worker_read(std::size_t queue) {
-  switch (read_one(*queues_[queue], worker_fd(queue))) {
-    case read_loop::step::again:
-      return worker_step::again;
-    case read_loop::step::would_block:
-      return worker_step::would_block;
-    case read_loop::step::stop:
-      break;
-  }
-  return worker_step::stop;
+  return as_worker_step(read_one(*queues_[queue], worker_fd(queue)));
 }
 
 read_loop::step device_port::read_one(rx_queue& q, int fd) {
@@ -292,10 +305,14 @@ read_loop::step device_port::link_lost() {
   const bool deleted = netdev::index_of(name()) != ifindex_;
   if (this_worker < 0) {
     on_link_lost(deleted);
-  } else {
-    // (ENETDOWN is reported once per socket: no flood of these.)
-    boost::asio::post(io_, [this, deleted, alive = std::weak_ptr<char>(alive_)] {
-      if (!alive.expired()) on_link_lost(deleted);
+  } else if (!link_lost_posted_.exchange(true)) {
+    // Each socket reports ENETDOWN, maybe late: one post, and the main thread
+    // looks again when it runs (the link may be back and a frame seen since).
+    boost::asio::post(io_, [this, alive = std::weak_ptr<char>(alive_)] {
+      if (alive.expired()) return;
+      link_lost_posted_ = false;
+      const bool gone = netdev::index_of(name()) != ifindex_;
+      if (gone || !netdev::is_up(name()).value_or(false)) on_link_lost(gone);
     });
   }
   if (deleted) return read_loop::step::stop;

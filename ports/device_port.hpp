@@ -66,6 +66,7 @@ class device_port final : public port {
   std::size_t worker_queues() const override { return queues_.size(); }
   int worker_fd(std::size_t queue) const override;
   worker_step worker_read(std::size_t queue) override;
+  void flush_sends() override { flush(); }
   bool carries_offload() const override { return true; }
   void stop() override;
   bool detached() const override { return gone_; }
@@ -115,6 +116,7 @@ class device_port final : public port {
   tx_batch tx_;                  ///< (main thread) small frames waiting for the end of the input batch
   bool on_workers_ = false;  ///< started on workers (start_on_worker)
   std::atomic<bool> link_news_posted_{false};  ///< a worker posted on_link_back to the main thread
+  std::atomic<bool> link_lost_posted_{false};  ///< a worker posted a link loss to the main thread
   unsigned ifindex_ = 0;
   bool brought_up_ = false;        ///< the daemon set IFF_UP on the interface
   /// Generic receive offload on the interface: it merges TCP segments into

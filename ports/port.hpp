@@ -186,6 +186,9 @@ class port {
   virtual int worker_fd(std::size_t /*queue*/) const { return -1; }
   virtual worker_step worker_read(std::size_t /*queue*/) { return worker_step::stop; }
 
+  /// Sends at once what send() queued for a batch (which would otherwise go
+  /// when the io_context runs the batch's flush).
+  virtual void flush_sends() {}
   /// Whether send() takes packets with GSO or partial checksums as they are.
   virtual bool carries_offload() const { return false; }
   /// Bytes to leave free in front of every segment for send_segments().

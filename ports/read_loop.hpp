@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "ports/netdev.hpp"
+#include "ports/port.hpp"
 
 namespace ports {
 
@@ -53,5 +54,18 @@ class read_loop {
   bool handed_over_ = false;  ///< hand_over(): the descriptor_ no longer holds fd_
   std::shared_ptr<char> alive_ = std::make_shared<char>();  ///< expires with the loop
 };
+
+/// What a read function's step means to a worker (port::worker_read): the same three outcomes.
+inline port::worker_step as_worker_step(read_loop::step step) {
+  switch (step) {
+    case read_loop::step::again:
+      return port::worker_step::again;
+    case read_loop::step::would_block:
+      return port::worker_step::would_block;
+    case read_loop::step::stop:
+      break;
+  }
+  return port::worker_step::stop;
+}
 
 }  // namespace ports

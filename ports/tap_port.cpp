@@ -179,15 +179,7 @@ void tap_port::start_on_worker(port_listener& listener) {
 }
 
 port::worker_step tap_port::worker_read(std::size_t queue) {
-  switch (read_one(worker_fd(queue), queues_[queue].buffer)) {
-    case read_loop::step::again:
-      return worker_step::again;
-    case read_loop::step::would_block:
-      return worker_step::would_block;
-    case read_loop::step::stop:
-      break;
-  }
-  return worker_step::stop;
+  return as_worker_step(read_one(worker_fd(queue), queues_[queue].buffer));
 }
 
 int tap_port::worker_fd(std::size_t queue) const {

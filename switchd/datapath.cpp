@@ -289,6 +289,11 @@ void datapath::watch(l2::port_id port, frame_observer& o) {
 void datapath::unwatch(frame_observer& o) {
   const pause_guard paused = pause();
   drain_handoffs();  // frames handed over for it are seen before it goes
+  // What the drain queued for a later batch goes now: once resumed, the
+  // workers send these flows' next frames themselves, at once.
+  for (const auto& p : ports_) {
+    if (p) p->flush_sends();
+  }
   std::erase_if(observers_, [&](const auto& w) { return w.second == &o; });
   observed_.reset();
   for (const auto& w : observers_) observed_.set(w.first);

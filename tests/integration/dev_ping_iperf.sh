@@ -101,6 +101,17 @@ if with_workers; then
   for p in "$sa" "$sb"; do check_drops "$(port_line "$lines" "$p")" "${allowed[@]}"; done
 fi
 
+check "the link of dev:$sb goes down and comes back: the port follows, ping works again"
+mark="$(log_lines "$WORK/vswitchd.log")"
+ip -n "$(ns sw)" link set "$sb" down
+wait_log "$WORK/vswitchd.log" "$mark" "port $sb \(dev\): down: link is down" 5 >/dev/null ||
+  fail "no 'port $sb (dev): down: link is down' after its link went down"
+ip -n "$(ns sw)" link set "$sb" up
+wait_ping a 10.12.0.2
+wait_log "$WORK/vswitchd.log" "$mark" "port $sb \(dev\): up: link is up again" 5 >/dev/null ||
+  fail "no 'port $sb (dev): up: link is up again' after its link came back"
+ping_ok a 10.12.0.2 3
+
 check "SIGTERM: exit 0 within 1 s; the attached veths are left in place"
 stop_vswitchd "$pid" 1
 exists sw "$sa" || fail "veth $sa vanished after vswitchd stopped"
