@@ -166,6 +166,13 @@ std::unique_ptr<device_port> device_port::open(boost::asio::io_context& io, l2::
     dev->queues_.back()->fd = std::move(socket);
     dev->queues_.back()->buffer.resize(batch * slot_size);
   }
+  if (queues > 1) {
+    for (std::size_t q = 0; q < dev->queues_.size(); ++q) {
+      device_port* const self = dev.get();
+      dev->round_tx_.push_back(std::make_unique<tx_batch>(
+          [self] { round_batches.push_back(self); }, [self] { self->flush_round(); }));
+    }
+  }
   dev->brought_up_ = brought_up;
   // Binding to a down interface leaves ENETDOWN pending on the socket; it is
   // up now, so read and discard that error instead of reporting a link loss.
@@ -363,15 +370,22 @@ void device_port::send(const l2::packet& packet) {
   }
   std::array<std::byte, l2::vnet_header_size> header;
   emit_vnet_header_for(packet, header);
-  // A worker sends at once on its own socket (the batch is the main thread's).
-  const int fd = this_worker < 0 ? reader_.fd()
-                                 : worker_fd(static_cast<std::size_t>(this_worker) % queues_.size());
-  // Small frames wait for the end of this input batch and leave together.
-  if (this_worker < 0 && tx_batch::fits(header.size(), packet.frame.size())) {
-    tx_.push(header, packet.frame, nullptr, 0, nullptr);
+  // A worker sends on its own socket, and batches for the end of its round.
+  const std::size_t q = this_worker < 0 ? 0 : static_cast<std::size_t>(this_worker) % queues_.size();
+  tx_batch* const batch_of_thread =
+      this_worker < 0 ? &tx_ : (q < round_tx_.size() ? round_tx_[q].get() : nullptr);
+  // Small frames wait for the end of this input batch (or round) and leave together.
+  if (batch_of_thread != nullptr && tx_batch::fits(header.size(), packet.frame.size())) {
+    batch_of_thread->push(header, packet.frame, nullptr, 0, nullptr);
     return;
   }
-  if (this_worker < 0) flush();  // keep the order
+  // Keep the order.
+  if (this_worker < 0) {
+    flush();
+  } else if (batch_of_thread != nullptr) {
+    flush_round();
+  }
+  const int fd = worker_fd(q);
   iovec iov[2] = {{header.data(), header.size()},
                   {const_cast<std::byte*>(packet.frame.data()), packet.frame.size()}};
   msghdr msg{};
@@ -392,6 +406,18 @@ void device_port::flush() {
   }
   tx_.send_all(
       reader_.fd(), [this](void*, std::size_t size) { count_tx(size); },
+      [this](void*, int err) { counters_.drops.count(send_drop_reason(err)); });
+}
+
+void device_port::flush_round() {
+  if (this_worker < 0) return;
+  const std::size_t q = static_cast<std::size_t>(this_worker) % queues_.size();
+  if (q >= round_tx_.size()) return;
+  tx_batch& batch = *round_tx_[q];
+  batch.unschedule();
+  if (batch.empty()) return;
+  batch.send_all(
+      worker_fd(q), [this](void*, std::size_t size) { count_tx(size); },
       [this](void*, int err) { counters_.drops.count(send_drop_reason(err)); });
 }
 

@@ -67,6 +67,7 @@ class device_port final : public port {
   int worker_fd(std::size_t queue) const override;
   worker_step worker_read(std::size_t queue) override;
   void flush_sends() override { flush(); }
+  void flush_round() override;
   bool carries_offload() const override { return true; }
   void stop() override;
   bool detached() const override { return gone_; }
@@ -114,6 +115,8 @@ class device_port final : public port {
   boost::asio::steady_timer link_timer_;
   std::vector<std::unique_ptr<rx_queue>> queues_;  ///< one per socket (stable addresses: recvmmsg points into them)
   tx_batch tx_;                  ///< (main thread) small frames waiting for the end of the input batch
+  /// (Workers) the same per worker, sent at the end of the worker's round; by queue (this_worker % queues).
+  std::vector<std::unique_ptr<tx_batch>> round_tx_;
   bool on_workers_ = false;  ///< started on workers (start_on_worker)
   std::atomic<bool> link_news_posted_{false};  ///< a worker posted on_link_back to the main thread
   std::atomic<bool> link_lost_posted_{false};  ///< a worker posted a link loss to the main thread

@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "l2/drop_reason.hpp"
 #include "l2/frame.hpp"
@@ -129,6 +130,11 @@ class port;
 /// that worker reads, so the kernel steers the flow's answers back to it.
 inline thread_local int this_worker = -1;
 
+/// (Worker threads) The ports that batched sends in the current round; the
+/// worker calls flush_round() on each when the round ends and clears it, so
+/// it is empty between rounds (when ports may be removed).
+inline thread_local std::vector<port*> round_batches;
+
 /// Receives what ports read. Implemented by the daemon's datapath.
 class port_listener {
  public:
@@ -189,6 +195,9 @@ class port {
   /// Sends at once what send() queued for a batch (which would otherwise go
   /// when the io_context runs the batch's flush).
   virtual void flush_sends() {}
+  /// (Worker thread) Sends what send() batched on this thread in this round
+  /// (a port that batches adds itself to ports::round_batches).
+  virtual void flush_round() {}
   /// Whether send() takes packets with GSO or partial checksums as they are.
   virtual bool carries_offload() const { return false; }
   /// Bytes to leave free in front of every segment for send_segments().

@@ -9,7 +9,10 @@
 // a slot (TCP super-frames) are not queued; the port flushes what is queued
 // first, to keep the order, and sends them on their own. All preallocated.
 // A port may be destroyed (removed at runtime) while its flush is queued: the
-// flush then finds the batch gone and does nothing.
+// flush then finds the batch gone and does nothing. On a worker thread there
+// is no io_context: a batch made with a `scheduled` callback calls it at its
+// first frame instead (the port asks the worker to flush it when the round
+// ends: ports::round_batches) and forgets it at send_all.
 #pragma once
 
 #include <sys/socket.h>
@@ -39,7 +42,19 @@ class tx_batch {
   /// `flush` sends what is queued (the port calls send_all() in it); it is
   /// posted to `io` when the first frame of a batch is queued.
   tx_batch(boost::asio::io_context& io, std::function<void()> flush)
-      : io_(io), flush_(std::move(flush)), buffer_(capacity * slot_size) {}
+      : flush_(std::move(flush)), buffer_(capacity * slot_size) {
+    schedule_ = [this, &io] {
+      boost::asio::post(io, [this, alive = std::weak_ptr<char>(alive_)] {
+        if (alive.expired()) return;  // the port was removed meanwhile
+        flush_posted_ = false;
+        flush_();
+      });
+    };
+  }
+  /// A batch that calls `scheduled` at its first frame (its owner then
+  /// flushes it later and calls unschedule()) and `flush` when it is full.
+  tx_batch(std::function<void()> scheduled, std::function<void()> flush)
+      : schedule_(std::move(scheduled)), flush_(std::move(flush)), buffer_(capacity * slot_size) {}
 
   /// Whether a frame of `size` bytes behind a `prefix_size`-byte header fits a slot.
   static bool fits(std::size_t prefix_size, std::size_t size) {
@@ -84,11 +99,7 @@ class tx_batch {
     if (full()) flush_();
     if (!flush_posted_) {
       flush_posted_ = true;
-      boost::asio::post(io_, [this, alive = std::weak_ptr<char>(alive_)] {
-        if (alive.expired()) return;  // the port was removed meanwhile
-        flush_posted_ = false;
-        flush_();
-      });
+      schedule_();
     }
     std::byte* slot = buffer_.data() + count_ * slot_size;
     fill(std::span<std::byte>(slot, size));
@@ -125,10 +136,13 @@ class tx_batch {
     count_ = 0;
   }
 
+  /// (A `scheduled` batch) Its flush came: the next frame schedules again.
+  void unschedule() { flush_posted_ = false; }
+
  private:
-  boost::asio::io_context& io_;
+  std::function<void()> schedule_;                  ///< arranges for a flush: posts one, or registers the port
   std::function<void()> flush_;
-  bool flush_posted_ = false;                       ///< a flush is queued on io_
+  bool flush_posted_ = false;                       ///< a flush is arranged
   std::vector<std::byte> buffer_;                  ///< capacity slots of slot_size bytes
   std::array<mmsghdr, capacity> messages_{};
   std::array<iovec, capacity> iov_{};

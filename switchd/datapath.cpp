@@ -174,6 +174,9 @@ void datapath::start() {
             ports::this_worker = static_cast<int>(i);
           },
           [this, w] {
+            // Small frames the round batched for dev: ports leave now, one sendmmsg each.
+            for (ports::port* p : ports::round_batches) p->flush_round();
+            ports::round_batches.clear();
             // A round that switched frames: one wake-up's batch, for the statistics.
             const std::uint64_t frames = w->frames.load(std::memory_order_relaxed);
             if (frames != w->frames_before_round) {
