@@ -1,5 +1,5 @@
 // metrics: the daemon's Prometheus endpoint (`--metrics ADDR:PORT`).
-// render_prometheus turns the status object (docs/control-protocol.md, the
+// render_prometheus (switchd/prometheus_text.cpp) turns the status object (docs/control-protocol.md, the
 // same model `vswitchctl show` prints) into the Prometheus text exposition
 // format 0.0.4; metrics_server serves it over HTTP/1.1 (Boost.Beast) on the
 // daemon's io_context. The server shares the thread with the data path, so
