@@ -167,7 +167,9 @@ std::unique_ptr<device_port> device_port::open(boost::asio::io_context& io, l2::
     dev->queues_.back()->buffer.resize(batch * slot_size);
   }
   if (queues > 1) {
-    for (std::size_t q = 0; q < dev->queues_.size(); ++q) {
+    // One batch per worker, even when fewer sockets joined the group (two
+    // workers may then share a socket, never a batch).
+    for (std::size_t w = 0; w < queues; ++w) {
       device_port* const self = dev.get();
       dev->round_tx_.push_back(std::make_unique<tx_batch>(
           [self] { round_batches.push_back(self); }, [self] { self->flush_round(); }));
@@ -371,9 +373,10 @@ void device_port::send(const l2::packet& packet) {
   std::array<std::byte, l2::vnet_header_size> header;
   emit_vnet_header_for(packet, header);
   // A worker sends on its own socket, and batches for the end of its round.
-  const std::size_t q = this_worker < 0 ? 0 : static_cast<std::size_t>(this_worker) % queues_.size();
+  const std::size_t w = static_cast<std::size_t>(this_worker);  // (huge on the main thread)
+  const std::size_t q = this_worker < 0 ? 0 : w % queues_.size();
   tx_batch* const batch_of_thread =
-      this_worker < 0 ? &tx_ : (q < round_tx_.size() ? round_tx_[q].get() : nullptr);
+      this_worker < 0 ? &tx_ : (w < round_tx_.size() ? round_tx_[w].get() : nullptr);
   // Small frames wait for the end of this input batch (or round) and leave together.
   if (batch_of_thread != nullptr && tx_batch::fits(header.size(), packet.frame.size())) {
     batch_of_thread->push(header, packet.frame, nullptr, 0, nullptr);
@@ -410,10 +413,10 @@ void device_port::flush() {
 }
 
 void device_port::flush_round() {
-  if (this_worker < 0) return;
-  const std::size_t q = static_cast<std::size_t>(this_worker) % queues_.size();
-  if (q >= round_tx_.size()) return;
-  tx_batch& batch = *round_tx_[q];
+  const std::size_t w = static_cast<std::size_t>(this_worker);
+  if (this_worker < 0 || w >= round_tx_.size()) return;
+  const std::size_t q = w % queues_.size();
+  tx_batch& batch = *round_tx_[w];
   batch.unschedule();
   if (batch.empty()) return;
   batch.send_all(

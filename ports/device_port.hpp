@@ -115,7 +115,7 @@ class device_port final : public port {
   boost::asio::steady_timer link_timer_;
   std::vector<std::unique_ptr<rx_queue>> queues_;  ///< one per socket (stable addresses: recvmmsg points into them)
   tx_batch tx_;                  ///< (main thread) small frames waiting for the end of the input batch
-  /// (Workers) the same per worker, sent at the end of the worker's round; by queue (this_worker % queues).
+  /// (Workers) the same per worker (by this_worker), sent at the end of the worker's round.
   std::vector<std::unique_ptr<tx_batch>> round_tx_;
   bool on_workers_ = false;  ///< started on workers (start_on_worker)
   std::atomic<bool> link_news_posted_{false};  ///< a worker posted on_link_back to the main thread
