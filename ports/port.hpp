@@ -57,6 +57,20 @@ class counter {
   std::atomic<std::uint64_t> value_{0};
 };
 
+/// A counter only one thread ever adds to (a worker's own figures), read by
+/// others: an increment is a relaxed load and store, no locked instruction.
+class single_writer_counter {
+ public:
+  /// (The writing thread only.)
+  void bump(std::uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  std::uint64_t load() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
 /// Drops charged to one port, by reason, as counters (see l2::drop_counters).
 struct port_drop_counters {
   std::array<counter, l2::drop_reason_count> by_reason{};

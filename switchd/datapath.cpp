@@ -81,10 +81,10 @@ std::vector<datapath::worker_stats> datapath::worker_statistics() const {
     st.index = w->thread->index();
     w->thread->for_each_queue([&](const ports::port& p, std::size_t q) { st.queues.emplace_back(p.name(), q); });
     std::sort(st.queues.begin(), st.queues.end());
-    st.frames = w->frames.load(std::memory_order_relaxed);
-    st.busy_rounds = w->busy_rounds.load(std::memory_order_relaxed);
-    st.handed_over = w->handed_over.load(std::memory_order_relaxed);
-    st.handoff_full = w->handoff_full.load(std::memory_order_relaxed);
+    st.frames = w->frames.load();
+    st.busy_rounds = w->busy_rounds.load();
+    st.handed_over = w->handed_over.load();
+    st.handoff_full = w->handoff_full.load();
     out.push_back(std::move(st));
   }
   return out;
@@ -173,19 +173,7 @@ void datapath::start() {
             current_ = w;
             ports::this_worker = static_cast<int>(i);
           },
-          [this, w] {
-            // Small frames the round batched for dev: ports leave now, one sendmmsg each.
-            for (ports::port* p : ports::round_batches) p->flush_round();
-            ports::round_batches.clear();
-            // A round that switched frames: one wake-up's batch, for the statistics.
-            const std::uint64_t frames = w->frames.load(std::memory_order_relaxed);
-            if (frames != w->frames_before_round) {
-              w->frames_before_round = frames;
-              w->busy_rounds.store(w->busy_rounds.load(std::memory_order_relaxed) + 1,
-                                   std::memory_order_relaxed);
-            }
-            round_end(*w);
-          }, busy_poll_, &pause_request_);
+          [this, w] { end_round(*w); }, busy_poll_, &pause_request_);
       workers_.push_back(std::move(slot));
     }
     wait_for_handoffs();
@@ -216,16 +204,28 @@ void datapath::stop() {
 
 bool datapath::hand_off(worker_slot& w, handoff_meta meta, const l2::packet& packet) {
   meta.offload = packet.offload;
-  // (Only this worker writes its counters: a load and a store, no locked add.)
   if (!w.ring.push(meta, packet.frame)) {
-    w.handoff_full.store(w.handoff_full.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    w.handoff_full.bump();
     return false;
   }
-  w.handed_over.store(w.handed_over.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  w.handed_over.bump();
   w.pushed = true;
   // Half full within one round (super-frames toward an uplink): wake the main thread now.
   if (w.ring.used() > w.ring.capacity() / 2) round_end(w);
   return true;
+}
+
+void datapath::end_round(worker_slot& w) {
+  // Small frames the round batched for dev: ports leave now, one sendmmsg each.
+  for (ports::port* p : ports::round_batches) p->flush_round();
+  ports::round_batches.clear();
+  // A round that switched frames: one wake-up's batch, for the statistics.
+  const std::uint64_t frames = w.frames.load();
+  if (frames != w.frames_before_round) {
+    w.frames_before_round = frames;
+    w.busy_rounds.bump();
+  }
+  round_end(w);
 }
 
 void datapath::round_end(worker_slot& w) {
@@ -312,8 +312,8 @@ void datapath::on_frame(ports::port& from, const l2::packet& arrived) {
   worker_slot* const here = current_;
   if (here == nullptr) {
     frames_seen_.fetch_add(1, std::memory_order_relaxed);
-  } else {  // (only this worker writes it: a load and a store, no locked add)
-    here->frames.store(here->frames.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  } else {
+    here->frames.bump();
   }
   if (here != nullptr && observed_.any()) [[unlikely]] {
     // Captures run on the io_context thread: so does every frame while one does.

@@ -172,10 +172,10 @@ class datapath final : public ports::port_listener {
     bool pushed = false;  ///< (worker) handed frames over in this round
     /// Frames handed to the io_context thread, and dropped because the ring
     /// was full (written by the worker only, read by status()).
-    std::atomic<std::uint64_t> handed_over{0};
-    std::atomic<std::uint64_t> handoff_full{0};
-    std::atomic<std::uint64_t> frames{0};  ///< frames read (as handed to on_frame)
-    std::atomic<std::uint64_t> busy_rounds{0};  ///< rounds in which it read frames
+    ports::single_writer_counter handed_over;
+    ports::single_writer_counter handoff_full;
+    ports::single_writer_counter frames;       ///< frames read (as handed to on_frame)
+    ports::single_writer_counter busy_rounds;  ///< rounds in which it read frames
     std::uint64_t frames_before_round = 0;      ///< (worker) `frames` when the round began
   };
   /// The worker slot of the calling thread, or null on the io_context thread.
@@ -187,7 +187,10 @@ class datapath final : public ports::port_listener {
   void transmit(ports::port& out, const l2::packet& packet, const l2::forward_decision& d);
   /// (worker) Queues `packet` for the io_context thread; false when the ring is full.
   bool hand_off(worker_slot& w, handoff_meta meta, const l2::packet& packet);
-  /// (worker) After a round: wakes the io_context thread if frames were handed over.
+  /// (worker) The end of a round: sends what it batched for dev: ports,
+  /// counts a busy round, and calls round_end().
+  void end_round(worker_slot& w);
+  /// (worker) Wakes the io_context thread if frames were handed over.
   void round_end(worker_slot& w);
   /// (io_context thread) Carries out what the workers handed over.
   void drain_handoffs();
