@@ -140,32 +140,40 @@ forward_decision forwarder::decide(port_id ingress, std::span<const std::byte> b
   // 4. Learn the source; a group address is never a valid source.
   const mac_address source = frame.source();
   if (source.is_multicast()) return drop(drop_reason::multicast_source, vlan);
-  const bool flapped =
-      !source.is_zero() && table_.learn(vlan, source, ingress, now) == learn_result::flapping;
+  std::optional<learn_result> learned;
+  if (!source.is_zero()) learned = table_.learn(vlan, source, ingress, now);
+  const bool flapped = learned == learn_result::flapping;
+  const auto drop_learned = [&](drop_reason reason) {
+    forward_decision d = drop(reason, vlan);
+    d.learned = learned;
+    return d;
+  };
 
   // 5. Destination.
   const mac_address destination = frame.destination();
-  if (destination.is_link_local()) return drop(drop_reason::link_local, vlan);
+  if (destination.is_link_local()) return drop_learned(drop_reason::link_local);
   if (destination.is_multicast()) {
     forward_decision d = flood(ingress, vlan, tag,
                                destination.is_broadcast() ? flood_kind::broadcast : flood_kind::multicast, now);
     d.flapped = flapped;
+    d.learned = learned;
     return d;
   }
   const std::optional<port_id> egress = table_.lookup(vlan, destination, now);
   if (!egress) {
     forward_decision d = flood(ingress, vlan, tag, flood_kind::unknown, now);  // unknown unicast
     d.flapped = flapped;
+    d.learned = learned;
     return d;
   }
-  if (*egress == ingress) return drop(drop_reason::reflection, vlan);
-  if (!up_.contains(*egress)) return drop(drop_reason::port_down, vlan);
+  if (*egress == ingress) return drop_learned(drop_reason::reflection);
+  if (!up_.contains(*egress)) return drop_learned(drop_reason::port_down);
   // (A static entry can name a port that does not carry the VLAN.)
-  if (!members_[vlan & 0xfff].contains(*egress)) return drop(drop_reason::vlan_not_allowed, vlan);
+  if (!members_[vlan & 0xfff].contains(*egress)) return drop_learned(drop_reason::vlan_not_allowed);
   // Split horizon holds for known unicast too: in a full mesh the sender's
   // switch reaches that uplink's peer directly, so relaying would duplicate.
   if (uplinks_.contains(ingress) && uplinks_.contains(*egress)) {
-    return drop(drop_reason::split_horizon, vlan);
+    return drop_learned(drop_reason::split_horizon);
   }
   forward_decision decision;
   decision.kind = forward_decision::action::unicast;
@@ -173,6 +181,7 @@ forward_decision forwarder::decide(port_id ingress, std::span<const std::byte> b
   decision.vlan = vlan;
   decision.tag = tag;
   decision.flapped = flapped;
+  decision.learned = learned;
   return decision;
 }
 

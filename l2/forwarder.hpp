@@ -77,6 +77,9 @@ struct forward_decision {
   /// Learning the source found it flapping (moving too often between ports):
   /// it is now pinned to its first port (see mac_table::set_move_damping).
   bool flapped = false;
+  /// What learning the source did; none when it was not learned (a zero
+  /// source, or a frame dropped before learning).
+  std::optional<learn_result> learned;
 };
 
 /// Storm control: most broadcast, multicast and unknown-unicast frames per

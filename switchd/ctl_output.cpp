@@ -214,7 +214,7 @@ std::string format_show(const json& r) {
   out += port_table.empty() ? "no ports\n" : port_table.render();
   if (!peer_table.empty()) out += "\n" + peer_table.render();
   // Worker threads (--workers above 1): what each reads and has done.
-  table worker_table({">WORKER", "READS", ">FRAMES", ">FRAMES/WAKE", ">TO-MAIN", ">RING-FULL"});
+  table worker_table({">WORKER", "READS", ">FRAMES", ">FRAMES/WAKE", ">CACHED", ">TO-MAIN", ">RING-FULL"});
   for (const auto& w : array(r, "workers")) {
     std::string reads;
     for (const auto& q : array(w, "queues")) {
@@ -228,7 +228,7 @@ std::string format_show(const json& r) {
     std::snprintf(per_wake, sizeof per_wake, "%.1f",
                   rounds == 0 ? 0.0 : static_cast<double>(count(w, "frames")) / static_cast<double>(rounds));
     worker_table.add({text(w, "index"), reads.empty() ? "-" : reads, text(w, "frames"), per_wake,
-                      text(w, "handed_over"), text(w, "handoff_full")});
+                      text(w, "cached"), text(w, "handed_over"), text(w, "handoff_full")});
   }
   if (!worker_table.empty()) out += "\n" + worker_table.render();
   if (const json* waiting = field(r, "waiting"); waiting != nullptr && waiting->is_array() && !waiting->empty()) {

@@ -67,6 +67,7 @@ datapath::pause_guard datapath::pause() const {
 
 void datapath::resume() const {
   if (--pause_depth_ == 0) {
+    table_changed();  // whatever was done while paused: ports, VLANs, the table
     for (const auto& w : workers_) w->thread->gate().unlock();
     pause_request_.store(false, std::memory_order_release);
     pause_request_.notify_all();
@@ -85,6 +86,7 @@ std::vector<datapath::worker_stats> datapath::worker_statistics() const {
     st.busy_rounds = w->busy_rounds.load();
     st.handed_over = w->handed_over.load();
     st.handoff_full = w->handoff_full.load();
+    st.cached = w->cached.load();
     out.push_back(std::move(st));
   }
   return out;
@@ -328,12 +330,7 @@ void datapath::on_frame(ports::port& from, const l2::packet& arrived) {
                                 ? clamped(arrived, from.max_frame_size(),
                                           here != nullptr ? here->buffers : main_scratch_)
                                 : arrived;
-  const l2::forward_decision d = [&] {
-    const maybe_lock lock(decide_mutex_, !workers_.empty());
-    l2::forward_decision decided = forwarder_.decide(from.id(), packet.frame, clock_());
-    if (decided.flapped) [[unlikely]] log_flap(from, packet, decided);
-    return decided;
-  }();
+  const l2::forward_decision d = decide(here, from, packet);
   switch (d.kind) {
     case l2::forward_decision::action::drop:
       from.counters().drops.count(d.reason);
@@ -345,6 +342,44 @@ void datapath::on_frame(ports::port& from, const l2::packet& arrived) {
       d.ports.for_each([&](l2::port_id out) { transmit(*ports_[out], packet, d); });
       break;
   }
+}
+
+l2::forward_decision datapath::decide(worker_slot* here, ports::port& from, const l2::packet& packet) {
+  const l2::time_point now = clock_();
+  std::optional<decision_cache::key> key;
+  if (here != nullptr) {
+    const l2::frame_parse_result parsed = l2::frame_view::parse(packet.frame);
+    if (parsed) {
+      key = decision_cache::key_of(from.id(), *parsed.frame);
+      const std::uint64_t generation = table_generation_.load(std::memory_order_acquire);
+      if (const std::optional<decision_cache::unicast> u = here->decisions.find(*key, generation, now)) {
+        here->cached.bump();
+        l2::forward_decision d;
+        d.kind = l2::forward_decision::action::unicast;
+        d.port = u->port;
+        d.vlan = u->vlan;
+        d.tag = parsed.frame->tag();
+        return d;
+      }
+    }
+  }
+  const maybe_lock lock(decide_mutex_, !workers_.empty());
+  l2::forward_decision d = forwarder_.decide(from.id(), packet.frame, now);
+  if (d.flapped) [[unlikely]] log_flap(from, packet, d);
+  // Learning put a MAC somewhere new: every remembered decision is void. Only
+  // where it changed no more than the entry's time (or nothing: a static
+  // entry) does this decision hold for the next frames of the flow; a source
+  // refused (table full, port limit, pinned) is tried again with each frame.
+  using l2::learn_result;
+  const bool settled = !d.learned || *d.learned == learn_result::refreshed ||
+                       *d.learned == learn_result::static_entry;
+  const bool placed = d.learned == learn_result::learned || d.learned == learn_result::moved ||
+                      d.learned == learn_result::flapping;
+  if (placed && !workers_.empty()) table_changed();
+  if (key && settled && d.kind == l2::forward_decision::action::unicast) {
+    here->decisions.insert(*key, {d.port, d.vlan}, table_generation_.load(std::memory_order_relaxed), now);
+  }
+  return d;
 }
 
 void datapath::transmit(ports::port& out, const l2::packet& arrived, const l2::forward_decision& d) {
@@ -406,6 +441,7 @@ void datapath::on_link_change(ports::port& p, bool up, std::string_view why) {
     const maybe_lock lock(decide_mutex_, !workers_.empty());
     before = forwarder_.table().port_count(p.id());
     forwarder_.set_port_up(p.id(), up);
+    table_changed();
   }
   const bool peer = p.kind() == ports::port_kind::uplink;
   if (up) {
@@ -427,6 +463,7 @@ void datapath::schedule_aging() {
     {
       const maybe_lock lock(decide_mutex_, !workers_.empty());
       n = forwarder_.age(clock_());
+      if (n > 0) table_changed();
     }
     if (n > 0) spdlog::debug("aged out {} MAC entries", n);
     schedule_aging();

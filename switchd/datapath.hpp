@@ -9,7 +9,8 @@
 // With --workers N above 1, N worker threads (switchd/worker.hpp) read the
 // tap: and dev: ports (a queue or socket of each per worker, or a port on
 // one worker), and forward what they read: the forwarder's decision under
-// one lock (decide_mutex_), the sending on the worker itself for ports whose
+// one lock (decide_mutex_), or without it where the worker remembers the
+// decision for the flow (switchd/decision_cache.hpp), the sending on the worker itself for ports whose
 // send() is thread-safe (tap:, dev:), and through a handoff ring to the
 // io_context thread for the others (uplinks, QEMU sockets), in order. While a capture runs, workers hand every frame
 // they read to the io_context thread, where the observers live. The control
@@ -34,6 +35,7 @@
 #include "ports/log_limiter.hpp"
 #include "ports/netdev.hpp"
 #include "ports/port.hpp"
+#include "switchd/decision_cache.hpp"
 #include "switchd/handoff_ring.hpp"
 #include "switchd/worker.hpp"
 
@@ -132,6 +134,7 @@ class datapath final : public ports::port_listener {
     std::uint64_t busy_rounds = 0;   ///< rounds (epoll wake-ups) in which it read frames
     std::uint64_t handed_over = 0;   ///< frames it passed to the io_context thread
     std::uint64_t handoff_full = 0;  ///< frames dropped because that ring was full
+    std::uint64_t cached = 0;        ///< frames forwarded by a remembered decision, without the lock
   };
   /// One entry per worker thread (none with one thread). io_context thread
   /// only; pauses the workers for the list of queues.
@@ -176,10 +179,19 @@ class datapath final : public ports::port_listener {
     ports::single_writer_counter handoff_full;
     ports::single_writer_counter frames;       ///< frames read (as handed to on_frame)
     ports::single_writer_counter busy_rounds;  ///< rounds in which it read frames
+    ports::single_writer_counter cached;       ///< frames forwarded by a remembered decision
+    decision_cache decisions;                  ///< (worker) its known-unicast decisions
     std::uint64_t frames_before_round = 0;      ///< (worker) `frames` when the round began
   };
   /// The worker slot of the calling thread, or null on the io_context thread.
   static thread_local worker_slot* current_;
+
+  /// The forwarder's decision for `packet` from `from`: on a worker, a
+  /// remembered one when it holds (decision_cache), else under the lock.
+  l2::forward_decision decide(worker_slot* here, ports::port& from, const l2::packet& packet);
+  /// The forwarder's state changed (under the lock, or paused): the
+  /// workers' remembered decisions no longer hold.
+  void table_changed() const { table_generation_.fetch_add(1, std::memory_order_acq_rel); }
 
   /// Sends `packet` (decided as `d`) out of `out`: with its tag as `out`
   /// wants it; as it is if it is plain or `out` carries offloads, else
@@ -225,8 +237,11 @@ class datapath final : public ports::port_listener {
   unsigned worker_count_ = 1;
   std::chrono::microseconds busy_poll_{};
   std::vector<std::unique_ptr<worker_slot>> workers_;
-  /// The forwarder's lock while workers run: every decision, aging and link change takes it.
+  /// The forwarder's lock while workers run: every decision not remembered,
+  /// aging and link changes take it.
   std::mutex decide_mutex_;
+  /// Moves on with every change of the forwarder's state (decision_cache).
+  mutable std::atomic<std::uint64_t> table_generation_{0};
   ports::unique_fd handoff_fd_;  ///< eventfd: a worker handed frames over
   std::optional<boost::asio::posix::stream_descriptor> handoff_wait_;
   std::atomic<bool> handoff_pending_{false};

@@ -386,6 +386,9 @@ void render_workers(std::string& out, const nlohmann::json& status) {
        "handed_over"},
       {"vswitchd_worker_handoff_full_total", "counter",
        "Frames dropped because the worker's ring to the main thread was full.", "handoff_full"},
+      {"vswitchd_worker_cached_total", "counter",
+       "Frames the worker thread forwarded by a decision it remembered, without the forwarder's lock.",
+       "cached"},
   };
   for (const per_port& m : worker_metrics) {
     family f(out, m.name, m.type, m.help);

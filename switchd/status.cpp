@@ -124,6 +124,7 @@ nlohmann::json status_json(const datapath& dp, const status_context& context) {
         {"busy_rounds", w.busy_rounds},
         {"handed_over", w.handed_over},
         {"handoff_full", w.handoff_full},
+        {"cached", w.cached},
     });
   }
   if (const ports::udp_endpoint* e = context.endpoint) {

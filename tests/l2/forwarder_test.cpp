@@ -17,6 +17,7 @@ namespace {
 using action = l2::forward_decision::action;
 using l2::drop_reason;
 using l2::forwarder;
+using l2::learn_result;
 using l2::port_id;
 using l2::port_role;
 using l2_test::at;
@@ -243,6 +244,21 @@ TEST(forwarder, learns_the_source_per_vlan) {
   f.decide(3, make_frame(broadcast, h1), at(2));
   EXPECT_EQ(f.table().lookup(0, mac(h1), at(2)), 3);
   EXPECT_EQ(f.table().counters().moved, 1u);
+}
+
+TEST(forwarder, the_decision_says_what_learning_the_source_did) {
+  // (A worker that remembers decisions needs to know which ones changed the table.)
+  forwarder f = make_forwarder();
+  EXPECT_EQ(f.decide(1, make_frame(broadcast, h1), at(0)).learned, learn_result::learned);
+  EXPECT_EQ(f.decide(2, make_frame(h1, h2), at(0)).learned, learn_result::learned);
+  EXPECT_EQ(f.decide(2, make_frame(h1, h2), at(1)).learned, learn_result::refreshed);
+  EXPECT_EQ(f.decide(3, make_frame(h1, h2), at(2)).learned, learn_result::moved);
+  EXPECT_EQ(f.decide(3, make_frame(h2, h1), at(2)).learned, learn_result::moved)
+      << "also on a frame dropped after learning (reflection)";
+  EXPECT_EQ(f.decide(1, make_frame(broadcast, "00:00:00:00:00:00"), at(3)).learned, std::nullopt)
+      << "a zero source is not learned";
+  f.set_port_up(2, false);
+  EXPECT_EQ(f.decide(2, make_frame(broadcast, h2), at(3)).learned, std::nullopt) << "dropped before learning";
 }
 
 TEST(forwarder, learns_before_dropping_link_local_and_reflection) {

@@ -360,17 +360,17 @@ TEST(ctl_format, show_lists_the_worker_threads_only_when_there_are_some) {
   json with = status;
   with["workers"] = json::parse(R"json([
     {"index": 0, "queues": [{"port": "tap0", "queue": 0}, {"port": "tap2", "queue": 0}],
-     "frames": 1200, "busy_rounds": 100, "handed_over": 300, "handoff_full": 0},
+     "frames": 1200, "busy_rounds": 100, "handed_over": 300, "handoff_full": 0, "cached": 850},
     {"index": 1, "queues": [{"port": "tap0", "queue": 1}], "frames": 0, "busy_rounds": 0,
-     "handed_over": 0, "handoff_full": 3}
+     "handed_over": 0, "handoff_full": 3, "cached": 0}
   ])json");
   const std::string out = format_result("show", with);
   EXPECT_EQ(cells(line_with(out, "WORKER")),
-            (std::vector<std::string>{"WORKER", "READS", "FRAMES", "FRAMES/WAKE", "TO-MAIN", "RING-FULL"}));
+            (std::vector<std::string>{"WORKER", "READS", "FRAMES", "FRAMES/WAKE", "CACHED", "TO-MAIN", "RING-FULL"}));
   EXPECT_EQ(cells(line_with(out, "tap2/q0")),
-            (std::vector<std::string>{"0", "tap0/q0", "tap2/q0", "1200", "12.0", "300", "0"}));
+            (std::vector<std::string>{"0", "tap0/q0", "tap2/q0", "1200", "12.0", "850", "300", "0"}));
   EXPECT_EQ(cells(line_with(out, "tap0/q1")),
-            (std::vector<std::string>{"1", "tap0/q1", "0", "0.0", "0", "3"}));
+            (std::vector<std::string>{"1", "tap0/q1", "0", "0.0", "0", "0", "3"}));
 }
 
 TEST(ctl_format, show_lists_uplink_peers_with_rtt_or_a_dash) {

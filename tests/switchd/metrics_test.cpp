@@ -71,9 +71,9 @@ const json status = json::parse(R"json({
   ],
   "workers": [
     {"index": 0, "queues": [{"port": "tap0", "queue": 0}, {"port": "tap1", "queue": 0}],
-     "frames": 1200, "busy_rounds": 100, "handed_over": 300, "handoff_full": 0},
+     "frames": 1200, "busy_rounds": 100, "handed_over": 300, "handoff_full": 0, "cached": 700},
     {"index": 1, "queues": [{"port": "tap0", "queue": 1}],
-     "frames": 50, "busy_rounds": 50, "handed_over": 0, "handoff_full": 2}
+     "frames": 50, "busy_rounds": 50, "handed_over": 0, "handoff_full": 2, "cached": 0}
   ]
 })json");
 
@@ -175,6 +175,7 @@ TEST(render_prometheus, exact_samples) {
       R"(vswitchd_worker_busy_rounds_total{worker="1"} 50)",
       R"(vswitchd_worker_handed_over_total{worker="0"} 300)",
       R"(vswitchd_worker_handoff_full_total{worker="1"} 2)",
+      R"(vswitchd_worker_cached_total{worker="0"} 700)",
   };
   for (const std::string& line : expected)
     EXPECT_TRUE(has_line(text, line)) << line << "\nin:\n" << text;
@@ -223,7 +224,8 @@ TEST(render_prometheus, every_family_once) {
                              "vswitchd_worker_frames_total",
                              "vswitchd_worker_busy_rounds_total",
                              "vswitchd_worker_handed_over_total",
-                             "vswitchd_worker_handoff_full_total"}) {
+                             "vswitchd_worker_handoff_full_total",
+                             "vswitchd_worker_cached_total"}) {
     int help = 0, type = 0;
     for (const std::string& line : lines_of(text)) {
       help += line.rfind(std::string("# HELP ") + family + " ", 0) == 0;

@@ -130,9 +130,19 @@ class main_port final : public ports::port {
   std::vector<bytes> sent;
 };
 
+/// The datapath's clock in these tests: the real one, plus a skip the test
+/// can add to (the workers read it too).
+std::atomic<std::int64_t> clock_skip_ns{0};
+l2::time_point test_clock() {
+  return std::chrono::steady_clock::now() + std::chrono::nanoseconds(clock_skip_ns.load());
+}
+
 class workers_test : public ::testing::Test {
  protected:
-  workers_test() : dp_(io_, 1024, std::chrono::seconds(300)) { dp_.set_workers(2); }
+  workers_test() : dp_(io_, 1024, std::chrono::seconds(300), &test_clock) {
+    clock_skip_ns = 0;
+    dp_.set_workers(2);
+  }
   ~workers_test() override { dp_.stop(); }
 
   socket_port& add_socket(const std::string& name) {
@@ -350,6 +360,64 @@ TEST_F(workers_test, ports_come_and_go_and_the_table_is_flushed_under_traffic) {
   while (!(got = b.take()).empty() && got != last) {
   }
   EXPECT_EQ(got, last);
+}
+
+/// Frames the workers forwarded by a remembered decision, all workers together.
+std::uint64_t cached(const datapath& dp) {
+  std::uint64_t n = 0;
+  for (const auto& w : dp.worker_statistics()) n += w.cached;
+  return n;
+}
+
+TEST_F(workers_test, a_flow_switched_again_is_forwarded_without_the_lock_and_follows_changes) {
+  socket_port& a = add_socket("a");
+  socket_port& b = add_socket("b");
+  socket_port& c = add_socket("c");
+  dp_.start();
+  a.put(make_frame(broadcast, mac(1)));
+  (void)b.take(), (void)c.take();
+  b.put(make_frame(broadcast, mac(2)));
+  (void)a.take(), (void)c.take();
+  ASSERT_EQ(cached(dp_), 0u);
+
+  // 1. The first frame of the flow is decided under the lock, the next 19
+  // by the worker's memory of it: all of them reach a, and only a.
+  for (std::uint32_t i = 1; i <= 20; ++i) b.put(make_frame(mac(1), mac(2), i));
+  for (std::uint32_t i = 1; i <= 20; ++i) ASSERT_EQ(seq_of(a.take()), i);
+  EXPECT_TRUE(c.take(50ms).empty()) << "known unicast, never flooded";
+  EXPECT_EQ(cached(dp_), 19u);
+
+  // 2. mac(1) moves to c: the flow follows it at once.
+  c.put(make_frame(mac(2), mac(1), 100));
+  EXPECT_EQ(seq_of(b.take()), 100u);
+  b.put(make_frame(mac(1), mac(2), 101));
+  EXPECT_EQ(seq_of(c.take()), 101u) << "sent where mac(1) is now";
+  EXPECT_TRUE(a.take(50ms).empty()) << "not where it was remembered";
+
+  // 3. c goes down (its MACs are flushed): the flow is flooded to the ports that are up.
+  dp_.on_link_change(c, false, "test");
+  b.put(make_frame(mac(1), mac(2), 102));
+  EXPECT_EQ(seq_of(a.take()), 102u) << "unknown again: flooded";
+  EXPECT_TRUE(c.take(50ms).empty()) << "nothing to the port that is down";
+  dp_.on_link_change(c, true, "test");
+
+  // 4. A busy source is learned again (its time refreshed) once a second, not with every frame.
+  a.put(make_frame(mac(2), mac(1), 200));  // mac(1) back on a
+  EXPECT_EQ(seq_of(b.take()), 200u);
+  const auto seen = [&] {
+    const auto paused = dp_.pause();
+    return dp_.forwarder().table().find(0, mac(1))->last_seen;
+  };
+  const l2::time_point first = seen();
+  const std::uint64_t before = cached(dp_);
+  for (std::uint32_t i = 1; i <= 10; ++i) a.put(make_frame(mac(2), mac(1), 200 + i));
+  for (std::uint32_t i = 1; i <= 10; ++i) ASSERT_EQ(seq_of(b.take()), 200 + i);
+  clock_skip_ns += std::chrono::nanoseconds(1500ms).count();
+  for (std::uint32_t i = 11; i <= 20; ++i) a.put(make_frame(mac(2), mac(1), 200 + i));
+  for (std::uint32_t i = 11; i <= 20; ++i) ASSERT_EQ(seq_of(b.take()), 200 + i);
+  EXPECT_EQ(cached(dp_) - before, 18u)
+      << "of 20 frames, a second apart in two runs: the first of each run is decided (and learned) under the lock";
+  EXPECT_GE(seen() - first, 1500ms) << "the source's time was refreshed after the second was up";
 }
 
 /// Records the thread and the port of every frame it sees.
