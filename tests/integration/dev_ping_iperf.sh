@@ -93,10 +93,18 @@ if with_workers; then
   grep -qE "port [0-9]+: dev $sa \(kernel side, AF_PACKET, [0-9]+ sockets in a fanout group" "$WORK/vswitchd.log" ||
     fail "dev:$sa is not read through a fanout group: $(grep -E "port [0-9]+: dev $sa" "$WORK/vswitchd.log")"
   before="$(worker_frames "$pid")"
+  cached_before="$(worker_frames "$pid" cached)"
   IPERF3_STREAMS=8 iperf3_gbits a b 10.12.0.2 2
   echo "RESULT b: iperf3 TCP 8 streams $GBITS Gbit/s"
-  busy="$(paste <(printf '%s\n' "$before") <(worker_frames "$pid") | awk '$2 - $1 >= 200 { n++ } END { print n + 0 }')"
+  after="$(worker_frames "$pid")"
+  busy="$(paste <(printf '%s\n' "$before") <(printf '%s\n' "$after") | awk '$2 - $1 >= 200 { n++ } END { print n + 0 }')"
   [ "$busy" -ge 2 ] || fail "$busy worker(s) read the 8 streams, want at least 2"
+  # Known unicast flows: nearly every frame goes out by a remembered decision, without the lock.
+  read -r read_n cached_n < <(paste <(printf '%s\n' "$before") <(printf '%s\n' "$after") \
+      <(printf '%s\n' "$cached_before") <(worker_frames "$pid" cached) |
+    awk '{ r += $2 - $1; c += $4 - $3 } END { print r + 0, c + 0 }')
+  echo "RESULT workers read $read_n frames, $cached_n forwarded by a remembered decision"
+  [ "$cached_n" -ge $((read_n / 2)) ] || fail "only $cached_n of $read_n frames were forwarded by a remembered decision"
   lines="$(counters "$pid" "$WORK/vswitchd.log")"
   for p in "$sa" "$sb"; do check_drops "$(port_line "$lines" "$p")" "${allowed[@]}"; done
 fi

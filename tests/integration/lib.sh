@@ -545,11 +545,12 @@ print("%.2f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))' <<<"$json" 
     fail "iperf3 TCP from $cl to $addr: $rate Gbit/s, below ${MIN_GBITS:-0.1} Gbit/s"
 }
 
-# worker_frames PID: the frames each worker thread of daemon PID has read, one
-# number per line (nothing when it runs one thread).
+# worker_frames PID [FIELD]: the frames each worker thread of daemon PID has
+# read (or another of its figures: cached, handed_over...), one number per
+# line (nothing when it runs one thread).
 worker_frames() {
   show_json "$1" | "$PYTHON" -c 'import json,sys
-for w in json.load(sys.stdin).get("workers", []): print(w["frames"])'
+for w in json.load(sys.stdin).get("workers", []): print(w[sys.argv[1]])' "${2:-frames}"
 }
 
 # with_workers: the daemons run worker threads (VSWITCHD_TEST_ARGS has --workers N, N > 1).
