@@ -235,6 +235,15 @@ class port {
 
   port_counters& counters() { return counters_; }
   const port_counters& counters() const { return counters_; }
+  /// A send that completed later (ports::tx_ring): counts the frame as sent,
+  /// or, with `err` (an errno), as a drop by send_drop_reason(err).
+  void count_send(std::size_t frame_size, int err) {
+    if (err == 0) {
+      count_tx(frame_size);
+    } else {
+      counters_.drops.count(send_drop_reason(err));
+    }
+  }
 
  protected:
   /// Records a link change and tells the listener (once per change).

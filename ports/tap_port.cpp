@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "l2/frame.hpp"
+#include "ports/tx_ring.hpp"
 
 // Debian 12's headers predate UDP segmentation offload for TAPs (Linux 6.2).
 #ifndef TUN_F_USO4
@@ -228,6 +229,13 @@ void tap_port::send(const l2::packet& packet) {
       q = l2::flow_hash(*frame.frame);
     }
     fd = worker_fd(q % queues_.size());
+  }
+  // On a worker, a small frame waits for the end of the round and leaves with
+  // the round's others in one system call (tx_ring); a larger one goes now,
+  // behind what the round queued.
+  if (tx_ring* ring = round_ring; ring != nullptr) {
+    if (ring->queue(fd, *this, iov, packet.frame.size())) return;
+    ring->submit();
   }
   if (::writev(fd, iov, 2) >= 0) {
     count_tx(packet.frame.size());

@@ -1,5 +1,7 @@
 #include "switchd/datapath.hpp"
 
+#include <boost/asio/post.hpp>
+
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -18,6 +20,20 @@ constexpr std::size_t max_segment_headroom = 64;
 /// Bytes each worker's handoff ring holds: about 60 super-frames, or 2 ms
 /// of a 10 Gbit/s flow toward an uplink.
 constexpr std::size_t handoff_ring_bytes = std::size_t{4} << 20;
+/// Small frames a worker queues for TAPs in one round before it submits them (ports::tx_ring).
+constexpr std::size_t tx_ring_slots = 256;
+
+/// Makes `ring` the sending thread's tx_ring for a scope.
+class ring_scope {
+ public:
+  explicit ring_scope(ports::tx_ring* ring) : before_(std::exchange(ports::round_ring, ring)) {}
+  ~ring_scope() { ports::round_ring = before_; }
+  ring_scope(const ring_scope&) = delete;
+  ring_scope& operator=(const ring_scope&) = delete;
+
+ private:
+  ports::tx_ring* before_;
+};
 
 /// Takes (or, with `lock` false, does not take) a mutex for a scope.
 class maybe_lock {
@@ -47,7 +63,10 @@ datapath::datapath(boost::asio::io_context& io, std::size_t table_capacity,
                    std::chrono::seconds mac_aging, clock_fn clock)
     : forwarder_(table_capacity, mac_aging), clock_(clock), aging_timer_(io), io_(io) {}
 
-datapath::~datapath() { stop(); }
+datapath::~datapath() {
+  stop();
+  submit_main();
+}
 
 void datapath::set_workers(unsigned count, std::chrono::microseconds busy_poll) {
   if (started_) throw std::logic_error("datapath::set_workers: after start");
@@ -154,6 +173,7 @@ void datapath::remove_port(l2::port_id id) {
   const pause_guard paused = pause();
   for (auto& w : workers_) w->thread->remove(*ports_[id]);
   drain_handoffs();  // what the workers handed over for it leaves first (or, for a new port of this id, never)
+  submit_main();
   ports_[id]->stop();
   forwarder_.remove_port(id);
   ports_[id].reset();
@@ -162,21 +182,40 @@ void datapath::remove_port(l2::port_id id) {
 
 void datapath::start() {
   started_ = true;
+  if (!main_tx_) {
+    std::string why;
+    main_tx_ = ports::tx_ring::open(tx_ring_slots, why);
+    if (main_tx_) {
+      main_tx_->on_first([this, alive = std::weak_ptr<char>(alive_)] {
+        boost::asio::post(io_, [this, alive] {
+          if (!alive.expired()) submit_main();
+        });
+      });
+    } else {
+      spdlog::info("io_uring is not available ({}): each frame sent to a TAP is its own write", why);
+    }
+  }
   if (worker_count_ > 1 && workers_.empty()) {
     handoff_fd_ = ports::unique_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!handoff_fd_) throw std::runtime_error("cannot create an eventfd for the workers");
     handoff_wait_.emplace(io_, handoff_fd_.get());
+    std::string no_ring = main_tx_ ? "" : "logged";
     for (unsigned i = 0; i < worker_count_; ++i) {
       auto slot = std::make_unique<worker_slot>(handoff_ring_bytes);
       worker_slot* const w = slot.get();
+      if (no_ring.empty()) slot->tx = ports::tx_ring::open(tx_ring_slots, no_ring);
       slot->thread = std::make_unique<worker>(
           i,
           [w, i] {
             current_ = w;
             ports::this_worker = static_cast<int>(i);
+            ports::round_ring = w->tx.get();
           },
           [this, w] { end_round(*w); }, busy_poll_, &pause_request_);
       workers_.push_back(std::move(slot));
+    }
+    if (!no_ring.empty() && main_tx_) {
+      spdlog::info("io_uring is not available ({}): each frame a worker sends to a TAP is its own write", no_ring);
     }
     wait_for_handoffs();
   }
@@ -191,6 +230,7 @@ void datapath::start() {
 
 void datapath::stop() {
   aging_timer_.cancel();
+  submit_main();
   for (auto& w : workers_) w->thread->stop();
   if (handoff_wait_) {
     boost::system::error_code ignored;
@@ -218,6 +258,8 @@ bool datapath::hand_off(worker_slot& w, handoff_meta meta, const l2::packet& pac
 }
 
 void datapath::end_round(worker_slot& w) {
+  // Small frames the round queued for TAPs leave now, in one system call.
+  if (w.tx) w.tx->submit();
   // Small frames the round batched for dev: ports leave now, one sendmmsg each.
   for (ports::port* p : ports::round_batches) p->flush_round();
   ports::round_batches.clear();
@@ -296,6 +338,7 @@ void datapath::unwatch(frame_observer& o) {
   drain_handoffs();  // frames handed over for it are seen before it goes
   // What the drain queued for a later batch goes now: once resumed, the
   // workers send these flows' next frames themselves, at once.
+  submit_main();
   for (const auto& p : ports_) {
     if (p) p->flush_sends();
   }
@@ -384,6 +427,9 @@ l2::forward_decision datapath::decide(worker_slot* here, ports::port& from, cons
 
 void datapath::transmit(ports::port& out, const l2::packet& arrived, const l2::forward_decision& d) {
   worker_slot* const here = current_;
+  // On the io_context thread, small frames to TAPs wait in main_tx_ for the
+  // end of the handler (a worker's ring is its own, set when it started).
+  const ring_scope ring(here == nullptr ? main_tx_.get() : ports::round_ring);
   if (here != nullptr && !out.thread_safe_send()) {
     // Only the io_context thread sends on this port: hand it over, in order.
     handoff_meta m;

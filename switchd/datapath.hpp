@@ -35,6 +35,7 @@
 #include "ports/log_limiter.hpp"
 #include "ports/netdev.hpp"
 #include "ports/port.hpp"
+#include "ports/tx_ring.hpp"
 #include "switchd/decision_cache.hpp"
 #include "switchd/handoff_ring.hpp"
 #include "switchd/worker.hpp"
@@ -181,6 +182,7 @@ class datapath final : public ports::port_listener {
     ports::single_writer_counter busy_rounds;  ///< rounds in which it read frames
     ports::single_writer_counter cached;       ///< frames forwarded by a remembered decision
     decision_cache decisions;                  ///< (worker) its known-unicast decisions
+    std::unique_ptr<ports::tx_ring> tx;        ///< its small frames to TAPs, one system call per round (or none)
     std::uint64_t frames_before_round = 0;      ///< (worker) `frames` when the round began
   };
   /// The worker slot of the calling thread, or null on the io_context thread.
@@ -234,6 +236,13 @@ class datapath final : public ports::port_listener {
   std::atomic<std::uint64_t> frames_seen_{0};
 
   boost::asio::io_context& io_;
+  /// The io_context thread's small frames to TAPs, submitted after the handler that queued them.
+  std::unique_ptr<ports::tx_ring> main_tx_;
+  /// Sends what main_tx_ holds now (before a port goes, or others may overtake it).
+  void submit_main() {
+    if (main_tx_) main_tx_->submit();
+  }
+  std::shared_ptr<char> alive_ = std::make_shared<char>();  ///< expires with the datapath (posted submits)
   unsigned worker_count_ = 1;
   std::chrono::microseconds busy_poll_{};
   std::vector<std::unique_ptr<worker_slot>> workers_;

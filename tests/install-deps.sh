@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build=(build-essential cmake libboost-dev libboost-program-options-dev libspdlog-dev nlohmann-json3-dev
-       libsodium-dev libssl-dev pkg-config iproute2 iputils-ping)
+       libsodium-dev libssl-dev liburing-dev pkg-config iproute2 iputils-ping)
 test=("${build[@]}" curl libgtest-dev libgmock-dev iperf3 ethtool tcpdump procps psmisc python3 python3-nacl python3-scapy
       util-linux qemu-system-x86 busybox-static cpio kmod clang libclang-rt-14-dev nftables)
 

@@ -1,0 +1,94 @@
+#include "ports/tx_ring.hpp"
+
+#include <liburing.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ports/port.hpp"
+
+namespace ports {
+
+struct tx_ring::impl {
+  io_uring ring{};
+};
+
+std::unique_ptr<tx_ring> tx_ring::open(std::size_t slots, std::string& why) {
+  auto r = std::make_unique<impl>();
+  const int err = ::io_uring_queue_init(static_cast<unsigned>(slots), &r->ring, 0);
+  if (err < 0) {
+    why = std::strerror(-err);
+    return nullptr;
+  }
+  return std::unique_ptr<tx_ring>(new tx_ring(std::move(r), slots));
+}
+
+tx_ring::tx_ring(std::unique_ptr<impl> ring, std::size_t slots)
+    : ring_(std::move(ring)), buffers_(slots * slot_size), slots_(slots) {}
+
+tx_ring::~tx_ring() {
+  submit();
+  ::io_uring_queue_exit(&ring_->ring);
+}
+
+bool tx_ring::queue(int fd, port& owner, std::span<const iovec> parts, std::size_t frame_size) {
+  std::size_t total = 0;
+  for (const iovec& part : parts) total += part.iov_len;
+  if (total > slot_size || broken_) return false;
+  if (queued_ == slots_.size()) submit();
+  if (queued_ == 0 && first_) first_();
+  io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_->ring);
+  if (sqe == nullptr) {  // (the ring has a place for every slot: not expected)
+    submit();
+    sqe = ::io_uring_get_sqe(&ring_->ring);
+    if (sqe == nullptr) return false;
+  }
+  const std::size_t index = queued_++;
+  std::byte* const at = buffers_.data() + index * slot_size;
+  std::size_t offset = 0;
+  for (const iovec& part : parts) {
+    std::memcpy(at + offset, part.iov_base, part.iov_len);
+    offset += part.iov_len;
+  }
+  slots_[index] = {&owner, frame_size};
+  ::io_uring_prep_write(sqe, fd, at, static_cast<unsigned>(total), 0);
+  ::io_uring_sqe_set_data64(sqe, index);
+  return true;
+}
+
+void tx_ring::submit() {
+  if (queued_ == 0) return;
+  const std::size_t expected = queued_;
+  std::size_t completed = 0;
+  unsigned failures = 0;
+  while (completed < expected) {
+    // Submits what is queued (the first time) and waits for the rest to complete.
+    const int n = ::io_uring_submit_and_wait(&ring_->ring, static_cast<unsigned>(expected - completed));
+    ++submits_;
+    if (n < 0 && ++failures > 100) {
+      // The ring itself fails (not expected): what did not complete is lost,
+      // and from now on the ports write themselves.
+      for (std::size_t i = 0; i < expected; ++i) {
+        if (slots_[i].owner != nullptr) slots_[i].owner->count_send(0, -n);
+        slots_[i].owner = nullptr;
+      }
+      broken_ = true;
+      break;
+    }
+    unsigned head = 0, seen = 0;
+    io_uring_cqe* cqe = nullptr;
+    io_uring_for_each_cqe(&ring_->ring, head, cqe) {
+      ++seen;
+      const auto index = static_cast<std::size_t>(::io_uring_cqe_get_data64(cqe));
+      if (index < expected && slots_[index].owner != nullptr) {
+        slots_[index].owner->count_send(slots_[index].frame_size, cqe->res < 0 ? -cqe->res : 0);
+        slots_[index].owner = nullptr;
+        ++completed;
+      }
+    }
+    ::io_uring_cq_advance(&ring_->ring, seen);
+  }
+  queued_ = 0;
+}
+
+}  // namespace ports
