@@ -4,10 +4,14 @@
 // A worker's TAP sends queue their bytes here (copied into one of `slots`
 // fixed slots, with the vnet header in front); at the end of its round the
 // worker calls submit(), which hands every queued write to the kernel in one
-// io_uring_enter and waits until all have completed. So between two rounds
+// io_uring_enter and waits until all have completed. A round that queued a
+// single frame (a quiet port) writes it with write(2): one system call
+// either way, and the plain one costs less, so a frame at low load is not
+// delayed by the batching meant for busy ports. So between two rounds
 // nothing is in flight: a port may be removed, a buffer reused. Writes to one
-// descriptor are issued in the order they were queued (a TAP takes a write
-// without blocking, so the kernel performs them at once, in order), and a
+// descriptor are issued in the order they were queued: the kernel performs a
+// write to a non-blocking descriptor at once, inside io_uring_enter, in the
+// ring's order (a TAP's never blocks: its send buffer is unlimited), and a
 // frame too large for a slot is written directly by the port after the ring
 // was submitted, so it cannot overtake the frames queued before it.
 //
@@ -58,7 +62,7 @@ class tx_ring {
   void on_first(std::function<void()> first) { first_ = std::move(first); }
   /// Writes queued and not yet submitted.
   std::size_t queued() const { return queued_; }
-  /// System calls submit() made.
+  /// io_uring_enter calls submit() made (a single write is not one).
   std::size_t submits() const { return submits_; }
 
  private:
@@ -68,6 +72,8 @@ class tx_ring {
   struct slot {
     port* owner = nullptr;
     std::size_t frame_size = 0;
+    int fd = -1;
+    std::size_t bytes = 0;  ///< header and frame, at the slot's place in buffers_
   };
   std::unique_ptr<impl> ring_;
   std::vector<std::byte> buffers_;  ///< slots × slot_size

@@ -83,6 +83,22 @@ TEST(tx_ring, frames_queued_in_a_round_leave_together_in_order_and_are_counted) 
   EXPECT_EQ(ring->submits(), 1u) << "one system call for the three";
 }
 
+TEST(tx_ring, a_round_with_one_frame_writes_it_without_the_ring) {
+  OPEN_RING(ring, 4);
+  pair s;
+  counted_port p, bad;
+  ASSERT_TRUE(queue(*ring, s.in.get(), p, "H", "alone"));
+  ring->submit();
+  EXPECT_EQ(s.take(), "Halone");
+  EXPECT_EQ(p.counters().tx_frames, 1u);
+  EXPECT_EQ(ring->submits(), 0u) << "write(2): cheaper than io_uring_enter for one";
+
+  const unique_fd read_only(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(queue(*ring, read_only.get(), bad, "", "b"));
+  ring->submit();
+  EXPECT_EQ(bad.counters().drops.total(), 1u) << "a failed single write is a drop too";
+}
+
 TEST(tx_ring, a_frame_too_large_for_a_slot_is_left_to_the_port) {
   OPEN_RING(ring, 4);
   pair s;
