@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "ports/port.hpp"
@@ -20,6 +21,15 @@ std::unique_ptr<tx_ring> tx_ring::open(std::size_t slots, std::string& why) {
   const int err = ::io_uring_queue_init(static_cast<unsigned>(slots), &r->ring, 0);
   if (err < 0) {
     why = std::strerror(-err);
+    return nullptr;
+  }
+  // Kernels before 5.6 have io_uring without its write operation.
+  io_uring_probe* probe = ::io_uring_get_probe_ring(&r->ring);
+  const bool writes = probe != nullptr && ::io_uring_opcode_supported(probe, IORING_OP_WRITE) != 0;
+  if (probe != nullptr) ::io_uring_free_probe(probe);
+  if (!writes) {
+    ::io_uring_queue_exit(&r->ring);
+    why = "the kernel's io_uring has no write operation";
     return nullptr;
   }
   return std::unique_ptr<tx_ring>(new tx_ring(std::move(r), slots));
@@ -63,13 +73,23 @@ void tx_ring::submit() {
     return;
   }
   for (std::size_t i = 0; i < expected; ++i) {
-    io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_->ring);  // (the ring has an entry per slot)
+    io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_->ring);
+    if (sqe == nullptr) {  // (the ring has an entry per slot: not expected)
+      slots_[i].owner->count_send(0, ENOBUFS);
+      slots_[i].owner = nullptr;
+      continue;
+    }
     ::io_uring_prep_write(sqe, slots_[i].fd, buffers_.data() + i * slot_size,
                           static_cast<unsigned>(slots_[i].bytes), 0);
+    // A write that would block fails (counted as tx_queue_full, as writev's
+    // EAGAIN was) instead of waiting in the kernel and holding the round up.
+    if (nowait_) sqe->rw_flags = RWF_NOWAIT;
     ::io_uring_sqe_set_data64(sqe, i);
   }
   std::size_t completed = 0;
+  for (std::size_t i = 0; i < expected; ++i) completed += slots_[i].owner == nullptr ? 1 : 0;
   unsigned failures = 0;
+  bool retry = false;
   while (completed < expected) {
     // Submits what is queued (the first time) and waits for the rest to complete.
     const int n = ::io_uring_submit_and_wait(&ring_->ring, static_cast<unsigned>(expected - completed));
@@ -90,12 +110,28 @@ void tx_ring::submit() {
       ++seen;
       const auto index = static_cast<std::size_t>(::io_uring_cqe_get_data64(cqe));
       if (index < expected && slots_[index].owner != nullptr) {
-        slots_[index].owner->count_send(slots_[index].frame_size, cqe->res < 0 ? -cqe->res : 0);
-        slots_[index].owner = nullptr;
+        if (cqe->res == -EOPNOTSUPP && nowait_) {
+          retry = true;  // (left to the owner: written below, in order)
+        } else {
+          slots_[index].owner->count_send(slots_[index].frame_size, cqe->res < 0 ? -cqe->res : 0);
+          slots_[index].owner = nullptr;
+        }
         ++completed;
       }
     }
     ::io_uring_cq_advance(&ring_->ring, seen);
+  }
+  if (retry) {
+    // A descriptor that refuses non-blocking writes (an older kernel's TAP):
+    // its frames were not written; they go now, in order, one write each,
+    // and the ring no longer asks for RWF_NOWAIT.
+    nowait_ = false;
+    for (std::size_t i = 0; i < expected; ++i) {
+      if (slots_[i].owner == nullptr) continue;
+      const ssize_t n = ::write(slots_[i].fd, buffers_.data() + i * slot_size, slots_[i].bytes);
+      slots_[i].owner->count_send(slots_[i].frame_size, n < 0 ? errno : 0);
+      slots_[i].owner = nullptr;
+    }
   }
   queued_ = 0;
 }

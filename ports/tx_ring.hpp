@@ -19,7 +19,12 @@
 // to the io_context, which runs once the handler that is reading is done, so
 // the frames of one wake-up leave together there as well.
 //
-// Where io_uring is not available (an old kernel, a seccomp filter,
+// Writes are made with RWF_NOWAIT: one that would block fails and is
+// counted (tx_queue_full), as writev's EAGAIN was, and never holds the round
+// up. (A descriptor that refuses RWF_NOWAIT gets its frames written one by
+// one, in order, and the ring stops asking for it.)
+//
+// Where io_uring is not available (a kernel before 5.6, a seccomp filter,
 // kernel.io_uring_disabled), open() returns nothing and the ports write each
 // frame themselves, as before.
 #pragma once
@@ -81,7 +86,8 @@ class tx_ring {
   std::size_t queued_ = 0;
   std::size_t submits_ = 0;
   std::function<void()> first_;
-  bool broken_ = false;  ///< io_uring_enter kept failing: queue() refuses, ports write themselves
+  bool broken_ = false;
+  bool nowait_ = true;   ///< writes ask for RWF_NOWAIT (until a descriptor refuses it)  ///< io_uring_enter kept failing: queue() refuses, ports write themselves
 };
 
 /// The ring of the thread sending now, or nullptr (then a TAP writes each

@@ -86,7 +86,8 @@ datapath::pause_guard datapath::pause() const {
 
 void datapath::resume() const {
   if (--pause_depth_ == 0) {
-    table_changed();  // whatever was done while paused: ports, VLANs, the table
+    table_changed();  // whatever was done while paused: ports, VLANs, the table, the aging time
+    for (const auto& w : workers_) w->decisions.set_aging(forwarder_.table().aging());
     for (const auto& w : workers_) w->thread->gate().unlock();
     pause_request_.store(false, std::memory_order_release);
     pause_request_.notify_all();
@@ -203,6 +204,7 @@ void datapath::start() {
     for (unsigned i = 0; i < worker_count_; ++i) {
       auto slot = std::make_unique<worker_slot>(handoff_ring_bytes);
       worker_slot* const w = slot.get();
+      slot->decisions.set_aging(forwarder_.table().aging());
       if (no_ring.empty()) slot->tx = ports::tx_ring::open(tx_ring_slots, no_ring);
       slot->thread = std::make_unique<worker>(
           i,

@@ -34,7 +34,7 @@ std::optional<decision_cache::unicast> decision_cache::find(const key& k, std::u
                                                             l2::time_point now) const {
   const slot& s = slots_[index(k)];
   if (!s.used || s.generation != generation || s.k != k) return std::nullopt;
-  if (now - s.made >= max_age || now < s.made) return std::nullopt;
+  if (now - s.made >= max_age_ || now < s.made) return std::nullopt;
   return s.u;
 }
 

@@ -11,7 +11,8 @@
 // moves the table generation on (the datapath holds it: a MAC learned, moved
 // or flapping, an aging sweep, a link change, anything done under pause()),
 // and a remembered decision holds only in the generation it was made in, and
-// for at most `max_age` after. So a frame that finds one is forwarded exactly
+// for at most `max_age` after (or half the MAC aging time, when that is
+// shorter). So a frame that finds one is forwarded exactly
 // as the forwarder would have done, except that an entry expiring in the
 // table is still used until the remembered decision is `max_age` old.
 //
@@ -19,6 +20,7 @@
 // decision replaces the older one. One per worker thread: it is not shared.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -49,12 +51,15 @@ class decision_cache {
     l2::vlan_id vlan = 0;
   };
 
+  /// How long a decision holds: a second, or half the MAC aging time when
+  /// that is shorter (a busy source must be learned again before it ages out).
   static constexpr std::chrono::seconds max_age{1};
+  void set_aging(std::chrono::nanoseconds aging) { max_age_ = std::min<std::chrono::nanoseconds>(max_age, aging / 2); }
 
   /// `slots` is rounded up to a power of two (at least 1).
   explicit decision_cache(std::size_t slots = 1024);
 
-  /// The decision remembered for `k`, if it was made in `generation` less than max_age before `now`.
+  /// The decision remembered for `k`, if it was made in `generation` less than max_age (or half the aging time) before `now`.
   std::optional<unicast> find(const key& k, std::uint64_t generation, l2::time_point now) const;
   /// Remembers `u` for `k`, made in `generation` at `now`.
   void insert(const key& k, unicast u, std::uint64_t generation, l2::time_point now);
@@ -71,6 +76,7 @@ class decision_cache {
 
   std::vector<slot> slots_;
   unsigned shift_ = 0;  ///< 64 - log2(slots)
+  std::chrono::nanoseconds max_age_ = max_age;
 };
 
 }  // namespace switchd

@@ -127,6 +127,19 @@ TEST(tx_ring, a_failed_write_is_counted_as_a_drop_and_the_others_still_go) {
   EXPECT_EQ(static_cast<l2::drop_counters>(bad.counters().drops)[l2::drop_reason::tx_error], 1u);
 }
 
+TEST(tx_ring, writes_go_to_any_descriptor_that_takes_them) {
+  // (Whether or not the descriptor takes RWF_NOWAIT: /dev/null may not.)
+  OPEN_RING(ring, 4);
+  counted_port p;
+  const unique_fd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(queue(*ring, null.get(), p, "", "frame"));
+    ring->submit();
+  }
+  EXPECT_EQ(p.counters().tx_frames, 6u);
+  EXPECT_EQ(p.counters().drops.total(), 0u);
+}
+
 TEST(tx_ring, more_frames_than_slots_all_leave_in_order) {
   OPEN_RING(ring, 4);
   pair s;

@@ -50,6 +50,19 @@ TEST(decision_cache, holds_for_under_a_second) {
   EXPECT_FALSE(cache.find(k, 1, t0 - 1ms)) << "a clock that went back";
 }
 
+TEST(decision_cache, holds_for_under_half_the_aging_time_when_that_is_shorter) {
+  // (--mac-aging 1: a busy source is learned again before its entry ages out.)
+  decision_cache cache;
+  cache.set_aging(1s);
+  const auto k = key_of(1, frame(a, b));
+  cache.insert(k, {3, 0}, 1, t0);
+  EXPECT_TRUE(cache.find(k, 1, t0 + 499ms));
+  EXPECT_FALSE(cache.find(k, 1, t0 + 500ms));
+  cache.set_aging(300s);
+  EXPECT_TRUE(cache.find(k, 1, t0 + 999ms)) << "a second at most otherwise";
+  EXPECT_FALSE(cache.find(k, 1, t0 + 1s));
+}
+
 TEST(decision_cache, another_ingress_tag_or_address_is_another_flow) {
   decision_cache cache;
   cache.insert(key_of(1, frame(a, b)), {3, 0}, 1, t0);
