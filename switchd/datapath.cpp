@@ -200,12 +200,17 @@ void datapath::start() {
     handoff_fd_ = ports::unique_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!handoff_fd_) throw std::runtime_error("cannot create an eventfd for the workers");
     handoff_wait_.emplace(io_, handoff_fd_.get());
-    std::string no_ring = main_tx_ ? "" : "logged";
+    bool rings = main_tx_ != nullptr;  // (where the main thread's was refused, that was logged)
     for (unsigned i = 0; i < worker_count_; ++i) {
       auto slot = std::make_unique<worker_slot>(handoff_ring_bytes);
       worker_slot* const w = slot.get();
       slot->decisions.set_aging(forwarder_.table().aging());
-      if (no_ring.empty()) slot->tx = ports::tx_ring::open(tx_ring_slots, no_ring);
+      if (rings) {
+        std::string why;
+        slot->tx = ports::tx_ring::open(tx_ring_slots, why);
+        rings = slot->tx != nullptr;
+        if (!rings) spdlog::info("io_uring is not available ({}): each frame a worker sends to a TAP is its own write", why);
+      }
       slot->thread = std::make_unique<worker>(
           i,
           [w, i] {
@@ -215,9 +220,6 @@ void datapath::start() {
           },
           [this, w] { end_round(*w); }, busy_poll_, &pause_request_);
       workers_.push_back(std::move(slot));
-    }
-    if (!no_ring.empty() && main_tx_) {
-      spdlog::info("io_uring is not available ({}): each frame a worker sends to a TAP is its own write", no_ring);
     }
     wait_for_handoffs();
   }
@@ -248,14 +250,14 @@ void datapath::stop() {
 
 bool datapath::hand_off(worker_slot& w, handoff_meta meta, const l2::packet& packet) {
   meta.offload = packet.offload;
-  if (!w.ring.push(meta, packet.frame)) {
+  if (!w.handoff.push(meta, packet.frame)) {
     w.handoff_full.bump();
     return false;
   }
   w.handed_over.bump();
   w.pushed = true;
   // Half full within one round (super-frames toward an uplink): wake the main thread now.
-  if (w.ring.used() > w.ring.capacity() / 2) round_end(w);
+  if (w.handoff.used() > w.handoff.capacity() / 2) round_end(w);
   return true;
 }
 
@@ -300,7 +302,7 @@ void datapath::drain_handoffs() {
   draining_ = true;
   handoff_pending_.exchange(false, std::memory_order_acq_rel);
   for (auto& w : workers_) {
-    w->ring.drain([&](const handoff_meta& m, std::span<const std::byte> bytes) {
+    w->handoff.drain([&](const handoff_meta& m, std::span<const std::byte> bytes) {
       if (m.port >= ports_.size() || !ports_[m.port]) return;  // removed meanwhile
       const l2::packet packet{bytes, m.offload};
       if (m.kind == handoff_meta::what::ingress) {

@@ -169,9 +169,9 @@ class datapath final : public ports::port_listener {
     l2::vnet_header offload{};
   };
   struct worker_slot {
-    explicit worker_slot(std::size_t ring_bytes) : ring(ring_bytes) {}
+    explicit worker_slot(std::size_t ring_bytes) : handoff(ring_bytes) {}
     std::unique_ptr<worker> thread;
-    handoff_ring<handoff_meta> ring;
+    handoff_ring<handoff_meta> handoff;
     scratch buffers;
     bool pushed = false;  ///< (worker) handed frames over in this round
     /// Frames handed to the io_context thread, and dropped because the ring
