@@ -3,8 +3,36 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <utility>
+
+#include "ports/tx_batch.hpp"
+#include "ports/tx_ring.hpp"
 
 namespace ports {
+namespace {
+
+/// While a read loop drains its port (ports::draining); when the outermost
+/// drain stops, what the frames it read queued leaves: the batches that
+/// registered, then the thread's drain_ring.
+class drain_scope {
+ public:
+  drain_scope() : outer_(!std::exchange(draining, true)) {}
+  ~drain_scope() {
+    if (!outer_) return;
+    draining = false;
+    // (A flush may queue nothing new here: it only sends.)
+    for (std::size_t i = 0; i < drain_batches.size(); ++i) drain_batches[i]->flush_scheduled();
+    drain_batches.clear();
+    if (drain_ring != nullptr) drain_ring->submit();
+  }
+  drain_scope(const drain_scope&) = delete;
+  drain_scope& operator=(const drain_scope&) = delete;
+
+ private:
+  bool outer_;
+};
+
+}  // namespace
 
 read_loop::read_loop(boost::asio::io_context& io, unique_fd fd)
     : descriptor_(io, fd.get()), fd_(fd.release()) {}
@@ -44,6 +72,7 @@ void read_loop::wait() {
 }
 
 void read_loop::drain() {
+  const drain_scope scope;
   for (std::size_t n = 0; n < budget; ++n) {
     if (!open_) return;
     switch (read_one_()) {

@@ -12,7 +12,9 @@
 // flush then finds the batch gone and does nothing. On a worker thread there
 // is no io_context: a batch made with a `scheduled` callback calls it at its
 // first frame instead (the port asks the worker to flush it when the round
-// ends: ports::round_batches) and forgets it at send_all.
+// ends: ports::round_batches) and forgets it at send_all. While a read loop
+// drains a port (ports::draining), the first frame registers the batch in
+// drain_batches instead of posting: the read loop flushes it when it stops.
 #pragma once
 
 #include <sys/socket.h>
@@ -34,6 +36,11 @@
 
 namespace ports {
 
+class tx_batch;
+/// (io_context thread) The batches to flush when the read loop draining now
+/// stops (read_loop; see ports::draining).
+inline thread_local std::vector<tx_batch*> drain_batches;
+
 class tx_batch {
  public:
   static constexpr std::size_t capacity = 32;     ///< frames per sendmmsg
@@ -44,6 +51,10 @@ class tx_batch {
   tx_batch(boost::asio::io_context& io, std::function<void()> flush)
       : flush_(std::move(flush)), buffer_(capacity * slot_size) {
     schedule_ = [this, &io] {
+      if (draining) {
+        drain_batches.push_back(this);
+        return;
+      }
       boost::asio::post(io, [this, alive = std::weak_ptr<char>(alive_)] {
         if (alive.expired()) return;  // the port was removed meanwhile
         flush_posted_ = false;
@@ -55,6 +66,15 @@ class tx_batch {
   /// flushes it later and calls unschedule()) and `flush` when it is full.
   tx_batch(std::function<void()> scheduled, std::function<void()> flush)
       : schedule_(std::move(scheduled)), flush_(std::move(flush)), buffer_(capacity * slot_size) {}
+  ~tx_batch() { std::erase(drain_batches, this); }
+  tx_batch(const tx_batch&) = delete;
+  tx_batch& operator=(const tx_batch&) = delete;
+
+  /// (read_loop) The drain it was registered for stopped: flush it now.
+  void flush_scheduled() {
+    flush_posted_ = false;
+    flush_();
+  }
 
   /// Whether a frame of `size` bytes behind a `prefix_size`-byte header fits a slot.
   static bool fits(std::size_t prefix_size, std::size_t size) {

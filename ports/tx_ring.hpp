@@ -86,13 +86,17 @@ class tx_ring {
   std::size_t queued_ = 0;
   std::size_t submits_ = 0;
   std::function<void()> first_;
-  bool broken_ = false;
-  bool nowait_ = true;   ///< writes ask for RWF_NOWAIT (until a descriptor refuses it)  ///< io_uring_enter kept failing: queue() refuses, ports write themselves
+  bool broken_ = false;  ///< io_uring_enter kept failing: queue() refuses, ports write themselves
+  bool nowait_ = true;   ///< writes ask for RWF_NOWAIT (until a descriptor refuses it)
 };
 
 /// The ring of the thread sending now, or nullptr (then a TAP writes each
 /// frame itself): each worker's, and the main thread's while the datapath
 /// sends.
 inline thread_local tx_ring* round_ring = nullptr;
+
+/// The io_context thread's ring, which a read loop submits when it stops
+/// draining its port (ports::draining).
+inline thread_local tx_ring* drain_ring = nullptr;
 
 }  // namespace ports
