@@ -155,6 +155,18 @@ inline thread_local std::vector<port*> round_batches;
 /// call fewer per wake-up, and no wait behind the other ready handlers.
 inline thread_local bool draining = false;
 
+/// A batch of sends (tx_batch, tx_ring) that, given its first frame while
+/// `draining`, registers in drain_flushes; the read loop calls
+/// flush_drained() when the drain stops. It leaves the list when destroyed.
+class drain_flush {
+ public:
+  virtual void flush_drained() = 0;
+
+ protected:
+  ~drain_flush() = default;
+};
+inline thread_local std::vector<drain_flush*> drain_flushes;
+
 /// Receives what ports read. Implemented by the daemon's datapath.
 class port_listener {
  public:

@@ -5,25 +5,22 @@
 #include <boost/asio/post.hpp>
 #include <utility>
 
-#include "ports/tx_batch.hpp"
-#include "ports/tx_ring.hpp"
 
 namespace ports {
 namespace {
 
 /// While a read loop drains its port (ports::draining); when the outermost
-/// drain stops, what the frames it read queued leaves: the batches that
-/// registered, then the thread's drain_ring.
+/// drain stops, what the frames it read queued leaves: each batch that
+/// registered in drain_flushes, in the order they did.
 class drain_scope {
  public:
   drain_scope() : outer_(!std::exchange(draining, true)) {}
   ~drain_scope() {
     if (!outer_) return;
     draining = false;
-    // (A flush may queue nothing new here: it only sends.)
-    for (std::size_t i = 0; i < drain_batches.size(); ++i) drain_batches[i]->flush_scheduled();
-    drain_batches.clear();
-    if (drain_ring != nullptr) drain_ring->submit();
+    // (A flush only sends: it registers nothing new.)
+    for (std::size_t i = 0; i < drain_flushes.size(); ++i) drain_flushes[i]->flush_drained();
+    drain_flushes.clear();
   }
   drain_scope(const drain_scope&) = delete;
   drain_scope& operator=(const drain_scope&) = delete;

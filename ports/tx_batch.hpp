@@ -14,7 +14,7 @@
 // first frame instead (the port asks the worker to flush it when the round
 // ends: ports::round_batches) and forgets it at send_all. While a read loop
 // drains a port (ports::draining), the first frame registers the batch in
-// drain_batches instead of posting: the read loop flushes it when it stops.
+// drain_flushes instead of posting: the read loop flushes it when it stops.
 #pragma once
 
 #include <sys/socket.h>
@@ -34,14 +34,11 @@
 #include <span>
 #include <vector>
 
+#include "ports/port.hpp"
+
 namespace ports {
 
-class tx_batch;
-/// (io_context thread) The batches to flush when the read loop draining now
-/// stops (read_loop; see ports::draining).
-inline thread_local std::vector<tx_batch*> drain_batches;
-
-class tx_batch {
+class tx_batch final : public drain_flush {
  public:
   static constexpr std::size_t capacity = 32;     ///< frames per sendmmsg
   static constexpr std::size_t slot_size = 2048;  ///< prefix + frame bytes per slot
@@ -52,7 +49,7 @@ class tx_batch {
       : flush_(std::move(flush)), buffer_(capacity * slot_size) {
     schedule_ = [this, &io] {
       if (draining) {
-        drain_batches.push_back(this);
+        drain_flushes.push_back(this);
         return;
       }
       boost::asio::post(io, [this, alive = std::weak_ptr<char>(alive_)] {
@@ -66,12 +63,12 @@ class tx_batch {
   /// flushes it later and calls unschedule()) and `flush` when it is full.
   tx_batch(std::function<void()> scheduled, std::function<void()> flush)
       : schedule_(std::move(scheduled)), flush_(std::move(flush)), buffer_(capacity * slot_size) {}
-  ~tx_batch() { std::erase(drain_batches, this); }
+  ~tx_batch() { std::erase(drain_flushes, static_cast<drain_flush*>(this)); }
   tx_batch(const tx_batch&) = delete;
   tx_batch& operator=(const tx_batch&) = delete;
 
-  /// (read_loop) The drain it was registered for stopped: flush it now.
-  void flush_scheduled() {
+  /// (read_loop) The drain it registered for stopped: flush it now.
+  void flush_drained() override {
     flush_posted_ = false;
     flush_();
   }

@@ -3,6 +3,7 @@
 #include <liburing.h>
 
 #include <cerrno>
+#include <utility>
 #include <cstring>
 
 #include <sys/uio.h>
@@ -38,7 +39,13 @@ std::unique_ptr<tx_ring> tx_ring::open(std::size_t slots, std::string& why) {
 tx_ring::tx_ring(std::unique_ptr<impl> ring, std::size_t slots)
     : ring_(std::move(ring)), buffers_(slots * slot_size), slots_(slots) {}
 
+void tx_ring::flush_drained() {
+  in_drain_ = false;
+  submit();
+}
+
 tx_ring::~tx_ring() {
+  if (in_drain_) std::erase(drain_flushes, static_cast<drain_flush*>(this));
   submit();
   ::io_uring_queue_exit(&ring_->ring);
 }
@@ -48,7 +55,13 @@ bool tx_ring::queue(int fd, port& owner, std::span<const iovec> parts, std::size
   for (const iovec& part : parts) total += part.iov_len;
   if (total > slot_size || broken_) return false;
   if (queued_ == slots_.size()) submit();
-  if (queued_ == 0 && first_) first_();
+  if (queued_ == 0) {
+    if (draining) {
+      if (!std::exchange(in_drain_, true)) drain_flushes.push_back(this);
+    } else if (first_) {
+      first_();
+    }
+  }
   const std::size_t index = queued_++;
   std::byte* const at = buffers_.data() + index * slot_size;
   std::size_t offset = 0;

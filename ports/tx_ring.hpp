@@ -38,11 +38,11 @@
 #include <string>
 #include <vector>
 
+#include "ports/port.hpp"
+
 namespace ports {
 
-class port;
-
-class tx_ring {
+class tx_ring final : public drain_flush {
  public:
   /// Bytes a slot holds: a vnet header and a full-size frame (with tags).
   static constexpr std::size_t slot_size = 2048;
@@ -63,10 +63,14 @@ class tx_ring {
   /// counts each on its port. Nothing to do when none is queued.
   void submit();
   /// Calls `first` whenever a write is queued into an empty ring (the main
-  /// thread posts its submit() to the io_context with it).
+  /// thread posts its submit() to the io_context with it), except while a
+  /// read loop drains a port: the ring then registers in drain_flushes and
+  /// is submitted when the drain stops.
   void on_first(std::function<void()> first) { first_ = std::move(first); }
   /// Writes queued and not yet submitted.
   std::size_t queued() const { return queued_; }
+  /// (read_loop) The drain it registered for stopped: submit().
+  void flush_drained() override;
   /// io_uring_enter calls submit() made (a single write is not one).
   std::size_t submits() const { return submits_; }
 
@@ -86,6 +90,7 @@ class tx_ring {
   std::size_t queued_ = 0;
   std::size_t submits_ = 0;
   std::function<void()> first_;
+  bool in_drain_ = false;  ///< registered in drain_flushes
   bool broken_ = false;  ///< io_uring_enter kept failing: queue() refuses, ports write themselves
   bool nowait_ = true;   ///< writes ask for RWF_NOWAIT (until a descriptor refuses it)
 };
@@ -95,8 +100,5 @@ class tx_ring {
 /// sends.
 inline thread_local tx_ring* round_ring = nullptr;
 
-/// The io_context thread's ring, which a read loop submits when it stops
-/// draining its port (ports::draining).
-inline thread_local tx_ring* drain_ring = nullptr;
 
 }  // namespace ports

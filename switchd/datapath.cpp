@@ -66,7 +66,6 @@ datapath::datapath(boost::asio::io_context& io, std::size_t table_capacity,
 datapath::~datapath() {
   stop();
   submit_main();
-  if (main_tx_ && ports::drain_ring == main_tx_.get()) ports::drain_ring = nullptr;
 }
 
 void datapath::set_workers(unsigned count, std::chrono::microseconds busy_poll) {
@@ -188,12 +187,8 @@ void datapath::start() {
     std::string why;
     main_tx_ = ports::tx_ring::open(tx_ring_slots, why);
     if (main_tx_) {
-      // A read loop draining a port submits the ring when it stops
-      // (ports::drain_ring); frames queued anywhere else leave after the
-      // handler that queued them.
-      ports::drain_ring = main_tx_.get();
+      // (Frames a read loop's drain queued leave when it stops: ports::draining.)
       main_tx_->on_first([this, alive = std::weak_ptr<char>(alive_)] {
-        if (ports::draining && ports::drain_ring == main_tx_.get()) return;
         boost::asio::post(io_, [this, alive] {
           if (!alive.expired()) submit_main();
         });

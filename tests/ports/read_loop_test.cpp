@@ -89,7 +89,7 @@ TEST(read_loop, what_a_drain_batched_for_a_socket_leaves_when_it_stops_in_the_sa
       << "the three left, in order, before the thread could wait again";
   EXPECT_EQ(sent, 3u);
   EXPECT_TRUE(batch.empty());
-  EXPECT_TRUE(drain_batches.empty());
+  EXPECT_TRUE(drain_flushes.empty());
   EXPECT_FALSE(draining);
 }
 
@@ -111,7 +111,6 @@ TEST(read_loop, small_frames_a_drain_wrote_to_the_ring_leave_when_it_stops) {
   boost::asio::io_context io;
   pair input, output;
   counted_port p;
-  drain_ring = ring.get();
   const auto loop = reader(io, input, [&](const std::string& frame) {
     const iovec part{const_cast<char*>(frame.data()), frame.size()};
     ring->queue(output.in.get(), p, std::span(&part, 1), frame.size());
@@ -119,7 +118,6 @@ TEST(read_loop, small_frames_a_drain_wrote_to_the_ring_leave_when_it_stops) {
   input.put("a");
   input.put("bb");
   ASSERT_EQ(io.run_one(), 1u);
-  drain_ring = nullptr;
   EXPECT_EQ(output.take_all(), (std::vector<std::string>{"a", "bb"}));
   EXPECT_EQ(ring->queued(), 0u);
   EXPECT_EQ(p.counters().tx_frames, 2u);
