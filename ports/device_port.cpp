@@ -171,8 +171,7 @@ std::unique_ptr<device_port> device_port::open(boost::asio::io_context& io, l2::
     // workers may then share a socket, never a batch).
     for (std::size_t w = 0; w < queues; ++w) {
       device_port* const self = dev.get();
-      dev->round_tx_.push_back(std::make_unique<tx_batch>(
-          [self] { round_batches.push_back(self); }, [self] { self->flush_round(); }));
+      dev->round_tx_.push_back(std::make_unique<tx_batch>([self] { self->flush_round(); }));
     }
   }
   dev->brought_up_ = brought_up;

@@ -67,7 +67,6 @@ class device_port final : public port {
   int worker_fd(std::size_t queue) const override;
   worker_step worker_read(std::size_t queue) override;
   void flush_sends() override { flush(); }
-  void flush_round() override;
   bool carries_offload() const override { return true; }
   void stop() override;
   bool detached() const override { return gone_; }
@@ -101,6 +100,8 @@ class device_port final : public port {
   void receive(rx_queue& q, std::size_t i);
   /// Sends the queued small frames (one sendmmsg).
   void flush();
+  /// (Worker thread) Sends what send() batched on this thread in this round.
+  void flush_round();
   /// The socket reported ENETDOWN: tell link down from deletion.
   read_loop::step link_lost();
   /// (Main thread) The link went down, or the interface was deleted.

@@ -8,9 +8,9 @@
 // counters, and a link state. Received frames and link changes go to the
 // port_listener, which is the daemon's datapath. Ports run on the one
 // io_context thread, except that with --workers above 1 a worker thread reads
-// each tap port (worker_read) and any worker may send out of one: a tap's
-// send() is safe from any thread (thread_safe_send), counters and the link
-// state are atomics. Nothing here locks.
+// each tap port (worker_read) and any worker may send out of one: a tap's,
+// a dev: port's and a plain uplink's send() is safe from any thread
+// (thread_safe_send), counters and the link state are atomics. Nothing here locks.
 #pragma once
 
 #include <array>
@@ -144,11 +144,6 @@ class port;
 /// that worker reads, so the kernel steers the flow's answers back to it.
 inline thread_local int this_worker = -1;
 
-/// (Worker threads) The ports that batched sends in the current round; the
-/// worker calls flush_round() on each when the round ends and clears it, so
-/// it is empty between rounds (when ports may be removed).
-inline thread_local std::vector<port*> round_batches;
-
 /// (io_context thread) Whether a read loop is draining a port now. What the
 /// frames it reads queue for a batch (tx_batch, tx_ring) then leaves when
 /// the drain stops (read_loop), not in a handler of its own: one system
@@ -158,6 +153,7 @@ inline thread_local bool draining = false;
 /// A batch of sends (tx_batch, tx_ring) that, given its first frame while
 /// `draining`, registers in drain_flushes; the read loop calls
 /// flush_drained() when the drain stops. It leaves the list when destroyed.
+/// A worker's batch registers in round_batches the same way.
 class drain_flush {
  public:
   virtual void flush_drained() = 0;
@@ -166,6 +162,11 @@ class drain_flush {
   ~drain_flush() = default;
 };
 inline thread_local std::vector<drain_flush*> drain_flushes;
+
+/// (Worker threads) The batches that got frames in the current round; the
+/// worker calls flush_drained() on each when the round ends and clears it,
+/// so it is empty between rounds (when ports may be removed).
+inline thread_local std::vector<drain_flush*> round_batches;
 
 /// Receives what ports read. Implemented by the daemon's datapath.
 class port_listener {
@@ -227,9 +228,6 @@ class port {
   /// Sends at once what send() queued for a batch (which would otherwise go
   /// when the io_context runs the batch's flush).
   virtual void flush_sends() {}
-  /// (Worker thread) Sends what send() batched on this thread in this round
-  /// (a port that batches adds itself to ports::round_batches).
-  virtual void flush_round() {}
   /// Whether send() takes packets with GSO or partial checksums as they are.
   virtual bool carries_offload() const { return false; }
   /// Bytes to leave free in front of every segment for send_segments().

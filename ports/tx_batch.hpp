@@ -10,9 +10,8 @@
 // first, to keep the order, and sends them on their own. All preallocated.
 // A port may be destroyed (removed at runtime) while its flush is queued: the
 // flush then finds the batch gone and does nothing. On a worker thread there
-// is no io_context: a batch made with a `scheduled` callback calls it at its
-// first frame instead (the port asks the worker to flush it when the round
-// ends: ports::round_batches) and forgets it at send_all. While a read loop
+// is no io_context: a worker's batch registers in ports::round_batches at its
+// first frame instead, and the worker flushes it when the round ends. While a read loop
 // drains a port (ports::draining), the first frame registers the batch in
 // drain_flushes instead of posting: the read loop flushes it when it stops.
 #pragma once
@@ -59,15 +58,18 @@ class tx_batch final : public drain_flush {
       });
     };
   }
-  /// A batch that calls `scheduled` at its first frame (its owner then
-  /// flushes it later and calls unschedule()) and `flush` when it is full.
-  tx_batch(std::function<void()> scheduled, std::function<void()> flush)
-      : schedule_(std::move(scheduled)), flush_(std::move(flush)), buffer_(capacity * slot_size) {}
+  /// A worker's batch: at its first frame it registers in round_batches,
+  /// and `flush` runs when the worker's round ends or the batch is full (it
+  /// calls unschedule() and send_all()).
+  explicit tx_batch(std::function<void()> flush)
+      : schedule_([this] { round_batches.push_back(this); }),
+        flush_(std::move(flush)),
+        buffer_(capacity * slot_size) {}
   ~tx_batch() { std::erase(drain_flushes, static_cast<drain_flush*>(this)); }
   tx_batch(const tx_batch&) = delete;
   tx_batch& operator=(const tx_batch&) = delete;
 
-  /// (read_loop) The drain it registered for stopped: flush it now.
+  /// (read_loop, or the worker) The drain or round it registered for ended: flush it now.
   void flush_drained() override {
     flush_posted_ = false;
     flush_();

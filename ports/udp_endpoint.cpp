@@ -125,6 +125,11 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
       tx_(io, [this] { flush(); }),
       timer_(io),
       resolver_(io) {
+  if (!sealed_ && settings.workers > 1) {
+    for (std::size_t w = 0; w < settings.workers; ++w) {
+      round_tx_.push_back(std::make_unique<tx_batch>([this, w] { flush_round(w); }));
+    }
+  }
   if (sealed_) {
     me_.emplace(settings.identity, settings.keys);
     me_->set_certificate(settings.certificate);
@@ -338,7 +343,7 @@ void udp_endpoint::send_keepalive(uplink_port& peer) {
 
 void udp_endpoint::send_segments(uplink_port& peer, std::span<std::byte> buffer,
                                  const l2::segment_result& segments, std::optional<l2::vni> untag_to) {
-  flush();  // keep the order
+  flush_thread();  // keep the order
   const std::size_t room = headroom();
   // Taking the tag off shortens each segment at its front by the tag: its
   // datagram starts `shift` bytes into its stride.
@@ -375,7 +380,7 @@ void udp_endpoint::send_segments(uplink_port& peer, std::span<std::byte> buffer,
   std::array<iovec, max_gso_segments> iov{};
   for (std::size_t first = 0; first < segments.count; first += per_block) {
     const std::size_t count = std::min(per_block, segments.count - first);
-    if (count > 1 && udp_segment_) {
+    if (count > 1 && udp_segment_.load(std::memory_order_relaxed)) {
       std::size_t n = 0;
       if (shift == 0) {
         const std::byte* begin = datagram(first).data();
@@ -420,7 +425,7 @@ bool udp_endpoint::send_block(uplink_port& peer, std::span<const iovec> iov, std
   if (count > 1 && (err == EIO || err == EINVAL || err == ENOPROTOOPT || err == EOPNOTSUPP)) {
     // EIO: no GSO on this path at all; EINVAL: a segment exceeds the path
     // MTU. The caller sends the segments one by one.
-    if (err != EINVAL) udp_segment_ = false;
+    if (err != EINVAL) udp_segment_.store(false, std::memory_order_relaxed);
     return false;
   }
   const l2::drop_reason reason = send_drop_reason(err);
@@ -482,10 +487,10 @@ void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame, std
   const std::span<const std::byte> header = vni ? std::span<const std::byte>(other_vni)
                                                 : std::span<const std::byte>(header_);
   if (tx_batch::fits(header.size(), frame.size())) {
-    tx_.push(header, frame, to, to_size, &peer);
+    thread_batch().push(header, frame, to, to_size, &peer);
     return;
   }
-  flush();  // keep the order
+  flush_thread();  // keep the order
   iovec iov[2] = {{const_cast<std::byte*>(header.data()), header.size()},
                   {const_cast<std::byte*>(frame.data()), frame.size()}};
   msghdr msg{};
@@ -606,13 +611,35 @@ void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
   }
 }
 
-void udp_endpoint::flush() {
-  if (tx_.empty()) return;
+void udp_endpoint::flush() { send_batch(tx_); }
+
+tx_batch& udp_endpoint::thread_batch() {
+  const auto w = static_cast<std::size_t>(this_worker);  // (huge on the io_context thread)
+  return this_worker >= 0 && w < round_tx_.size() ? *round_tx_[w] : tx_;
+}
+
+void udp_endpoint::flush_thread() {
+  const auto w = static_cast<std::size_t>(this_worker);
+  if (this_worker >= 0 && w < round_tx_.size()) {
+    flush_round(w);
+  } else {
+    flush();
+  }
+}
+
+void udp_endpoint::flush_round(std::size_t w) {
+  tx_batch& batch = *round_tx_[w];
+  batch.unschedule();
+  send_batch(batch);
+}
+
+void udp_endpoint::send_batch(tx_batch& batch) {
+  if (batch.empty()) return;
   if (reader_.fd() < 0) {
-    tx_.clear();  // the socket is closed: nothing can go out
+    batch.clear();  // the socket is closed: nothing can go out
     return;
   }
-  tx_.send_all(
+  batch.send_all(
       reader_.fd(),
       // (No peer: a datagram we relay for two others, counted on the endpoint.)
       [](void* peer, std::size_t size) {

@@ -49,9 +49,17 @@
 // inner frame is the underlay MTU towards it (the route's, or
 // --underlay-mtu) minus IP, UDP and the encapsulation; larger frames are
 // dropped and counted (too_big).
+//
+// Workers (--workers above 1): a worker thread sends on a plain uplink
+// itself (uplink_port::thread_safe_send), through a batch of its own sent
+// when its round ends; the socket is shared (the kernel serialises). What
+// such a send reads of a peer (its address, path and MTU) changes only while
+// the workers are held still (hold_senders_with). Receiving, sealed uplinks
+// and everything else stay on the io_context thread.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -97,6 +105,7 @@ struct uplink_settings {
   bool relay = true;                                   ///< pass datagrams on between peers (--relay)
   std::optional<boost::asio::ip::address_v4> group;    ///< VXLAN multicast group (plain mode)
   unsigned group_ifindex = 0;                          ///< interface for the group; 0: the route's
+  unsigned workers = 0;  ///< worker threads (--workers above 1): they send on plain uplinks themselves
 };
 
 class udp_endpoint {
@@ -161,6 +170,14 @@ class udp_endpoint {
   /// Ends a peer's sessions at once (revoked): it goes down, its MACs are flushed.
   void end_sessions(uplink_port& peer);
   void on_unknown_key(unknown_key_handler handler) { unknown_key_ = std::move(handler); }
+  /// What holds the worker threads still while it lives (the datapath's
+  /// pause): taken around every change of what their sends read of a peer.
+  using sender_hold = std::function<std::shared_ptr<void>()>;
+  void hold_senders_with(sender_hold hold) { hold_ = std::move(hold); }
+  /// Holds the workers still (nothing without workers or a hold).
+  std::shared_ptr<void> hold_senders() const { return hold_ && !round_tx_.empty() ? hold_() : nullptr; }
+  /// Whether worker threads send on its uplinks themselves (plain, with workers).
+  bool worker_sends() const { return !round_tx_.empty(); }
 
   /// Sends `frame` to `peer` as one datagram; counts on the peer's port.
   /// Plain mode: in VNI `vni` when given, else the endpoint's.
@@ -266,6 +283,14 @@ class udp_endpoint {
   void flush_run();
   /// Sends the queued small frames (one sendmmsg).
   void flush();
+  /// The batch of the calling thread: a worker's own, or the io_context thread's.
+  tx_batch& thread_batch();
+  /// Sends what the calling thread batched (before a frame that must not overtake it).
+  void flush_thread();
+  /// (Worker `w`) Sends what it batched in this round.
+  void flush_round(std::size_t w);
+  /// Sends one batch's datagrams, counting each on its peer.
+  void send_batch(tx_batch& batch);
   /// One sendmsg of the bytes `iov` gathers: `count` datagrams of `stride`
   /// bytes (the last may be shorter), with UDP_SEGMENT when count > 1. False
   /// when the kernel refused the segmentation (send them one by one).
@@ -305,8 +330,10 @@ class udp_endpoint {
   std::vector<std::byte> fragment_headers_;
   l2::tcp_coalescer coalescer_;     ///< userspace GRO of received TCP segments
   uplink_port* run_peer_ = nullptr; ///< the peer whose frames the coalescer holds
-  bool udp_segment_ = true;         ///< the kernel takes UDP_SEGMENT (cleared on EIO)
+  std::atomic<bool> udp_segment_{true};  ///< the kernel takes UDP_SEGMENT (cleared on EIO; any sender)
   tx_batch tx_;                     ///< small frames waiting for the end of the input batch
+  std::vector<std::unique_ptr<tx_batch>> round_tx_;  ///< plain, with workers: each worker's small frames
+  sender_hold hold_;
   boost::asio::steady_timer timer_;
   resolver resolver_;  ///< names re-resolved without ever holding the daemon up
   endpoint_counters counters_;

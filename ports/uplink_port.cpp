@@ -40,6 +40,7 @@ uplink_port::uplink_port(l2::port_id id, std::string name, udp_endpoint& endpoin
 uplink_port::~uplink_port() { stop(); }
 
 void uplink_port::set_remote(const ip::udp::endpoint& remote) {
+  const std::shared_ptr<void> hold = endpoint_.hold_senders();  // workers read the path
   const path_kind before = path();
   const ip::udp::endpoint was = remote_;
   const uplink_port* via_before = relay_;
@@ -63,6 +64,7 @@ std::size_t uplink_port::direct_max_frame() const {
 
 void uplink_port::clear_relay() {
   if (relay_ == nullptr) return;
+  const std::shared_ptr<void> hold = endpoint_.hold_senders();
   const uplink_port* via_before = relay_;
   relay_ = nullptr;
   max_frame_ = direct_max_frame();
@@ -70,6 +72,7 @@ void uplink_port::clear_relay() {
 }
 
 void uplink_port::set_relay(uplink_port& via) {
+  const std::shared_ptr<void> hold = endpoint_.hold_senders();
   const path_kind before = path();
   const ip::udp::endpoint was = remote_;
   const uplink_port* via_before = relay_;
@@ -154,6 +157,7 @@ std::optional<l2::vni> uplink_port::mapped_vni(std::span<const std::byte> frame)
 }
 
 void uplink_port::set_vni_map(vni_map map) {
+  const std::shared_ptr<void> hold = endpoint_.hold_senders();  // thread_safe_send() changes
   vni_map_ = std::move(map);
   if (!vni_map_.empty()) untagged_.resize(l2::max_frame_size);
 }

@@ -41,6 +41,9 @@ class uplink_port final : public port {
 
   void start(port_listener& listener) override;
   void send(const l2::packet& packet) override;
+  /// With workers, a plain peer without a VNI map takes frames from any
+  /// thread (udp_endpoint: each worker's own batch, the socket shared).
+  bool thread_safe_send() const override { return endpoint_.worker_sends() && vni_map_.empty(); }
   /// Sealed peers are vswitchd: super-frames and partial checksums cross whole.
   bool carries_offload() const override { return endpoint_.is_sealed(); }
   std::size_t segment_headroom() const override { return endpoint_.headroom(); }

@@ -266,7 +266,7 @@ void datapath::end_round(worker_slot& w) {
   // Small frames the round queued for TAPs leave now, in one system call.
   if (w.tx) w.tx->submit();
   // Small frames the round batched for dev: ports leave now, one sendmmsg each.
-  for (ports::port* p : ports::round_batches) p->flush_round();
+  for (ports::drain_flush* b : ports::round_batches) b->flush_drained();
   ports::round_batches.clear();
   // A round that switched frames: one wake-up's batch, for the statistics.
   const std::uint64_t frames = w.frames.load();

@@ -10,9 +10,10 @@
 // tap: and dev: ports (a queue or socket of each per worker, or a port on
 // one worker), and forward what they read: the forwarder's decision under
 // one lock (decide_mutex_), or without it where the worker remembers the
-// decision for the flow (switchd/decision_cache.hpp), the sending on the worker itself for ports whose
-// send() is thread-safe (tap:, dev:), and through a handoff ring to the
-// io_context thread for the others (uplinks, QEMU sockets), in order. While a capture runs, workers hand every frame
+// decision for the flow (switchd/decision_cache.hpp), the sending on the
+// worker itself for ports whose send() is thread-safe (tap:, dev:, plain
+// uplinks), and through a handoff ring to the io_context thread for the
+// others (sealed uplinks, QEMU sockets), in order. While a capture runs, workers hand every frame
 // they read to the io_context thread, where the observers live. The control
 // side changes ports, the MAC table and captures only under pause().
 #pragma once
@@ -90,6 +91,8 @@ class datapath final : public ports::port_listener {
   void set_workers(unsigned count, std::chrono::microseconds busy_poll = {});
   /// Worker threads running (0: everything runs on the io_context thread).
   std::size_t workers() const { return workers_.size(); }
+  /// Worker threads start() runs, as set_workers() said (1: none, the io_context thread alone).
+  unsigned planned_workers() const { return worker_count_; }
 
   /// Holds every worker still (between two rounds) while it lives: the
   /// control side's changes to the ports, the forwarder and captures happen

@@ -28,12 +28,17 @@ bool write_file(const std::string& path, const std::string& text) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::cerr << "usage: vswitchd-docs DIR   (writes DIR/options.md and the commands of "
-                 "DIR/control-protocol.md)\n";
+  const std::string usage =
+      "usage: vswitchd-docs DIR   (writes DIR/options.md and the commands of DIR/control-protocol.md)\n";
+  const std::string dir = argc == 2 ? argv[1] : "";
+  if (dir == "--help" || dir == "-h") {
+    std::cout << usage;
+    return 0;
+  }
+  if (argc != 2 || dir.starts_with("-")) {
+    std::cerr << usage;
     return 2;
   }
-  const std::string dir = argv[1];
   if (!write_file(dir + "/options.md", switchd::options_markdown())) return 1;
   const std::string protocol = dir + "/control-protocol.md";
   std::ifstream in(protocol, std::ios::binary);

@@ -277,8 +277,9 @@ void add_mac_table_rows(std::vector<option_row>& t) {
                      "dev: ports and forward what they read, so the switch uses several "
                      "cores; a TAP vswitchd creates gets a queue per worker (a multi-queue "
                      "TAP), a dev: port a socket per worker (a PACKET_FANOUT group), and the "
-                     "kernel spreads flows over them; uplinks and QEMU sockets stay on the "
-                     "main thread. 1 (the default) switches everything on one thread; 0 "
+                     "kernel spreads flows over them; workers send on plain uplinks "
+                     "themselves, while receiving on uplinks, sealed uplinks and QEMU sockets "
+                     "stay on the main thread. 1 (the default) switches everything on one thread; 0 "
                      "picks one per core, at most 4"));
 }
 

@@ -187,6 +187,7 @@ ports::uplink_settings peer_set::endpoint_settings() {
   settings.underlay_mtu = opts.underlay_mtu;
   settings.rekey_interval = std::chrono::seconds(opts.rekey_interval);
   settings.relay = opts.relay;
+  settings.workers = datapath_.planned_workers();
   if (opts.key_file) {
     try {
       settings.keys = load_key_file(*opts.key_file);
@@ -259,6 +260,9 @@ void peer_set::open_uplinks(const std::vector<host_port>& file_peers) {
                         "group; use --listen 0.0.0.0:PORT and IPv4 peers");
   }
   endpoint_ = ports::udp_endpoint::open(io_, local, settings, listen_option);
+  // Workers send on plain uplinks: a peer's path changes while they are still.
+  endpoint_->hold_senders_with(
+      [this] { return std::shared_ptr<void>(std::make_shared<datapath::pause_guard>(datapath_.pause())); });
   resolver_ = std::make_unique<ports::resolver>(io_);
   if (opts.group) {
     // The group is one uplink that floods reach; peers behind it are learned.

@@ -28,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "l2/byte_order.hpp"
@@ -479,6 +480,91 @@ TEST_F(uplink_test, plain_super_frame_segments_arrive_whole) {
   EXPECT_EQ(a_.counters().tx_frames, count);
   EXPECT_EQ(a_.counters().drops.total(), 0u);
   EXPECT_EQ(b_.counters().drops.total(), 0u);
+}
+
+/// Runs `work` on a thread that passes for worker `index`, then ends its
+/// round as the worker would: every batch that registered is flushed.
+template <typename Work>
+void as_worker(int index, Work work) {
+  std::thread t([&] {
+    ports::this_worker = index;
+    work();
+    for (ports::drain_flush* b : ports::round_batches) b->flush_drained();
+    ports::round_batches.clear();
+  });
+  t.join();
+}
+
+TEST_F(uplink_test, plain_with_workers_a_worker_sends_itself_and_its_frames_leave_when_its_round_ends) {
+  ports::uplink_settings s;
+  s.vni = 4242;
+  s.underlay_mtu = 1500;
+  s.workers = 2;
+  open_pair(s);
+  ASSERT_TRUE(a_.port->thread_safe_send()) << "workers send on a plain uplink themselves";
+  const byte_vector first = test_frame(1, 80), second = test_frame(2, 1464);
+  std::uint64_t sent_before_round_end = 99;
+  as_worker(1, [&] {
+    a_.port->send(l2::packet{first, {}});
+    a_.port->send(l2::packet{second, {}});
+    sent_before_round_end = a_.counters().tx_frames;
+  });
+  EXPECT_EQ(sent_before_round_end, 0u) << "small frames wait for the end of the worker's round";
+  ASSERT_TRUE(pump_until([&] { return b_.listener.frames.size() == 2; }));
+  EXPECT_TRUE(std::ranges::equal(b_.listener.frames[0].bytes, first));
+  EXPECT_TRUE(std::ranges::equal(b_.listener.frames[1].bytes, second));
+  EXPECT_EQ(a_.counters().tx_frames, 2u);
+  b_.listener.frames.clear();
+
+  // A super-frame segmented on the worker: its segments keep their order
+  // behind a small frame it batched before them, and arrive whole.
+  const super_frame sf = tcp_super_frame(20000, 1410);
+  std::size_t count = 0;
+  as_worker(0, [&] {
+    a_.port->send(l2::packet{test_frame(3, 70), {}});
+    count = send_segmented(*a_.port, sf, 0);
+  });
+  const byte_vector payload(sf.frame.begin() + 54, sf.frame.end());
+  ASSERT_TRUE(pump_until([&] { return received_payload(b_.listener, 0).size() >= payload.size() + 70 - 54; }));
+  ASSERT_FALSE(b_.listener.frames.empty());
+  EXPECT_EQ(b_.listener.frames[0].bytes.size(), 70u) << "the small frame first";
+  b_.listener.frames.erase(b_.listener.frames.begin());
+  EXPECT_EQ(received_payload(b_.listener, 0), payload);
+  EXPECT_EQ(a_.counters().tx_frames, 3u + count);
+  EXPECT_EQ(a_.counters().drops.total(), 0u);
+}
+
+TEST_F(uplink_test, with_workers_a_peers_path_changes_only_while_the_workers_are_held) {
+  ports::uplink_settings s;
+  s.underlay_mtu = 1500;
+  s.workers = 2;
+  open_pair(s);
+  unsigned holds = 0, held = 0;
+  a_.endpoint->hold_senders_with([&] {
+    ++holds;
+    ++held;
+    return std::shared_ptr<void>(nullptr, [&](void*) { --held; });
+  });
+  a_.port->set_remote(b_.address);
+  EXPECT_EQ(holds, 1u);
+  EXPECT_EQ(held, 0u) << "released once the path changed";
+  a_.port->set_vni_map({{10, 100}});
+  EXPECT_EQ(holds, 2u);
+  EXPECT_FALSE(a_.port->thread_safe_send()) << "a VNI-mapped peer untags in a buffer of its own: main thread only";
+}
+
+TEST_F(uplink_test, sealed_uplinks_stay_on_the_main_thread_with_workers) {
+  ports::uplink_settings a_set = a_settings(), b_set = b_settings();
+  a_set.workers = 2;
+  open_sealed_pair(a_set, b_set);
+  EXPECT_FALSE(a_.port->thread_safe_send());
+  unsigned holds = 0;
+  a_.endpoint->hold_senders_with([&] {
+    ++holds;
+    return std::shared_ptr<void>();
+  });
+  a_.port->set_remote(b_as_seen_by_a());
+  EXPECT_EQ(holds, 0u) << "no worker sends on it: nothing to hold";
 }
 
 TEST_F(uplink_test, vni_mapped_super_frame_segments_leave_untagged_in_their_vlans_vni) {
