@@ -20,6 +20,7 @@
 #include "ports/port.hpp"
 #include "ports/tx_batch.hpp"
 #include "ports/tx_ring.hpp"
+#include "tests/ports/recorder.hpp"
 
 namespace ports {
 namespace {
@@ -45,15 +46,7 @@ struct pair {
   unique_fd in, out;
 };
 
-/// A port that only counts (the ring charges it).
-class counted_port final : public port {
- public:
-  counted_port() : port(1, "p", port_kind::tap) {}
-  void start(port_listener& listener) override { listener_ = &listener; }
-  void send(const l2::packet&) override {}
-  void stop() override {}
-  std::string describe() const override { return "counted"; }
-};
+using ports_test::counted_port;
 
 /// A read loop on the read end of `input` calling `forward` with each datagram.
 template <typename Forward>

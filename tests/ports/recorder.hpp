@@ -1,5 +1,6 @@
 // A port_listener for the port tests: records every frame (bytes and offload
-// header) and every link change, in order.
+// header) and every link change, in order. And a port that only counts what
+// is charged to it (a tx_ring's completions).
 #pragma once
 
 #include <string>
@@ -33,6 +34,16 @@ class recorder final : public ports::port_listener {
   }
   std::vector<received_frame> frames;
   std::vector<link_event> links;
+};
+
+/// A port that only counts: what a tx_ring or a batch charges to it.
+class counted_port final : public ports::port {
+ public:
+  counted_port() : port(1, "p", ports::port_kind::tap) {}
+  void start(ports::port_listener& listener) override { listener_ = &listener; }
+  void send(const l2::packet&) override {}
+  void stop() override {}
+  std::string describe() const override { return "counted"; }
 };
 
 }  // namespace ports_test

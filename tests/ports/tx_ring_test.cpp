@@ -15,19 +15,12 @@
 
 #include "ports/netdev.hpp"
 #include "ports/port.hpp"
+#include "tests/ports/recorder.hpp"
 
 namespace ports {
 namespace {
 
-/// A port that only counts (the ring charges it).
-class counted_port final : public port {
- public:
-  counted_port() : port(1, "p", port_kind::tap) {}
-  void start(port_listener& listener) override { listener_ = &listener; }
-  void send(const l2::packet&) override {}
-  void stop() override {}
-  std::string describe() const override { return "counted"; }
-};
+using ports_test::counted_port;
 
 /// A datagram socket pair: the ring writes one end, the test reads the other.
 struct pair {
