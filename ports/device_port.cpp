@@ -415,8 +415,7 @@ void device_port::flush_round() {
   const std::size_t w = static_cast<std::size_t>(this_worker);
   if (this_worker < 0 || w >= round_tx_.size()) return;
   const std::size_t q = w % queues_.size();
-  tx_batch& batch = *round_tx_[w];
-  batch.unschedule();
+  tx_batch& batch = *round_tx_[w];  // (registered until the round ends: flush_drained)
   if (batch.empty()) return;
   batch.send_all(
       worker_fd(q), [this](void*, std::size_t size) { count_tx(size); },

@@ -59,8 +59,8 @@ class tx_batch final : public drain_flush {
     };
   }
   /// A worker's batch: at its first frame it registers in round_batches,
-  /// and `flush` runs when the worker's round ends or the batch is full (it
-  /// calls unschedule() and send_all()).
+  /// and `flush` (which calls send_all()) runs when the worker's round ends
+  /// or the batch is full; it stays registered until the round ends.
   explicit tx_batch(std::function<void()> flush)
       : schedule_([this] { round_batches.push_back(this); }),
         flush_(std::move(flush)),
@@ -154,9 +154,6 @@ class tx_batch final : public drain_flush {
     }
     count_ = 0;
   }
-
-  /// (A `scheduled` batch) Its flush came: the next frame schedules again.
-  void unschedule() { flush_posted_ = false; }
 
  private:
   std::function<void()> schedule_;                  ///< arranges for a flush: posts one, or registers the port

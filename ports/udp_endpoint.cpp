@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cassert>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -580,13 +581,15 @@ void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
     msg.msg_namelen = static_cast<socklen_t>(peer.destination().size());
     msg.msg_iov = iov.data();
     udp_segment_control control;
-    if (n > 1 && udp_segment_) {
+    if (n > 1 && udp_segment_.load(std::memory_order_relaxed)) {
       fill(first, n);
       msg.msg_iovlen = 2 * n;
       control.attach(msg, stride);
       if (::sendmsg(reader_.fd(), &msg, MSG_DONTWAIT) >= 0) continue;
       error = errno;
-      if (error == EIO || error == ENOPROTOOPT || error == EOPNOTSUPP) udp_segment_ = false;
+      if (error == EIO || error == ENOPROTOOPT || error == EOPNOTSUPP) {
+        udp_segment_.store(false, std::memory_order_relaxed);
+      }
       if (error != EIO && error != EINVAL && error != ENOPROTOOPT && error != EOPNOTSUPP) {
         failed = true;
         break;
@@ -613,24 +616,29 @@ void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
 
 void udp_endpoint::flush() { send_batch(tx_); }
 
+void udp_endpoint::flush_main() { flush(); }
+
+// (A worker's index is below round_tx_'s size: the daemon gives the endpoint
+// the datapath's worker count, uplink_settings::workers. Only workers send
+// on a thread other than the io_context's.)
 tx_batch& udp_endpoint::thread_batch() {
-  const auto w = static_cast<std::size_t>(this_worker);  // (huge on the io_context thread)
-  return this_worker >= 0 && w < round_tx_.size() ? *round_tx_[w] : tx_;
+  if (this_worker < 0) return tx_;
+  assert(static_cast<std::size_t>(this_worker) < round_tx_.size());
+  return *round_tx_[static_cast<std::size_t>(this_worker)];
 }
 
 void udp_endpoint::flush_thread() {
-  const auto w = static_cast<std::size_t>(this_worker);
-  if (this_worker >= 0 && w < round_tx_.size()) {
-    flush_round(w);
-  } else {
+  if (this_worker < 0) {
     flush();
+  } else {
+    flush_round(static_cast<std::size_t>(this_worker));
   }
 }
 
 void udp_endpoint::flush_round(std::size_t w) {
-  tx_batch& batch = *round_tx_[w];
-  batch.unschedule();
-  send_batch(batch);
+  // (Still registered in round_batches until the round ends, when the
+  // worker's flush_drained() sends what came after this.)
+  send_batch(*round_tx_[w]);
 }
 
 void udp_endpoint::send_batch(tx_batch& batch) {

@@ -178,6 +178,9 @@ class udp_endpoint {
   std::shared_ptr<void> hold_senders() const { return hold_ && !round_tx_.empty() ? hold_() : nullptr; }
   /// Whether worker threads send on its uplinks themselves (plain, with workers).
   bool worker_sends() const { return !round_tx_.empty(); }
+  /// (io_context thread) Sends what the io_context thread batched, now
+  /// (before workers send the same flows' next frames themselves).
+  void flush_main();
 
   /// Sends `frame` to `peer` as one datagram; counts on the peer's port.
   /// Plain mode: in VNI `vni` when given, else the endpoint's.

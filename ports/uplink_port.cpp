@@ -40,23 +40,27 @@ uplink_port::uplink_port(l2::port_id id, std::string name, udp_endpoint& endpoin
 uplink_port::~uplink_port() { stop(); }
 
 void uplink_port::set_remote(const ip::udp::endpoint& remote) {
+  // (The route's MTU is looked up before the workers are held.)
+  const ip::udp::endpoint next = canonical(remote);
+  const ip::udp::endpoint next_destination = socket_endpoint(next, endpoint_.is_v6());
+  const std::size_t next_max_frame = direct_max_frame(next);
   const std::shared_ptr<void> hold = endpoint_.hold_senders();  // workers read the path
   const path_kind before = path();
   const ip::udp::endpoint was = remote_;
   const uplink_port* via_before = relay_;
   relay_ = nullptr;
-  remote_ = canonical(remote);
-  destination_ = socket_endpoint(remote_, endpoint_.is_v6());
-  max_frame_ = direct_max_frame();
+  remote_ = next;
+  destination_ = next_destination;
+  max_frame_ = next_max_frame;
   note_path(before, was, via_before);
 }
 
-std::size_t uplink_port::direct_max_frame() const {
-  if (remote_.port() == 0) return l2::max_frame_size;
+std::size_t uplink_port::direct_max_frame(const ip::udp::endpoint& remote) const {
+  if (remote.port() == 0) return l2::max_frame_size;
   // A peer named by key alone may be relayed any time: it keeps the relayed
   // MTU on a direct path too, so that a change of path never drops the
   // segments of a flow whose MSS was set before it.
-  const std::size_t direct = endpoint_.max_frame_size_to(remote_);
+  const std::size_t direct = endpoint_.max_frame_size_to(remote);
   if (!key_only_) return direct;
   return direct > reach::relay_overhead + l2::ethernet_header_size ? direct - reach::relay_overhead
                                                                    : l2::ethernet_header_size;
@@ -67,7 +71,7 @@ void uplink_port::clear_relay() {
   const std::shared_ptr<void> hold = endpoint_.hold_senders();
   const uplink_port* via_before = relay_;
   relay_ = nullptr;
-  max_frame_ = direct_max_frame();
+  max_frame_ = direct_max_frame(remote_);
   note_path(path_kind::relay, remote_, via_before);
 }
 

@@ -44,6 +44,8 @@ class uplink_port final : public port {
   /// With workers, a plain peer without a VNI map takes frames from any
   /// thread (udp_endpoint: each worker's own batch, the socket shared).
   bool thread_safe_send() const override { return endpoint_.worker_sends() && vni_map_.empty(); }
+  /// Sends what the io_context thread batched for the endpoint (all its peers).
+  void flush_sends() override { endpoint_.flush_main(); }
   /// Sealed peers are vswitchd: super-frames and partial checksums cross whole.
   bool carries_offload() const override { return endpoint_.is_sealed(); }
   std::size_t segment_headroom() const override { return endpoint_.headroom(); }
@@ -144,7 +146,7 @@ class uplink_port final : public port {
   bool key_only_ = false;
   reach_state reach_;
   /// The largest inner frame on the direct path (a key-only peer's: the relayed one).
-  std::size_t direct_max_frame() const;
+  std::size_t direct_max_frame(const boost::asio::ip::udp::endpoint& remote) const;
   /// Counts a change of path (the first path is not a change).
   void note_path(path_kind before, const boost::asio::ip::udp::endpoint& was, const uplink_port* via_before);
   /// The VNI a frame tagged with a mapped VLAN leaves in (VNI map), or nullopt.

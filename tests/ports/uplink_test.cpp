@@ -534,6 +534,20 @@ TEST_F(uplink_test, plain_with_workers_a_worker_sends_itself_and_its_frames_leav
   EXPECT_EQ(a_.counters().drops.total(), 0u);
 }
 
+TEST_F(uplink_test, flush_sends_sends_what_the_main_thread_batched_at_once) {
+  // (When a capture ends the workers take over the flows the main thread
+  // sent during it: what it batched must not be overtaken.)
+  ports::uplink_settings s;
+  s.underlay_mtu = 1500;
+  s.workers = 2;
+  open_pair(s);
+  a_.port->send(l2::packet{test_frame(1), {}});
+  EXPECT_EQ(a_.counters().tx_frames, 0u) << "batched until the handler ends";
+  a_.port->flush_sends();
+  EXPECT_EQ(a_.counters().tx_frames, 1u) << "sent, without running the io_context";
+  ASSERT_TRUE(pump_until([&] { return b_.listener.frames.size() == 1; }));
+}
+
 TEST_F(uplink_test, with_workers_a_peers_path_changes_only_while_the_workers_are_held) {
   ports::uplink_settings s;
   s.underlay_mtu = 1500;
