@@ -468,7 +468,13 @@ udp_cpu() {
 # received. Records fps1k and fps1m (and macs1m: entries the table held).
 mac_fps() {
   local s="$1" ifa="$2" ifb="$3" n m before after entries ctl
+  # vswitchctl: beside the measured vswitchd, else the work tree's build.
   ctl="$(dirname "$VSWITCHD")/vswitchctl"
+  [ -x "$ctl" ] || ctl="$REPO/build/switchd/vswitchctl"
+  if [ ! -x "$ctl" ]; then
+    record "$s" fps1k fail "no vswitchctl beside $VSWITCHD or in $REPO/build/switchd (copy it beside the binary)"
+    return 1
+  fi
   for n in 1024 1048576; do
     m=fps1k; [ "$n" -gt 1024 ] && m=fps1m
     if ! in_ns "$s-b" "$WORK/macload" "$ifb" learn "$n" >>"$LOG" 2>&1; then
