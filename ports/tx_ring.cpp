@@ -73,23 +73,28 @@ bool tx_ring::queue(int fd, port& owner, std::span<const iovec> parts, std::size
   return true;
 }
 
+void tx_ring::settle(std::size_t i, int err, std::size_t frame_size) {
+  slots_[i].owner->count_send(frame_size, err);
+  slots_[i].owner = nullptr;
+}
+
+void tx_ring::write_now(std::size_t i) {
+  const ssize_t n = ::write(slots_[i].fd, buffers_.data() + i * slot_size, slots_[i].bytes);
+  settle(i, n < 0 ? errno : 0, slots_[i].frame_size);
+}
+
 void tx_ring::submit() {
   if (queued_ == 0) return;
   const std::size_t expected = queued_;
   if (expected == 1) {
-    // A quiet round: one write costs less as write(2) than through the ring.
-    slot& only = slots_[0];
-    const ssize_t n = ::write(only.fd, buffers_.data(), only.bytes);
-    only.owner->count_send(only.frame_size, n < 0 ? errno : 0);
-    only.owner = nullptr;
+    write_now(0);  // a quiet round: one write costs less as write(2) than through the ring
     queued_ = 0;
     return;
   }
   for (std::size_t i = 0; i < expected; ++i) {
     io_uring_sqe* sqe = ::io_uring_get_sqe(&ring_->ring);
     if (sqe == nullptr) {  // (the ring has an entry per slot: not expected)
-      slots_[i].owner->count_send(0, ENOBUFS);
-      slots_[i].owner = nullptr;
+      settle(i, ENOBUFS);
       continue;
     }
     ::io_uring_prep_write(sqe, slots_[i].fd, buffers_.data() + i * slot_size,
@@ -111,8 +116,7 @@ void tx_ring::submit() {
       // The ring itself fails (not expected): what did not complete is lost,
       // and from now on the ports write themselves.
       for (std::size_t i = 0; i < expected; ++i) {
-        if (slots_[i].owner != nullptr) slots_[i].owner->count_send(0, -n);
-        slots_[i].owner = nullptr;
+        if (slots_[i].owner != nullptr) settle(i, -n);
       }
       broken_ = true;
       break;
@@ -126,8 +130,7 @@ void tx_ring::submit() {
         if (cqe->res == -EOPNOTSUPP && nowait_) {
           retry = true;  // (left to the owner: written below, in order)
         } else {
-          slots_[index].owner->count_send(slots_[index].frame_size, cqe->res < 0 ? -cqe->res : 0);
-          slots_[index].owner = nullptr;
+          settle(index, cqe->res < 0 ? -cqe->res : 0, slots_[index].frame_size);
         }
         ++completed;
       }
@@ -140,10 +143,7 @@ void tx_ring::submit() {
     // and the ring no longer asks for RWF_NOWAIT.
     nowait_ = false;
     for (std::size_t i = 0; i < expected; ++i) {
-      if (slots_[i].owner == nullptr) continue;
-      const ssize_t n = ::write(slots_[i].fd, buffers_.data() + i * slot_size, slots_[i].bytes);
-      slots_[i].owner->count_send(slots_[i].frame_size, n < 0 ? errno : 0);
-      slots_[i].owner = nullptr;
+      if (slots_[i].owner != nullptr) write_now(i);
     }
   }
   queued_ = 0;

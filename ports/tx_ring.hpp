@@ -84,6 +84,11 @@ class tx_ring final : public drain_flush {
     int fd = -1;
     std::size_t bytes = 0;  ///< header and frame, at the slot's place in buffers_
   };
+  /// Counts slot `i`'s write on its owner (failed with `err`, or sent as
+  /// `frame_size` bytes) and frees the slot.
+  void settle(std::size_t i, int err, std::size_t frame_size = 0);
+  /// Writes slot `i` with write(2) now and settles it.
+  void write_now(std::size_t i);
   std::unique_ptr<impl> ring_;
   std::vector<std::byte> buffers_;  ///< slots × slot_size
   std::vector<slot> slots_;

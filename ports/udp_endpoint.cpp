@@ -616,8 +616,6 @@ void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
 
 void udp_endpoint::flush() { send_batch(tx_); }
 
-void udp_endpoint::flush_main() { flush(); }
-
 // (A worker's index is below round_tx_'s size: the daemon gives the endpoint
 // the datapath's worker count, uplink_settings::workers. Only workers send
 // on a thread other than the io_context's.)

@@ -179,8 +179,8 @@ class udp_endpoint {
   /// Whether worker threads send on its uplinks themselves (plain, with workers).
   bool worker_sends() const { return !round_tx_.empty(); }
   /// (io_context thread) Sends what the io_context thread batched, now
-  /// (before workers send the same flows' next frames themselves).
-  void flush_main();
+  /// (before workers send the same flows' next frames themselves): one sendmmsg.
+  void flush();
 
   /// Sends `frame` to `peer` as one datagram; counts on the peer's port.
   /// Plain mode: in VNI `vni` when given, else the endpoint's.
@@ -284,8 +284,6 @@ class udp_endpoint {
   void pass_on(uplink_port& peer, std::span<const std::byte> inner);
   /// Delivers the run being merged, if any.
   void flush_run();
-  /// Sends the queued small frames (one sendmmsg).
-  void flush();
   /// The batch of the calling thread: a worker's own, or the io_context thread's.
   tx_batch& thread_batch();
   /// Sends what the calling thread batched (before a frame that must not overtake it).

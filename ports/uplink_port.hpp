@@ -45,7 +45,7 @@ class uplink_port final : public port {
   /// thread (udp_endpoint: each worker's own batch, the socket shared).
   bool thread_safe_send() const override { return endpoint_.worker_sends() && vni_map_.empty(); }
   /// Sends what the io_context thread batched for the endpoint (all its peers).
-  void flush_sends() override { endpoint_.flush_main(); }
+  void flush_sends() override { endpoint_.flush(); }
   /// Sealed peers are vswitchd: super-frames and partial checksums cross whole.
   bool carries_offload() const override { return endpoint_.is_sealed(); }
   std::size_t segment_headroom() const override { return endpoint_.headroom(); }
