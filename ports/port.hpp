@@ -140,8 +140,8 @@ class port_error : public std::runtime_error {
 class port;
 
 /// The index of the worker thread running the caller, -1 on any other thread.
-/// A multi-queue port sends on queue this_worker % worker_queues(): the queue
-/// that worker reads, so the kernel steers the flow's answers back to it.
+/// A dev: port sends on the socket of this worker (this_worker % its
+/// sockets); a multi-queue TAP on a queue by flow (tap_port::send).
 inline thread_local int this_worker = -1;
 
 /// (io_context thread) Whether a read loop is draining a port now. What the
@@ -181,7 +181,28 @@ class port_listener {
   ~port_listener() = default;
 };
 
-class port {
+/// What a worker thread polls and reads (--workers above 1): the queues of
+/// a port, or a socket several ports share (the uplinks' UDP endpoint, one
+/// socket per worker). Each queue has a descriptor the worker polls
+/// (level-triggered) and is read by one worker at a time.
+class worker_source {
+ public:
+  /// What one worker_read() found.
+  enum class worker_step : std::uint8_t {
+    again,        ///< read a frame (or skipped one); there may be more
+    would_block,  ///< nothing more now
+    stop,         ///< the descriptor is done for (the device is gone): stop polling it
+  };
+  virtual int worker_fd(std::size_t /*queue*/) const { return -1; }
+  virtual worker_step worker_read(std::size_t /*queue*/) { return worker_step::stop; }
+  /// What it is called in vswitchctl show's list of what each worker reads.
+  virtual std::string worker_name() const = 0;
+
+ protected:
+  ~worker_source() = default;
+};
+
+class port : public worker_source {
  public:
   port(l2::port_id id, std::string name, port_kind kind)
       : id_(id), name_(std::move(name)), kind_(kind) {}
@@ -203,12 +224,6 @@ class port {
   /// port whose carries_offload() is true; the datapath segments for the others.
   virtual void send(const l2::packet& packet) = 0;
 
-  /// What one worker_read() found.
-  enum class worker_step : std::uint8_t {
-    again,        ///< read a frame (or skipped one); there may be more
-    would_block,  ///< nothing more now
-    stop,         ///< the descriptor is done for (the device is gone): stop polling it
-  };
   /// Whether a worker thread may read this port (--workers above 1): it has
   /// one descriptor to poll (worker_fd) and its read side (worker_read)
   /// touches only the port, its atomics and the listener.
@@ -222,8 +237,7 @@ class port {
   virtual void start_on_worker(port_listener& listener) { start(listener); }
   /// Queues a worker may read apart (a multi-queue TAP: one per worker).
   virtual std::size_t worker_queues() const { return 1; }
-  virtual int worker_fd(std::size_t /*queue*/) const { return -1; }
-  virtual worker_step worker_read(std::size_t /*queue*/) { return worker_step::stop; }
+  std::string worker_name() const override { return name_; }
 
   /// Sends at once what send() queued for a batch (which would otherwise go
   /// when the io_context runs the batch's flush).

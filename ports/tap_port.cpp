@@ -217,17 +217,15 @@ void tap_port::send(const l2::packet& packet) {
   emit_vnet_header_for(packet, header);
   const iovec iov[2] = {{header.data(), header.size()},
                         {const_cast<std::byte*>(packet.frame.data()), packet.frame.size()}};
-  // On a worker: on the queue it reads, as the kernel steers a flow's answers
-  // to the queue it was last written from. On the main thread (frames from
-  // uplinks and dev: ports): on a queue by flow, to spread flows over workers.
+  // On a queue by flow (l2::flow_hash: both directions of a flow alike). The
+  // kernel steers a flow's answers to the queue it was last written from,
+  // so both directions of a flow meet on that queue's worker, whichever
+  // thread received the flow (one worker receives all of a vswitchd peer's
+  // datagrams: they share one UDP source port).
   int fd = reader_.fd();
   if (queues_.size() > 1) {
     std::size_t q = 0;
-    if (this_worker >= 0) {
-      q = static_cast<std::size_t>(this_worker);
-    } else if (const auto frame = l2::frame_view::parse(packet.frame)) {
-      q = l2::flow_hash(*frame.frame);
-    }
+    if (const auto frame = l2::frame_view::parse(packet.frame)) q = l2::flow_hash(*frame.frame);
     fd = worker_fd(q % queues_.size());
   }
   // On a worker, a small frame waits for the end of the round and leaves with

@@ -63,10 +63,20 @@ void enlarge_buffer(int fd, int force_option, int option) {
 
 }  // namespace
 
-std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
-                                                 const ip::udp::endpoint& local,
-                                                 const uplink_settings& settings,
-                                                 const std::string& option) {
+namespace {
+
+/// The port a bound socket got.
+unsigned short bound_port(int fd) {
+  ip::udp::endpoint bound;
+  socklen_t size = static_cast<socklen_t>(bound.capacity());
+  if (::getsockname(fd, bound.data(), &size) < 0) return 0;
+  bound.resize(size);
+  return bound.port();
+}
+
+/// A UDP socket with the endpoint's options, bound to `local`; with
+/// `shared`, one of a SO_REUSEPORT group (the workers' sockets).
+unique_fd bound_socket(const ip::udp::endpoint& local, bool shared, const std::string& option) {
   const bool v6 = local.address().is_v6();
   unique_fd fd(::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
@@ -86,43 +96,75 @@ std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
   // Receive runs of one flow's datagrams as one buffer (Linux 5.0+); optional.
   const int one = 1;
   (void)::setsockopt(fd.get(), IPPROTO_UDP, UDP_GRO, &one, sizeof one);
+  if (shared && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+    throw port_error(option + ": cannot share the port between the workers (SO_REUSEPORT: " +
+                     std::strerror(errno) + "); run with --workers 1");
+  }
   if (::bind(fd.get(), local.data(), static_cast<socklen_t>(local.size())) < 0) {
     const int err = errno;
     throw port_error(option + ": cannot bind (" + std::strerror(err) + "); " +
                      bind_fix(err, "another vswitchd or a kernel vxlan device may use this port; pick "
                                    "another with --listen ADDR:PORT"));
   }
+  return fd;
+}
+
+}  // namespace
+
+std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
+                                                 const ip::udp::endpoint& local,
+                                                 const uplink_settings& settings,
+                                                 const std::string& option) {
+  // Plain with workers and no group: one socket per worker (see the header).
+  const bool sealed = !settings.keys.empty() || settings.identity;
+  const std::size_t sockets = !sealed && settings.workers > 1 && !settings.group ? settings.workers : 1;
+  std::vector<unique_fd> fds;
+  if (sockets == 1) {
+    fds.push_back(bound_socket(local, false, option));
+  } else {
+    // The port must be free: a plain bind fails where anyone holds it, also
+    // a group of SO_REUSEPORT sockets of the same user (another vswitchd)
+    // that ours would silently join. Then the group, on the port it got.
+    ip::udp::endpoint at = local;
+    {
+      const unique_fd probe = bound_socket(local, false, option);
+      if (local.port() == 0) at.port(bound_port(probe.get()));
+    }
+    for (std::size_t i = 0; i < sockets; ++i) fds.push_back(bound_socket(at, true, option));
+  }
+  const int fd = fds.front().get();
   if (settings.group) {
     // Join the group; send to it out of the same interface, one hop (as the
     // kernel's vxlan does by default), and do not hear our own floods back.
     ip_mreqn join{};
     join.imr_multiaddr.s_addr = htonl(settings.group->to_uint());
     join.imr_ifindex = static_cast<int>(settings.group_ifindex);
-    if (::setsockopt(fd.get(), IPPROTO_IP, IP_ADD_MEMBERSHIP, &join, sizeof join) < 0) {
+    if (::setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &join, sizeof join) < 0) {
       throw port_error("--group " + settings.group->to_string() + ": cannot join the group (" +
                        std::strerror(errno) +
                        "); the host needs a route for it (e.g. `ip route add 224.0.0.0/4 dev "
                        "IFNAME`) or name the interface with --group-dev");
     }
-    (void)::setsockopt(fd.get(), IPPROTO_IP, IP_MULTICAST_IF, &join, sizeof join);
+    (void)::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &join, sizeof join);
     const int ttl = 1;
-    (void)::setsockopt(fd.get(), IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
+    (void)::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
     const int no = 0;
-    (void)::setsockopt(fd.get(), IPPROTO_IP, IP_MULTICAST_LOOP, &no, sizeof no);
+    (void)::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &no, sizeof no);
   }
-  return std::unique_ptr<udp_endpoint>(new udp_endpoint(io, std::move(fd), local, settings));
+  return std::unique_ptr<udp_endpoint>(new udp_endpoint(io, std::move(fds), local, settings));
 }
 
-udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
+udp_endpoint::receiver::receiver() : buffers(batch * message_buffer_size) {}
+
+udp_endpoint::udp_endpoint(boost::asio::io_context& io, std::vector<unique_fd> fds,
                            const ip::udp::endpoint& local, const uplink_settings& settings)
     : io_(io),
-      reader_(io, std::move(fd)),
+      reader_(io, std::move(fds.front())),
       local_(local),
       settings_(settings),
       sealed_(!settings.keys.empty() || settings.identity),
       v6_(local.address().is_v6()),
       header_(l2::vxlan_encode(settings.vni)),
-      buffers_(batch * message_buffer_size),
       tx_(io, [this] { flush(); }),
       timer_(io),
       resolver_(io) {
@@ -130,6 +172,10 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, unique_fd fd,
     for (std::size_t w = 0; w < settings.workers; ++w) {
       round_tx_.push_back(std::make_unique<tx_batch>([this, w] { flush_round(w); }));
     }
+  }
+  if (fds.size() > 1) {
+    for (std::size_t w = 0; w < fds.size(); ++w) worker_rx_.push_back(std::make_unique<receiver>());
+    for (std::size_t w = 1; w < fds.size(); ++w) rx_fds_.push_back(std::move(fds[w]));
   }
   if (sealed_) {
     me_.emplace(settings.identity, settings.keys);
@@ -152,7 +198,10 @@ bool udp_endpoint::set_keys(const std::vector<sealed::key>& keys) {
   return true;
 }
 
-void udp_endpoint::add_peer(uplink_port& peer) { peers_.push_back(&peer); }
+void udp_endpoint::add_peer(uplink_port& peer) {
+  const auto hold = hold_senders();  // workers may be looking a datagram's peer up
+  peers_.push_back(&peer);
+}
 
 bool udp_endpoint::is_self(const ip::udp::endpoint& remote) const {
   if (remote.port() != local_.port()) return false;
@@ -162,8 +211,10 @@ bool udp_endpoint::is_self(const ip::udp::endpoint& remote) const {
 }
 
 void udp_endpoint::remove_peer(uplink_port& peer) {
+  // (Held, the workers are between rounds: nothing of theirs names the peer.)
+  const auto hold = hold_senders();
   if (tx_.holds(&peer)) flush();  // queued datagrams name the peer: send them now
-  if (run_peer_ == &peer) flush_run();
+  if (main_rx_.run_peer == &peer) flush_run(main_rx_);
   if (me_) peer.session().clear(*me_);  // its sessions end, their indexes are freed
   std::erase(peers_, &peer);
   // Peers it relayed for have no path through it any more.
@@ -179,7 +230,11 @@ void udp_endpoint::remove_peer(uplink_port& peer) {
 void udp_endpoint::start() {
   if (started_) return;
   started_ = true;
-  reader_.start([this] { return read_one(); });
+  if (worker_receives()) {
+    reader_.hand_over();  // worker 0 reads it (the daemon calls datapath::add_source)
+  } else {
+    reader_.start([this] { return read_batch(reader_.fd(), main_rx_); });
+  }
   if (sealed_) addresses_.emplace(io_, [this] { announce(); });
   tick();  // the first handshakes go out at once
 }
@@ -221,16 +276,41 @@ void udp_endpoint::stop() {
   timer_.cancel();
   resolver_.cancel();
   reader_.close();
+  rx_fds_.clear();
 }
 
-read_loop::step udp_endpoint::read_one() {
+int udp_endpoint::worker_fd(std::size_t queue) const {
+  if (queue >= worker_rx_.size()) return -1;
+  return queue == 0 ? reader_.fd() : rx_fds_[queue - 1].get();
+}
+
+worker_source::worker_step udp_endpoint::worker_read(std::size_t queue) {
+  const int fd = worker_fd(queue);
+  if (fd < 0) return worker_step::stop;
+  return as_worker_step(read_batch(fd, *worker_rx_[queue]));
+}
+
+std::string udp_endpoint::worker_name() const { return "uplinks (UDP " + to_string(local_) + ")"; }
+
+udp_endpoint::endpoint_counters udp_endpoint::counters() const {
+  endpoint_counters c = counters_;
+  const auto add = [&](const receiver& rx) {
+    c.rx_datagrams += rx.datagrams.load();
+    c.drops.by_reason[static_cast<std::size_t>(l2::drop_reason::not_peer)] += rx.not_peer.load();
+  };
+  add(main_rx_);
+  for (const auto& rx : worker_rx_) add(*rx);
+  return c;
+}
+
+read_loop::step udp_endpoint::read_batch(int fd, receiver& rx) {
   std::array<mmsghdr, batch> messages{};
   std::array<iovec, batch> iov{};
   std::array<sockaddr_in6, batch> from{};
   constexpr std::size_t control_size = CMSG_SPACE(sizeof(int));
   alignas(cmsghdr) std::array<std::array<unsigned char, control_size>, batch> control{};
   for (std::size_t i = 0; i < batch; ++i) {
-    iov[i] = {buffers_.data() + i * message_buffer_size, message_buffer_size};
+    iov[i] = {rx.buffers.data() + i * message_buffer_size, message_buffer_size};
     msghdr& h = messages[i].msg_hdr;
     h.msg_name = &from[i];
     h.msg_namelen = sizeof from[i];
@@ -239,12 +319,12 @@ read_loop::step udp_endpoint::read_one() {
     h.msg_control = control[i].data();
     h.msg_controllen = control_size;
   }
-  const int n = ::recvmmsg(reader_.fd(), messages.data(), batch, MSG_DONTWAIT, nullptr);
+  const int n = ::recvmmsg(fd, messages.data(), batch, MSG_DONTWAIT, nullptr);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return read_loop::step::would_block;
     return read_loop::step::again;  // EINTR, or an ICMP error queued on the socket
   }
-  batch_time_ = std::chrono::steady_clock::now();
+  rx.batch_time = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) {
     const msghdr& h = messages[i].msg_hdr;
     ip::udp::endpoint source;
@@ -264,57 +344,58 @@ read_loop::step udp_endpoint::read_one() {
     if (sealed_) {
       const ip::udp::endpoint from = canonical(source);
       for (std::size_t at = 0; at < payload.size() || at == 0; at += gso_size) {
-        ++counters_.rx_datagrams;
+        rx.datagrams.bump();
         receive_sealed(from, payload.subspan(at, std::min(gso_size, payload.size() - at)));
         if (payload.empty()) break;
       }
       continue;
     }
     uplink_port* peer = find_peer(canonical(source));
+    // (Group mode, where strangers become peers, is never read on a worker.)
     if (peer == nullptr && stranger_ && l2::vxlan_decode(payload.first(std::min(gso_size, payload.size())), settings_.vni)) {
       peer = stranger_(canonical(source));  // group mode: a peer learned from its traffic
     }
     for (std::size_t at = 0; at < payload.size() || at == 0; at += gso_size) {
-      ++counters_.rx_datagrams;
+      rx.datagrams.bump();
       if (peer == nullptr) {
-        counters_.drops.count(l2::drop_reason::not_peer);
+        rx.not_peer.bump();
       } else {
-        receive(*peer, payload.subspan(at, std::min(gso_size, payload.size() - at)));
+        receive(rx, *peer, payload.subspan(at, std::min(gso_size, payload.size() - at)));
       }
       if (payload.empty()) break;
     }
   }
-  flush_run();
+  flush_run(rx);
   return n < static_cast<int>(batch) ? read_loop::step::would_block : read_loop::step::again;
 }
 
-void udp_endpoint::receive(uplink_port& peer, std::span<std::byte> datagram) {
+void udp_endpoint::receive(receiver& rx, uplink_port& peer, std::span<std::byte> datagram) {
   const std::optional<std::span<const std::byte>> inner = peer.decapsulate(datagram);
   if (!inner) return;
-  peer.state().last_rx = batch_time_;
+  peer.heard(rx.batch_time);
   peer.received(inner->size());
-  pass_on(peer, *inner);
+  pass_on(rx, peer, *inner);
 }
 
-void udp_endpoint::pass_on(uplink_port& peer, std::span<const std::byte> inner) {
-  if (run_peer_ != &peer) flush_run();
-  if (coalescer_.add(inner)) {
-    run_peer_ = &peer;
+void udp_endpoint::pass_on(receiver& rx, uplink_port& peer, std::span<const std::byte> inner) {
+  if (rx.run_peer != &peer) flush_run(rx);
+  if (rx.coalescer.add(inner)) {
+    rx.run_peer = &peer;
     return;
   }
   // It does not join the current run: deliver that, then start a new one
   // with this frame or, if it can never be merged, deliver it as it is.
-  flush_run();
-  if (coalescer_.add(inner)) {
-    run_peer_ = &peer;
+  flush_run(rx);
+  if (rx.coalescer.add(inner)) {
+    rx.run_peer = &peer;
   } else {
     peer.hand_over(l2::packet{inner, {}});
   }
 }
 
-void udp_endpoint::flush_run() {
-  if (coalescer_.pending() && run_peer_ != nullptr) run_peer_->hand_over(coalescer_.flush());
-  run_peer_ = nullptr;
+void udp_endpoint::flush_run(receiver& rx) {
+  if (rx.coalescer.pending() && rx.run_peer != nullptr) rx.run_peer->hand_over(rx.coalescer.flush());
+  rx.run_peer = nullptr;
 }
 
 uplink_port* udp_endpoint::find_peer(const ip::udp::endpoint& from) const {

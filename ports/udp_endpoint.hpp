@@ -50,11 +50,19 @@
 // --underlay-mtu) minus IP, UDP and the encapsulation; larger frames are
 // dropped and counted (too_big).
 //
-// Workers (--workers above 1): a worker thread sends on a plain uplink
-// itself (uplink_port::thread_safe_send), through a batch of its own sent
-// when its round ends; the socket is shared (the kernel serialises). What
-// such a send reads of a peer (its address, path and MTU) changes only while
-// the workers are held still (hold_senders_with). Receiving, sealed uplinks
+// Workers (--workers above 1), plain mode: a worker thread sends on a plain
+// uplink itself (uplink_port::thread_safe_send), through a batch of its own
+// sent when its round ends; the socket is shared (the kernel serialises).
+// Without a --group, the workers also receive: the endpoint binds one
+// socket per worker to the same address (SO_REUSEPORT; the kernel hashes
+// each datagram's addresses and ports to one of them, so one flow stays on
+// one worker and in order) and each worker reads its own (worker_read, with
+// its own buffers and coalescer), handing the frames to the datapath there.
+// The kernel's vxlan varies its source port per inner flow, so its flows
+// spread over the workers; another vswitchd sends from one port, so each
+// such peer is received by one worker. What a worker reads of a peer (its
+// address, path, MTU, VNI map) and the list of peers change only while the
+// workers are held still (hold_senders_with). Sealed uplinks, group mode
 // and everything else stay on the io_context thread.
 #pragma once
 
@@ -105,10 +113,10 @@ struct uplink_settings {
   bool relay = true;                                   ///< pass datagrams on between peers (--relay)
   std::optional<boost::asio::ip::address_v4> group;    ///< VXLAN multicast group (plain mode)
   unsigned group_ifindex = 0;                          ///< interface for the group; 0: the route's
-  unsigned workers = 0;  ///< worker threads (--workers above 1): they send on plain uplinks themselves
+  unsigned workers = 0;  ///< worker threads (--workers above 1): they send and receive on plain uplinks
 };
 
-class udp_endpoint {
+class udp_endpoint final : public worker_source {
  public:
   /// Counters of datagrams no peer port could be charged with.
   struct endpoint_counters {
@@ -181,6 +189,16 @@ class udp_endpoint {
   /// (io_context thread) Sends what the io_context thread batched, now
   /// (before workers send the same flows' next frames themselves): one sendmmsg.
   void flush();
+  /// Whether worker threads receive its datagrams (plain, with workers, no
+  /// group): then start() leaves reading to them, one socket each, and the
+  /// daemon has the datapath poll queue w on worker w (datapath::add_source).
+  bool worker_receives() const { return !worker_rx_.empty(); }
+  /// Sockets the workers read (one per worker), or 0.
+  std::size_t receive_queues() const { return worker_rx_.size(); }
+  int worker_fd(std::size_t queue) const override;
+  /// (Worker `queue`) Reads one batch of datagrams from its socket and hands their frames on.
+  worker_step worker_read(std::size_t queue) override;
+  std::string worker_name() const override;
 
   /// Sends `frame` to `peer` as one datagram; counts on the peer's port.
   /// Plain mode: in VNI `vni` when given, else the endpoint's.
@@ -214,18 +232,33 @@ class udp_endpoint {
   std::optional<noise::public_key> public_key() const {
     return settings_.identity ? std::optional(settings_.identity->public_key) : std::nullopt;
   }
-  const endpoint_counters& counters() const { return counters_; }
+  /// Its counters now (the workers' receive counts added in).
+  endpoint_counters counters() const;
   /// The largest inner frame for a peer at `remote`: the underlay MTU
   /// towards it minus IP, UDP and the encapsulation.
   std::size_t max_frame_size_to(const boost::asio::ip::udp::endpoint& remote) const;
 
  private:
-  udp_endpoint(boost::asio::io_context& io, unique_fd fd,
+  /// The receive side of one thread: the io_context thread's, or a worker's
+  /// (its own socket). Batches of datagrams land in its buffers; runs of one
+  /// TCP flow's segments merge in its coalescer.
+  struct receiver {
+    receiver();
+    std::vector<std::byte> buffers;  ///< `batch` receive buffers of 64 KiB; preallocated
+    l2::tcp_coalescer coalescer;     ///< userspace GRO of received TCP segments
+    uplink_port* run_peer = nullptr; ///< the peer whose frames the coalescer holds
+    std::chrono::steady_clock::time_point batch_time{};  ///< when the current input batch was read
+    single_writer_counter datagrams;  ///< every datagram it received
+    single_writer_counter not_peer;   ///< (plain) from no peer's address
+  };
+
+  udp_endpoint(boost::asio::io_context& io, std::vector<unique_fd> fds,
                const boost::asio::ip::udp::endpoint& local, const uplink_settings& settings);
-  read_loop::step read_one();
+  /// Reads one batch (recvmmsg) from `fd` into `rx` and handles each datagram.
+  read_loop::step read_batch(int fd, receiver& rx);
   uplink_port* find_peer(const boost::asio::ip::udp::endpoint& from) const;
   /// One plain datagram from `peer`: decapsulate, then merge into the current run or deliver.
-  void receive(uplink_port& peer, std::span<std::byte> datagram);
+  void receive(receiver& rx, uplink_port& peer, std::span<std::byte> datagram);
   /// One sealed datagram from `from`: an initiation goes to the session of
   /// the peer it names, anything else to the session its receiver index
   /// belongs to; what the session makes of it is applied.
@@ -280,10 +313,10 @@ class udp_endpoint {
   };
   /// Counts a sealed drop on the peer at `from`, or on the endpoint as not_peer.
   void drop_from(const boost::asio::ip::udp::endpoint& from, l2::drop_reason reason);
-  /// Hands an inner frame to the coalescer or to `peer`.
-  void pass_on(uplink_port& peer, std::span<const std::byte> inner);
-  /// Delivers the run being merged, if any.
-  void flush_run();
+  /// Hands an inner frame to `rx`'s coalescer or to `peer`.
+  void pass_on(receiver& rx, uplink_port& peer, std::span<const std::byte> inner);
+  /// Delivers the run `rx` is merging, if any.
+  void flush_run(receiver& rx);
   /// The batch of the calling thread: a worker's own, or the io_context thread's.
   tx_batch& thread_batch();
   /// Sends what the calling thread batched (before a frame that must not overtake it).
@@ -320,7 +353,9 @@ class udp_endpoint {
   std::optional<sealed::local_identity> me_;         ///< sealed: our identity and keys, the sessions' indexes
   std::array<std::byte, l2::vxlan_header_size> header_;  ///< our VXLAN header, precomputed
   std::vector<uplink_port*> peers_;
-  std::vector<std::byte> buffers_;  ///< `batch` receive buffers of 64 KiB; preallocated
+  receiver main_rx_;  ///< the io_context thread's (unused when the workers receive)
+  std::vector<unique_fd> rx_fds_;  ///< workers 1..N-1's sockets (worker 0 reads reader_'s)
+  std::vector<std::unique_ptr<receiver>> worker_rx_;  ///< one per worker, when they receive
   std::vector<std::byte> scratch_;  ///< a large frame or offload message being sealed; preallocated
   std::vector<std::byte> relay_buffer_;  ///< a datagram wrapped for a relay; preallocated
   /// Where the wrapped datagram starts in relay_buffer_: behind the sealed header and the relay header.
@@ -329,8 +364,6 @@ class udp_endpoint {
   /// Per-datagram headers of an offload message being sent (sealed + fragment header).
   static constexpr std::size_t max_fragments = 256;
   std::vector<std::byte> fragment_headers_;
-  l2::tcp_coalescer coalescer_;     ///< userspace GRO of received TCP segments
-  uplink_port* run_peer_ = nullptr; ///< the peer whose frames the coalescer holds
   std::atomic<bool> udp_segment_{true};  ///< the kernel takes UDP_SEGMENT (cleared on EIO; any sender)
   tx_batch tx_;                     ///< small frames waiting for the end of the input batch
   std::vector<std::unique_ptr<tx_batch>> round_tx_;  ///< plain, with workers: each worker's small frames
@@ -341,7 +374,6 @@ class udp_endpoint {
   stranger_handler stranger_;
   unknown_key_handler unknown_key_;
   refusal_check refused_;
-  std::chrono::steady_clock::time_point batch_time_{};  ///< when the current input batch was read
   log_limiter refused_log_;  ///< handshakes from strangers, logged at a limited rate
   /// Sealed: this host's addresses changed: tell every peer where we are now.
   std::optional<address_watch> addresses_;

@@ -145,7 +145,7 @@ void udp_endpoint::send_control(uplink_port& peer, std::span<const std::byte> bo
 void udp_endpoint::on_authentic(uplink_port& peer, const ip::udp::endpoint& from, uplink_port* via) {
   auto& r = peer.reach();
   if (via == nullptr) {
-    r.last_direct_rx = batch_time_;
+    r.last_direct_rx = main_rx_.batch_time;
     switch (peer.path()) {
       case uplink_port::path_kind::direct:
         // From a new address: the peer moved there (a new DHCP lease, Wi-Fi
@@ -161,12 +161,12 @@ void udp_endpoint::on_authentic(uplink_port& peer, const ip::udp::endpoint& from
         break;
       case uplink_port::path_kind::relay:
         // It reaches us straight: worth a probe (a pong makes the path direct).
-        r.candidates.add(from, batch_time_);
+        r.candidates.add(from, main_rx_.batch_time);
         break;
     }
     return;
   }
-  if (!can_relay(*via, batch_time_)) return;  // (never a relay that is itself relayed)
+  if (!can_relay(*via, main_rx_.batch_time)) return;  // (never a relay that is itself relayed)
   switch (peer.path()) {
     case uplink_port::path_kind::none:
       spdlog::info("peer {}: through relay {} (no direct path yet)", peer.name(), via->name());
@@ -176,8 +176,8 @@ void udp_endpoint::on_authentic(uplink_port& peer, const ip::udp::endpoint& from
       // Relayed while nothing came straight for a probe round: it lost the
       // direct path (its direct traffic, or a pong, would have kept it
       // fresh). Not just after we went direct: it follows within a round.
-      if (batch_time_ - r.last_direct_rx > relayed_silence() / 2 &&
-          batch_time_ - peer.path_since() > relayed_silence()) {
+      if (main_rx_.batch_time - r.last_direct_rx > relayed_silence() / 2 &&
+          main_rx_.batch_time - peer.path_since() > relayed_silence()) {
         spdlog::info("peer {}: direct path to {} silent; through relay {}", peer.name(), to_string(peer.remote()),
                      via->name());
         peer.set_relay(*via);
@@ -198,7 +198,7 @@ void udp_endpoint::on_control(uplink_port& peer, std::span<std::byte> body, cons
   // Relayed, only what the end hosts say to each other counts: a relay is
   // not asked to relay again, and paths are probed straight.
   if (via != nullptr) return;
-  const auto now = batch_time_;
+  const auto now = main_rx_.batch_time;
   auto& r = peer.reach();
   switch (m->k) {
     case reach::kind::announce: {

@@ -54,7 +54,7 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
     // Diffie-Hellman; then Noise message 1, which names its sender.
     l2::drop_reason why{};
     const source_bytes source(from);
-    switch (me_->admit(datagram, source.bytes(), batch_time_, why)) {
+    switch (me_->admit(datagram, source.bytes(), main_rx_.batch_time, why)) {
       case sealed::admission::drop:
         ++counters_.handshakes_refused;
         ++(why == l2::drop_reason::handshake_limited ? counters_.refused_rate : counters_.refused_invalid);
@@ -68,7 +68,7 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
         ++counters_.refused_under_load;
         if (via != nullptr) return;
         std::array<std::byte, sealed::cookie_size> reply{};
-        me_->cookie_reply(datagram, source.bytes(), batch_time_, reply);
+        me_->cookie_reply(datagram, source.bytes(), main_rx_.batch_time, reply);
         const ip::udp::endpoint to = socket_endpoint(from, v6_);
         (void)::sendto(reader_.fd(), reply.data(), reply.size(), MSG_DONTWAIT, to.data(),
                        static_cast<socklen_t>(to.size()));
@@ -107,10 +107,10 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
                        "handshake from " + to_string(from) + (via != nullptr ? " (relayed by " + via->name() + ")" : "") +
                            (in->remote_static ? " with key " + identity::to_base64(*in->remote_static) : "") +
                            " refused: " + why_not,
-                       batch_time_);
+                       main_rx_.batch_time);
       return;
     }
-    const sealed::opened r = peer->session().respond(*me_, *in, batch_time_);
+    const sealed::opened r = peer->session().respond(*me_, *in, main_rx_.batch_time);
     if (r.drop) {
       ++counters_.handshakes_refused;
       ++(*r.drop == l2::drop_reason::handshake_limited ? counters_.refused_rate : counters_.refused_invalid);
@@ -125,7 +125,7 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
     return;
   }
   uplink_port& peer = *static_cast<uplink_port*>(s->owner());
-  apply(peer, s->open(*me_, datagram, p, batch_time_), from, via);
+  apply(peer, s->open(*me_, datagram, p, main_rx_.batch_time), from, via);
 }
 
 void udp_endpoint::apply(uplink_port& peer, const sealed::opened& r, const ip::udp::endpoint& from,
@@ -147,9 +147,9 @@ void udp_endpoint::apply(uplink_port& peer, const sealed::opened& r, const ip::u
   const l2::packet& packet = *r.packet;
   peer.received(packet.frame.size());
   if (packet.offload.is_plain()) {
-    pass_on(peer, packet.frame);
+    pass_on(main_rx_, peer, packet.frame);
   } else {
-    flush_run();  // keep the order
+    flush_run(main_rx_);  // keep the order
     peer.hand_over(packet);
   }
 }

@@ -5,6 +5,7 @@
 // counters.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/ip/udp.hpp>
 #include <chrono>
 #include <cstdint>
@@ -110,9 +111,21 @@ class uplink_port final : public port {
   /// The sealed protocol with this peer (unused in plain mode).
   sealed::session& session() { return session_; }
   const sealed::session& session() const { return session_; }
-  /// Its state; plain peers keep their last datagram's time here too.
+  /// Its sealed state (unused in plain mode).
   sealed::peer_state& state() { return session_.state(); }
   const sealed::peer_state& state() const { return session_.state(); }
+  /// When it was last heard from: its last authentic datagram (sealed), or
+  /// its last valid VXLAN datagram (plain); zero for never.
+  std::chrono::steady_clock::time_point last_heard() const {
+    if (endpoint_is_sealed_) return state().last_rx;
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(plain_heard_.load(std::memory_order_relaxed)));
+  }
+  /// (Plain) Called by the endpoint with a valid datagram's time (on any
+  /// thread that receives: workers may, see udp_endpoint).
+  void heard(std::chrono::steady_clock::time_point when) {
+    plain_heard_.store(when.time_since_epoch().count(), std::memory_order_relaxed);
+  }
   /// When its name was last looked up again.
   std::chrono::steady_clock::time_point last_resolve() const { return last_resolve_; }
   void set_last_resolve(std::chrono::steady_clock::time_point t) { last_resolve_ = t; }
@@ -158,6 +171,8 @@ class uplink_port final : public port {
   std::chrono::steady_clock::time_point last_resolve_{};
   std::uint64_t serial_;
   bool attached_ = true;  ///< still known to the endpoint
+  bool endpoint_is_sealed_;
+  std::atomic<std::chrono::steady_clock::rep> plain_heard_{0};  ///< (plain) last_heard()
 };
 
 }  // namespace ports

@@ -100,7 +100,7 @@ std::vector<datapath::worker_stats> datapath::worker_statistics() const {
   for (const auto& w : workers_) {
     worker_stats st;
     st.index = w->thread->index();
-    w->thread->for_each_queue([&](const ports::port& p, std::size_t q) { st.queues.emplace_back(p.name(), q); });
+    w->thread->for_each_queue([&](const ports::worker_source& p, std::size_t q) { st.queues.emplace_back(p.worker_name(), q); });
     std::sort(st.queues.begin(), st.queues.end());
     st.frames = w->frames.load();
     st.busy_rounds = w->busy_rounds.load();
@@ -154,10 +154,7 @@ void datapath::start_port(ports::port& p) {
   }
   p.start_on_worker(*this);
   if (p.worker_queues() > 1) {
-    // Queue q on worker q: the one that sends on it (ports::this_worker).
-    for (std::size_t q = 0; q < p.worker_queues(); ++q) {
-      workers_[q % workers_.size()]->thread->add(p, q);
-    }
+    spread(p, p.worker_queues());
     return;
   }
   // The worker with the fewest queues reads it.
@@ -166,6 +163,22 @@ void datapath::start_port(ports::port& p) {
     if (workers_[i]->thread->queue_count() < workers_[best]->thread->queue_count()) best = i;
   }
   workers_[best]->thread->add(p);
+}
+
+void datapath::spread(ports::worker_source& source, std::size_t queues) {
+  // Queue q on worker q: the one that sends on it (ports::this_worker).
+  for (std::size_t q = 0; q < queues; ++q) workers_[q % workers_.size()]->thread->add(source, q);
+}
+
+void datapath::add_source(ports::worker_source& source, std::size_t queues) {
+  if (workers_.empty()) throw std::logic_error("datapath::add_source: no workers");
+  const pause_guard paused = pause();
+  spread(source, queues);
+}
+
+void datapath::remove_source(ports::worker_source& source) {
+  const pause_guard paused = pause();
+  for (auto& w : workers_) w->thread->remove(source);
 }
 
 void datapath::remove_port(l2::port_id id) {

@@ -72,6 +72,11 @@ class datapath final : public ports::port_listener {
                 const l2::vlan_mode& vlans = l2::vlan_mode::transparent());
   /// Stops and removes port `id`, flushing its MAC entries; its id becomes free.
   void remove_port(l2::port_id id);
+  /// (After start, with workers) Has the workers read `source`, which is no
+  /// port but feeds ports (the uplinks' UDP endpoint): queue q on worker q.
+  void add_source(ports::worker_source& source, std::size_t queues);
+  /// Stops the workers reading `source` (before it closes). Idempotent.
+  void remove_source(ports::worker_source& source);
   /// Shows `o` the frames entering and leaving `port` until unwatch(o).
   void watch(l2::port_id port, frame_observer& o);
   void unwatch(frame_observer& o);
@@ -215,6 +220,8 @@ class datapath final : public ports::port_listener {
   void resume() const;
   /// Starts `p`: on a worker when there are workers and it can be read there.
   void start_port(ports::port& p);
+  /// Queue q of `source` on worker q (modulo the workers). Paused, or before they start.
+  void spread(ports::worker_source& source, std::size_t queues);
 
   l2::forwarder forwarder_;
   clock_fn clock_;

@@ -104,12 +104,17 @@ void peer_set::open() {
 }
 
 void peer_set::start() {
-  if (endpoint_) endpoint_->start();
+  if (!endpoint_) return;
+  endpoint_->start();
+  // Plain with workers: they read the endpoint's sockets, one each.
+  if (endpoint_->worker_receives()) datapath_.add_source(*endpoint_, endpoint_->receive_queues());
 }
 
 void peer_set::stop() {
   if (resolver_) resolver_->cancel();
-  if (endpoint_) endpoint_->stop();
+  if (!endpoint_) return;
+  datapath_.remove_source(*endpoint_);
+  endpoint_->stop();
 }
 
 std::optional<std::pair<std::string, l2::port_id>> peer_set::remove(const std::string& text,
@@ -487,7 +492,7 @@ void peer_set::forget_idle() {
   const auto idle = std::chrono::seconds(opts_.mac_aging);
   std::erase_if(learned_, [&](l2::port_id id) {
     const auto* peer = dynamic_cast<const ports::uplink_port*>(datapath_.ports()[id].get());
-    if (peer == nullptr || now - peer->state().last_rx < idle) return false;
+    if (peer == nullptr || now - peer->last_heard() < idle) return false;
     spdlog::info("peer {}: silent for {} s (--mac-aging); forgotten", peer->name(), opts_.mac_aging);
     registry_.remove(id);
     return true;
@@ -643,7 +648,7 @@ peer_changes peer_set::apply(const reload_plan& plan) {
 
 void peer_set::log_counters() const {
   if (endpoint_) {
-    const auto& c = endpoint_->counters();
+    const auto c = endpoint_->counters();
     spdlog::info("counters: udp endpoint: rx {} datagrams, dropped from non-peers {}",
                  c.rx_datagrams, c.drops[l2::drop_reason::not_peer]);
     const auto now = std::chrono::steady_clock::now();

@@ -45,7 +45,9 @@ nlohmann::json peer_json(const ports::uplink_port& up, bool learned, clock::time
   };
   if (path != ports::uplink_port::path_kind::none) peer["path_age_s"] = seconds_between(up.path_since(), now);
   if (st.rtt.count() > 0) peer["rtt_ms"] = std::chrono::duration<double, std::milli>(st.rtt).count();
-  if (st.last_rx.time_since_epoch().count() != 0) peer["last_seen_s"] = seconds_between(st.last_rx, now);
+  if (const auto heard = up.last_heard(); heard.time_since_epoch().count() != 0) {
+    peer["last_seen_s"] = seconds_between(heard, now);
+  }
   if (sealed && up.session().has_session(now)) peer["session_age_s"] = seconds_between(st.session_start, now);
   if (st.last_handshake.time_since_epoch().count() != 0)
     peer["last_handshake_s"] = seconds_between(st.last_handshake, now);
@@ -128,23 +130,24 @@ nlohmann::json status_json(const datapath& dp, const status_context& context) {
     });
   }
   if (const ports::udp_endpoint* e = context.endpoint) {
+    const ports::udp_endpoint::endpoint_counters ec = e->counters();
     status["uplink"] = {
         {"mode", e->is_sealed() ? "sealed" : "vxlan"},
         {"local", ports::to_string(e->local())},
         {"vni", e->vni()},
-        {"rx_datagrams", e->counters().rx_datagrams},
-        {"drops", drops_json(e->counters().drops)},
-        {"handshakes_refused", e->counters().handshakes_refused},
+        {"rx_datagrams", ec.rx_datagrams},
+        {"drops", drops_json(ec.drops)},
+        {"handshakes_refused", ec.handshakes_refused},
         {"handshakes_refused_by_reason",
-         {{"not_peer", e->counters().refused_not_peer},
-          {"invalid", e->counters().refused_invalid},
-          {"rate", e->counters().refused_rate},
-          {"under_load", e->counters().refused_under_load}}},
-        {"introductions", e->counters().introductions},
-        {"introductions_refused", e->counters().introductions_refused},
-        {"relayed_datagrams", e->counters().relayed},
-        {"relayed_bytes", e->counters().relayed_bytes},
-        {"relay_refused", e->counters().relay_refused},
+         {{"not_peer", ec.refused_not_peer},
+          {"invalid", ec.refused_invalid},
+          {"rate", ec.refused_rate},
+          {"under_load", ec.refused_under_load}}},
+        {"introductions", ec.introductions},
+        {"introductions_refused", ec.introductions_refused},
+        {"relayed_datagrams", ec.relayed},
+        {"relayed_bytes", ec.relayed_bytes},
+        {"relay_refused", ec.relay_refused},
         {"public_key", e->public_key() ? nlohmann::json(ports::identity::to_base64(*e->public_key()))
                                        : nlohmann::json(nullptr)},
     };

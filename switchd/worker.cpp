@@ -54,7 +54,7 @@ void worker::stop() {
   thread_.join();
 }
 
-void worker::add(ports::port& p, std::size_t queue) {
+void worker::add(ports::worker_source& p, std::size_t queue) {
   auto entry = std::make_unique<polled>();
   entry->port = &p;
   entry->queue = queue;
@@ -62,14 +62,14 @@ void worker::add(ports::port& p, std::size_t queue) {
   e.events = EPOLLIN;  // level-triggered: what a round leaves unread is reported again
   e.data.ptr = entry.get();
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, p.worker_fd(queue), &e) < 0) {
-    throw std::runtime_error("worker " + std::to_string(index_) + ": cannot poll port " +
-                             p.name() + ": " + std::strerror(errno));
+    throw std::runtime_error("worker " + std::to_string(index_) + ": cannot poll " +
+                             p.worker_name() + ": " + std::strerror(errno));
   }
   ports_.push_back(std::move(entry));
   changed_ = true;
 }
 
-void worker::remove(ports::port& p) {
+void worker::remove(ports::worker_source& p) {
   std::erase_if(ports_, [&](const auto& e) {
     if (e->port != &p) return false;
     if (const int fd = p.worker_fd(e->queue); fd >= 0) {
@@ -88,12 +88,12 @@ bool worker::read_port(polled& p) {
   const std::size_t most = busy ? budget : 1;
   for (std::size_t n = 0; n < most; ++n) {
     switch (p.port->worker_read(p.queue)) {
-      case ports::port::worker_step::again:
+      case ports::worker_source::worker_step::again:
         continue;
-      case ports::port::worker_step::would_block:
+      case ports::worker_source::worker_step::would_block:
         p.undrained = 0;  // drained
         return true;
-      case ports::port::worker_step::stop:
+      case ports::worker_source::worker_step::stop:
         return false;
     }
   }

@@ -55,10 +55,10 @@ class worker {
   void stop();
 
   /// (Paused, or before start) Polls queue `queue` of `p` (p.worker_fd(queue)) from now on.
-  void add(ports::port& p, std::size_t queue = 0);
+  void add(ports::worker_source& p, std::size_t queue = 0);
   /// (Paused, or before start) Stops polling every queue of `p` it polls.
-  void remove(ports::port& p);
-  /// Queues (of ports) this worker polls.
+  void remove(ports::worker_source& p);
+  /// Queues (of ports, or of the uplinks' endpoint) this worker polls.
   std::size_t queue_count() const { return ports_.size(); }
   /// (Paused, or before start) Calls fn(port, queue) for every queue it polls.
   template <typename Fn>
@@ -73,9 +73,9 @@ class worker {
 
  private:
   void run();
-  /// A polled port; epoll's data points at it.
+  /// A polled queue; epoll's data points at it.
   struct polled {
-    ports::port* port;
+    ports::worker_source* port;
     std::size_t queue = 0;
     std::uint64_t undrained = 0;  ///< the round that left it with frames unread (0: none)
   };

@@ -22,7 +22,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -245,8 +248,29 @@ class uplink_test : public ::testing::Test {
     byte_vector bytes;
   };
 
+  /// Plain with workers, an endpoint's sockets are read by the workers, not
+  /// on the io_context: reads what waits on each, on a thread standing in
+  /// for worker q (whose round ends with the read).
+  void read_on_workers() {
+    for (side* s : {&a_, &b_}) {
+      if (!s->endpoint || !s->endpoint->worker_receives()) continue;
+      for (std::size_t q = 0; q < s->endpoint->receive_queues(); ++q) read_queue(*s, q);
+    }
+  }
+  static void read_queue(side& s, std::size_t q) {
+    std::thread t([&] {
+      ports::this_worker = static_cast<int>(q);
+      while (s.endpoint->worker_read(q) == ports::worker_source::worker_step::again) {
+      }
+      for (ports::drain_flush* b : ports::round_batches) b->flush_drained();
+      ports::round_batches.clear();
+    });
+    t.join();
+  }
+
   /// Moves what waits at the relay's sockets across (unless held), recording it.
   void relay() {
+    read_on_workers();
     for (bool from_a : {true, false}) {
       ip::udp::socket& in = from_a ? relay_a_ : relay_b_;
       ip::udp::socket& out = from_a ? relay_b_ : relay_a_;
@@ -532,6 +556,87 @@ TEST_F(uplink_test, plain_with_workers_a_worker_sends_itself_and_its_frames_leav
   EXPECT_EQ(received_payload(b_.listener, 0), payload);
   EXPECT_EQ(a_.counters().tx_frames, 3u + count);
   EXPECT_EQ(a_.counters().drops.total(), 0u);
+}
+
+TEST_F(uplink_test, plain_with_workers_each_worker_receives_on_its_own_socket_one_flow_on_one) {
+  ports::uplink_settings s;
+  s.vni = 4242;
+  s.workers = 2;
+  open_pair(s);
+  ASSERT_TRUE(b_.endpoint->worker_receives());
+  ASSERT_EQ(b_.endpoint->receive_queues(), 2u);
+  const int fd0 = b_.endpoint->worker_fd(0), fd1 = b_.endpoint->worker_fd(1);
+  ASSERT_GE(fd0, 0);
+  ASSERT_GE(fd1, 0);
+  EXPECT_NE(fd0, fd1);
+  const auto bound = [](int fd) {
+    ip::udp::endpoint e;
+    socklen_t size = static_cast<socklen_t>(e.capacity());
+    EXPECT_EQ(::getsockname(fd, e.data(), &size), 0);
+    e.resize(size);
+    return e;
+  };
+  EXPECT_EQ(bound(fd0), b_.address);
+  EXPECT_EQ(bound(fd1), b_.address) << "the workers' sockets share the endpoint's address";
+
+  // Nobody else gets into the group: a second endpoint on the port fails
+  // as it does without workers.
+  EXPECT_THROW(ports::udp_endpoint::open(io_, b_.address, s, "test"), ports::port_error);
+  ports::uplink_settings one = s;
+  one.workers = 1;
+  EXPECT_THROW(ports::udp_endpoint::open(io_, b_.address, one, "test"), ports::port_error);
+
+  // 16 flows (source ports of A's address, as the kernel's vxlan sends), 20
+  // frames each. The kernel hashes each flow to one socket: each worker
+  // reads whole flows, in order, and the two share them.
+  constexpr std::size_t flows = 16, per_flow = 20;
+  std::vector<std::unique_ptr<ip::udp::socket>> senders;
+  for (std::size_t f = 0; f < flows; ++f) {
+    senders.push_back(std::make_unique<ip::udp::socket>(io_, ip::udp::endpoint(ip::make_address_v4("127.0.0.1"), 0)));
+  }
+  const auto datagram = [](std::size_t f, std::size_t i) {
+    byte_vector inner = test_frame(static_cast<std::uint8_t>(f + 1), 64);
+    inner[40] = static_cast<std::byte>(f);
+    inner[41] = static_cast<std::byte>(i);
+    byte_vector d(l2::vxlan_header_size);
+    const auto h = l2::vxlan_encode(4242);
+    std::copy(h.begin(), h.end(), d.begin());
+    d.insert(d.end(), inner.begin(), inner.end());
+    return d;
+  };
+  for (std::size_t i = 0; i < per_flow; ++i) {
+    for (std::size_t f = 0; f < flows; ++f) senders[f]->send_to(boost::asio::buffer(datagram(f, i)), b_.address);
+  }
+  io_.poll();
+  EXPECT_TRUE(b_.listener.frames.empty()) << "the io_context thread does not read";
+  std::array<std::size_t, 2> read_by{};
+  std::vector<int> queue_of(flows, -1);
+  for (std::size_t q = 0; q < 2; ++q) {
+    const std::size_t before = b_.listener.frames.size();
+    read_queue(b_, q);
+    std::vector<std::size_t> next(flows, 0);
+    for (std::size_t k = before; k < b_.listener.frames.size(); ++k) {
+      const byte_vector& got = b_.listener.frames[k].bytes;
+      const auto f = static_cast<std::size_t>(got[40]);
+      ASSERT_LT(f, flows);
+      EXPECT_EQ(static_cast<std::size_t>(got[41]), next[f]++) << "flow " << f << " in order";
+      EXPECT_TRUE(queue_of[f] == -1 || queue_of[f] == static_cast<int>(q)) << "flow " << f << " on one worker";
+      queue_of[f] = static_cast<int>(q);
+    }
+    read_by[q] = b_.listener.frames.size() - before;
+  }
+  EXPECT_EQ(read_by[0] + read_by[1], flows * per_flow) << "every frame once";
+  EXPECT_GT(read_by[0], 0u) << "(16 flows all hashed to one socket: 1 in 32768)";
+  EXPECT_GT(read_by[1], 0u);
+  EXPECT_EQ(b_.endpoint->counters().rx_datagrams, flows * per_flow);
+  EXPECT_EQ(b_.counters().rx_frames, flows * per_flow);
+  EXPECT_NE(b_.port->last_heard().time_since_epoch().count(), 0);
+
+  // Frames the other way still arrive (A's workers read too).
+  expect_a_to_b(test_frame(7));
+  b_.port->send(l2::packet{test_frame(8), {}});
+  b_.port->flush_sends();
+  ASSERT_TRUE(pump_until([&] { return a_.listener.frames.size() == 1; }));
 }
 
 TEST_F(uplink_test, flush_sends_sends_what_the_main_thread_batched_at_once) {

@@ -395,6 +395,113 @@ TEST_F(workers_test, workers_send_on_a_plain_uplink_themselves_in_order_while_it
   EXPECT_EQ(up.counters().tx_frames, total);
 }
 
+TEST_F(workers_test, workers_receive_a_plain_uplink_on_sockets_of_their_own_while_peers_come_and_go) {
+  namespace ip = boost::asio::ip;
+  ports::uplink_settings settings;
+  settings.underlay_mtu = 1500;
+  settings.vni = 77;
+  settings.workers = 2;
+  const std::unique_ptr<ports::udp_endpoint> endpoint =
+      ports::udp_endpoint::open(io_, ip::udp::endpoint(ip::make_address_v4("127.0.0.1"), 0), settings, "test");
+  endpoint->hold_senders_with(
+      [this] { return std::shared_ptr<void>(std::make_shared<datapath::pause_guard>(dp_.pause())); });
+  ASSERT_EQ(endpoint->receive_queues(), 2u);
+  ip::udp::endpoint listening;
+  socklen_t size = static_cast<socklen_t>(listening.capacity());
+  ASSERT_EQ(::getsockname(endpoint->worker_fd(1), listening.data(), &size), 0);
+  listening.resize(size);
+  ASSERT_NE(listening.port(), 0) << "the workers' sockets share the port the first one got";
+
+  ip::udp::socket peer_address(io_, ip::udp::endpoint(ip::make_address_v4("127.0.0.1"), 0));
+  socket_port& a = add_socket("a");
+  auto uplink = std::make_unique<ports::uplink_port>(dp_.next_id(), "peer", *endpoint, peer_address.local_endpoint());
+  ports::uplink_port& up = *uplink;
+  dp_.add_port(std::move(uplink));
+  l2::port_id other = l2::no_port;  // a second peer, added and removed under traffic
+  struct removed_first {  // (ports and the source go before the endpoint, however the test ends)
+    datapath& dp;
+    ports::udp_endpoint& endpoint;
+    l2::port_id id;
+    l2::port_id& other;
+    ~removed_first() {
+      dp.remove_source(endpoint);
+      if (other != l2::no_port) dp.remove_port(other);
+      dp.remove_port(id);
+    }
+  } guard{dp_, *endpoint, up.id(), other};
+  dp_.start();
+  dp_.add_source(*endpoint, endpoint->receive_queues());
+  a.put(make_frame(broadcast, mac(1)));  // mac(1) is learned on a
+  ASSERT_TRUE(run_until([&] { return up.counters().tx_frames == 1; }));
+
+  // 8 flows from 8 source ports of the peer's address (as the kernel's vxlan
+  // sends), 200 frames each, to mac(1).
+  constexpr std::uint32_t flows = 8, per_flow = 200;
+  std::vector<std::unique_ptr<ip::udp::socket>> senders;
+  for (std::uint32_t f = 0; f < flows; ++f) {
+    senders.push_back(std::make_unique<ip::udp::socket>(io_, ip::udp::endpoint(ip::make_address_v4("127.0.0.1"), 0)));
+  }
+  // (The sender keeps within 64 frames of what the test took from a: a's
+  // socket holds that much, and the test is slow while it changes peers.)
+  std::atomic<std::size_t> taken{0};
+  std::thread sender([&] {
+    const auto header = l2::vxlan_encode(77);
+    for (std::uint32_t i = 0; i < per_flow; ++i) {
+      const auto wait_until = std::chrono::steady_clock::now() + 5s;
+      while (i * flows > taken.load() + 64 && std::chrono::steady_clock::now() < wait_until) {
+        std::this_thread::sleep_for(100us);
+      }
+      for (std::uint32_t f = 0; f < flows; ++f) {
+        bytes d(header.begin(), header.end());
+        const bytes inner = make_frame(mac(1), mac(static_cast<std::uint8_t>(10 + f)), f * 1000 + i);
+        d.insert(d.end(), inner.begin(), inner.end());
+        senders[f]->send_to(boost::asio::buffer(d), listening);
+      }
+    }
+  });
+  std::vector<std::vector<std::uint32_t>> got(flows);
+  std::size_t total = 0;
+  ip::udp::socket other_address(io_, ip::udp::endpoint(ip::make_address_v4("127.0.0.1"), 0));
+  for (int i = 0; total < flows * per_flow; ++i) {
+    const bytes frame = a.take(1000ms);
+    if (frame.empty()) break;
+    const std::uint32_t seq = seq_of(frame);
+    ASSERT_LT(seq / 1000, flows);
+    got[seq / 1000].push_back(seq % 1000);
+    taken = ++total;
+    if (i % 50 == 0) {  // the list of peers changes while the workers look datagrams up in it
+      if (other != l2::no_port) {
+        dp_.remove_port(other);
+        other = l2::no_port;
+      } else {
+        auto p = std::make_unique<ports::uplink_port>(dp_.next_id(), "other", *endpoint,
+                                                      ip::udp::endpoint(ip::make_address_v4("127.0.0.2"), 4789));
+        other = p->id();
+        dp_.add_port(std::move(p));
+      }
+    }
+  }
+  sender.join();
+  ASSERT_EQ(total, flows * per_flow) << "drops on a: " << a.counters().drops.total()
+                                     << ", on the uplink: " << up.counters().drops.total();
+  for (std::uint32_t f = 0; f < flows; ++f) {
+    ASSERT_EQ(got[f].size(), per_flow);
+    for (std::uint32_t i = 0; i < per_flow; ++i) ASSERT_EQ(got[f][i], i) << "flow " << f << " in order";
+  }
+  std::uint64_t handed_over = 0;
+  std::size_t endpoint_queues = 0;
+  for (const auto& w : dp_.worker_statistics()) {
+    handed_over += w.handed_over;
+    for (const auto& [name, queue] : w.queues) {
+      if (name.starts_with("uplinks (UDP ")) ++endpoint_queues;
+    }
+  }
+  EXPECT_EQ(handed_over, 0u) << "the workers forwarded them, not the main thread";
+  EXPECT_EQ(endpoint_queues, 2u) << "one socket on each worker";
+  EXPECT_EQ(endpoint->counters().rx_datagrams, flows * per_flow);
+  EXPECT_EQ(up.counters().rx_frames, flows * per_flow);
+}
+
 TEST_F(workers_test, ports_come_and_go_and_the_table_is_flushed_under_traffic) {
   socket_port& a = add_socket("a");
   socket_port& b = add_socket("b");
