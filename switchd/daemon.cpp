@@ -17,9 +17,11 @@ namespace ip = boost::asio::ip;
 
 namespace {
 
-/// Worker threads for --workers `n`: 0 is one per core, at most 4.
-unsigned worker_threads(unsigned n) {
-  if (n != 0) return n;
+/// Worker threads for --workers: 0 is one per core, at most 4, and one
+/// thread when the uplinks are sealed (sealing runs on the main thread).
+unsigned worker_threads(const options& opts) {
+  if (opts.workers != 0) return opts.workers;
+  if (opts.key_file || opts.identity) return 1;
   return std::clamp(std::thread::hardware_concurrency(), 1U, 4U);
 }
 
@@ -64,8 +66,8 @@ daemon::daemon(const options& opts, std::vector<std::string> args)
   }
   peers_.load();  // (the peers file read and the port count checked before any device opens)
   datapath_.set_clamp_mss(opts.clamp_mss);
-  datapath_.set_workers(worker_threads(opts.workers), std::chrono::microseconds(opts.busy_poll));
-  factory_.set_worker_queues(worker_threads(opts.workers));
+  datapath_.set_workers(worker_threads(opts), std::chrono::microseconds(opts.busy_poll));
+  factory_.set_worker_queues(worker_threads(opts));
   apply_mac_table_settings(opts);
   for (const port_spec& spec : opts.ports) registry_.open(spec);
   peers_.open();
@@ -270,8 +272,12 @@ int daemon::run(const std::function<void()>& ready) {
   if (opts_.busy_poll > 0)
     spdlog::info("busy polling: the data path polls for {} us after each frame before it sleeps", opts_.busy_poll);
   if (datapath_.workers() > 0) {
-    spdlog::info("{} worker threads read the tap: and dev: ports; the main thread the "
-                 "uplinks, QEMU sockets and the control side", datapath_.workers());
+    spdlog::info("{} worker threads{} read the tap: and dev: ports and the plain uplinks; the main "
+                 "thread sealed uplinks, QEMU sockets and the control side",
+                 datapath_.workers(), opts_.workers == 0 ? " (--workers 0: one per core)" : "");
+  } else if (opts_.workers == 0 && (opts_.key_file || opts_.identity)) {
+    spdlog::info("one data-path thread: the uplinks are sealed, which the main thread does "
+                 "(--workers N runs N threads all the same)");
   }
   peers_.log_ready();
   if (ready) ready();

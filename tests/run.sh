@@ -24,7 +24,7 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
   cmake --build build-asan -j "$jobs"
   ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs" || status=1
   if [ "$what" = all ]; then
-    echo "== stress test against the ASan+UBSan daemon (one thread, then --workers 4)"
+    echo "== stress test against the ASan+UBSan daemon (the default threads, one thread, four workers)"
     ctest --test-dir build-asan -L stress --output-on-failure || status=1
   fi
   echo "== the data-path workers under ThreadSanitizer"
