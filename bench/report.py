@@ -14,16 +14,17 @@ from collections import defaultdict
 
 # Configurations, in table order: key, section, configuration, switch.
 ROWS = [
-    ("tapvsw", "1", "local, file-side TAPs", "vswitchd `--port tap:`"),
+    ("tapvsw", "1", "local, file-side TAPs", "vswitchd `--port tap:` `--workers 1`"),
     ("tapw2", "1", "local, file-side TAPs", "vswitchd `--port tap:` `--workers 2`"),
     ("tapw4", "1", "local, file-side TAPs", "vswitchd `--port tap:` `--workers 4`"),
     ("tapbp", "1", "local, file-side TAPs", "vswitchd `--port tap:` `--busy-poll 200000`"),
     ("bridge", "1, 2", "local, veths", "Linux bridge (anchor)"),
     ("vde", "1", "local, file-side TAPs", "vde_switch `-t` (anchor)"),
-    ("devvsw", "2", "local, kernel-side ports on veths", "vswitchd `--port dev:`"),
+    ("devvsw", "2", "local, kernel-side ports on veths", "vswitchd `--port dev:` `--workers 1`"),
     ("devw4", "2", "local, kernel-side ports on veths", "vswitchd `--port dev:` `--workers 4`"),
     ("tunkk", "3, 4", "tunnel, veth underlay", "kernel vxlan+bridge ↔ kernel (anchor)"),
-    ("tunvv", "3", "tunnel, veth underlay", "vswitchd ↔ vswitchd"),
+    ("tunvv", "3", "tunnel, veth underlay", "vswitchd ↔ vswitchd `--workers 1`"),
+    ("tunw2", "3", "tunnel, veth underlay", "vswitchd ↔ vswitchd `--workers 2`"),
     ("tunvk", "3", "tunnel, veth underlay", "vswitchd (h1) ↔ kernel vxlan (h2)"),
     ("encvv", "4", "encrypted tunnel, veth underlay",
      "vswitchd ↔ vswitchd sealed (`--key-file`)"),
@@ -47,6 +48,7 @@ PLOT_NAMES = {
     "devw4": "vswitchd dev: 4 workers",
     "tunkk": "kernel-kernel vxlan",
     "tunvv": "vswitchd-vswitchd",
+    "tunw2": "vswitchd-vswitchd 2 workers",
     "tunvk": "vswitchd-kernel",
     "encvv": "vswitchd sealed",
     "enctinc": "tinc",
@@ -54,8 +56,8 @@ PLOT_NAMES = {
     "encid": "vswitchd identities",
     "encrelay": "vswitchd relayed",
 }
-SWITCH_PROCESS = {"tapvsw", "tapw2", "tapw4", "tapbp", "vde", "devvsw", "devw4", "tunvv", "tunvk", "encvv", "enctinc", "encwg", "encid", "encrelay"}
-TWO_PROCESSES = {"tunvv": "both daemons", "encvv": "both daemons", "enctinc": "both tincd",
+SWITCH_PROCESS = {"tapvsw", "tapw2", "tapw4", "tapbp", "vde", "devvsw", "devw4", "tunvv", "tunw2", "tunvk", "encvv", "enctinc", "encwg", "encid", "encrelay"}
+TWO_PROCESSES = {"tunvv": "both daemons", "tunw2": "both daemons", "encvv": "both daemons", "enctinc": "both tincd",
                  "encwg": "both wireguard-go",
                  "encid": "both daemons", "encrelay": "all three daemons"}
 
@@ -264,6 +266,8 @@ def main():
                 "met" if r >= 0.8 else "**missed**"))
     ratio_row("tunnel TCP 1 stream: vswitchd↔vswitchd / kernel VXLAN", "tunvv", "tunkk", "tcp1", 0.8)
     figure_row("tunnel TCP -P 4: vswitchd↔vswitchd / kernel VXLAN", "tunvv", "tunkk", "tcp4", "no target")
+    ratio_row("tunnel TCP 1 stream, --workers 2: vswitchd↔vswitchd / kernel VXLAN", "tunw2", "tunkk", "tcp1", 0.8)
+    figure_row("tunnel TCP -P 4, --workers 2: vswitchd↔vswitchd / kernel VXLAN", "tunw2", "tunkk", "tcp4", "no target")
     for m, mname in (("tcp1", "TCP 1 stream"), ("tcp4", "TCP -P 4")):
         figure_row("tunnel %s: vswitchd↔kernel vxlan / kernel VXLAN" % mname, "tunvk", "tunkk", m,
                    "earlier target ≥ 0.3×")

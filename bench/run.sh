@@ -53,8 +53,8 @@ while [ "$#" -gt 0 ]; do
 done
 
 # The configurations, in measurement order (bench/topo.sh), and the sections.
-ALL_SETUPS=(bridge tapvsw tapw2 tapw4 tapbp vde devvsw devw4 tunkk tunvv tunvk encvv enctinc encwg encid encrelay)
-declare -A SECTION=([local]="bridge tapvsw tapw2 tapw4 tapbp vde devvsw devw4" [tunnel]="tunkk tunvv tunvk"
+ALL_SETUPS=(bridge tapvsw tapw2 tapw4 tapbp vde devvsw devw4 tunkk tunvv tunw2 tunvk encvv enctinc encwg encid encrelay)
+declare -A SECTION=([local]="bridge tapvsw tapw2 tapw4 tapbp vde devvsw devw4" [tunnel]="tunkk tunvv tunw2 tunvk"
                     [encrypted]="tunkk encvv enctinc encwg" [reach]="encid encrelay")
 SETUPS=()
 if [ -z "$ONLY" ] || [ "$ONLY" = all ]; then
@@ -79,7 +79,7 @@ fi
 needs_vswitchd() {
   local x
   for x in "${SETUPS[@]}"; do
-    case "$x" in tapvsw | tapw2 | tapw4 | tapbp | devvsw | devw4 | tunvv | tunvk | encvv | encid | encrelay) return 0 ;; esac
+    case "$x" in tapvsw | tapw2 | tapw4 | tapbp | devvsw | devw4 | tunvv | tunw2 | tunvk | encvv | encid | encrelay) return 0 ;; esac
   done
   return 1
 }
@@ -304,7 +304,7 @@ for s in "${SETUPS[@]}"; do
 done
 
 # has_switch SETUP: does SETUP have a switch process, whose CPU time is measured?
-has_switch() { case "$1" in tapvsw | tapw2 | tapw4 | tapbp | vde | devvsw | devw4 | tunvv | tunvk | encvv | enctinc | encwg | encid | encrelay) return 0 ;; esac; return 1; }
+has_switch() { case "$1" in tapvsw | tapw2 | tapw4 | tapbp | vde | devvsw | devw4 | tunvv | tunw2 | tunvk | encvv | enctinc | encwg | encid | encrelay) return 0 ;; esac; return 1; }
 
 # The kernel anchors too, for their loss: what the machine loses at that load
 # without a switch process (the iperf3 server not scheduled in time, ...).
@@ -346,7 +346,7 @@ MEAS_SECS=$(($(date +%s) - T_MEAS0))
 
 # The daemons' counters (SIGUSR1) and logs into the log, for the curious.
 # tincd: SIGUSR2 dumps its device statistics and nodes.
-for s in tapvsw tapw2 tapw4 tapbp devvsw devw4 tunvv tunvk encvv encid encrelay; do
+for s in tapvsw tapw2 tapw4 tapbp devvsw devw4 tunvv tunw2 tunvk encvv encid encrelay; do
   for pid in ${S_PIDS[$s]:-}; do kill -USR1 "$pid" 2>/dev/null; done
 done
 for pid in ${S_PIDS[enctinc]:-}; do kill -USR2 "$pid" 2>/dev/null; done

@@ -7,17 +7,18 @@
 # measured.
 #
 #   bridge  Linux bridge in NAME-sw, a veth from each VM to it
-#   tapvsw  vswitchd --port tap:X --port tap:Y in NAME-sw, the TAPs moved into the VMs
-#           (--mac-table-size 1200000, for frames/s at 1 Mi MACs)
-#   tapw2   as tapvsw, with --workers 2 (two data-path threads)
+#   tapvsw  vswitchd --port tap:X --port tap:Y --workers 1 in NAME-sw (one thread),
+#           the TAPs moved into the VMs (--mac-table-size 1200000, for frames/s at 1 Mi MACs)
+#   tapw2   as tapvsw, with --workers 2 (two data-path threads: the default on 2 cores)
 #   tapw4   as tapvsw, with --workers 4
-#   tapbp   as tapvsw, with --busy-poll 200000 (polls instead of sleeping)
+#   tapbp   as tapvsw, with --busy-poll 200000 (one thread that polls instead of sleeping)
 #   vde     vde_switch -t X -t Y in NAME-sw, the TAPs moved into the VMs
-#   devvsw  vswitchd --port dev:X --port dev:Y on the switch ends of the veths
+#   devvsw  vswitchd --port dev:X --port dev:Y --workers 1 on the switch ends of the veths
 #   devw4   as devvsw, with --workers 4 (a PACKET_FANOUT group of 4 sockets per port)
 #   tunkk   hosts h1, h2 on a veth underlay (MTU 1600, 10.212.0.1 / .2), each a
 #           bridge with a kernel vxlan device (VNI 1, port 4789) and a veth to its VM
-#   tunvv   the same hosts, each vswitchd --port tap:X --uplink <other>:4789
+#   tunvv   the same hosts, each vswitchd --port tap:X --uplink <other>:4789 --workers 1
+#   tunw2   as tunvv, with --workers 2 (the default on 2 cores)
 #   tunvk   h1 as in tunvv, h2 as in tunkk
 #   encvv   the same hosts, each vswitchd --port tap:X --uplink <other>:4789
 #           --key-file KEY (sealed uplinks: encrypted and authenticated)
@@ -67,10 +68,10 @@ tap_vswitchd() {
 }
 
 # (A table of 1.2 M entries: the frames-per-second measurement learns 1 Mi MACs.)
-setup_tapvsw() { tap_vswitchd tapvsw t --mac-table-size 1200000; }
+setup_tapvsw() { tap_vswitchd tapvsw t --mac-table-size 1200000 --workers 1; }
 setup_tapw2() { tap_vswitchd tapw2 w --workers 2; }
 setup_tapw4() { tap_vswitchd tapw4 x --workers 4; }
-setup_tapbp() { tap_vswitchd tapbp p --busy-poll 200000; }
+setup_tapbp() { tap_vswitchd tapbp p --busy-poll 200000 --workers 1; }
 
 setup_vde() {
   local s=vde
@@ -93,7 +94,7 @@ dev_vswitchd() {
   S_PIDS[$s]="$SW_PID"
   addr_up $s-a "$(ifn ${c}a)" $VM_A/24 1500 && addr_up $s-b "$(ifn ${c}b)" $VM_B/24 1500
 }
-setup_devvsw() { dev_vswitchd devvsw d; }
+setup_devvsw() { dev_vswitchd devvsw d --workers 1; }
 setup_devw4() { dev_vswitchd devw4 e --workers 4; }
 
 # underlay SETUP CODE: hosts SETUP-h1 and SETUP-h2, a veth between them (MTU 1600:
@@ -147,7 +148,12 @@ setup_tunkk() {
 
 setup_tunvv() {
   underlay tunvv w || return 1
-  vswitchd_host tunvv w 1 tunvv-a $VM_A && vswitchd_host tunvv w 2 tunvv-b $VM_B
+  vswitchd_host tunvv w 1 tunvv-a $VM_A --workers 1 && vswitchd_host tunvv w 2 tunvv-b $VM_B --workers 1
+}
+
+setup_tunw2() {
+  underlay tunw2 z || return 1
+  vswitchd_host tunw2 z 1 tunw2-a $VM_A --workers 2 && vswitchd_host tunw2 z 2 tunw2-b $VM_B --workers 2
 }
 
 setup_tunvk() {
@@ -160,7 +166,7 @@ setup_tunvk() {
   if [ "${BENCH_VK_UNDERLAY_TX_OFF:-1}" = 1 ]; then
     try ip netns exec "$(ns tunvk-h2)" ethtool -K "$(ifn mu2)" tx off || return 1
   fi
-  vswitchd_host tunvk m 1 tunvk-a $VM_A && kernel_host tunvk m 2 tunvk-b $VM_B
+  vswitchd_host tunvk m 1 tunvk-a $VM_A --workers 1 && kernel_host tunvk m 2 tunvk-b $VM_B
 }
 
 # ---- encrypted tunnels ----------------------------------------------------------------
