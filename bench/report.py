@@ -17,7 +17,7 @@ ROWS = [
     ("tapvsw", "1", "local, file-side TAPs", "vswitchd `--port tap:` `--workers 1`"),
     ("tapw2", "1", "local, file-side TAPs", "vswitchd `--port tap:` `--workers 2`"),
     ("tapw4", "1", "local, file-side TAPs", "vswitchd `--port tap:` `--workers 4`"),
-    ("tapbp", "1", "local, file-side TAPs", "vswitchd `--port tap:` `--busy-poll 200000`"),
+    ("tapbp", "1", "local, file-side TAPs", "vswitchd `--port tap:` `--workers 1` `--busy-poll 200000`"),
     ("bridge", "1, 2", "local, veths", "Linux bridge (anchor)"),
     ("vde", "1", "local, file-side TAPs", "vde_switch `-t` (anchor)"),
     ("devvsw", "2", "local, kernel-side ports on veths", "vswitchd `--port dev:` `--workers 1`"),

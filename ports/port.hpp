@@ -8,7 +8,8 @@
 // counters, and a link state. Received frames and link changes go to the
 // port_listener, which is the daemon's datapath. Ports run on the one
 // io_context thread, except that with --workers above 1 a worker thread reads
-// each tap port (worker_read) and any worker may send out of one: a tap's,
+// each tap and dev: port (worker_read; the plain uplinks' endpoint is read
+// the same way, a worker_source) and any worker may send out of one: a tap's,
 // a dev: port's and a plain uplink's send() is safe from any thread
 // (thread_safe_send), counters and the link state are atomics. Nothing here locks.
 #pragma once

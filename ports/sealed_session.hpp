@@ -192,7 +192,7 @@ struct session_settings {
 
 /// The state of the protocol with one peer (read by status and tests).
 struct peer_state {
-  time_point last_rx{};         ///< last authentic datagram (plain peers: any VXLAN)
+  time_point last_rx{};         ///< last authentic datagram (plain peers: uplink_port::last_heard)
   time_point last_sent{};       ///< last datagram sealed for it
   time_point last_handshake{};  ///< last completed handshake; {} none yet
   time_point session_start{};   ///< the current session's handshake

@@ -218,10 +218,10 @@ void tap_port::send(const l2::packet& packet) {
   const iovec iov[2] = {{header.data(), header.size()},
                         {const_cast<std::byte*>(packet.frame.data()), packet.frame.size()}};
   // On a queue by flow (l2::flow_hash: both directions of a flow alike). The
-  // kernel steers a flow's answers to the queue it was last written from,
-  // so both directions of a flow meet on that queue's worker, whichever
-  // thread received the flow (one worker receives all of a vswitchd peer's
-  // datagrams: they share one UDP source port).
+  // kernel steers a flow's answers to the queue it was last written from, so
+  // they are read by that queue's worker whichever thread sent the flow here
+  // (one worker receives all of a vswitchd peer's datagrams: they share one
+  // UDP source port; their answers still spread over the workers).
   int fd = reader_.fd();
   if (queues_.size() > 1) {
     std::size_t q = 0;

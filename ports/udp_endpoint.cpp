@@ -119,16 +119,25 @@ std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
   const bool sealed = !settings.keys.empty() || settings.identity;
   const std::size_t sockets = !sealed && settings.workers > 1 && !settings.group ? settings.workers : 1;
   std::vector<unique_fd> fds;
+  ip::udp::endpoint at = local;  // (with port 0 and workers: the port the first socket got)
   if (sockets == 1) {
     fds.push_back(bound_socket(local, false, option));
   } else {
     // The port must be free: a plain bind fails where anyone holds it, also
     // a group of SO_REUSEPORT sockets of the same user (another vswitchd)
     // that ours would silently join. Then the group, on the port it got.
-    ip::udp::endpoint at = local;
+    // (Two daemons of the same user starting at the same moment could both
+    // pass the probe; a port another process binds between the probe and
+    // the group fails the group's bind.)
     {
       const unique_fd probe = bound_socket(local, false, option);
-      if (local.port() == 0) at.port(bound_port(probe.get()));
+      if (local.port() == 0) {
+        at.port(bound_port(probe.get()));
+        if (at.port() == 0) {
+          throw port_error(option + ": cannot read the port the socket was given (" +
+                           std::strerror(errno) + ")");
+        }
+      }
     }
     for (std::size_t i = 0; i < sockets; ++i) fds.push_back(bound_socket(at, true, option));
   }
@@ -151,10 +160,10 @@ std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
     const int no = 0;
     (void)::setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &no, sizeof no);
   }
-  return std::unique_ptr<udp_endpoint>(new udp_endpoint(io, std::move(fds), local, settings));
+  return std::unique_ptr<udp_endpoint>(new udp_endpoint(io, std::move(fds), at, settings));
 }
 
-udp_endpoint::receiver::receiver() : buffers(batch * message_buffer_size) {}
+void udp_endpoint::receiver::allocate() { buffers.resize(batch * message_buffer_size); }
 
 udp_endpoint::udp_endpoint(boost::asio::io_context& io, std::vector<unique_fd> fds,
                            const ip::udp::endpoint& local, const uplink_settings& settings)
@@ -174,7 +183,10 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, std::vector<unique_fd> f
     }
   }
   if (fds.size() > 1) {
-    for (std::size_t w = 0; w < fds.size(); ++w) worker_rx_.push_back(std::make_unique<receiver>());
+    for (std::size_t w = 0; w < fds.size(); ++w) {
+      worker_rx_.push_back(std::make_unique<receiver>());
+      worker_rx_.back()->allocate();
+    }
     for (std::size_t w = 1; w < fds.size(); ++w) rx_fds_.push_back(std::move(fds[w]));
   }
   if (sealed_) {
@@ -233,6 +245,7 @@ void udp_endpoint::start() {
   if (worker_receives()) {
     reader_.hand_over();  // worker 0 reads it (the daemon calls datapath::add_source)
   } else {
+    main_rx_.allocate();
     reader_.start([this] { return read_batch(reader_.fd(), main_rx_); });
   }
   if (sealed_) addresses_.emplace(io_, [this] { announce(); });
@@ -280,8 +293,8 @@ void udp_endpoint::stop() {
 }
 
 int udp_endpoint::worker_fd(std::size_t queue) const {
-  if (queue >= worker_rx_.size()) return -1;
-  return queue == 0 ? reader_.fd() : rx_fds_[queue - 1].get();
+  if (queue == 0) return worker_rx_.empty() ? -1 : reader_.fd();
+  return queue - 1 < rx_fds_.size() ? rx_fds_[queue - 1].get() : -1;  // (none after stop())
 }
 
 worker_source::worker_step udp_endpoint::worker_read(std::size_t queue) {
@@ -290,7 +303,7 @@ worker_source::worker_step udp_endpoint::worker_read(std::size_t queue) {
   return as_worker_step(read_batch(fd, *worker_rx_[queue]));
 }
 
-std::string udp_endpoint::worker_name() const { return "uplinks (UDP " + to_string(local_) + ")"; }
+std::string udp_endpoint::worker_name() const { return "udp:" + to_string(local_); }
 
 udp_endpoint::endpoint_counters udp_endpoint::counters() const {
   endpoint_counters c = counters_;
@@ -351,6 +364,9 @@ read_loop::step udp_endpoint::read_batch(int fd, receiver& rx) {
       continue;
     }
     uplink_port* peer = find_peer(canonical(source));
+    // A peer being added (constructed, not yet started by the datapath) has
+    // nowhere to hand frames: a worker may see it that early.
+    if (peer != nullptr && !peer->started()) peer = nullptr;
     // (Group mode, where strangers become peers, is never read on a worker.)
     if (peer == nullptr && stranger_ && l2::vxlan_decode(payload.first(std::min(gso_size, payload.size())), settings_.vni)) {
       peer = stranger_(canonical(source));  // group mode: a peer learned from its traffic

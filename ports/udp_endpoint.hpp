@@ -243,7 +243,8 @@ class udp_endpoint final : public worker_source {
   /// (its own socket). Batches of datagrams land in its buffers; runs of one
   /// TCP flow's segments merge in its coalescer.
   struct receiver {
-    receiver();
+    /// Allocates the buffers (for the thread that will read).
+    void allocate();
     std::vector<std::byte> buffers;  ///< `batch` receive buffers of 64 KiB; preallocated
     l2::tcp_coalescer coalescer;     ///< userspace GRO of received TCP segments
     uplink_port* run_peer = nullptr; ///< the peer whose frames the coalescer holds
@@ -353,7 +354,7 @@ class udp_endpoint final : public worker_source {
   std::optional<sealed::local_identity> me_;         ///< sealed: our identity and keys, the sessions' indexes
   std::array<std::byte, l2::vxlan_header_size> header_;  ///< our VXLAN header, precomputed
   std::vector<uplink_port*> peers_;
-  receiver main_rx_;  ///< the io_context thread's (unused when the workers receive)
+  receiver main_rx_;  ///< the io_context thread's (no buffers when the workers receive)
   std::vector<unique_fd> rx_fds_;  ///< workers 1..N-1's sockets (worker 0 reads reader_'s)
   std::vector<std::unique_ptr<receiver>> worker_rx_;  ///< one per worker, when they receive
   std::vector<std::byte> scratch_;  ///< a large frame or offload message being sealed; preallocated

@@ -99,6 +99,7 @@ void uplink_port::note_path(path_kind before, const ip::udp::endpoint& was, cons
 
 void uplink_port::start(port_listener& listener) {
   listener_ = &listener;
+  started_.store(true, std::memory_order_release);
   endpoint_.start();
   endpoint_.greet(*this);
 }

@@ -121,6 +121,10 @@ class uplink_port final : public port {
     return std::chrono::steady_clock::time_point(
         std::chrono::steady_clock::duration(plain_heard_.load(std::memory_order_relaxed)));
   }
+  /// Whether it was started: it has a listener (and, in a datapath, a place
+  /// in the forwarder). The endpoint knows a peer from its construction, but
+  /// a worker hands on nothing for it before this.
+  bool started() const { return started_.load(std::memory_order_acquire); }
   /// (Plain) Called by the endpoint with a valid datagram's time (on any
   /// thread that receives: workers may, see udp_endpoint).
   void heard(std::chrono::steady_clock::time_point when) {
@@ -173,6 +177,7 @@ class uplink_port final : public port {
   bool attached_ = true;  ///< still known to the endpoint
   bool endpoint_is_sealed_;
   std::atomic<std::chrono::steady_clock::rep> plain_heard_{0};  ///< (plain) last_heard()
+  std::atomic<bool> started_{false};  ///< started()
 };
 
 }  // namespace ports

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <sched.h>
+
 #include <algorithm>
 #include <thread>
 
@@ -22,7 +24,13 @@ namespace {
 unsigned worker_threads(const options& opts) {
   if (opts.workers != 0) return opts.workers;
   if (opts.key_file || opts.identity) return 1;
-  return std::clamp(std::thread::hardware_concurrency(), 1U, 4U);
+  // The cores this process may run on (taskset, a container's cpuset).
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  const unsigned cores = ::sched_getaffinity(0, sizeof allowed, &allowed) == 0
+                             ? static_cast<unsigned>(CPU_COUNT(&allowed))
+                             : std::thread::hardware_concurrency();
+  return std::clamp(cores, 1U, 4U);
 }
 
 }  // namespace
@@ -272,9 +280,12 @@ int daemon::run(const std::function<void()>& ready) {
   if (opts_.busy_poll > 0)
     spdlog::info("busy polling: the data path polls for {} us after each frame before it sleeps", opts_.busy_poll);
   if (datapath_.workers() > 0) {
-    spdlog::info("{} worker threads{} read the tap: and dev: ports and the plain uplinks; the main "
-                 "thread sealed uplinks, QEMU sockets and the control side",
-                 datapath_.workers(), opts_.workers == 0 ? " (--workers 0: one per core)" : "");
+    const ports::udp_endpoint* e = peers_.endpoint();
+    const bool uplinks = e != nullptr && e->worker_receives();
+    spdlog::info("{} worker threads{} read the tap: and dev: ports{}; the main thread {}QEMU sockets "
+                 "and the control side",
+                 datapath_.workers(), opts_.workers == 0 ? " (--workers 0: one per core)" : "",
+                 uplinks ? " and the uplinks" : "", e != nullptr && !uplinks ? "the uplinks, " : "");
   } else if (opts_.workers == 0 && (opts_.key_file || opts_.identity)) {
     spdlog::info("one data-path thread: the uplinks are sealed, which the main thread does "
                  "(--workers N runs N threads all the same)");

@@ -166,7 +166,7 @@ void datapath::start_port(ports::port& p) {
 }
 
 void datapath::spread(ports::worker_source& source, std::size_t queues) {
-  // Queue q on worker q: the one that sends on it (ports::this_worker).
+  // Queue q on worker q (a dev: port's worker sends on its socket q too).
   for (std::size_t q = 0; q < queues; ++q) workers_[q % workers_.size()]->thread->add(source, q);
 }
 

@@ -5,10 +5,10 @@
 // down in the forwarder (down flushes their MAC entries). A timer ages the MAC
 // table once a second.
 //
-// With one worker (the default) everything runs on the io_context thread.
-// With --workers N above 1, N worker threads (switchd/worker.hpp) read the
-// tap: and dev: ports (a queue or socket of each per worker, or a port on
-// one worker), and forward what they read: the forwarder's decision under
+// With one thread (--workers 1) everything runs on the io_context thread.
+// With N above 1, N worker threads (switchd/worker.hpp) read the tap: and
+// dev: ports (a queue or socket of each per worker, or a port on one
+// worker) and the plain uplinks' sockets (add_source), and forward what they read: the forwarder's decision under
 // one lock (decide_mutex_), or without it where the worker remembers the
 // decision for the flow (switchd/decision_cache.hpp), the sending on the
 // worker itself for ports whose send() is thread-safe (tap:, dev:, plain
@@ -91,7 +91,8 @@ class datapath final : public ports::port_listener {
   /// Rewrite the MSS of TCP SYNs that cross an uplink to fit its inner MTU.
   void set_clamp_mss(bool on) { clamp_mss_ = on; }
   /// With `count` above 1, start() runs `count` worker threads that read the
-  /// tap: and dev: ports (each new one on the worker with the fewest); `busy_poll` as
+  /// tap: and dev: ports (each new one on the worker with the fewest) and
+  /// what add_source() gives them; `busy_poll` as
   /// --busy-poll, for the workers. Before start().
   void set_workers(unsigned count, std::chrono::microseconds busy_poll = {});
   /// Worker threads running (0: everything runs on the io_context thread).

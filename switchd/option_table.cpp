@@ -268,17 +268,17 @@ void add_mac_table_rows(std::vector<option_row>& t) {
                      "microseconds from 0 (off) to 1000000",
                      "after a frame, keep polling the ports this long before sleeping: a frame "
                      "arriving meanwhile is switched without waking a thread (on a 2-core VM "
-                     "about 65 us less RTT through the switch), at the price of a busy core "
+                     "about 65 us less RTT through the switch), at the price of a busy core (per worker) "
                      "while traffic flows; 0 sleeps at once"));
   t.push_back(number("workers", "N", restart, &options::workers, 0, max_workers,
                      "a number of threads from 0 (automatic) to " + std::to_string(max_workers),
                      "data-path threads: with N above 1, N worker threads read the tap: and "
-                     "dev: ports and the plain uplinks and forward what they read, so the "
+                     "dev: ports and the plain uplinks (without --group) and forward what they read, so the "
                      "switch uses several cores; a TAP vswitchd creates gets a queue per "
                      "worker (a multi-queue TAP), a dev: port a socket per worker (a "
                      "PACKET_FANOUT group), plain uplinks a UDP socket per worker "
-                     "(SO_REUSEPORT), and the kernel spreads flows over them. Sealed uplinks "
-                     "and QEMU sockets stay on the main thread. 1 switches everything on one "
+                     "(SO_REUSEPORT), and the kernel spreads flows over them. Sealed uplinks, "
+                     "--group and QEMU sockets stay on the main thread. 1 switches everything on one "
                      "thread. 0 (the default) picks one per core, at most 4, and 1 when the "
                      "uplinks are sealed (--key-file, --identity: with workers each of their "
                      "frames would cross to the main thread and back, which is slower)"));
