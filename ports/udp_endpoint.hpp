@@ -2,9 +2,11 @@
 // across the underlay, as plain VXLAN (RFC 7348) or sealed (encrypted and
 // authenticated: ports/sealed.hpp is the wire format, ports/sealed_session.hpp
 // the protocol with each peer, a pure state machine). Each peer is an
-// uplink_port (ports/uplink_port.hpp). This class: the socket, batching,
-// GSO/GRO, the one send path every uplink datagram takes (udp_endpoint.cpp);
-// the sealed receive path (udp_endpoint_sealed.cpp); paths across NATs:
+// uplink_port (ports/uplink_port.hpp). This class: the sockets, batching,
+// GSO, the one send path every uplink datagram takes (udp_endpoint.cpp); the
+// receive path, GRO and plain VXLAN, on the io_context thread or the
+// workers (udp_endpoint_receive.cpp); the sealed receive path
+// (udp_endpoint_sealed.cpp); paths across NATs:
 // introductions, probes, relays (udp_endpoint_reach.cpp); keepalive ticks,
 // re-resolution and MTUs (udp_endpoint_peers.cpp).
 //
@@ -215,6 +217,8 @@ class udp_endpoint final : public worker_source {
 
   /// Messages read per system call.
   static constexpr std::size_t batch = 16;
+  /// Receive buffer per message: a whole UDP_GRO batch or one maximal datagram.
+  static constexpr std::size_t message_buffer_size = 65536;
 
   /// Bytes in front of each segment (plain mode): the VXLAN header.
   std::size_t headroom() const { return l2::vxlan_header_size; }
