@@ -204,7 +204,7 @@ session::keypair::~keypair() {
 
 bool session::usable(const keypair& k, time_point now) const {
   return k.local != 0 && now - k.created < settings_.reject_after() && now < k.ends &&
-         k.next_counter < reject_after_messages;
+         k.next_counter.load() < reject_after_messages;
 }
 
 bool session::has_session(time_point now) const { return usable(current_, now); }
@@ -218,6 +218,7 @@ session::keypair* session::find(std::uint32_t index) {
 
 void session::drop(local_identity& me, keypair& k) {
   me.release(k.local);
+  const std::lock_guard lock(send_mutex_);  // (k may be current_)
   sodium_memzero(k.send.data(), k.send.size());
   sodium_memzero(k.receive.data(), k.receive.size());
   k = keypair{};
@@ -232,8 +233,19 @@ void session::promote(local_identity& me, keypair& k, time_point now) {
   ++state_.handshakes_done;
   keypair installed = k;
   if (&k != &current_) k = keypair{};
-  drop(me, previous_);
-  previous_ = current_;
+  // Of the old sessions, the one the peer last sealed with keeps opening
+  // what is still in flight: usually the current one; but after crossing
+  // handshakes each side sends on the session the other initiated, which
+  // here may be the previous one (and with workers the peer's frames sealed
+  // under it can arrive after its first on the new session).
+  if (previous_.last_received > current_.last_received) {
+    drop(me, current_);
+  } else {
+    drop(me, previous_);
+    const std::lock_guard lock(send_mutex_);
+    previous_ = current_;
+  }
+  const std::lock_guard lock(send_mutex_);
   current_ = installed;
   state_.session_start = installed.created;
 }
@@ -257,7 +269,7 @@ bool session::handshake_due(time_point now) const {
   if (current_.initiator ? age >= settings_.rekey_interval
                          : age >= settings_.rekey_interval + responder_margin)
     return true;
-  return current_.next_counter >= settings_.rekey_after_messages || !state_.up;
+  return current_.next_counter.load() >= settings_.rekey_after_messages || !state_.up;
 }
 
 std::span<const std::byte> session::initiate(local_identity& me, time_point now) {
@@ -516,6 +528,7 @@ opened session::open(local_identity& me, std::span<std::byte> datagram, const pa
     out.drop = l2::drop_reason::sealed_replayed;
     return out;
   }
+  k->last_received = ++received_;
   out.authentic = true;
   // 4. The first message on a session we answered confirms it.
   if (k == &next_) {
@@ -558,15 +571,18 @@ tick_result session::tick(local_identity& me, time_point now, bool can_initiate)
       (!pending_.handshake || now - pending_.sent >= retry_interval() || retry_with_cookie_))
     out.initiation = initiate(me, now);
   // 4. A keepalive when nothing went out for a while.
-  out.keepalive = usable(current_, now) && now - state_.last_sent >= settings_.keepalive;
+  out.keepalive = usable(current_, now) && now - last_sent() >= settings_.keepalive;
   return out;
 }
 
 std::optional<sending> session::next_send(time_point now) {
+  const std::lock_guard lock(send_mutex_);
   if (!usable(current_, now)) return std::nullopt;
-  state_.last_sent = now;
-  return sending{&current_.send, current_.remote, current_.next_counter++};
+  last_sent_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+  return sending(current_.send, current_.remote, current_.next_counter.take());
 }
+
+sending::~sending() { sodium_memzero(k.data(), k.size()); }
 
 std::span<const std::byte> session::keys_changed(local_identity& me, time_point now,
                                                  std::chrono::milliseconds grace) {
@@ -575,10 +591,13 @@ std::span<const std::byte> session::keys_changed(local_identity& me, time_point 
     return std::find(me.psks().begin(), me.psks().end(), k) != me.psks().end();
   };
   bool affected = false;
-  for (keypair* k : {&current_, &previous_, &next_}) {
-    if (k->local == 0 || held(k->psk)) continue;
-    k->ends = std::min(k->ends, now + grace);
-    affected = true;
+  {
+    const std::lock_guard lock(send_mutex_);  // (ends is read by next_send)
+    for (keypair* k : {&current_, &previous_, &next_}) {
+      if (k->local == 0 || held(k->psk)) continue;
+      k->ends = std::min(k->ends, now + grace);
+      affected = true;
+    }
   }
   if (pending_.handshake && !held(pending_.psk)) {
     me.release(pending_.index);

@@ -32,10 +32,12 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <unordered_map>
@@ -193,7 +195,6 @@ struct session_settings {
 /// The state of the protocol with one peer (read by status and tests).
 struct peer_state {
   time_point last_rx{};         ///< last authentic datagram (plain peers: uplink_port::last_heard)
-  time_point last_sent{};       ///< last datagram sealed for it
   time_point last_handshake{};  ///< last completed handshake; {} none yet
   time_point session_start{};   ///< the current session's handshake
   std::chrono::nanoseconds rtt{0};      ///< round trip of our last answered initiation; 0 none yet
@@ -223,11 +224,17 @@ struct tick_result {
   bool keepalive = false;                 ///< send a keepalive
 };
 
-/// The keys and numbers of the next data message.
+/// The key and numbers of the next data message: a copy, so that a worker
+/// seals with it while the io_context thread installs a new session.
 struct sending {
-  const key* k = nullptr;
+  key k{};
   std::uint32_t receiver = 0;
   std::uint64_t counter = 0;
+
+  sending(const key& k, std::uint32_t receiver, std::uint64_t counter) : k(k), receiver(receiver), counter(counter) {}
+  sending(const sending&) = default;
+  sending& operator=(const sending&) = default;
+  ~sending();  ///< wipes the key
 };
 
 class session {
@@ -252,7 +259,13 @@ class session {
   std::span<const std::byte> greet(local_identity& me, time_point now);
   /// The key, receiver and counter of the next data message, or nullopt
   /// when no session works yet (the frame is dropped: sealed_no_session).
+  /// Thread-safe: worker threads seal frames to the peer while the
+  /// io_context thread runs everything else. Every other member runs on one
+  /// thread only; where it changes the current session it takes the same
+  /// lock (send_mutex_).
   std::optional<sending> next_send(time_point now);
+  /// When a datagram was last sealed for the peer (any thread).
+  time_point last_sent() const { return time_point(time_point::duration(last_sent_.load(std::memory_order_relaxed))); }
   /// The overlay keys changed: sessions made under a key no longer held end
   /// after `grace` (they keep working meanwhile), and a handshake under the
   /// new first key starts at once: its initiation, or empty.
@@ -271,13 +284,27 @@ class session {
   bool has_session(time_point now) const;
 
  private:
+  /// The next message counter: taken under send_mutex_ (any thread), read
+  /// without it on the io_context thread (age checks), hence atomic.
+  struct counter {
+    std::atomic<std::uint64_t> value{0};
+    counter() = default;
+    counter(const counter& other) : value(other.load()) {}
+    counter& operator=(const counter& other) {
+      value.store(other.load(), std::memory_order_relaxed);
+      return *this;
+    }
+    std::uint64_t load() const { return value.load(std::memory_order_relaxed); }
+    std::uint64_t take() { return value.fetch_add(1, std::memory_order_relaxed); }
+  };
   struct keypair {
     key send{}, receive{};
     std::uint32_t local = 0;   ///< our index: 0 = no session here
     std::uint32_t remote = 0;  ///< the peer's index
-    std::uint64_t next_counter = 0;
+    counter next_counter;
     l2::replay_window window;  ///< received counters + 1
     time_point created{};
+    std::uint64_t last_received = 0;  ///< which authentic message of the peer's arrived last under it (received_)
     time_point ends = time_point::max();  ///< its overlay key was dropped: unusable from then
     key psk{};                 ///< the overlay key its handshake mixed in
     bool initiator = false;    ///< we initiated its handshake
@@ -319,8 +346,13 @@ class session {
   void* owner_;
   peer_state state_;
   keypair current_, previous_, next_;
+  /// Held by next_send (any thread) and by every change to current_ (the
+  /// io_context thread), which is all a worker reads of the session.
+  mutable std::mutex send_mutex_;
+  std::atomic<time_point::rep> last_sent_{0};  ///< last_sent()
   pending pending_;
   std::uint32_t attempts_ = 0;            ///< unanswered initiations in a row
+  std::uint64_t received_ = 0;            ///< authentic messages received, on every session
   timestamp last_initiation_{};           ///< greatest time stamp accepted from the peer
   time_point last_initiation_at_{};       ///< when it was accepted
   bool ever_initiated_ = false;

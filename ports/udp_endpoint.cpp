@@ -116,9 +116,16 @@ std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
   const bool sealed = !settings.keys.empty() || settings.identity;
   const std::size_t sockets = !sealed && settings.workers > 1 && !settings.group ? settings.workers : 1;
   std::vector<unique_fd> fds;
-  ip::udp::endpoint at = local;  // (with port 0 and workers: the port the first socket got)
+  ip::udp::endpoint at = local;  // (with port 0: the port the kernel gave)
+  const auto given_port = [&](int fd) {
+    at.port(bound_port(fd));
+    if (at.port() == 0) {
+      throw port_error(option + ": cannot read the port the socket was given (" + std::strerror(errno) + ")");
+    }
+  };
   if (sockets == 1) {
     fds.push_back(bound_socket(local, false, option));
+    if (local.port() == 0) given_port(fds.front().get());
   } else {
     // The port must be free: a plain bind fails where anyone holds it, also
     // a group of SO_REUSEPORT sockets of the same user (another vswitchd)
@@ -128,13 +135,7 @@ std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
     // the group fails the group's bind.)
     {
       const unique_fd probe = bound_socket(local, false, option);
-      if (local.port() == 0) {
-        at.port(bound_port(probe.get()));
-        if (at.port() == 0) {
-          throw port_error(option + ": cannot read the port the socket was given (" +
-                           std::strerror(errno) + ")");
-        }
-      }
+      if (local.port() == 0) given_port(probe.get());
     }
     for (std::size_t i = 0; i < sockets; ++i) fds.push_back(bound_socket(at, true, option));
   }
@@ -172,9 +173,12 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, std::vector<unique_fd> f
       tx_(io, [this] { flush(); }),
       timer_(io),
       resolver_(io) {
-  if (!sealed_ && settings.workers > 1) {
+  if (settings.workers > 1) {
     for (std::size_t w = 0; w < settings.workers; ++w) {
       round_tx_.push_back(std::make_unique<tx_batch>([this, w] { flush_round(w); }));
+      if (!sealed_) continue;
+      worker_seal_.push_back(std::make_unique<seal_buffers>());
+      worker_seal_.back()->allocate();
     }
   }
   if (fds.size() > 1) {
@@ -187,13 +191,17 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, std::vector<unique_fd> f
   if (sealed_) {
     me_.emplace(settings.identity, settings.keys);
     me_->set_certificate(settings.certificate);
-    scratch_.resize(max_message_size + sealed::header_size + reach::relay_overhead);
-    fragment_headers_.resize(max_fragments * (sealed::header_size + sealed::fragment_header_size));
+    main_seal_.allocate();
     relay_buffer_.resize(message_buffer_size + reach::relay_overhead);
   }
 }
 
 udp_endpoint::~udp_endpoint() = default;
+
+void udp_endpoint::seal_buffers::allocate() {
+  scratch.resize(max_message_size + sealed::header_size + reach::relay_overhead);
+  fragment_headers.resize(max_fragments * (sealed::header_size + sealed::fragment_header_size));
+}
 
 bool udp_endpoint::set_keys(const std::vector<sealed::key>& keys) {
   if (!me_ || !me_->set_psks(keys)) return false;
@@ -296,7 +304,7 @@ void udp_endpoint::send_keepalive(uplink_port& peer) {
   const std::optional<sealed::sending> s = peer.session().next_send(std::chrono::steady_clock::now());
   if (!s || reader_.fd() < 0) return;
   std::array<std::byte, sealed::overhead> datagram{};
-  sealed::seal_in_place(*s->k, sealed::message::data, s->receiver, s->counter, datagram, 0);
+  sealed::seal_in_place(s->k, sealed::message::data, s->receiver, s->counter, datagram, 0);
   transmit(peer, datagram);
 }
 
@@ -424,16 +432,17 @@ void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame, std
     const auto seal = [&](std::span<std::byte> out) {
       const std::span<std::byte> inner = out.subspan(at, inner_size);
       if (!frame.empty()) std::memcpy(inner.data() + sealed::header_size, frame.data(), frame.size());
-      sealed::seal_in_place(*s->k, sealed::message::data, s->receiver, s->counter, inner, frame.size());
+      sealed::seal_in_place(s->k, sealed::message::data, s->receiver, s->counter, inner, frame.size());
       if (via != nullptr) wrap_for_relay(peer, *outer, out);
     };
     if (size <= tx_batch::slot_size) {
-      tx_.push_filled(size, seal, to, to_size, &peer, frame.size());
+      thread_batch().push_filled(size, seal, to, to_size, &peer, frame.size());
       return;
     }
-    flush();  // keep the order
-    seal(std::span<std::byte>(scratch_.data(), size));
-    if (::sendto(reader_.fd(), scratch_.data(), size, MSG_DONTWAIT, to, to_size) >= 0) {
+    flush_thread();  // keep the order
+    std::vector<std::byte>& scratch = thread_seal().scratch;
+    seal(std::span<std::byte>(scratch.data(), size));
+    if (::sendto(reader_.fd(), scratch.data(), size, MSG_DONTWAIT, to, to_size) >= 0) {
       peer.sent(frame.size());
     } else {
       peer.drop(send_drop_reason(errno));
@@ -465,7 +474,8 @@ void udp_endpoint::send(uplink_port& peer, std::span<const std::byte> frame, std
 }
 
 void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
-  flush();  // keep the order
+  flush_thread();  // keep the order
+  seal_buffers& buffers = thread_seal();
   const std::span<const std::byte> frame = packet.frame;
   // Every frame, and every segment the receiving vswitchd will cut a
   // super-frame into, must fit the inner MTU, as on a plain uplink.
@@ -481,10 +491,10 @@ void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
     return;
   }
   const std::size_t plain_size = l2::vnet_header_size + frame.size();
-  const std::span<std::byte> message(scratch_.data(), sealed::header_size + plain_size + sealed::tag_size);
+  const std::span<std::byte> message(buffers.scratch.data(), sealed::header_size + plain_size + sealed::tag_size);
   l2::emit_vnet_header(packet.offload, message.subspan(sealed::header_size).first<l2::vnet_header_size>());
   std::copy(frame.begin(), frame.end(), message.begin() + sealed::header_size + l2::vnet_header_size);
-  sealed::seal_in_place(*s->k, sealed::message::offload, s->receiver, s->counter, message, plain_size);
+  sealed::seal_in_place(s->k, sealed::message::offload, s->receiver, s->counter, message, plain_size);
 
   // 2. Cut the sealed bytes into fragments that fit a datagram towards the
   // peer, each behind a copy of the header and its fragment header.
@@ -497,7 +507,7 @@ void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
     return;
   }
   for (std::size_t i = 0; i < count; ++i) {
-    const std::span<std::byte> prefix(fragment_headers_.data() + i * fragment_prefix, fragment_prefix);
+    const std::span<std::byte> prefix(buffers.fragment_headers.data() + i * fragment_prefix, fragment_prefix);
     std::copy_n(message.begin(), sealed::header_size, prefix.begin());
     l2::byte_order::store32(prefix, sealed::header_size, static_cast<std::uint32_t>(i * piece));
     l2::byte_order::store32(prefix, sealed::header_size + 4, static_cast<std::uint32_t>(body.size()));
@@ -512,7 +522,7 @@ void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
     for (std::size_t i = 0; i < count; ++i) {
       const std::size_t at = i * piece;
       const std::size_t size = std::min(piece, body.size() - at);
-      std::copy_n(fragment_headers_.data() + i * fragment_prefix, fragment_prefix, one);
+      std::copy_n(buffers.fragment_headers.data() + i * fragment_prefix, fragment_prefix, one);
       std::copy_n(body.data() + at, size, one + fragment_prefix);
       transmit(peer, std::span<const std::byte>(one, fragment_prefix + size));
     }
@@ -530,7 +540,7 @@ void udp_endpoint::send_offload(uplink_port& peer, const l2::packet& packet) {
       for (std::size_t j = 0; j < k; ++j) {
         const std::size_t i = from + j;
         const std::size_t at = i * piece;
-        iov[2 * j] = {fragment_headers_.data() + i * fragment_prefix, fragment_prefix};
+        iov[2 * j] = {buffers.fragment_headers.data() + i * fragment_prefix, fragment_prefix};
         iov[2 * j + 1] = {const_cast<std::byte*>(body.data()) + at, std::min(piece, body.size() - at)};
       }
     };
@@ -581,6 +591,12 @@ tx_batch& udp_endpoint::thread_batch() {
   if (this_worker < 0) return tx_;
   assert(static_cast<std::size_t>(this_worker) < round_tx_.size());
   return *round_tx_[static_cast<std::size_t>(this_worker)];
+}
+
+udp_endpoint::seal_buffers& udp_endpoint::thread_seal() {
+  if (this_worker < 0) return main_seal_;
+  assert(static_cast<std::size_t>(this_worker) < worker_seal_.size());
+  return *worker_seal_[static_cast<std::size_t>(this_worker)];
 }
 
 void udp_endpoint::flush_thread() {

@@ -52,10 +52,12 @@
 // --underlay-mtu) minus IP, UDP and the encapsulation; larger frames are
 // dropped and counted (too_big).
 //
-// Workers (--workers above 1), plain mode: a worker thread sends on a plain
-// uplink itself (uplink_port::thread_safe_send), through a batch of its own
-// sent when its round ends; the socket is shared (the kernel serialises).
-// Without a --group, the workers also receive: the endpoint binds one
+// Workers (--workers above 1): a worker thread sends on an uplink itself
+// (uplink_port::thread_safe_send), through a batch of its own sent when its
+// round ends; the socket is shared (the kernel serialises). A sealed peer's
+// frames are sealed there too (with the worker's own buffers; the session's
+// next_send is thread-safe), unless they go through a relay. In plain mode
+// without a --group, the workers also receive: the endpoint binds one
 // socket per worker to the same address (SO_REUSEPORT; the kernel hashes
 // each datagram's addresses and ports to one of them, so one flow stays on
 // one worker and in order) and each worker reads its own (worker_read, with
@@ -64,8 +66,8 @@
 // spread over the workers; another vswitchd sends from one port, so each
 // such peer is received by one worker. What a worker reads of a peer (its
 // address, path, MTU, VNI map) and the list of peers change only while the
-// workers are held still (hold_senders_with). Sealed uplinks, group mode
-// and everything else stay on the io_context thread.
+// workers are held still (hold_senders_with). Receiving sealed datagrams,
+// group mode and everything else stay on the io_context thread.
 #pragma once
 
 #include <array>
@@ -186,7 +188,7 @@ class udp_endpoint final : public worker_source {
   void hold_senders_with(sender_hold hold) { hold_ = std::move(hold); }
   /// Holds the workers still (nothing without workers or a hold).
   std::shared_ptr<void> hold_senders() const { return hold_ && !round_tx_.empty() ? hold_() : nullptr; }
-  /// Whether worker threads send on its uplinks themselves (plain, with workers).
+  /// Whether worker threads send on its uplinks themselves (with workers).
   bool worker_sends() const { return !round_tx_.empty(); }
   /// (io_context thread) Sends what the io_context thread batched, now
   /// (before workers send the same flows' next frames themselves): one sendmmsg.
@@ -205,7 +207,8 @@ class udp_endpoint final : public worker_source {
   /// Sends `frame` to `peer` as one datagram; counts on the peer's port.
   /// Plain mode: in VNI `vni` when given, else the endpoint's.
   void send(uplink_port& peer, std::span<const std::byte> frame, std::optional<l2::vni> vni = std::nullopt);
-  /// Sealed mode: sends a packet with offloads (a super-frame, a partial
+  /// Sealed mode (any thread, but through a relay only the io_context
+  /// thread): sends a packet with offloads (a super-frame, a partial
   /// checksum) whole, as one offload message in as many datagrams as it takes.
   void send_offload(uplink_port& peer, const l2::packet& packet);
   /// Plain mode: sends segments laid out by l2::segment() with headroom() to `peer`.
@@ -229,6 +232,7 @@ class udp_endpoint final : public worker_source {
   bool is_sealed() const { return sealed_; }
   /// Whether the socket is IPv6 (dual-stack): peers are then addressed as IPv6.
   bool is_v6() const { return v6_; }
+  /// The address it listens on (with the port the kernel gave, for --listen ...:0).
   const boost::asio::ip::udp::endpoint& local() const { return local_; }
   l2::vni vni() const { return settings_.vni; }
   const uplink_settings& settings() const { return settings_; }
@@ -324,6 +328,14 @@ class udp_endpoint final : public worker_source {
   void flush_run(receiver& rx);
   /// The batch of the calling thread: a worker's own, or the io_context thread's.
   tx_batch& thread_batch();
+  /// Where a thread seals what does not fit a batch slot (sealed mode).
+  struct seal_buffers {
+    void allocate();
+    std::vector<std::byte> scratch;  ///< a large frame or offload message being sealed
+    std::vector<std::byte> fragment_headers;  ///< per datagram of an offload message: sealed + fragment header
+  };
+  /// The calling thread's: a worker's own, or the io_context thread's.
+  seal_buffers& thread_seal();
   /// Sends what the calling thread batched (before a frame that must not overtake it).
   void flush_thread();
   /// (Worker `w`) Sends what it batched in this round.
@@ -361,17 +373,17 @@ class udp_endpoint final : public worker_source {
   receiver main_rx_;  ///< the io_context thread's (no buffers when the workers receive)
   std::vector<unique_fd> rx_fds_;  ///< workers 1..N-1's sockets (worker 0 reads reader_'s)
   std::vector<std::unique_ptr<receiver>> worker_rx_;  ///< one per worker, when they receive
-  std::vector<std::byte> scratch_;  ///< a large frame or offload message being sealed; preallocated
+  seal_buffers main_seal_;  ///< the io_context thread's (sealed mode)
+  std::vector<std::unique_ptr<seal_buffers>> worker_seal_;  ///< one per worker (sealed, with workers)
   std::vector<std::byte> relay_buffer_;  ///< a datagram wrapped for a relay; preallocated
   /// Where the wrapped datagram starts in relay_buffer_: behind the sealed header and the relay header.
   static constexpr std::size_t relay_inner_offset = sealed::header_size + reach::relay_header_size;
   log_limiter reach_log_;  ///< refused finds and introductions, logged at a limited rate
-  /// Per-datagram headers of an offload message being sent (sealed + fragment header).
+  /// Datagrams of an offload message being sent, at most.
   static constexpr std::size_t max_fragments = 256;
-  std::vector<std::byte> fragment_headers_;
   std::atomic<bool> udp_segment_{true};  ///< the kernel takes UDP_SEGMENT (cleared on EIO; any sender)
   tx_batch tx_;                     ///< small frames waiting for the end of the input batch
-  std::vector<std::unique_ptr<tx_batch>> round_tx_;  ///< plain, with workers: each worker's small frames
+  std::vector<std::unique_ptr<tx_batch>> round_tx_;  ///< with workers: each worker's small frames
   sender_hold hold_;
   boost::asio::steady_timer timer_;
   resolver resolver_;  ///< names re-resolved without ever holding the daemon up

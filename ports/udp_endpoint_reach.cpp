@@ -96,7 +96,7 @@ void udp_endpoint::wrap_for_relay(const uplink_port& peer, const sealed::sending
   // holding "to this key" and the datagram as it is.
   reach::write_relay_header(reach::kind::relay_to, *peer.session().remote_static(),
                             out.subspan(sealed::header_size).first<reach::relay_header_size>());
-  sealed::seal_in_place(*outer.k, sealed::message::control, outer.receiver, outer.counter, out,
+  sealed::seal_in_place(outer.k, sealed::message::control, outer.receiver, outer.counter, out,
                         out.size() - sealed::overhead);
 }
 
@@ -129,7 +129,7 @@ void udp_endpoint::send_control(uplink_port& peer, std::span<const std::byte> bo
   std::array<std::byte, reach::max_control_size + sealed::overhead> datagram{};
   if (body.size() > reach::max_control_size) return;
   std::copy(body.begin(), body.end(), datagram.begin() + sealed::header_size);
-  const std::size_t size = sealed::seal_in_place(*s->k, sealed::message::control, s->receiver, s->counter,
+  const std::size_t size = sealed::seal_in_place(s->k, sealed::message::control, s->receiver, s->counter,
                                                  std::span(datagram).first(body.size() + sealed::overhead),
                                                  body.size());
   if (to == nullptr) {
@@ -323,7 +323,7 @@ void udp_endpoint::on_control(uplink_port& peer, std::span<std::byte> body, cons
                                 whole.subspan(sealed::header_size).first<reach::relay_header_size>());
       const auto seal = [&](std::span<std::byte> out) {
         if (out.data() != whole.data()) std::memcpy(out.data(), whole.data(), whole.size());
-        sealed::seal_in_place(*s->k, sealed::message::control, s->receiver, s->counter, out, body.size());
+        sealed::seal_in_place(s->k, sealed::message::control, s->receiver, s->counter, out, body.size());
       };
       const sockaddr* dest = to->destination().data();
       const auto dest_size = static_cast<socklen_t>(to->destination().size());

@@ -29,8 +29,7 @@ uplink_port::uplink_port(l2::port_id id, std::string name, udp_endpoint& endpoin
       host_(std::move(host)),
       service_(std::move(service)),
       session_(session_settings_of(endpoint.settings()), key, this),
-      serial_(next_serial++),
-      endpoint_is_sealed_(endpoint.is_sealed()) {
+      serial_(next_serial++) {
   key_only_ = remote.port() == 0 && key.has_value();
   set_remote(remote);
   // A sealed peer is down until the handshake with it is done.

@@ -42,9 +42,14 @@ class uplink_port final : public port {
 
   void start(port_listener& listener) override;
   void send(const l2::packet& packet) override;
-  /// With workers, a plain peer without a VNI map takes frames from any
-  /// thread (udp_endpoint: each worker's own batch, the socket shared).
-  bool thread_safe_send() const override { return endpoint_.worker_sends() && vni_map_.empty(); }
+  /// With workers, a peer without a VNI map takes frames from any thread
+  /// (udp_endpoint: each worker's own batch and seal buffers, the socket
+  /// shared), unless its frames go through a relay (sealed under two
+  /// sessions, with the io_context thread's buffers). The path changes only
+  /// while the workers are held still.
+  bool thread_safe_send() const override {
+    return endpoint_.worker_sends() && vni_map_.empty() && relay_ == nullptr;
+  }
   /// Sends what the io_context thread batched for the endpoint (all its peers).
   void flush_sends() override { endpoint_.flush(); }
   /// Sealed peers are vswitchd: super-frames and partial checksums cross whole.
@@ -117,7 +122,7 @@ class uplink_port final : public port {
   /// When it was last heard from: its last authentic datagram (sealed), or
   /// its last valid VXLAN datagram (plain); zero for never.
   std::chrono::steady_clock::time_point last_heard() const {
-    if (endpoint_is_sealed_) return state().last_rx;
+    if (endpoint_.is_sealed()) return state().last_rx;
     return std::chrono::steady_clock::time_point(
         std::chrono::steady_clock::duration(plain_heard_.load(std::memory_order_relaxed)));
   }
@@ -175,7 +180,6 @@ class uplink_port final : public port {
   std::chrono::steady_clock::time_point last_resolve_{};
   std::uint64_t serial_;
   bool attached_ = true;  ///< still known to the endpoint
-  bool endpoint_is_sealed_;
   std::atomic<std::chrono::steady_clock::rep> plain_heard_{0};  ///< (plain) last_heard()
   std::atomic<bool> started_{false};  ///< started()
 };

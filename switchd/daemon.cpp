@@ -20,7 +20,8 @@ namespace ip = boost::asio::ip;
 namespace {
 
 /// Worker threads for --workers: 0 is one per core, at most 4, and one
-/// thread when the uplinks are sealed (sealing runs on the main thread).
+/// thread when the uplinks are sealed (the main thread opens all they
+/// receive; workers measured slower there, docs/performance.md).
 unsigned worker_threads(const options& opts) {
   if (opts.workers != 0) return opts.workers;
   if (opts.key_file || opts.identity) return 1;
@@ -287,8 +288,8 @@ int daemon::run(const std::function<void()>& ready) {
                  datapath_.workers(), opts_.workers == 0 ? " (--workers 0: one per core)" : "",
                  uplinks ? " and the uplinks" : "", e != nullptr && !uplinks ? "the uplinks, " : "");
   } else if (opts_.workers == 0 && (opts_.key_file || opts_.identity)) {
-    spdlog::info("one data-path thread: the uplinks are sealed, which the main thread does "
-                 "(--workers N runs N threads all the same)");
+    spdlog::info("one data-path thread: the uplinks are sealed, and the main thread opens all "
+                 "they receive (--workers N runs N threads all the same)");
   }
   peers_.log_ready();
   if (ready) ready();

@@ -265,7 +265,7 @@ void peer_set::open_uplinks(const std::vector<host_port>& file_peers) {
                         "group; use --listen 0.0.0.0:PORT and IPv4 peers");
   }
   endpoint_ = ports::udp_endpoint::open(io_, local, settings, listen_option);
-  // Workers send on plain uplinks: a peer's path changes while they are still.
+  // Workers send on uplinks: a peer's path changes while they are still.
   endpoint_->hold_senders_with(
       [this] { return std::shared_ptr<void>(std::make_shared<datapath::pause_guard>(datapath_.pause())); });
   resolver_ = std::make_unique<ports::resolver>(io_);

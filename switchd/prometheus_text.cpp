@@ -382,7 +382,7 @@ void render_workers(std::string& out, const nlohmann::json& status) {
        "Wake-ups in which the worker thread read frames (frames per wake-up: the batch size).",
        "busy_rounds"},
       {"vswitchd_worker_handed_over_total", "counter",
-       "Frames the worker thread passed to the main thread (for sealed uplinks, QEMU sockets, captures).",
+       "Frames the worker thread passed to the main thread (for QEMU sockets, relayed or VNI-mapped uplinks, captures).",
        "handed_over"},
       {"vswitchd_worker_handoff_full_total", "counter",
        "Frames dropped because the worker's ring to the main thread was full.", "handoff_full"},

@@ -206,7 +206,7 @@ void check_protocol(fuzz::cursor in) {
     const bytes f = keepalive ? bytes{} : frame_of(from.sent++, to_b);
     bytes d(f.size() + sealed::overhead);
     if (!f.empty()) std::memcpy(d.data() + sealed::header_size, f.data(), f.size());
-    sealed::seal_in_place(*s->k, sealed::message::data, s->receiver, s->counter, d, f.size());
+    sealed::seal_in_place(s->k, sealed::message::data, s->receiver, s->counter, d, f.size());
     put(to_b, d);
   };
   const auto deliver = [&](in_flight item) {

@@ -109,7 +109,7 @@ struct sealed_pair : ::testing::Test {
     if (!s) return {};
     bytes d(payload.size() + overhead);
     std::memcpy(d.data() + header_size, payload.data(), payload.size());
-    EXPECT_EQ(seal_in_place(*s->k, message::data, s->receiver, s->counter, d, payload.size()), d.size());
+    EXPECT_EQ(seal_in_place(s->k, message::data, s->receiver, s->counter, d, payload.size()), d.size());
     return d;
   }
 
@@ -374,6 +374,36 @@ TEST_F(sealed_pair, CrossingHandshakesSettle) {
     EXPECT_EQ(carried(*b, seal(*a, "a to b")), "a to b");
     EXPECT_EQ(carried(*a, seal(*b, "b to a")), "b to a");
   }
+}
+
+TEST_F(sealed_pair, AfterCrossingHandshakesARekeyLosesNoFrameInFlight) {
+  // Both initiate at once: each ends up sending on the session the other
+  // initiated, which the other holds as its previous one.
+  const bytes from_a = copy(a->s.greet(a->me, now));
+  const bytes from_b = copy(b->s.greet(b->me, now));
+  const opened ra = deliver(*b, from_a);
+  const opened rb = deliver(*a, from_b);
+  deliver(*a, copy(ra.reply));
+  deliver(*b, copy(rb.reply));
+  const bytes keepalive_a = seal(*a, ""), keepalive_b = seal(*b, "");  // (they cross too)
+  EXPECT_TRUE(deliver(*b, keepalive_a).new_session);
+  EXPECT_TRUE(deliver(*a, keepalive_b).new_session);
+  EXPECT_EQ(carried(*b, seal(*a, "a to b")), "a to b");
+  EXPECT_EQ(carried(*a, seal(*b, "b to a")), "b to a");
+  // A rekeys; a frame A sealed before arrives after A's first on the new
+  // session (as a worker's batch can after the io_context thread's keepalive).
+  now += 126s;
+  const bytes old_frame = seal(*a, "sealed before the rekey");
+  const tick_result t = a->s.tick(a->me, now);
+  ASSERT_FALSE(t.initiation.empty());
+  const opened r = deliver(*b, copy(t.initiation));
+  ASSERT_FALSE(r.drop);
+  deliver(*a, copy(r.reply));
+  EXPECT_EQ(carried(*b, seal(*a, "sealed after the rekey")), "sealed after the rekey");
+  std::optional<l2::drop_reason> why;
+  EXPECT_EQ(carried(*b, old_frame, &why), "sealed before the rekey") << (why ? l2::to_string(*why) : "");
+  EXPECT_EQ(carried(*a, seal(*b, "b to a")), "b to a");
+  EXPECT_LE(b->me.index_count(), 2u);
 }
 
 TEST_F(sealed_pair, InitiationsFromOnePeerAreAnsweredAtALimitedRate) {

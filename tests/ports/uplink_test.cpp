@@ -672,18 +672,26 @@ TEST_F(uplink_test, with_workers_a_peers_path_changes_only_while_the_workers_are
   EXPECT_FALSE(a_.port->thread_safe_send()) << "a VNI-mapped peer untags in a buffer of its own: main thread only";
 }
 
-TEST_F(uplink_test, sealed_uplinks_stay_on_the_main_thread_with_workers) {
+TEST_F(uplink_test, sealed_uplinks_take_frames_from_workers_unless_relayed) {
   ports::uplink_settings a_set = a_settings(), b_set = b_settings();
   a_set.workers = 2;
   open_sealed_pair(a_set, b_set);
-  EXPECT_FALSE(a_.port->thread_safe_send());
+  EXPECT_TRUE(a_.port->thread_safe_send()) << "workers seal for a direct peer themselves";
   unsigned holds = 0;
   a_.endpoint->hold_senders_with([&] {
     ++holds;
     return std::shared_ptr<void>();
   });
   a_.port->set_remote(b_as_seen_by_a());
-  EXPECT_EQ(holds, 0u) << "no worker sends on it: nothing to hold";
+  EXPECT_EQ(holds, 1u) << "the workers read its path: held while it changes";
+  // Through a relay its frames are sealed twice, in the io_context thread's
+  // buffers: the datapath hands them to that thread.
+  ports::uplink_port relay(2, "relay", *a_.endpoint, ip::udp::endpoint(ip::make_address_v4("127.0.0.3"), 4789));
+  a_.port->set_relay(relay);
+  EXPECT_FALSE(a_.port->thread_safe_send());
+  a_.port->clear_relay();
+  EXPECT_TRUE(a_.port->thread_safe_send());
+  EXPECT_EQ(holds, 5u);  // (the relay's address and its place among the peers, then each change of path)
 }
 
 TEST_F(uplink_test, vni_mapped_super_frame_segments_leave_untagged_in_their_vlans_vni) {

@@ -395,6 +395,105 @@ TEST_F(workers_test, workers_send_on_a_plain_uplink_themselves_in_order_while_it
   EXPECT_EQ(up.counters().tx_frames, total);
 }
 
+/// Records what a port outside the datapath hands over (the io_context thread only).
+class frame_log final : public ports::port_listener {
+ public:
+  void on_frame(ports::port&, const l2::packet& packet) override {
+    frames.emplace_back(packet.frame.begin(), packet.frame.end());
+  }
+  void on_link_change(ports::port&, bool, std::string_view) override {}
+  std::vector<bytes> frames;
+};
+
+TEST_F(workers_test, workers_seal_for_a_sealed_uplink_themselves_in_order_while_it_rekeys) {
+  namespace ip = boost::asio::ip;
+  // A (the datapath's, with workers) and B (a peer outside it), under one
+  // overlay key; A's port a is read by the workers.
+  const auto key_of = [](std::uint8_t base) {
+    ports::sealed::key k;
+    for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<std::byte>(base + i);
+    return k;
+  };
+  const ports::sealed::key first_key = key_of(1), second_key = key_of(100);
+  ports::uplink_settings settings;
+  settings.underlay_mtu = 1500;
+  settings.keys = {first_key};
+  settings.keepalive = 60s;  // (nothing but the test's frames and the handshakes)
+  settings.peer_timeout = 120s;
+  ports::uplink_settings a_settings = settings;
+  a_settings.workers = 2;
+  const ip::udp::endpoint loopback(ip::make_address_v4("127.0.0.1"), 0);
+  const std::unique_ptr<ports::udp_endpoint> a_end = ports::udp_endpoint::open(io_, loopback, a_settings, "test");
+  const std::unique_ptr<ports::udp_endpoint> b_end = ports::udp_endpoint::open(io_, loopback, settings, "test");
+  a_end->hold_senders_with(
+      [this] { return std::shared_ptr<void>(std::make_shared<datapath::pause_guard>(dp_.pause())); });
+  socket_port& a = add_socket("a");
+  auto uplink = std::make_unique<ports::uplink_port>(dp_.next_id(), "B", *a_end, b_end->local());
+  ports::uplink_port& up = *uplink;
+  dp_.add_port(std::move(uplink));
+  struct removed_first {  // (the port goes before its endpoint, however the test ends)
+    datapath& dp;
+    l2::port_id id;
+    ~removed_first() { dp.remove_port(id); }
+  } guard{dp_, up.id()};
+  frame_log at_b;
+  ports::uplink_port b_up(1, "A", *b_end, a_end->local());
+  b_up.start(at_b);
+  dp_.start();
+  ASSERT_TRUE(run_until([&] { return up.is_up() && b_up.is_up(); })) << "handshake";
+  ASSERT_TRUE(up.thread_safe_send()) << "sealed, direct: the workers seal for it";
+  const std::uint64_t handshakes_before = up.state().handshakes_done;
+  const auto reasons = [](const ports::port& p) {
+    std::string why;
+    for (std::size_t r = 0; r < l2::drop_reason_count; ++r) {
+      const auto reason = static_cast<l2::drop_reason>(r);
+      if (p.counters().drops[reason] != 0) {
+        why.append(" ").append(l2::to_string(reason)).append(" ").append(std::to_string(p.counters().drops[reason]));
+      }
+    }
+    return why;
+  };
+  // (B answers a peer's initiations at most every 20 ms; this one comes
+  // after the first steps, which may take less.)
+  io_.run_for(100ms);
+  io_.restart();
+
+  // Unknown unicast from a: flooded, so sealed for B (the only other port).
+  // In steps of 100 (loopback drops what overflows B's socket); during the
+  // fourth, A's overlay key changes: a new handshake, and the new session
+  // replaces the current one while the workers seal with it.
+  constexpr std::uint32_t total = 600;
+  for (std::uint32_t step = 0; step < total / 100; ++step) {
+    std::thread sender([&] {
+      for (std::uint32_t i = step * 100 + 1; i <= (step + 1) * 100; ++i) a.put(make_frame(mac(9), mac(1), i));
+    });
+    if (step == 3) {
+      (void)run_until([&] { return at_b.frames.size() > 310; });
+      EXPECT_TRUE(b_end->set_keys({second_key, first_key}));
+      EXPECT_TRUE(a_end->set_keys({second_key}));  // sessions under the first key end within a second
+    }
+    const bool all = run_until([&] { return at_b.frames.size() == (step + 1) * 100; });
+    sender.join();
+    ASSERT_TRUE(all) << at_b.frames.size() << " of " << (step + 1) * 100
+                     << "; drops on A's uplink:" << reasons(up) << "; on B's:" << reasons(b_up);
+  }
+  ASSERT_TRUE(run_until([&] { return up.state().handshakes_done > handshakes_before; }))
+      << "the rekey: initiations sent " << up.state().handshakes_sent << ", refused by B "
+      << b_end->counters().handshakes_refused << ", drops on B's uplink:" << reasons(b_up);
+  // Every frame once, in order: sealed by the workers (none handed to the
+  // main thread), opened by B under whichever session sealed it.
+  ASSERT_EQ(at_b.frames.size(), total);
+  for (std::uint32_t i = 0; i < total; ++i) ASSERT_EQ(seq_of(at_b.frames[i]), i + 1);
+  std::uint64_t handed_over = 0;
+  for (const auto& w : dp_.worker_statistics()) handed_over += w.handed_over;
+  EXPECT_EQ(handed_over, 0u) << "the workers sealed them, not the main thread";
+  EXPECT_EQ(up.counters().tx_frames, total);
+  EXPECT_EQ(up.counters().drops.total(), 0u);
+  EXPECT_EQ(b_up.counters().drops.total(), 0u);
+  EXPECT_GE(up.state().rekeys, 1u);
+  b_up.stop();
+}
+
 TEST_F(workers_test, workers_receive_a_plain_uplink_on_sockets_of_their_own_while_peers_come_and_go) {
   namespace ip = boost::asio::ip;
   ports::uplink_settings settings;
