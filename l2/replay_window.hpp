@@ -21,7 +21,10 @@ namespace l2 {
 
 class replay_window {
  public:
-  static constexpr std::uint64_t size = 2048;  ///< sequence numbers tracked at and behind the highest
+  /// Sequence numbers tracked at and behind the highest: 8192, as
+  /// WireGuard's kernel module, so that frames several threads seal for one
+  /// peer, held in their batches a while, are not pushed out of it.
+  static constexpr std::uint64_t size = 8192;
 
   /// Whether `sequence` would be accepted: never 0, not seen before, not
   /// `size` or more behind the highest.

@@ -225,7 +225,7 @@ void session::drop(local_identity& me, keypair& k) {
 }
 
 void session::promote(local_identity& me, keypair& k, time_point now) {
-  // `k` is moved in (it may be next_): the current session becomes the
+  // `k` is moved in (it may be next_): one of the old sessions stays as the
   // previous one, which keeps opening what was sealed under it.
   if (usable(current_, now)) ++state_.rekeys;
   attempts_ = 0;
@@ -233,19 +233,21 @@ void session::promote(local_identity& me, keypair& k, time_point now) {
   ++state_.handshakes_done;
   keypair installed = k;
   if (&k != &current_) k = keypair{};
-  // Of the old sessions, the one the peer last sealed with keeps opening
-  // what is still in flight: usually the current one; but after crossing
+  // Which old session stays: usually the current one. But after crossing
   // handshakes each side sends on the session the other initiated, which
-  // here may be the previous one (and with workers the peer's frames sealed
-  // under it can arrive after its first on the new session).
-  if (previous_.last_received > current_.last_received) {
-    drop(me, current_);
-  } else {
-    drop(me, previous_);
-    const std::lock_guard lock(send_mutex_);
-    previous_ = current_;
-  }
+  // here may be the previous one: the peer's frames sealed under it may
+  // still be in flight (with workers, even behind its first on the new
+  // session), so the previous one stays when the peer used it last. Not if
+  // the current one is our own new session that carried nothing yet: the
+  // peer is about to use that one (both rekeyed at once).
+  const bool keep_previous =
+      current_.last_received != 0 && previous_.last_received > current_.last_received;
+  keypair& gone = keep_previous ? current_ : previous_;
+  me.release(gone.local);
+  // (One critical section: a worker's next_send sees the old session or the
+  // new one, never none. Assignment overwrites the keys that go.)
   const std::lock_guard lock(send_mutex_);
+  if (!keep_previous) previous_ = current_;
   current_ = installed;
   state_.session_start = installed.created;
 }
@@ -428,19 +430,36 @@ std::optional<std::span<std::byte>> session::reassemble(std::span<std::byte> dat
     out.drop = l2::drop_reason::sealed_forged;
     return std::nullopt;
   }
-  reassembly& m = message_;
-  if (m.buffer.empty()) m.buffer.resize(header_size + max_message_size);
-  if (!m.active || m.receiver != p.receiver || m.counter != p.counter || m.total != total) {
-    // (A message left incomplete is counted; the new one starts.)
-    out.abandoned = m.active;
-    m.active = true;
-    m.receiver = p.receiver;
-    m.counter = p.counter;
-    m.total = total;
-    m.received = 0;
-    m.count = 0;
-    std::copy_n(datagram.begin(), header_size, m.buffer.begin());
+  reassembly* slot = nullptr;
+  for (reassembly& r : messages_) {
+    if (r.active && r.receiver == p.receiver && r.counter == p.counter && r.total == total) slot = &r;
   }
+  if (slot == nullptr) {
+    // A new message: in a free slot, else in the oldest one's (which is
+    // given up, and counted).
+    reassembly* oldest = &messages_.front();
+    for (reassembly& r : messages_) {
+      if (!r.active) {
+        slot = &r;
+        break;
+      }
+      if (r.started < oldest->started) oldest = &r;
+    }
+    if (slot == nullptr) {
+      slot = oldest;
+      out.abandoned = true;
+    }
+    if (slot->buffer.empty()) slot->buffer.resize(header_size + max_message_size);
+    slot->active = true;
+    slot->started = ++messages_started_;
+    slot->receiver = p.receiver;
+    slot->counter = p.counter;
+    slot->total = total;
+    slot->received = 0;
+    slot->count = 0;
+    std::copy_n(datagram.begin(), header_size, slot->buffer.begin());
+  }
+  reassembly& m = *slot;
   // A fragment the network duplicated is ignored; too many pieces is nonsense.
   const auto received = m.offsets.begin() + static_cast<std::ptrdiff_t>(m.count);
   if (std::find(m.offsets.begin(), received, offset) != received) return std::nullopt;
@@ -615,7 +634,7 @@ void session::clear(local_identity& me) {
   drop(me, next_);
   me.release(pending_.index);
   pending_ = pending{};
-  message_.active = false;
+  for (reassembly& r : messages_) r.active = false;
   state_.up = false;
   state_.session_start = {};
 }

@@ -18,7 +18,8 @@
 //   used for sending by its initiator once the response arrives (it answers
 //   with a keepalive), by its responder once the first message on it
 //   arrives. The previous session keeps opening what was sealed under it, so
-//   a rekey loses no frame. Replay: a sliding window per session.
+//   a rekey loses no frame (of the two old sessions, the one the peer sealed
+//   with last stays). Replay: a sliding window per session.
 // - Timers: the initiator of the current session rekeys after
 //   rekey_interval (its responder after a little more, should the initiator
 //   be gone) or 2^60 messages; a session older than 1.5 x rekey_interval is
@@ -28,7 +29,8 @@
 //   out whenever nothing was sent for `keepalive`; a peer with nothing
 //   authentic for peer_timeout is down (and handshakes start again).
 // - Offload messages (super-frames) arrive in fragments, reassembled here
-//   before they are authenticated as a whole.
+//   before they are authenticated as a whole; up to four at once (the
+//   peer's workers send theirs interleaved).
 #pragma once
 
 #include <array>
@@ -361,17 +363,23 @@ class session {
   time_point cookie_at_{};        ///< when it came; valid 2 minutes
   bool retry_with_cookie_ = false;  ///< send the initiation again (with the cookie) at the next tick
   std::array<std::byte, max_handshake_size> out_{};  ///< the handshake message to send
-  /// The offload message being reassembled (buffer allocated on first use).
+  /// An offload message being reassembled (buffer allocated on first use).
   struct reassembly {
     std::uint32_t receiver = 0;
     std::uint64_t counter = 0;
     bool active = false;
+    std::uint64_t started = 0;   ///< when it started, in messages_started_
     std::uint32_t total = 0;     ///< sealed bytes expected
     std::uint32_t received = 0;  ///< sealed bytes received
     std::vector<std::byte> buffer;  ///< header, then the sealed bytes
     std::array<std::uint32_t, 256> offsets{};  ///< of the fragments received
     std::size_t count = 0;                     ///< fragments received
-  } message_;
+  };
+  /// Several at once: the peer's worker threads send theirs interleaved. A
+  /// message that starts while all are busy gives up the oldest.
+  static constexpr std::size_t reassembly_slots = 4;
+  std::array<reassembly, reassembly_slots> messages_;
+  std::uint64_t messages_started_ = 0;
 };
 
 }  // namespace ports::sealed

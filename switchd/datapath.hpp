@@ -11,9 +11,10 @@
 // worker) and the plain uplinks' sockets (add_source), and forward what they read: the forwarder's decision under
 // one lock (decide_mutex_), or without it where the worker remembers the
 // decision for the flow (switchd/decision_cache.hpp), the sending on the
-// worker itself for ports whose send() is thread-safe (tap:, dev:, plain
-// uplinks), and through a handoff ring to the io_context thread for the
-// others (sealed uplinks, QEMU sockets), in order. While a capture runs, workers hand every frame
+// worker itself for ports whose send() is thread-safe (tap:, dev:,
+// uplinks, sealed ones included), and through a handoff ring to the
+// io_context thread for the others (QEMU sockets, relayed or VNI-mapped
+// uplinks), in order. While a capture runs, workers hand every frame
 // they read to the io_context thread, where the observers live. The control
 // side changes ports, the MAC table and captures only under pause().
 #pragma once

@@ -19,6 +19,10 @@ namespace {
 using l2::replay_window;
 
 constexpr std::uint64_t size = replay_window::size;
+/// Numbers this far apart share a bit of the ring.
+constexpr std::uint64_t ring = (size / 64 + 1) * 64;
+/// Where "slide by many small steps" ends up.
+constexpr std::uint64_t slid = 2 * size + 1904;
 constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
 
 /// One arrival and whether it must be accepted.
@@ -66,7 +70,7 @@ TEST(replay_window, cases) {
       {"zero with a small highest", {{5, true}, {0, false}}},
       {"below the first while the window is young", {{10, true}, {1, true}, {9, true}, {1, false}}},
       {"exactly size behind is too old",
-       {{3000, true}, {3000 - size, false}, {3000 - size + 1, true}, {3000 - size + 1, false}}},
+       {{size + 1000, true}, {1000, false}, {1001, true}, {1001, false}}},
       {"size - 1 behind is inside", {{size, true}, {1, true}}},
       {"size behind is outside", {{size + 1, true}, {1, false}, {2, true}}},
       {"out of order inside the window",
@@ -86,11 +90,14 @@ TEST(replay_window, cases) {
         {3, false},                  // long gone
         {999999, true}, {999999, false}, {1000001, true}, {1000000, false}}},
       {"jump clears stale bits",
-       // The ring has 33 blocks of 64: 2212 and 2213 use the bits of 100 and 101.
-       {{100, true}, {101, true}, {2300, true}, {2213, true}, {2212, true}, {2213, false}, {101, false}}},
+       // The ring has size / 64 + 1 blocks of 64: ring + 100 and ring + 101
+       // use the bits of 100 and 101.
+       {{100, true}, {101, true}, {ring + 188, true}, {ring + 101, true}, {ring + 100, true},
+        {ring + 101, false}, {101, false}}},
       {"slide by many small steps",
-       {{1, true}, {65, true}, {129, true}, {2049, true}, {4097, true}, {2049, false}, {2050, true},
-        {4096, true}, {6000, true}, {4097, false}, {3953, true}, {3952, false}}},
+       {{1, true}, {65, true}, {129, true}, {size + 1, true}, {2 * size + 1, true}, {size + 1, false},
+        {size + 2, true}, {2 * size, true}, {slid, true}, {2 * size + 1, false}, {slid - size + 1, true},
+        {slid - size, false}}},
       {"near the maximum",
        {{max - 3000, true}, {max - 1, true}, {max, true}, {max, false}, {max - 1, false},
         {max - size + 1, true}, {max - size, false}, {max - 3000, false}, {max - 2, true}, {1, false}}},
@@ -120,7 +127,7 @@ TEST(replay_window, every_jump_length_clears_exactly_what_it_skips) {
   // new window is accepted exactly when it was not accepted before the jump.
   for (std::uint64_t jump = 1; jump <= 2 * size + 130; jump += (jump < 200 ? 1 : 61)) {
     replay_window window;
-    const std::uint64_t start = 5000;
+    const std::uint64_t start = 2 * size + 904;
     for (std::uint64_t s = start - size + 1; s <= start; ++s) ASSERT_TRUE(window.accept(s));
     const std::uint64_t top = start + jump;
     ASSERT_TRUE(window.accept(top)) << jump;
@@ -134,14 +141,15 @@ TEST(replay_window, every_jump_length_clears_exactly_what_it_skips) {
 
 TEST(replay_window, rejected_arrivals_change_nothing) {
   replay_window window;
-  ASSERT_TRUE(window.accept(5000));
-  ASSERT_TRUE(window.accept(4000));
+  const std::uint64_t top = size + 5000;
+  ASSERT_TRUE(window.accept(top));
+  ASSERT_TRUE(window.accept(top - 1000));
   EXPECT_FALSE(window.accept(0));
-  EXPECT_FALSE(window.accept(4000));
-  EXPECT_FALSE(window.accept(5000 - size));
-  EXPECT_EQ(window.highest(), 5000u);
-  EXPECT_TRUE(window.check(4001));
-  EXPECT_TRUE(window.check(5000 - size + 1));
+  EXPECT_FALSE(window.accept(top - 1000));
+  EXPECT_FALSE(window.accept(top - size));
+  EXPECT_EQ(window.highest(), top);
+  EXPECT_TRUE(window.check(top - 999));
+  EXPECT_TRUE(window.check(top - size + 1));
 }
 
 TEST(replay_window, reset_forgets_everything) {

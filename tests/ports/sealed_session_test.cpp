@@ -406,6 +406,34 @@ TEST_F(sealed_pair, AfterCrossingHandshakesARekeyLosesNoFrameInFlight) {
   EXPECT_LE(b->me.index_count(), 2u);
 }
 
+TEST_F(sealed_pair, BothRekeyingAtOnceKeepsTrafficFlowingBothWays) {
+  handshake(*a, *b);
+  EXPECT_EQ(carried(*b, seal(*a, "a to b")), "a to b");
+  EXPECT_EQ(carried(*a, seal(*b, "b to a")), "b to a");
+  // Both initiate at once on a session that works; the responses and then
+  // the keepalives cross. Each side's own new session has carried nothing
+  // yet when the other's is promoted: it must stay, the peer is about to use it.
+  now += 126s;
+  const bytes from_a = copy(a->s.tick(a->me, now).initiation);
+  const bytes from_b = copy(b->s.tick(b->me, now).initiation);
+  ASSERT_FALSE(from_a.empty());
+  ASSERT_FALSE(from_b.empty());
+  const opened ra = deliver(*b, from_a);
+  const opened rb = deliver(*a, from_b);
+  ASSERT_FALSE(ra.drop);
+  ASSERT_FALSE(rb.drop);
+  deliver(*a, copy(ra.reply));
+  deliver(*b, copy(rb.reply));
+  const bytes keepalive_a = seal(*a, ""), keepalive_b = seal(*b, "");
+  EXPECT_TRUE(deliver(*b, keepalive_a).new_session);
+  EXPECT_TRUE(deliver(*a, keepalive_b).new_session);
+  std::optional<l2::drop_reason> why;
+  EXPECT_EQ(carried(*b, seal(*a, "a to b after"), &why), "a to b after") << (why ? l2::to_string(*why) : "");
+  EXPECT_EQ(carried(*a, seal(*b, "b to a after"), &why), "b to a after") << (why ? l2::to_string(*why) : "");
+  EXPECT_LE(a->me.index_count(), 3u);
+  EXPECT_LE(b->me.index_count(), 3u);
+}
+
 TEST_F(sealed_pair, InitiationsFromOnePeerAreAnsweredAtALimitedRate) {
   const opened first = deliver(*b, copy(a->s.greet(a->me, now)));
   ASSERT_FALSE(first.drop);

@@ -140,6 +140,14 @@ l2::time_point test_clock() {
   return std::chrono::steady_clock::now() + std::chrono::nanoseconds(clock_skip_ns.load());
 }
 
+/// Removes a port when the test's scope ends, however it ends: before the
+/// endpoint the test declared earlier.
+struct removed_first {
+  datapath& dp;
+  l2::port_id id;
+  ~removed_first() { dp.remove_port(id); }
+};
+
 class workers_test : public ::testing::Test {
  protected:
   workers_test() : dp_(io_, 1024, std::chrono::seconds(300), &test_clock) {
@@ -151,6 +159,13 @@ class workers_test : public ::testing::Test {
   socket_port& add_socket(const std::string& name) {
     auto p = std::make_unique<socket_port>(dp_.next_id(), name);
     socket_port& ref = *p;
+    dp_.add_port(std::move(p));
+    return ref;
+  }
+  ports::uplink_port& add_uplink(ports::udp_endpoint& endpoint, const std::string& name,
+                                 const boost::asio::ip::udp::endpoint& remote) {
+    auto p = std::make_unique<ports::uplink_port>(dp_.next_id(), name, endpoint, remote);
+    ports::uplink_port& ref = *p;
     dp_.add_port(std::move(p));
     return ref;
   }
@@ -336,14 +351,8 @@ TEST_F(workers_test, workers_send_on_a_plain_uplink_themselves_in_order_while_it
   first.non_blocking(true);
   second.non_blocking(true);
   socket_port& a = add_socket("a");
-  auto uplink = std::make_unique<ports::uplink_port>(dp_.next_id(), "peer", *endpoint, first.local_endpoint());
-  ports::uplink_port& up = *uplink;
-  dp_.add_port(std::move(uplink));
-  struct removed_first {  // (the port goes before its endpoint, however the test ends)
-    datapath& dp;
-    l2::port_id id;
-    ~removed_first() { dp.remove_port(id); }
-  } guard{dp_, up.id()};
+  ports::uplink_port& up = add_uplink(*endpoint, "peer", first.local_endpoint());
+  const removed_first guard{dp_, up.id()};
   ASSERT_TRUE(up.thread_safe_send());
   dp_.start();
 
@@ -428,14 +437,8 @@ TEST_F(workers_test, workers_seal_for_a_sealed_uplink_themselves_in_order_while_
   a_end->hold_senders_with(
       [this] { return std::shared_ptr<void>(std::make_shared<datapath::pause_guard>(dp_.pause())); });
   socket_port& a = add_socket("a");
-  auto uplink = std::make_unique<ports::uplink_port>(dp_.next_id(), "B", *a_end, b_end->local());
-  ports::uplink_port& up = *uplink;
-  dp_.add_port(std::move(uplink));
-  struct removed_first {  // (the port goes before its endpoint, however the test ends)
-    datapath& dp;
-    l2::port_id id;
-    ~removed_first() { dp.remove_port(id); }
-  } guard{dp_, up.id()};
+  ports::uplink_port& up = add_uplink(*a_end, "B", b_end->local());
+  const removed_first guard{dp_, up.id()};
   frame_log at_b;
   ports::uplink_port b_up(1, "A", *b_end, a_end->local());
   b_up.start(at_b);
@@ -513,16 +516,14 @@ TEST_F(workers_test, workers_receive_a_plain_uplink_on_sockets_of_their_own_whil
 
   ip::udp::socket peer_address(io_, ip::udp::endpoint(ip::make_address_v4("127.0.0.1"), 0));
   socket_port& a = add_socket("a");
-  auto uplink = std::make_unique<ports::uplink_port>(dp_.next_id(), "peer", *endpoint, peer_address.local_endpoint());
-  ports::uplink_port& up = *uplink;
-  dp_.add_port(std::move(uplink));
+  ports::uplink_port& up = add_uplink(*endpoint, "peer", peer_address.local_endpoint());
   l2::port_id other = l2::no_port;  // a second peer, added and removed under traffic
-  struct removed_first {  // (ports and the source go before the endpoint, however the test ends)
+  struct removed_in_order {  // (ports and the source go before the endpoint, however the test ends)
     datapath& dp;
     ports::udp_endpoint& endpoint;
     l2::port_id id;
     l2::port_id& other;
-    ~removed_first() {
+    ~removed_in_order() {
       dp.remove_source(endpoint);
       if (other != l2::no_port) dp.remove_port(other);
       dp.remove_port(id);
