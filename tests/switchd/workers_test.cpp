@@ -22,6 +22,7 @@
 #include "ports/uplink_port.hpp"
 #include "l2/vxlan.hpp"
 #include "tests/switchd/fake_port.hpp"
+#include "tests/switchd/super_frame.hpp"
 
 namespace switchd {
 namespace {
@@ -74,12 +75,14 @@ class socket_port final : public ports::port {
         return worker_step::would_block;
       }
       reader_thread = std::this_thread::get_id();
-      deliver(l2::packet{std::span<const std::byte>(buffer_.data(), static_cast<std::size_t>(n)), {}});
+      deliver(l2::packet{std::span<const std::byte>(buffer_.data(), static_cast<std::size_t>(n)), offload});
     }
     return worker_step::again;
   }
   /// Frames per worker_read (1: a TAP's read).
   std::size_t batch = 1;
+  /// The virtio-net header each frame comes with (a TAP's, for super-frames).
+  l2::vnet_header offload{};
   void send(const l2::packet& packet) override {
     if (::send(inside_.get(), packet.frame.data(), packet.frame.size(), MSG_DONTWAIT) >= 0) {
       count_tx(packet.frame.size());
@@ -110,7 +113,7 @@ class socket_port final : public ports::port {
 
  private:
   ports::unique_fd inside_, outside_;
-  std::array<std::byte, 2048> buffer_{};
+  std::array<std::byte, 65536> buffer_{};
 };
 
 /// A port only the main thread may send on (as an uplink): it records the
@@ -409,53 +412,75 @@ class frame_log final : public ports::port_listener {
  public:
   void on_frame(ports::port&, const l2::packet& packet) override {
     frames.emplace_back(packet.frame.begin(), packet.frame.end());
+    offloads.push_back(packet.offload);
   }
   void on_link_change(ports::port&, bool, std::string_view) override {}
   std::vector<bytes> frames;
+  std::vector<l2::vnet_header> offloads;
+};
+
+ports::sealed::key key_of(std::uint8_t base) {
+  ports::sealed::key k;
+  for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<std::byte>(base + i);
+  return k;
+}
+
+/// The drops counted on a port, by reason, for a failure message.
+std::string drop_reasons(const ports::port& p) {
+  std::string why;
+  for (std::size_t r = 0; r < l2::drop_reason_count; ++r) {
+    const auto reason = static_cast<l2::drop_reason>(r);
+    if (p.counters().drops[reason] != 0) {
+      why.append(" ").append(l2::to_string(reason)).append(" ").append(std::to_string(p.counters().drops[reason]));
+    }
+  }
+  return why;
+}
+
+/// A sealed uplink "B" in the datapath (endpoint a_end, with the datapath's
+/// two workers) to a peer outside it (endpoint b_end, whose port b_up
+/// records what it opens), under overlay key `key`, on 127.0.0.1.
+struct sealed_link {
+  sealed_link(boost::asio::io_context& io, datapath& dp, const ports::sealed::key& key) : dp(dp) {
+    namespace ip = boost::asio::ip;
+    ports::uplink_settings settings;
+    settings.underlay_mtu = 1500;
+    settings.keys = {key};
+    settings.keepalive = 60s;  // (nothing but the test's frames and the handshakes)
+    settings.peer_timeout = 120s;
+    ports::uplink_settings a_settings = settings;
+    a_settings.workers = 2;
+    const ip::udp::endpoint loopback(ip::make_address_v4("127.0.0.1"), 0);
+    a_end = ports::udp_endpoint::open(io, loopback, a_settings, "test");
+    b_end = ports::udp_endpoint::open(io, loopback, settings, "test");
+    a_end->hold_senders_with(
+        [&dp] { return std::shared_ptr<void>(std::make_shared<datapath::pause_guard>(dp.pause())); });
+    auto p = std::make_unique<ports::uplink_port>(dp.next_id(), "B", *a_end, b_end->local());
+    up = p.get();
+    dp.add_port(std::move(p));
+    b_up = std::make_unique<ports::uplink_port>(1, "A", *b_end, a_end->local());
+    b_up->start(at_b);
+  }
+  ~sealed_link() { dp.remove_port(up->id()); }  // (the ports go before their endpoints)
+  bool up_both_ways() const { return up->is_up() && b_up->is_up(); }
+
+  datapath& dp;
+  std::unique_ptr<ports::udp_endpoint> a_end, b_end;
+  ports::uplink_port* up = nullptr;
+  frame_log at_b;
+  std::unique_ptr<ports::uplink_port> b_up;
 };
 
 TEST_F(workers_test, workers_seal_for_a_sealed_uplink_themselves_in_order_while_it_rekeys) {
-  namespace ip = boost::asio::ip;
-  // A (the datapath's, with workers) and B (a peer outside it), under one
-  // overlay key; A's port a is read by the workers.
-  const auto key_of = [](std::uint8_t base) {
-    ports::sealed::key k;
-    for (std::size_t i = 0; i < k.size(); ++i) k[i] = static_cast<std::byte>(base + i);
-    return k;
-  };
+  // A's port a is read by the workers.
   const ports::sealed::key first_key = key_of(1), second_key = key_of(100);
-  ports::uplink_settings settings;
-  settings.underlay_mtu = 1500;
-  settings.keys = {first_key};
-  settings.keepalive = 60s;  // (nothing but the test's frames and the handshakes)
-  settings.peer_timeout = 120s;
-  ports::uplink_settings a_settings = settings;
-  a_settings.workers = 2;
-  const ip::udp::endpoint loopback(ip::make_address_v4("127.0.0.1"), 0);
-  const std::unique_ptr<ports::udp_endpoint> a_end = ports::udp_endpoint::open(io_, loopback, a_settings, "test");
-  const std::unique_ptr<ports::udp_endpoint> b_end = ports::udp_endpoint::open(io_, loopback, settings, "test");
-  a_end->hold_senders_with(
-      [this] { return std::shared_ptr<void>(std::make_shared<datapath::pause_guard>(dp_.pause())); });
+  sealed_link link(io_, dp_, first_key);
+  ports::uplink_port& up = *link.up;
   socket_port& a = add_socket("a");
-  ports::uplink_port& up = add_uplink(*a_end, "B", b_end->local());
-  const removed_first guard{dp_, up.id()};
-  frame_log at_b;
-  ports::uplink_port b_up(1, "A", *b_end, a_end->local());
-  b_up.start(at_b);
   dp_.start();
-  ASSERT_TRUE(run_until([&] { return up.is_up() && b_up.is_up(); })) << "handshake";
+  ASSERT_TRUE(run_until([&] { return link.up_both_ways(); })) << "handshake";
   ASSERT_TRUE(up.thread_safe_send()) << "sealed, direct: the workers seal for it";
   const std::uint64_t handshakes_before = up.state().handshakes_done;
-  const auto reasons = [](const ports::port& p) {
-    std::string why;
-    for (std::size_t r = 0; r < l2::drop_reason_count; ++r) {
-      const auto reason = static_cast<l2::drop_reason>(r);
-      if (p.counters().drops[reason] != 0) {
-        why.append(" ").append(l2::to_string(reason)).append(" ").append(std::to_string(p.counters().drops[reason]));
-      }
-    }
-    return why;
-  };
   // (B answers a peer's initiations at most every 20 ms; this one comes
   // after the first steps, which may take less.)
   io_.run_for(100ms);
@@ -466,35 +491,76 @@ TEST_F(workers_test, workers_seal_for_a_sealed_uplink_themselves_in_order_while_
   // fourth, A's overlay key changes: a new handshake, and the new session
   // replaces the current one while the workers seal with it.
   constexpr std::uint32_t total = 600;
+  const std::vector<bytes>& at_b = link.at_b.frames;
   for (std::uint32_t step = 0; step < total / 100; ++step) {
     std::thread sender([&] {
       for (std::uint32_t i = step * 100 + 1; i <= (step + 1) * 100; ++i) a.put(make_frame(mac(9), mac(1), i));
     });
     if (step == 3) {
-      (void)run_until([&] { return at_b.frames.size() > 310; });
-      EXPECT_TRUE(b_end->set_keys({second_key, first_key}));
-      EXPECT_TRUE(a_end->set_keys({second_key}));  // sessions under the first key end within a second
+      (void)run_until([&] { return at_b.size() > 310; });
+      EXPECT_TRUE(link.b_end->set_keys({second_key, first_key}));
+      EXPECT_TRUE(link.a_end->set_keys({second_key}));  // sessions under the first key end within a second
     }
-    const bool all = run_until([&] { return at_b.frames.size() == (step + 1) * 100; });
+    const bool all = run_until([&] { return at_b.size() == (step + 1) * 100; });
     sender.join();
-    ASSERT_TRUE(all) << at_b.frames.size() << " of " << (step + 1) * 100
-                     << "; drops on A's uplink:" << reasons(up) << "; on B's:" << reasons(b_up);
+    ASSERT_TRUE(all) << at_b.size() << " of " << (step + 1) * 100 << "; drops on A's uplink:" << drop_reasons(up)
+                     << "; on B's:" << drop_reasons(*link.b_up);
   }
   ASSERT_TRUE(run_until([&] { return up.state().handshakes_done > handshakes_before; }))
       << "the rekey: initiations sent " << up.state().handshakes_sent << ", refused by B "
-      << b_end->counters().handshakes_refused << ", drops on B's uplink:" << reasons(b_up);
+      << link.b_end->counters().handshakes_refused << ", drops on B's uplink:" << drop_reasons(*link.b_up);
   // Every frame once, in order: sealed by the workers (none handed to the
   // main thread), opened by B under whichever session sealed it.
-  ASSERT_EQ(at_b.frames.size(), total);
-  for (std::uint32_t i = 0; i < total; ++i) ASSERT_EQ(seq_of(at_b.frames[i]), i + 1);
+  ASSERT_EQ(at_b.size(), total);
+  for (std::uint32_t i = 0; i < total; ++i) ASSERT_EQ(seq_of(at_b[i]), i + 1);
   std::uint64_t handed_over = 0;
   for (const auto& w : dp_.worker_statistics()) handed_over += w.handed_over;
   EXPECT_EQ(handed_over, 0u) << "the workers sealed them, not the main thread";
   EXPECT_EQ(up.counters().tx_frames, total);
   EXPECT_EQ(up.counters().drops.total(), 0u);
-  EXPECT_EQ(b_up.counters().drops.total(), 0u);
+  EXPECT_EQ(link.b_up->counters().drops.total(), 0u);
   EXPECT_GE(up.state().rekeys, 1u);
-  b_up.stop();
+}
+
+TEST_F(workers_test, super_frames_two_workers_seal_for_one_peer_at_once_arrive_whole) {
+  // Ports a and c are read by different workers; each sends TCP super-frames
+  // (offload messages, sealed whole and sent in fragments) to B at the same
+  // time, so their fragments may interleave on the way (over a NIC, sent
+  // from two CPUs, they do).
+  sealed_link link(io_, dp_, key_of(7));
+  socket_port& a = add_socket("a");
+  socket_port& c = add_socket("c");
+  dp_.start();
+  ASSERT_TRUE(run_until([&] { return link.up_both_ways(); })) << "handshake";
+  constexpr std::size_t per_port = 40, payload = 12000;
+  std::vector<std::pair<bytes, l2::vnet_header>> sent;
+  for (std::size_t i = 0; i < per_port; ++i) {
+    for (std::uint8_t from : {1, 3}) {
+      sent.push_back(testing::make_super_frame(mac(9), mac(from), payload, 1300, static_cast<std::uint8_t>(i * 4 + from)));
+    }
+  }
+  a.offload = c.offload = sent.front().second;
+  std::thread sender([&] {
+    for (std::size_t i = 0; i < sent.size(); ++i) (i % 2 == 0 ? a : c).put(sent[i].first);
+  });
+  const bool all = run_until([&] { return link.at_b.frames.size() == sent.size(); });
+  sender.join();
+  ASSERT_TRUE(all) << link.at_b.frames.size() << " of " << sent.size() << "; drops on A's uplink:"
+                   << drop_reasons(*link.up) << "; on B's:" << drop_reasons(*link.b_up);
+  // Each arrived whole, once, with its offload header; each port's in order.
+  std::size_t next[2] = {0, 0};
+  for (std::size_t i = 0; i < link.at_b.frames.size(); ++i) {
+    const bytes& got = link.at_b.frames[i];
+    const std::size_t port = got[l2::ethernet_source_offset + 5] == std::byte{1} ? 0 : 1;
+    const std::size_t expected = 2 * next[port]++ + port;
+    ASSERT_LT(expected, sent.size());
+    ASSERT_EQ(got, sent[expected].first) << "frame " << i;
+    EXPECT_EQ(link.at_b.offloads[i].gso_size, 1300);
+  }
+  std::size_t sealing_workers = 0;
+  for (const auto& w : dp_.worker_statistics()) sealing_workers += w.frames > 0 ? 1 : 0;
+  EXPECT_EQ(sealing_workers, 2u) << "both workers read, and sealed";
+  EXPECT_EQ(link.b_up->counters().drops.total(), 0u);
 }
 
 TEST_F(workers_test, workers_receive_a_plain_uplink_on_sockets_of_their_own_while_peers_come_and_go) {
