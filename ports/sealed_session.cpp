@@ -634,7 +634,7 @@ void session::clear(local_identity& me) {
   drop(me, next_);
   me.release(pending_.index);
   pending_ = pending{};
-  for (reassembly& r : messages_) r.active = false;
+  for (reassembly& r : messages_) r = reassembly{};  // (its buffer freed)
   state_.up = false;
   state_.session_start = {};
 }

@@ -29,7 +29,7 @@
 //   out whenever nothing was sent for `keepalive`; a peer with nothing
 //   authentic for peer_timeout is down (and handshakes start again).
 // - Offload messages (super-frames) arrive in fragments, reassembled here
-//   before they are authenticated as a whole; up to four at once (the
+//   before they are authenticated as a whole; up to 16 at once (the
 //   peer's workers send theirs interleaved).
 #pragma once
 
@@ -376,8 +376,9 @@ class session {
     std::size_t count = 0;                     ///< fragments received
   };
   /// Several at once: the peer's worker threads send theirs interleaved. A
-  /// message that starts while all are busy gives up the oldest.
-  static constexpr std::size_t reassembly_slots = 4;
+  /// message that starts while all are busy gives up the oldest. (Buffers
+  /// are allocated when a slot is first used and freed by clear().)
+  static constexpr std::size_t reassembly_slots = 16;
   std::array<reassembly, reassembly_slots> messages_;
   std::uint64_t messages_started_ = 0;
 };

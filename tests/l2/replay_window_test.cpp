@@ -99,8 +99,8 @@ TEST(replay_window, cases) {
         {size + 2, true}, {2 * size, true}, {slid, true}, {2 * size + 1, false}, {slid - size + 1, true},
         {slid - size, false}}},
       {"near the maximum",
-       {{max - 3000, true}, {max - 1, true}, {max, true}, {max, false}, {max - 1, false},
-        {max - size + 1, true}, {max - size, false}, {max - 3000, false}, {max - 2, true}, {1, false}}},
+       {{max - size - 1000, true}, {max - 1, true}, {max, true}, {max, false}, {max - 1, false},
+        {max - size + 1, true}, {max - size, false}, {max - size - 1000, false}, {max - 2, true}, {1, false}}},
       {"straight to the maximum", {{max, true}, {max - size + 1, true}, {max - size, false}, {max, false}}},
       {"from 1 to the maximum", {{1, true}, {max, true}, {1, false}, {max - 1, true}}},
   };

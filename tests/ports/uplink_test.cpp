@@ -962,25 +962,26 @@ TEST_F(uplink_test, sealed_offload_fragments_out_of_order_are_reassembled_once) 
   inject_expect_drop(f[0], drop_reason::sealed_replayed);
 
   // Messages interleaved (as the peer's workers send them) are each
-  // reassembled; one that lost a fragment is given up once four later
-  // ones have started meanwhile.
+  // reassembled, 16 at once; one that lost a fragment is given up once 16
+  // later ones have started meanwhile.
+  constexpr std::size_t later = 16;
   hold_ = true;
   wire_.clear();
   const super_frame sf2 = tcp_super_frame(5000, 1386, 5);
   a_.port->send(l2::packet{sf2.frame, sf2.header});
-  for (int i = 0; i < 4; ++i) a_.port->send(l2::packet{sf.frame, sf.header});
-  ASSERT_TRUE(pump_until([&] { return from_a(message::offload).size() >= 24; }));
+  for (std::size_t i = 0; i < later; ++i) a_.port->send(l2::packet{sf.frame, sf.header});
+  ASSERT_TRUE(pump_until([&] { return from_a(message::offload).size() >= 4 + 5 * later; }));
   hold_ = false;
   const std::vector<byte_vector> g = from_a(message::offload);
-  ASSERT_EQ(g.size(), 24u);  // sf2 in 4 fragments, then 4 x sf in 5
-  // sf2's fragments but its first (lost), then the other four messages'
+  ASSERT_EQ(g.size(), 4 + 5 * later);  // sf2 in 4 fragments, then each sf in 5
+  // sf2's fragments but its first (lost), then the later messages'
   // fragments interleaved: the first of each, the second of each ...
   for (std::size_t i = 1; i < 4; ++i) inject(g[i]);
   for (std::size_t piece = 0; piece < 5; ++piece) {
-    for (std::size_t m = 0; m < 4; ++m) inject(g[4 + 5 * m + piece]);
+    for (std::size_t m = 0; m < later; ++m) inject(g[4 + 5 * m + piece]);
   }
-  ASSERT_TRUE(pump_until([&] { return b_.listener.frames.size() == 5; }));
-  for (std::size_t i = 1; i < 5; ++i) EXPECT_TRUE(std::ranges::equal(b_.listener.frames[i].bytes, sf.frame));
+  ASSERT_TRUE(pump_until([&] { return b_.listener.frames.size() == 1 + later; }));
+  for (std::size_t i = 1; i <= later; ++i) EXPECT_TRUE(std::ranges::equal(b_.listener.frames[i].bytes, sf.frame));
   EXPECT_EQ(b_.drops(drop_reason::sealed_incomplete), 1u);
 }
 

@@ -413,10 +413,12 @@ class frame_log final : public ports::port_listener {
   void on_frame(ports::port&, const l2::packet& packet) override {
     frames.emplace_back(packet.frame.begin(), packet.frame.end());
     offloads.push_back(packet.offload);
+    count.store(frames.size());
   }
   void on_link_change(ports::port&, bool, std::string_view) override {}
   std::vector<bytes> frames;
   std::vector<l2::vnet_header> offloads;
+  std::atomic<std::size_t> count{0};  ///< frames.size(), for other threads
 };
 
 ports::sealed::key key_of(std::uint8_t base) {
@@ -455,11 +457,12 @@ struct sealed_link {
     b_end = ports::udp_endpoint::open(io, loopback, settings, "test");
     a_end->hold_senders_with(
         [&dp] { return std::shared_ptr<void>(std::make_shared<datapath::pause_guard>(dp.pause())); });
+    b_up = std::make_unique<ports::uplink_port>(1, "A", *b_end, a_end->local());
+    b_up->start(at_b);
+    // (Last: once the datapath has it, the destructor must run to remove it.)
     auto p = std::make_unique<ports::uplink_port>(dp.next_id(), "B", *a_end, b_end->local());
     up = p.get();
     dp.add_port(std::move(p));
-    b_up = std::make_unique<ports::uplink_port>(1, "A", *b_end, a_end->local());
-    b_up->start(at_b);
   }
   ~sealed_link() { dp.remove_port(up->id()); }  // (the ports go before their endpoints)
   bool up_both_ways() const { return up->is_up() && b_up->is_up(); }
@@ -525,8 +528,10 @@ TEST_F(workers_test, workers_seal_for_a_sealed_uplink_themselves_in_order_while_
 TEST_F(workers_test, super_frames_two_workers_seal_for_one_peer_at_once_arrive_whole) {
   // Ports a and c are read by different workers; each sends TCP super-frames
   // (offload messages, sealed whole and sent in fragments) to B at the same
-  // time, so their fragments may interleave on the way (over a NIC, sent
-  // from two CPUs, they do).
+  // time: the workers seal with the same session concurrently, each in its
+  // own buffers. (Over loopback each message leaves in one sendmsg; where
+  // fragments of two messages interleave, as over a NIC from two CPUs, B
+  // reassembles both: uplink_test's sealed_offload_fragments_... test.)
   sealed_link link(io_, dp_, key_of(7));
   socket_port& a = add_socket("a");
   socket_port& c = add_socket("c");
@@ -540,8 +545,15 @@ TEST_F(workers_test, super_frames_two_workers_seal_for_one_peer_at_once_arrive_w
     }
   }
   a.offload = c.offload = sent.front().second;
+  // (At most 8 in flight: B's socket buffer may be as small as 208 KiB.)
   std::thread sender([&] {
-    for (std::size_t i = 0; i < sent.size(); ++i) (i % 2 == 0 ? a : c).put(sent[i].first);
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+      const auto wait_until = std::chrono::steady_clock::now() + 5s;
+      while (i > link.at_b.count.load() + 8 && std::chrono::steady_clock::now() < wait_until) {
+        std::this_thread::sleep_for(100us);
+      }
+      (i % 2 == 0 ? a : c).put(sent[i].first);
+    }
   });
   const bool all = run_until([&] { return link.at_b.frames.size() == sent.size(); });
   sender.join();
