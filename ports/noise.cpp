@@ -196,7 +196,8 @@ evp_result evp_encrypt(const secret& key, const std::array<unsigned char, 12>& n
 
 /// Decrypts in place and checks the tag: done, forged or failed.
 evp_result evp_decrypt(const secret& key, const std::array<unsigned char, 12>& nonce, std::span<const std::byte> ad,
-                       std::span<std::byte> text, std::span<const std::byte, tag_size> tag) {
+                       std::span<const std::byte> in, std::span<std::byte> out,
+                       std::span<const std::byte, tag_size> tag) {
   EVP_CIPHER_CTX* c = evp_context(false);
   int n = 0;
   std::array<std::byte, tag_size> expected;  // SET_TAG takes a non-const pointer
@@ -205,9 +206,9 @@ evp_result evp_decrypt(const secret& key, const std::array<unsigned char, 12>& n
       EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, tag_size, expected.data()) != 1 ||
       EVP_DecryptUpdate(c, nullptr, &n, evp_bytes(ad), static_cast<int>(ad.size())) != 1)
     return evp_result::failed;
-  if (EVP_DecryptUpdate(c, evp_bytes(text.data()), &n, evp_bytes(text), static_cast<int>(text.size())) != 1)
+  if (EVP_DecryptUpdate(c, evp_bytes(out.data()), &n, evp_bytes(in), static_cast<int>(in.size())) != 1)
     return evp_result::forged;
-  return EVP_DecryptFinal_ex(c, evp_bytes(text.data()) + n, &n) == 1 ? evp_result::done : evp_result::forged;
+  return EVP_DecryptFinal_ex(c, evp_bytes(out.data()) + n, &n) == 1 ? evp_result::done : evp_result::forged;
 }
 
 }  // namespace
@@ -237,20 +238,26 @@ void encrypt(const secret& key, std::uint64_t counter, std::span<const std::byte
 
 bool decrypt(const secret& key, std::uint64_t counter, std::span<const std::byte> ad, std::span<std::byte> text,
              std::span<const std::byte, tag_size> tag) {
+  return decrypt(key, counter, ad, text, text, tag);
+}
+
+bool decrypt(const secret& key, std::uint64_t counter, std::span<const std::byte> ad, std::span<const std::byte> in,
+             std::span<std::byte> out, std::span<const std::byte, tag_size> tag) {
+  if (out.size() < in.size()) return false;
   const auto n = nonce_of(counter);
-  if (text.size() >= long_text && evp_fits(ad, text)) {
-    switch (evp_decrypt(key, n, ad, text, tag)) {
+  if (in.size() >= long_text && evp_fits(ad, in)) {
+    switch (evp_decrypt(key, n, ad, in, out, tag)) {
       case evp_result::done:
         return true;
       case evp_result::forged:
-        sodium_memzero(text.data(), text.size());
+        sodium_memzero(out.data(), in.size());
         return false;
       case evp_result::failed:
       case evp_result::failed_in:
         break;
     }
   }
-  return crypto_aead_chacha20poly1305_ietf_decrypt_detached(sodium_bytes(text), nullptr, sodium_bytes(text), text.size(),
+  return crypto_aead_chacha20poly1305_ietf_decrypt_detached(sodium_bytes(out), nullptr, sodium_bytes(in), in.size(),
                                                             sodium_bytes(tag), sodium_bytes(ad), ad.size(), n.data(),
                                                             sodium_bytes(key)) == 0;
 }

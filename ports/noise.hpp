@@ -76,6 +76,10 @@ void encrypt(const secret& key, std::uint64_t counter, std::span<const std::byte
 /// the ciphertext) if forged.
 [[nodiscard]] bool decrypt(const secret& key, std::uint64_t counter, std::span<const std::byte> ad,
                            std::span<std::byte> text, std::span<const std::byte, tag_size> tag);
+/// The same, decrypting `in` into `out` (at least as long; `in` is left as it was).
+[[nodiscard]] bool decrypt(const secret& key, std::uint64_t counter, std::span<const std::byte> ad,
+                           std::span<const std::byte> in, std::span<std::byte> out,
+                           std::span<const std::byte, tag_size> tag);
 
 /// A Noise CipherState: a key (or none) and the next nonce.
 class cipher_state {

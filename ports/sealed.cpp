@@ -145,6 +145,18 @@ std::optional<std::span<std::byte>> open_in_place(const key& k, std::span<std::b
   return payload;
 }
 
+std::optional<std::span<std::byte>> open_into(const key& k, std::span<const std::byte> datagram,
+                                              std::span<std::byte> out) {
+  if (datagram.size() < overhead) return std::nullopt;
+  const std::size_t payload_size = datagram.size() - overhead;
+  if (out.size() < payload_size) return std::nullopt;
+  if (!noise::decrypt(k, load64(datagram, counter_offset), datagram.first(header_size),
+                      datagram.subspan(header_size, payload_size), out.first(payload_size),
+                      datagram.subspan(header_size + payload_size).first<tag_size>()))
+    return std::nullopt;
+  return out.first(payload_size);
+}
+
 noise::hash mac1_key(std::span<const std::byte, 32> public_key_or_psk) {
   return labelled_hash("mac1----", public_key_or_psk);
 }

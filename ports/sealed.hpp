@@ -126,6 +126,10 @@ std::size_t seal_in_place(const key& k, message type, std::uint32_t receiver, st
 /// decrypts it in place; the counter is read from its header. Returns the
 /// plaintext, or nullopt if it does not authenticate (the bytes are then unusable).
 std::optional<std::span<std::byte>> open_in_place(const key& k, std::span<std::byte> datagram);
+/// The same, decrypting into `out` (the datagram is left as it was): the
+/// plaintext at its start, or nullopt (also when `out` is too short).
+std::optional<std::span<std::byte>> open_into(const key& k, std::span<const std::byte> datagram,
+                                              std::span<std::byte> out);
 
 /// The key of mac1 for messages to a host: BLAKE2b-256("mac1----" || its
 /// static public key), or of the overlay key where hosts have no identities.

@@ -71,15 +71,19 @@ timestamp local_identity::next_timestamp() {
 std::uint32_t local_identity::allocate(session& s) {
   for (;;) {
     const std::uint32_t index = random_index_();
+    const std::lock_guard lock(indexes_mutex_);
     if (index != 0 && indexes_.emplace(index, &s).second) return index;
   }
 }
 
 void local_identity::release(std::uint32_t index) {
-  if (index != 0) indexes_.erase(index);
+  if (index == 0) return;
+  const std::lock_guard lock(indexes_mutex_);
+  indexes_.erase(index);
 }
 
 session* local_identity::find(std::uint32_t index) const {
+  const std::lock_guard lock(indexes_mutex_);
   const auto it = indexes_.find(index);
   return it == indexes_.end() ? nullptr : it->second;
 }
@@ -315,11 +319,13 @@ std::span<const std::byte> session::initiate(local_identity& me, time_point now)
 }
 
 std::span<const std::byte> session::greet(local_identity& me, time_point now) {
+  const std::lock_guard lock(mutex_);
   if (ever_initiated_ || pending_.handshake || has_session(now)) return {};
   return initiate(me, now);
 }
 
 opened session::respond(local_identity& me, initiation& in, time_point now) {
+  const std::lock_guard lock(mutex_);
   opened out;
   // 1. Fresh: a later time stamp than any accepted, and not a flood.
   if (!later(in.when, last_initiation_)) {
@@ -508,20 +514,42 @@ opened session::take_cookie(local_identity& me, std::span<const std::byte> datag
   return out;
 }
 
-opened session::open(local_identity& me, std::span<std::byte> datagram, const parsed& p, time_point now) {
+opened session::open(local_identity& me, std::span<std::byte> datagram, const parsed& p, time_point now,
+                     std::span<std::byte> out) {
+  const std::lock_guard lock(mutex_);
   if (p.type == message::response) return complete(me, datagram, p, now);
   if (p.type == message::cookie) return take_cookie(me, datagram, p, now);
-  opened out;
   if (p.type != message::data && p.type != message::offload && p.type != message::control) {
-    out.drop = l2::drop_reason::sealed_stale;  // an initiation goes to respond()
-    return out;
+    opened stale;
+    stale.drop = l2::drop_reason::sealed_stale;  // an initiation goes to respond()
+    return stale;
   }
-  // 1. The session it names, still valid, and a counter not seen before.
   keypair* k = find(p.receiver);
   if (k == nullptr) {
-    out.drop = l2::drop_reason::sealed_unknown_key;
-    return out;
+    opened unknown;
+    unknown.drop = l2::drop_reason::sealed_unknown_key;
+    return unknown;
   }
+  return open_on(me, *k, datagram, p, now, out);
+}
+
+opened session::open_on_worker(local_identity& me, std::span<std::byte> datagram, const parsed& p, time_point now,
+                               std::span<std::byte> out) {
+  const std::lock_guard lock(mutex_);
+  keypair* k = find(p.receiver);
+  if ((p.type != message::data && p.type != message::offload) || !state_.up || k == nullptr || k == &next_) {
+    opened elsewhere;
+    elsewhere.not_here = true;
+    return elsewhere;
+  }
+  return open_on(me, *k, datagram, p, now, out);
+}
+
+opened session::open_on(local_identity& me, keypair& key_pair, std::span<std::byte> datagram, const parsed& p,
+                        time_point now, std::span<std::byte> plain_out) {
+  opened out;
+  keypair* k = &key_pair;
+  // 1. The session it names, still valid, and a counter not seen before.
   if (now - k->created >= settings_.reject_after() || now >= k->ends) {
     out.drop = l2::drop_reason::sealed_stale;
     return out;
@@ -537,8 +565,11 @@ opened session::open(local_identity& me, std::span<std::byte> datagram, const pa
     if (!whole) return out;
     sealed_bytes = *whole;
   }
-  // 3. Authenticate and decrypt in place; only then move the window.
-  const std::optional<std::span<std::byte>> plain = open_in_place(k->receive, sealed_bytes);
+  // 3. Authenticate and decrypt (a whole offload message into the
+  // caller's buffer, if given); only then move the window.
+  const std::optional<std::span<std::byte>> plain =
+      p.type == message::offload && !plain_out.empty() ? open_into(k->receive, sealed_bytes, plain_out)
+                                                       : open_in_place(k->receive, sealed_bytes);
   if (!plain) {
     out.drop = l2::drop_reason::sealed_forged;
     return out;
@@ -576,9 +607,10 @@ opened session::open(local_identity& me, std::span<std::byte> datagram, const pa
 }
 
 tick_result session::tick(local_identity& me, time_point now, bool can_initiate) {
+  const std::lock_guard lock(mutex_);
   tick_result out;
   // 1. Liveness.
-  if (state_.up && now - state_.last_rx > settings_.peer_timeout) {
+  if (state_.up && now - state_.last_rx.load() > settings_.peer_timeout) {
     state_.up = false;
     out.went_down = true;
   }
@@ -605,6 +637,7 @@ sending::~sending() { sodium_memzero(k.data(), k.size()); }
 
 std::span<const std::byte> session::keys_changed(local_identity& me, time_point now,
                                                  std::chrono::milliseconds grace) {
+  const std::lock_guard hold(mutex_);
   const auto held = [&](const key& k) {
     if (me.psks().empty()) return sodium_is_zero(reinterpret_cast<const unsigned char*>(k.data()), k.size()) == 1;
     return std::find(me.psks().begin(), me.psks().end(), k) != me.psks().end();
@@ -629,6 +662,7 @@ std::span<const std::byte> session::keys_changed(local_identity& me, time_point 
 }
 
 void session::clear(local_identity& me) {
+  const std::lock_guard lock(mutex_);
   drop(me, current_);
   drop(me, previous_);
   drop(me, next_);

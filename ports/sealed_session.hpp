@@ -49,6 +49,7 @@
 #include "l2/frame.hpp"
 #include "l2/offload.hpp"
 #include "l2/replay_window.hpp"
+#include "ports/atomic_time.hpp"
 #include "ports/noise.hpp"
 #include "ports/sealed.hpp"
 
@@ -123,14 +124,19 @@ class local_identity {
   /// A time stamp later than every one before (the clock may stand still).
   timestamp next_timestamp();
 
-  /// A new index for `s`, unique among live ones.
+  /// A new index for `s`, unique among live ones. (allocate, release, find
+  /// and index_count are thread-safe: workers find the sessions they open
+  /// for; everything else runs on the io_context thread.)
   std::uint32_t allocate(session& s);
   /// Frees `index` (no-op for 0).
   void release(std::uint32_t index);
   /// The session an index belongs to, or nullptr.
   session* find(std::uint32_t index) const;
   /// Indexes in use (for tests: nothing leaks).
-  std::size_t index_count() const { return indexes_.size(); }
+  std::size_t index_count() const {
+    const std::lock_guard lock(indexes_mutex_);
+    return indexes_.size();
+  }
 
   /// Reads an initiation: mac1 first (cheap), then Noise message 1. On
   /// failure, nullopt with `why` set (sealed_forged).
@@ -169,6 +175,7 @@ class local_identity {
   std::function<timestamp()> clock_;
   std::function<std::uint32_t()> random_index_;
   timestamp last_timestamp_{};
+  mutable std::mutex indexes_mutex_;  ///< held by allocate, release, find
   std::unordered_map<std::uint32_t, session*> indexes_;
   std::vector<std::byte> certificate_;
   handshake_limits limits_;
@@ -196,7 +203,7 @@ struct session_settings {
 
 /// The state of the protocol with one peer (read by status and tests).
 struct peer_state {
-  time_point last_rx{};         ///< last authentic datagram (plain peers: uplink_port::last_heard)
+  atomic_time last_rx;          ///< last authentic datagram (plain peers: uplink_port::last_heard); workers write it
   time_point last_handshake{};  ///< last completed handshake; {} none yet
   time_point session_start{};   ///< the current session's handshake
   std::chrono::nanoseconds rtt{0};      ///< round trip of our last answered initiation; 0 none yet
@@ -217,6 +224,7 @@ struct opened {
   bool keepalive = false;   ///< send a keepalive now (confirms a new session to its responder)
   bool came_up = false;     ///< the peer is up now (it was not)
   bool new_session = false; ///< a handshake completed
+  bool not_here = false;    ///< (open_on_worker) it needs the io_context thread: nothing was done with it
 };
 
 /// What a tick gave.
@@ -252,8 +260,19 @@ class session {
   /// that becomes usable when the initiator's first message on it arrives.
   opened respond(local_identity& me, initiation& in, time_point now);
   /// Opens any other message from this peer (found by its receiver index):
-  /// a response, data, offload fragments.
-  opened open(local_identity& me, std::span<std::byte> datagram, const parsed& p, time_point now);
+  /// a response, data, offload fragments. A whole offload message is
+  /// decrypted into `out` when given (at least max_message_size bytes; the
+  /// caller's own, so that the packet stays its own after the call), else
+  /// in the session's reassembly buffer.
+  opened open(local_identity& me, std::span<std::byte> datagram, const parsed& p, time_point now,
+              std::span<std::byte> out = {});
+  /// (A worker thread) Opens a data or offload message on the current or
+  /// previous session of a peer that is up: everything that changes no more
+  /// than replay windows, reassembly and liveness. Anything else (the first
+  /// message on a new session, a peer that is down, handshakes, control) is
+  /// not_here, untouched: the io_context thread opens it.
+  opened open_on_worker(local_identity& me, std::span<std::byte> datagram, const parsed& p, time_point now,
+                        std::span<std::byte> out);
   /// Every keepalive interval: liveness, rekeying, handshake retries,
   /// keepalives. `can_initiate`: the peer has an address to send to.
   tick_result tick(local_identity& me, time_point now, bool can_initiate = true);
@@ -262,9 +281,12 @@ class session {
   /// The key, receiver and counter of the next data message, or nullopt
   /// when no session works yet (the frame is dropped: sealed_no_session).
   /// Thread-safe: worker threads seal frames to the peer while the
-  /// io_context thread runs everything else. Every other member runs on one
-  /// thread only; where it changes the current session it takes the same
-  /// lock (send_mutex_).
+  /// io_context thread runs everything else. (Threads: next_send and
+  /// open_on_worker run on any thread, every other member on the io_context
+  /// thread. Each member that changes the sessions holds mutex_, which
+  /// open_on_worker holds too; where one changes the current session it
+  /// also takes send_mutex_, which next_send holds. Order: mutex_, then
+  /// send_mutex_, then the local_identity's.)
   std::optional<sending> next_send(time_point now);
   /// When a datagram was last sealed for the peer (any thread).
   time_point last_sent() const { return time_point(time_point::duration(last_sent_.load(std::memory_order_relaxed))); }
@@ -277,7 +299,6 @@ class session {
   void clear(local_identity& me);
 
   const peer_state& state() const { return state_; }
-  peer_state& state() { return state_; }
   const std::optional<noise::public_key>& remote_static() const { return remote_static_; }
   /// The certificate the peer sent in its last handshake message (empty: none).
   const std::vector<std::byte>& peer_certificate() const { return peer_certificate_; }
@@ -340,6 +361,9 @@ class session {
   /// Whether a handshake is due: none works, the current one is old, or the peer went silent.
   bool handshake_due(time_point now) const;
   std::chrono::milliseconds retry_interval() const;
+  /// Opens a data, offload or control message on `k` (mutex_ held).
+  opened open_on(local_identity& me, keypair& k, std::span<std::byte> datagram, const parsed& p, time_point now,
+                 std::span<std::byte> out);
   /// Fragments of an offload message: the whole sealed message once complete.
   std::optional<std::span<std::byte>> reassemble(std::span<std::byte> datagram, const parsed& p, opened& out);
 
@@ -347,6 +371,8 @@ class session {
   std::optional<noise::public_key> remote_static_;
   void* owner_;
   peer_state state_;
+  /// Held by every member but next_send (open_on_worker runs on workers).
+  mutable std::mutex mutex_;
   keypair current_, previous_, next_;
   /// Held by next_send (any thread) and by every change to current_ (the
   /// io_context thread), which is all a worker reads of the session.

@@ -112,9 +112,8 @@ std::unique_ptr<udp_endpoint> udp_endpoint::open(boost::asio::io_context& io,
                                                  const ip::udp::endpoint& local,
                                                  const uplink_settings& settings,
                                                  const std::string& option) {
-  // Plain with workers and no group: one socket per worker (see the header).
-  const bool sealed = !settings.keys.empty() || settings.identity;
-  const std::size_t sockets = !sealed && settings.workers > 1 && !settings.group ? settings.workers : 1;
+  // With workers and no group: one socket per worker (see the header).
+  const std::size_t sockets = settings.workers > 1 && !settings.group ? settings.workers : 1;
   std::vector<unique_fd> fds;
   ip::udp::endpoint at = local;  // (with port 0: the port the kernel gave)
   const auto given_port = [&](int fd) {
@@ -184,14 +183,17 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, std::vector<unique_fd> f
   if (fds.size() > 1) {
     for (std::size_t w = 0; w < fds.size(); ++w) {
       worker_rx_.push_back(std::make_unique<receiver>());
-      worker_rx_.back()->allocate();
+      worker_rx_.back()->allocate(sealed_);
     }
     for (std::size_t w = 1; w < fds.size(); ++w) rx_fds_.push_back(std::move(fds[w]));
+    passed_.reserve(passed_capacity);  // (swapped with draining_: both keep it)
+    draining_.reserve(passed_capacity);
   }
   if (sealed_) {
     me_.emplace(settings.identity, settings.keys);
     me_->set_certificate(settings.certificate);
     main_seal_.allocate();
+    main_rx_.plain.resize(sealed::max_message_size);  // (also when the workers receive: they pass it datagrams)
     relay_buffer_.resize(message_buffer_size + reach::relay_overhead);
   }
 }
@@ -231,6 +233,12 @@ void udp_endpoint::remove_peer(uplink_port& peer) {
   if (tx_.holds(&peer)) flush();  // queued datagrams name the peer: send them now
   if (main_rx_.run_peer == &peer) flush_run(main_rx_);
   if (me_) peer.session().clear(*me_);  // its sessions end, their indexes are freed
+  {
+    const std::lock_guard lock(passed_mutex_);  // (its datagrams passed by the workers wait as anyone's)
+    for (std::vector<passed>* queue : {&passed_, &draining_})
+      for (passed& d : *queue)
+        if (d.peer == &peer) d.peer = nullptr;
+  }
   std::erase(peers_, &peer);
   // Peers it relayed for have no path through it any more.
   for (uplink_port* other : peers_) {
@@ -248,7 +256,7 @@ void udp_endpoint::start() {
   if (worker_receives()) {
     reader_.hand_over();  // worker 0 reads it (the daemon calls datapath::add_source)
   } else {
-    main_rx_.allocate();
+    main_rx_.allocate(sealed_);
     reader_.start([this] { return read_batch(reader_.fd(), main_rx_); });
   }
   if (sealed_) addresses_.emplace(io_, [this] { announce(); });

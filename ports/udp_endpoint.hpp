@@ -56,8 +56,8 @@
 // (uplink_port::thread_safe_send), through a batch of its own sent when its
 // round ends; the socket is shared (the kernel serialises). A sealed peer's
 // frames are sealed there too (with the worker's own buffers; the session's
-// next_send is thread-safe), unless they go through a relay. In plain mode
-// without a --group, the workers also receive: the endpoint binds one
+// next_send is thread-safe), unless they go through a relay. Without a
+// --group, the workers also receive: the endpoint binds one
 // socket per worker to the same address (SO_REUSEPORT; the kernel hashes
 // each datagram's addresses and ports to one of them, so one flow stays on
 // one worker and in order) and each worker reads its own (worker_read, with
@@ -66,8 +66,13 @@
 // spread over the workers; another vswitchd sends from one port, so each
 // such peer is received by one worker. What a worker reads of a peer (its
 // address, path, MTU, VNI map) and the list of peers change only while the
-// workers are held still (hold_senders_with). Receiving sealed datagrams,
-// group mode and everything else stay on the io_context thread.
+// workers are held still (hold_senders_with). Sealed, a worker opens the
+// data and offload messages of a peer that is up, on its current or
+// previous session, straight from its address (session::open_on_worker);
+// every other datagram (handshakes, cookies, control and relayed messages,
+// a peer that moved or is down, the first message on a new session) it
+// passes to the io_context thread, through a bounded queue. Group mode and
+// everything else stay on the io_context thread.
 #pragma once
 
 #include <array>
@@ -79,6 +84,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -137,6 +143,7 @@ class udp_endpoint final : public worker_source {
     std::uint64_t relayed = 0;                ///< datagrams passed on between two peers (we are their relay)
     std::uint64_t relayed_bytes = 0;
     std::uint64_t relay_refused = 0;          ///< relay requests for a key with no session here
+    std::uint64_t handed_to_main = 0;  ///< (sealed, workers receiving) datagrams a worker passed to the io_context thread (status: passed_to_main)
   };
 
   /// Binds the UDP socket to `local`. `option` names the setting for error
@@ -193,8 +200,8 @@ class udp_endpoint final : public worker_source {
   /// (io_context thread) Sends what the io_context thread batched, now
   /// (before workers send the same flows' next frames themselves): one sendmmsg.
   void flush();
-  /// Whether worker threads receive its datagrams (plain, with workers, no
-  /// group): then start() leaves reading to them, one socket each, and the
+  /// Whether worker threads receive its datagrams (with workers, no group):
+  /// then start() leaves reading to them, one socket each, and the
   /// daemon has the datapath poll queue w on worker w (datapath::add_source).
   bool worker_receives() const { return !worker_rx_.empty(); }
   /// Sockets the workers read (one per worker), or 0.
@@ -252,13 +259,16 @@ class udp_endpoint final : public worker_source {
   /// TCP flow's segments merge in its coalescer.
   struct receiver {
     /// Allocates the buffers (for the thread that will read).
-    void allocate();
+    void allocate(bool sealed);
     std::vector<std::byte> buffers;  ///< `batch` receive buffers of 64 KiB; preallocated
+    std::vector<std::byte> plain;    ///< (sealed) a whole offload message, decrypted; preallocated
     l2::tcp_coalescer coalescer;     ///< userspace GRO of received TCP segments
     uplink_port* run_peer = nullptr; ///< the peer whose frames the coalescer holds
     std::chrono::steady_clock::time_point batch_time{};  ///< when the current input batch was read
     single_writer_counter datagrams;  ///< every datagram it received
     single_writer_counter not_peer;   ///< (plain) from no peer's address
+    single_writer_counter handed_to_main;   ///< (sealed, a worker's) passed to the io_context thread
+    single_writer_counter main_queue_full;  ///< (sealed, a worker's) not passed: the queue was full
   };
 
   udp_endpoint(boost::asio::io_context& io, std::vector<unique_fd> fds,
@@ -274,6 +284,19 @@ class udp_endpoint final : public worker_source {
   /// `via`: it came relayed by that peer (from: the relay's address).
   void receive_sealed(const boost::asio::ip::udp::endpoint& from, std::span<std::byte> datagram,
                       uplink_port* via = nullptr);
+  /// (A worker) One sealed datagram from `from`: opened here if it may be
+  /// (see the top of this file), else passed to the io_context thread.
+  void receive_sealed_on_worker(receiver& rx, const boost::asio::ip::udp::endpoint& from,
+                                std::span<std::byte> datagram);
+  /// (A worker) Queues a copy of `datagram` for the io_context thread
+  /// (receive_sealed there); dropped, and counted, when the queue is full.
+  /// `peer`: the peer its receiver index names, if any (waiting_on_main).
+  void pass_to_main(receiver& rx, const boost::asio::ip::udp::endpoint& from, std::span<const std::byte> datagram,
+                    uplink_port* peer);
+  /// (The io_context thread) Receives what the workers queued.
+  void drain_from_workers();
+  /// Counts a packet a session opened from `peer` and hands it on from `rx`.
+  void deliver_opened(receiver& rx, uplink_port& peer, const l2::packet& packet);
   /// Applies a session's verdict on a datagram from `from` (relayed by `via`):
   /// counts, answers, liveness, the path; hands on the packet it carried.
   void apply(uplink_port& peer, const sealed::opened& r, const boost::asio::ip::udp::endpoint& from,
@@ -373,6 +396,22 @@ class udp_endpoint final : public worker_source {
   receiver main_rx_;  ///< the io_context thread's (no buffers when the workers receive)
   std::vector<unique_fd> rx_fds_;  ///< workers 1..N-1's sockets (worker 0 reads reader_'s)
   std::vector<std::unique_ptr<receiver>> worker_rx_;  ///< one per worker, when they receive
+  /// Sealed datagrams the workers pass to the io_context thread.
+  struct passed {
+    boost::asio::ip::udp::endpoint from;
+    std::vector<std::byte> bytes;
+    uplink_port* peer = nullptr;  ///< counted in its waiting_on_main (remove_peer clears it)
+  };
+  /// At most this many wait: a flood of handshakes costs the workers a
+  /// copy each, never memory without end (a full queue drops, counted as
+  /// handshake_limited).
+  static constexpr std::size_t passed_capacity = 256;
+  std::mutex passed_mutex_;  ///< guards the three below
+  std::vector<passed> passed_;  ///< waiting
+  std::vector<std::vector<std::byte>> passed_spare_;  ///< buffers to reuse
+  bool drain_posted_ = false;
+  std::vector<passed> draining_;  ///< (the io_context thread) being received
+  std::shared_ptr<char> alive_ = std::make_shared<char>();  ///< a posted drain finds the endpoint gone
   seal_buffers main_seal_;  ///< the io_context thread's (sealed mode)
   std::vector<std::unique_ptr<seal_buffers>> worker_seal_;  ///< one per worker (sealed, with workers)
   std::vector<std::byte> relay_buffer_;  ///< a datagram wrapped for a relay; preallocated

@@ -176,7 +176,7 @@ void udp_endpoint::on_authentic(uplink_port& peer, const ip::udp::endpoint& from
       // Relayed while nothing came straight for a probe round: it lost the
       // direct path (its direct traffic, or a pong, would have kept it
       // fresh). Not just after we went direct: it follows within a round.
-      if (main_rx_.batch_time - r.last_direct_rx > relayed_silence() / 2 &&
+      if (main_rx_.batch_time - r.last_direct_rx.load() > relayed_silence() / 2 &&
           main_rx_.batch_time - peer.path_since() > relayed_silence()) {
         spdlog::info("peer {}: direct path to {} silent; through relay {}", peer.name(), to_string(peer.remote()),
                      via->name());
@@ -251,7 +251,7 @@ void udp_endpoint::on_control(uplink_port& peer, std::span<std::byte> body, cons
       // that works: an admitted peer cannot pull a working pair onto itself.
       auto& t = target->reach();
       const bool direct_works = target->path() == uplink_port::path_kind::direct &&
-                                now - t.last_direct_rx <= 3 * settings_.keepalive;
+                                now - t.last_direct_rx.load() <= 3 * settings_.keepalive;
       const bool asked = t.last_find != clock::time_point{} && now - t.last_find <= 2 * find_interval;
       const bool relay_works = target->relay() != nullptr && can_relay(*target->relay(), now);
       if (direct_works || (refused_ && refused_(m->key, target->session().peer_certificate())) ||
@@ -357,12 +357,12 @@ void udp_endpoint::reach_tick(uplink_port& peer, clock::time_point now) {
     peer.clear_relay();
   }
   const bool direct_silent = peer.path() == uplink_port::path_kind::direct &&
-                             now - r.last_direct_rx > 3 * settings_.keepalive &&
+                             now - r.last_direct_rx.load() > 3 * settings_.keepalive &&
                              now - peer.path_since() > 3 * settings_.keepalive;
   if (direct_silent && r.introducer != nullptr && can_relay(*r.introducer, now)) {
     spdlog::info("peer {}: direct path to {} silent for {} ms; through relay {}", peer.name(),
                  to_string(peer.remote()),
-                 std::chrono::duration_cast<std::chrono::milliseconds>(now - r.last_direct_rx).count(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(now - r.last_direct_rx.load()).count(),
                  r.introducer->name());
     peer.set_relay(*r.introducer);
   }

@@ -19,7 +19,10 @@ namespace ports {
 
 namespace ip = boost::asio::ip;
 
-void udp_endpoint::receiver::allocate() { buffers.resize(batch * message_buffer_size); }
+void udp_endpoint::receiver::allocate(bool sealed) {
+  buffers.resize(batch * message_buffer_size);
+  if (sealed) plain.resize(sealed::max_message_size);
+}
 
 int udp_endpoint::worker_fd(std::size_t queue) const {
   if (queue == 0) return worker_rx_.empty() ? -1 : reader_.fd();
@@ -39,6 +42,8 @@ udp_endpoint::endpoint_counters udp_endpoint::counters() const {
   const auto add = [&](const receiver& rx) {
     c.rx_datagrams += rx.datagrams.load();
     c.drops.by_reason[static_cast<std::size_t>(l2::drop_reason::not_peer)] += rx.not_peer.load();
+    c.drops.by_reason[static_cast<std::size_t>(l2::drop_reason::handshake_limited)] += rx.main_queue_full.load();
+    c.handed_to_main += rx.handed_to_main.load();
   };
   add(main_rx_);
   for (const auto& rx : worker_rx_) add(*rx);
@@ -87,7 +92,12 @@ read_loop::step udp_endpoint::read_batch(int fd, receiver& rx) {
       const ip::udp::endpoint from = canonical(source);
       for (std::size_t at = 0; at < payload.size() || at == 0; at += gso_size) {
         rx.datagrams.bump();
-        receive_sealed(from, payload.subspan(at, std::min(gso_size, payload.size() - at)));
+        const std::span<std::byte> datagram = payload.subspan(at, std::min(gso_size, payload.size() - at));
+        if (&rx == &main_rx_) {
+          receive_sealed(from, datagram);
+        } else {
+          receive_sealed_on_worker(rx, from, datagram);
+        }
         if (payload.empty()) break;
       }
       continue;

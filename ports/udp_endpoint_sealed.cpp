@@ -2,14 +2,18 @@
 // control and admission before the session answers it; anything else goes to
 // the session its receiver index names. What a session opened is applied to
 // its peer: the reply sent, the peer moved (roaming), the frame passed on.
+// With workers receiving, each opens what it may itself and passes the rest
+// to the io_context thread (see udp_endpoint.hpp).
 #include "ports/udp_endpoint.hpp"
 
 #include <sys/socket.h>
 
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include <array>
 #include <cstring>
+#include <utility>
 
 #include "l2/byte_order.hpp"
 #include "ports/identity.hpp"
@@ -125,7 +129,82 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
     return;
   }
   uplink_port& peer = *static_cast<uplink_port*>(s->owner());
-  apply(peer, s->open(*me_, datagram, p, main_rx_.batch_time), from, via);
+  apply(peer, s->open(*me_, datagram, p, main_rx_.batch_time, main_rx_.plain), from, via);
+}
+
+void udp_endpoint::receive_sealed_on_worker(receiver& rx, const ip::udp::endpoint& from,
+                                            std::span<std::byte> datagram) {
+  const sealed::parsed p = sealed::parse(datagram);
+  if (p.ok && (p.type == sealed::message::data || p.type == sealed::message::offload)) {
+    if (sealed::session* s = me_->find(p.receiver)) {
+      uplink_port& peer = *static_cast<uplink_port*>(s->owner());
+      // Straight from where the peer is (nothing about its path changes;
+      // the path changes only while the workers are held), and nothing of
+      // its waits for the io_context thread (its frames keep their order).
+      if (peer.started() && peer.path() == uplink_port::path_kind::direct && peer.remote() == from &&
+          peer.waiting_on_main().load(std::memory_order_acquire) == 0) {
+        const sealed::opened r = s->open_on_worker(*me_, datagram, p, rx.batch_time, rx.plain);
+        if (!r.not_here) {
+          if (r.abandoned) peer.drop(l2::drop_reason::sealed_incomplete);
+          if (r.drop) peer.drop(*r.drop);
+          if (r.authentic) peer.reach().last_direct_rx = rx.batch_time;
+          if (r.packet) deliver_opened(rx, peer, *r.packet);
+          return;
+        }
+      }
+      flush_run(rx);  // (what it merged of the peer's goes first)
+      pass_to_main(rx, from, datagram, &peer);
+      return;
+    }
+  }
+  pass_to_main(rx, from, datagram, nullptr);
+}
+
+void udp_endpoint::pass_to_main(receiver& rx, const ip::udp::endpoint& from, std::span<const std::byte> datagram,
+                                uplink_port* peer) {
+  bool post = false;
+  {
+    const std::lock_guard lock(passed_mutex_);
+    if (passed_.size() >= passed_capacity) {
+      rx.main_queue_full.bump();
+      return;
+    }
+    std::vector<std::byte> bytes;
+    if (!passed_spare_.empty()) {
+      bytes = std::move(passed_spare_.back());
+      passed_spare_.pop_back();
+    }
+    bytes.assign(datagram.begin(), datagram.end());  // (allocates only while the spares are smaller)
+    passed_.push_back(passed{from, std::move(bytes), peer});
+    if (peer != nullptr) peer->waiting_on_main().fetch_add(1, std::memory_order_relaxed);
+    post = !std::exchange(drain_posted_, true);
+  }
+  rx.handed_to_main.bump();
+  if (post) {
+    boost::asio::post(io_, [this, alive = std::weak_ptr<char>(alive_)] {
+      if (!alive.expired()) drain_from_workers();
+    });
+  }
+}
+
+void udp_endpoint::drain_from_workers() {
+  {
+    const std::lock_guard lock(passed_mutex_);
+    std::swap(draining_, passed_);
+    drain_posted_ = false;
+  }
+  if (reader_.fd() >= 0) {  // (not after stop())
+    main_rx_.batch_time = std::chrono::steady_clock::now();
+    for (passed& d : draining_) receive_sealed(d.from, d.bytes);
+    flush_run(main_rx_);
+  }
+  // Received (and what they carried handed on): the workers may open the
+  // peers' next datagrams themselves again.
+  for (passed& d : draining_)
+    if (d.peer != nullptr) d.peer->waiting_on_main().fetch_sub(1, std::memory_order_release);
+  const std::lock_guard lock(passed_mutex_);
+  for (passed& d : draining_) passed_spare_.push_back(std::move(d.bytes));
+  draining_.clear();
 }
 
 void udp_endpoint::apply(uplink_port& peer, const sealed::opened& r, const ip::udp::endpoint& from,
@@ -143,13 +222,15 @@ void udp_endpoint::apply(uplink_port& peer, const sealed::opened& r, const ip::u
   if (r.came_up) peer.set_alive(true, "handshake done (sealed session up)");
   if (r.new_session) peer.reach().last_announce = {};  // (a restarted peer learns our endpoints at once)
   if (!r.control.empty()) on_control(peer, r.control, from, via);
-  if (!r.packet) return;
-  const l2::packet& packet = *r.packet;
+  if (r.packet) deliver_opened(main_rx_, peer, *r.packet);
+}
+
+void udp_endpoint::deliver_opened(receiver& rx, uplink_port& peer, const l2::packet& packet) {
   peer.received(packet.frame.size());
   if (packet.offload.is_plain()) {
-    pass_on(main_rx_, peer, packet.frame);
+    pass_on(rx, peer, packet.frame);
   } else {
-    flush_run(main_rx_);  // keep the order
+    flush_run(rx);  // keep the order
     peer.hand_over(packet);
   }
 }

@@ -92,7 +92,7 @@ class uplink_port final : public port {
   /// What the endpoint keeps to reach this peer across NATs, and to introduce it to others.
   struct reach_state {
     reach::candidates candidates;  ///< endpoints to probe for a direct path
-    std::chrono::steady_clock::time_point last_direct_rx{};  ///< last authentic datagram straight from it
+    atomic_time last_direct_rx;  ///< last authentic datagram straight from it (workers write it too)
     std::chrono::steady_clock::time_point last_find{};       ///< last time we asked others where it is
     std::chrono::steady_clock::time_point last_announce{};   ///< last time we told it our local endpoints
     uplink_port* introducer = nullptr;  ///< the last peer that introduced it (a relay for it)
@@ -117,14 +117,11 @@ class uplink_port final : public port {
   sealed::session& session() { return session_; }
   const sealed::session& session() const { return session_; }
   /// Its sealed state (unused in plain mode).
-  sealed::peer_state& state() { return session_.state(); }
   const sealed::peer_state& state() const { return session_.state(); }
   /// When it was last heard from: its last authentic datagram (sealed), or
   /// its last valid VXLAN datagram (plain); zero for never.
   std::chrono::steady_clock::time_point last_heard() const {
-    if (endpoint_.is_sealed()) return state().last_rx;
-    return std::chrono::steady_clock::time_point(
-        std::chrono::steady_clock::duration(plain_heard_.load(std::memory_order_relaxed)));
+    return endpoint_.is_sealed() ? state().last_rx.load() : plain_heard_.load();
   }
   /// Whether it was started: it has a listener (and, in a datapath, a place
   /// in the forwarder). The endpoint knows a peer from its construction, but
@@ -132,9 +129,11 @@ class uplink_port final : public port {
   bool started() const { return started_.load(std::memory_order_acquire); }
   /// (Plain) Called by the endpoint with a valid datagram's time (on any
   /// thread that receives: workers may, see udp_endpoint).
-  void heard(std::chrono::steady_clock::time_point when) {
-    plain_heard_.store(when.time_since_epoch().count(), std::memory_order_relaxed);
-  }
+  void heard(std::chrono::steady_clock::time_point when) { plain_heard_ = when; }
+  /// (Sealed, workers receiving) How many of its datagrams a worker passed to
+  /// the io_context thread that it has not received yet: while any wait, the
+  /// workers pass its next ones there too, so that its frames keep their order.
+  std::atomic<std::uint32_t>& waiting_on_main() { return waiting_on_main_; }
   /// When its name was last looked up again.
   std::chrono::steady_clock::time_point last_resolve() const { return last_resolve_; }
   void set_last_resolve(std::chrono::steady_clock::time_point t) { last_resolve_ = t; }
@@ -180,7 +179,8 @@ class uplink_port final : public port {
   std::chrono::steady_clock::time_point last_resolve_{};
   std::uint64_t serial_;
   bool attached_ = true;  ///< still known to the endpoint
-  std::atomic<std::chrono::steady_clock::rep> plain_heard_{0};  ///< (plain) last_heard()
+  atomic_time plain_heard_;  ///< (plain) last_heard()
+  std::atomic<std::uint32_t> waiting_on_main_{0};
   std::atomic<bool> started_{false};  ///< started()
 };
 

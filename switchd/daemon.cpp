@@ -19,12 +19,9 @@ namespace ip = boost::asio::ip;
 
 namespace {
 
-/// Worker threads for --workers: 0 is one per core, at most 4, and one
-/// thread when the uplinks are sealed (the main thread opens all they
-/// receive; workers measured slower there, docs/performance.md).
+/// Worker threads for --workers: 0 is one per core, at most 4.
 unsigned worker_threads(const options& opts) {
   if (opts.workers != 0) return opts.workers;
-  if (opts.key_file || opts.identity) return 1;
   // The cores this process may run on (taskset, a container's cpuset).
   cpu_set_t allowed;
   CPU_ZERO(&allowed);
@@ -287,9 +284,6 @@ int daemon::run(const std::function<void()>& ready) {
                  "and the control side",
                  datapath_.workers(), opts_.workers == 0 ? " (--workers 0: one per core)" : "",
                  uplinks ? " and the uplinks" : "", e != nullptr && !uplinks ? "the uplinks, " : "");
-  } else if (opts_.workers == 0 && (opts_.key_file || opts_.identity)) {
-    spdlog::info("one data-path thread: the uplinks are sealed, and the main thread opens all "
-                 "they receive (--workers N runs N threads all the same)");
   }
   peers_.log_ready();
   if (ready) ready();

@@ -273,16 +273,15 @@ void add_mac_table_rows(std::vector<option_row>& t) {
   t.push_back(number("workers", "N", restart, &options::workers, 0, max_workers,
                      "a number of threads from 0 (automatic) to " + std::to_string(max_workers),
                      "data-path threads: with N above 1, N worker threads read the tap: and "
-                     "dev: ports and the plain uplinks (without --group) and forward what they read, so the "
+                     "dev: ports and the uplinks (without --group) and forward what they read, so the "
                      "switch uses several cores; a TAP vswitchd creates gets a queue per "
                      "worker (a multi-queue TAP), a dev: port a socket per worker (a "
-                     "PACKET_FANOUT group), plain uplinks a UDP socket per worker "
-                     "(SO_REUSEPORT), and the kernel spreads flows over them. Workers also "
-                     "seal what they send on sealed uplinks; receiving sealed uplinks, --group "
-                     "and QEMU sockets stay on the main thread. 1 switches everything on one "
-                     "thread. 0 (the default) picks one per core, at most 4, and 1 when the "
-                     "uplinks are sealed (--key-file, --identity: the main thread opens all "
-                     "they receive, and on 2 cores workers measured slower there)"));
+                     "PACKET_FANOUT group), the uplinks a UDP socket per worker "
+                     "(SO_REUSEPORT), and the kernel spreads flows over them. On sealed "
+                     "uplinks the workers seal what they send and open what they receive; "
+                     "handshakes, relayed traffic, --group and QEMU sockets stay on the main "
+                     "thread. 1 switches everything on one thread. 0 (the default) picks one "
+                     "per core, at most 4"));
 }
 
 /// Running as a service: logging, pid file, user, control socket, metrics.

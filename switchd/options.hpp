@@ -56,7 +56,7 @@ struct options {
   std::uint32_t mac_move_window = 10;  ///< --mac-move-window, seconds
   std::uint32_t mac_hold_down = 30;    ///< --mac-hold-down, seconds
   std::uint32_t busy_poll = 0;         ///< --busy-poll, microseconds; 0 off
-  std::uint32_t workers = 0;           ///< --workers: data-path threads; 0 one per core (at most 4; 1 sealed)
+  std::uint32_t workers = 0;           ///< --workers: data-path threads; 0 one per core (at most 4)
   std::string log_level = "info";      ///< --log-level
   std::optional<std::string> key_file; ///< --key-file: sealed uplinks (the overlay key)
   std::optional<std::string> identity; ///< --identity: this host's key pair (sealed per peer)

@@ -666,10 +666,10 @@ void peer_set::log_counters() const {
         char rtt[32];
         std::snprintf(rtt, sizeof rtt, "%.3f", std::chrono::duration<double, std::milli>(st.rtt).count());
         line += ", rtt " + std::string(st.rtt.count() > 0 ? rtt : "?") + " ms";
-        if (st.last_rx.time_since_epoch().count() != 0) {
+        const auto last_rx = st.last_rx.load();
+        if (last_rx.time_since_epoch().count() != 0) {
           char seen[32];
-          std::snprintf(seen, sizeof seen, "%.1f",
-                        std::chrono::duration<double>(now - st.last_rx).count());
+          std::snprintf(seen, sizeof seen, "%.1f", std::chrono::duration<double>(now - last_rx).count());
           line += ", last heard " + std::string(seen) + " s ago";
         } else {
           line += ", never heard";

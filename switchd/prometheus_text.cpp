@@ -355,6 +355,10 @@ void render_uplink(std::string& out, const nlohmann::json& status) {
          "relayed_bytes"},
         {"vswitchd_uplink_relay_refused_total", "counter", "Relay requests for a key with no session here.",
          "relay_refused"},
+        {"vswitchd_uplink_passed_to_main_total", "counter",
+         "Sealed datagrams a worker passed to the main thread to open: handshakes, control and relayed "
+         "messages, a peer's first on a new session, from a new address or while down.",
+         "passed_to_main"},
     };
     for (const per_port& m : reach_counters) {
       if (member(*uplink, m.key) == nullptr) continue;

@@ -148,6 +148,7 @@ nlohmann::json status_json(const datapath& dp, const status_context& context) {
         {"relayed_datagrams", ec.relayed},
         {"relayed_bytes", ec.relayed_bytes},
         {"relay_refused", ec.relay_refused},
+        {"passed_to_main", ec.handed_to_main},
         {"public_key", e->public_key() ? nlohmann::json(ports::identity::to_base64(*e->public_key()))
                                        : nlohmann::json(nullptr)},
     };

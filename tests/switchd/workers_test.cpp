@@ -103,7 +103,7 @@ class socket_port final : public ports::port {
   bytes take(std::chrono::milliseconds wait = 2000ms) const {
     pollfd p{outside_.get(), POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return {};
-    bytes frame(2048);
+    bytes frame(65536);
     const ssize_t n = ::recv(outside_.get(), frame.data(), frame.size(), MSG_DONTWAIT);
     frame.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
     return frame;
@@ -464,7 +464,12 @@ struct sealed_link {
     up = p.get();
     dp.add_port(std::move(p));
   }
-  ~sealed_link() { dp.remove_port(up->id()); }  // (the ports go before their endpoints)
+  /// After dp.start(): A's workers read its sockets (and open what B sealed) themselves.
+  void start() { dp.add_source(*a_end, a_end->receive_queues()); }
+  ~sealed_link() {  // (the source and the ports go before their endpoints)
+    dp.remove_source(*a_end);
+    dp.remove_port(up->id());
+  }
   bool up_both_ways() const { return up->is_up() && b_up->is_up(); }
 
   datapath& dp;
@@ -481,6 +486,7 @@ TEST_F(workers_test, workers_seal_for_a_sealed_uplink_themselves_in_order_while_
   ports::uplink_port& up = *link.up;
   socket_port& a = add_socket("a");
   dp_.start();
+  link.start();
   ASSERT_TRUE(run_until([&] { return link.up_both_ways(); })) << "handshake";
   ASSERT_TRUE(up.thread_safe_send()) << "sealed, direct: the workers seal for it";
   const std::uint64_t handshakes_before = up.state().handshakes_done;
@@ -536,6 +542,7 @@ TEST_F(workers_test, super_frames_two_workers_seal_for_one_peer_at_once_arrive_w
   socket_port& a = add_socket("a");
   socket_port& c = add_socket("c");
   dp_.start();
+  link.start();
   ASSERT_TRUE(run_until([&] { return link.up_both_ways(); })) << "handshake";
   constexpr std::size_t per_port = 40, payload = 12000;
   std::vector<std::pair<bytes, l2::vnet_header>> sent;
@@ -573,6 +580,84 @@ TEST_F(workers_test, super_frames_two_workers_seal_for_one_peer_at_once_arrive_w
   for (const auto& w : dp_.worker_statistics()) sealing_workers += w.frames > 0 ? 1 : 0;
   EXPECT_EQ(sealing_workers, 2u) << "both workers read, and sealed";
   EXPECT_EQ(link.b_up->counters().drops.total(), 0u);
+}
+
+TEST_F(workers_test, workers_open_what_a_sealed_peer_sends_in_order_while_it_starts_a_new_session) {
+  // B sends to A, whose workers read A's sockets and open B's data and
+  // offload messages themselves: the main thread sees the handshakes and
+  // little else. In the fourth hundred B starts a new session (A answers
+  // it): B's first message on it goes through A's main thread, which
+  // promotes it, the rest not; every frame arrives once and in order.
+  const ports::sealed::key first_key = key_of(3), second_key = key_of(150);
+  sealed_link link(io_, dp_, first_key);
+  socket_port& a = add_socket("a");
+  dp_.start();
+  link.start();
+  ASSERT_TRUE(run_until([&] { return link.up_both_ways(); })) << "handshake";
+  io_.run_for(100ms);  // (B answers a peer's initiations at most every 20 ms)
+  io_.restart();
+  ASSERT_EQ(link.a_end->receive_queues(), 2u);
+  const std::uint64_t passed_before = link.a_end->counters().handed_to_main;
+  const std::uint64_t handshakes_before = link.b_up->state().handshakes_done;
+  std::vector<bytes> got;
+  const auto collect = [&](std::size_t n) {
+    return run_until([&] {
+      for (bytes f = a.take(0ms); !f.empty(); f = a.take(0ms)) got.push_back(std::move(f));
+      return got.size() >= n;
+    });
+  };
+  const auto send_from_b = [&](std::uint32_t first, std::uint32_t last) {
+    for (std::uint32_t i = first; i <= last; ++i) link.b_up->send(l2::packet{make_frame(mac(1), mac(9), i), {}});
+  };
+  constexpr std::uint32_t total = 600;
+  for (std::uint32_t step = 0; step < total / 100; ++step) {
+    const std::uint32_t first = step * 100 + 1;
+    if (step == 3) {
+      send_from_b(first, first + 49);
+      ASSERT_TRUE(link.a_end->set_keys({second_key, first_key}));
+      ASSERT_TRUE(link.b_end->set_keys({second_key}));  // B's sessions under the first key end within a second
+      ASSERT_TRUE(run_until([&] { return link.b_up->state().handshakes_done > handshakes_before; }))
+          << "B's new session";
+      send_from_b(first + 50, first + 99);
+    } else {
+      send_from_b(first, first + 99);
+    }
+    ASSERT_TRUE(collect((step + 1) * 100)) << got.size() << " of " << (step + 1) * 100
+                                           << "; drops on A's uplink:" << drop_reasons(*link.up)
+                                           << "; on B's:" << drop_reasons(*link.b_up);
+  }
+  ASSERT_EQ(got.size(), total);
+  for (std::uint32_t i = 0; i < total; ++i) ASSERT_EQ(seq_of(got[i]), i + 1) << "frame " << i;
+  EXPECT_GE(link.up->state().handshakes_done, 2u);
+
+  // Super-frames: B seals each whole, A's workers reassemble and open it
+  // (into their own buffers) and hand it on; a gets every byte, in order.
+  constexpr std::size_t super_frames = 8, payload = 12000;
+  std::vector<std::byte> expected, received;
+  for (std::size_t i = 0; i < super_frames; ++i) {
+    const auto [frame, header] = testing::make_super_frame(mac(1), mac(9), payload, 1300, static_cast<std::uint8_t>(i));
+    expected.insert(expected.end(), frame.end() - payload, frame.end());
+    link.b_up->send(l2::packet{frame, header});
+  }
+  constexpr std::size_t headers = l2::ethernet_header_size + 20 + 20;  // (IPv4 and TCP without options)
+  ASSERT_TRUE(run_until([&] {
+    for (bytes f = a.take(0ms); !f.empty(); f = a.take(0ms)) {
+      if (f.size() > headers) received.insert(received.end(), f.begin() + headers, f.end());
+    }
+    return received.size() >= expected.size();
+  })) << received.size() << " of " << expected.size() << " bytes; drops on A's uplink:" << drop_reasons(*link.up);
+  EXPECT_EQ(received, expected);
+
+  // The main thread got the new session's handshake and first messages, and
+  // at most a few data messages behind them (waiting for the promotion).
+  const std::uint64_t passed = link.a_end->counters().handed_to_main - passed_before;
+  EXPECT_GE(passed, 1u) << "the initiation";
+  EXPECT_LT(passed, 20u) << "the workers opened the data";
+  EXPECT_EQ(link.up->counters().drops.total(), 0u) << drop_reasons(*link.up);
+  EXPECT_EQ(link.b_up->counters().drops.total(), 0u) << drop_reasons(*link.b_up);
+  std::size_t opening_workers = 0;
+  for (const auto& w : dp_.worker_statistics()) opening_workers += w.frames > 0 ? 1 : 0;
+  EXPECT_GE(opening_workers, 1u);
 }
 
 TEST_F(workers_test, workers_receive_a_plain_uplink_on_sockets_of_their_own_while_peers_come_and_go) {
