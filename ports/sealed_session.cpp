@@ -215,7 +215,7 @@ bool session::has_session(time_point now) const { return usable(current_, now); 
 
 session::keypair* session::find(std::uint32_t index) {
   if (index == 0) return nullptr;
-  for (keypair* k : {&current_, &previous_, &next_})
+  for (keypair* k : {&current_, &previous_, &next_, &retired_})
     if (k->local == index) return k;
   return nullptr;
 }
@@ -247,7 +247,15 @@ void session::promote(local_identity& me, keypair& k, time_point now) {
   const bool keep_previous =
       current_.last_received != 0 && previous_.last_received > current_.last_received;
   keypair& gone = keep_previous ? current_ : previous_;
-  me.release(gone.local);
+  if (gone.local != 0) {
+    // It still opens for a little while: the peer may have sealed a frame
+    // under it that is still in flight (both sides rekeying at once, each
+    // promoting the other's session, let go of one the peer still used).
+    me.release(retired_.local);
+    retired_ = gone;
+    sodium_memzero(retired_.send.data(), retired_.send.size());
+    retired_.ends = std::min(retired_.ends, now + retire_for());
+  }
   // (One critical section: a worker's next_send sees the old session or the
   // new one, never none. Assignment overwrites the keys that go.)
   const std::lock_guard lock(send_mutex_);
@@ -615,7 +623,7 @@ tick_result session::tick(local_identity& me, time_point now, bool can_initiate)
     out.went_down = true;
   }
   // 2. Sessions past their age are forgotten (keys wiped, indexes freed).
-  for (keypair* k : {&previous_, &next_, &current_})
+  for (keypair* k : {&retired_, &previous_, &next_, &current_})
     if (k->local != 0 && (now - k->created >= settings_.reject_after() || now >= k->ends)) drop(me, *k);
   // 3. A handshake when one is due and the last attempt had its time.
   if (can_initiate && handshake_due(now) &&
@@ -645,7 +653,7 @@ std::span<const std::byte> session::keys_changed(local_identity& me, time_point 
   bool affected = false;
   {
     const std::lock_guard lock(send_mutex_);  // (ends is read by next_send)
-    for (keypair* k : {&current_, &previous_, &next_}) {
+    for (keypair* k : {&current_, &previous_, &next_, &retired_}) {
       if (k->local == 0 || held(k->psk)) continue;
       k->ends = std::min(k->ends, now + grace);
       affected = true;
@@ -666,6 +674,7 @@ void session::clear(local_identity& me) {
   drop(me, current_);
   drop(me, previous_);
   drop(me, next_);
+  drop(me, retired_);
   me.release(pending_.index);
   pending_ = pending{};
   for (reassembly& r : messages_) r = reassembly{};  // (its buffer freed)

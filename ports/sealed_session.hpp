@@ -19,7 +19,9 @@
 //   with a keepalive), by its responder once the first message on it
 //   arrives. The previous session keeps opening what was sealed under it, so
 //   a rekey loses no frame (of the two old sessions, the one the peer sealed
-//   with last stays). Replay: a sliding window per session.
+//   with last stays; the other still opens for 2 x keepalive, at least a
+//   second, for frames the peer sealed under it still in flight). Replay: a
+//   sliding window per session.
 // - Timers: the initiator of the current session rekeys after
 //   rekey_interval (its responder after a little more, should the initiator
 //   be gone) or 2^60 messages; a session older than 1.5 x rekey_interval is
@@ -33,6 +35,7 @@
 //   peer's workers send theirs interleaved).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -371,9 +374,15 @@ class session {
   std::optional<noise::public_key> remote_static_;
   void* owner_;
   peer_state state_;
-  /// Held by every member but next_send (open_on_worker runs on workers).
+  /// Held by every member that reads or changes the sessions' receive side
+  /// (open_on_worker runs on workers).
   mutable std::mutex mutex_;
   keypair current_, previous_, next_;
+  /// The session the last promotion let go: it only opens, for retire_for().
+  keypair retired_;
+  std::chrono::milliseconds retire_for() const {
+    return std::max<std::chrono::milliseconds>(2 * settings_.keepalive, std::chrono::seconds(1));
+  }
   /// Held by next_send (any thread) and by every change to current_ (the
   /// io_context thread), which is all a worker reads of the session.
   mutable std::mutex send_mutex_;
