@@ -34,6 +34,7 @@ std::string_view to_string(drop_reason reason) {
     case drop_reason::sealed_incomplete: return "sealed_incomplete";
     case drop_reason::sealed_no_session: return "sealed_no_session";
     case drop_reason::handshake_limited: return "handshake_limited";
+    case drop_reason::rx_queue_full: return "rx_queue_full";
     case drop_reason::storm_broadcast: return "storm_broadcast";
     case drop_reason::storm_multicast: return "storm_multicast";
     case drop_reason::storm_unknown: return "storm_unknown";

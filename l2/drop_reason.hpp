@@ -44,8 +44,8 @@ enum class drop_reason : std::uint8_t {
   sealed_stale,      ///< from a session past its age, or an answer to a handshake we no longer wait for
   sealed_incomplete, ///< an offload message whose fragments did not all arrive
   sealed_no_session, ///< a frame for a peer with no working session yet (the handshake is under way)
-  handshake_limited, ///< an initiation over the rate a peer (or the whole daemon) is answered at; a
-                     ///< datagram a worker could not pass to the main thread (its queue full)
+  handshake_limited, ///< an initiation over the rate a peer (or the whole daemon) is answered at
+  rx_queue_full,     ///< a sealed datagram a worker could not pass to the main thread (its queue was full)
   // Storm control (port options bcast-limit, mcast-limit, unknown-limit).
   storm_broadcast,   ///< broadcast over the ingress port's limit
   storm_multicast,   ///< multicast over the ingress port's limit

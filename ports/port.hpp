@@ -8,9 +8,9 @@
 // counters, and a link state. Received frames and link changes go to the
 // port_listener, which is the daemon's datapath. Ports run on the one
 // io_context thread, except that with --workers above 1 a worker thread reads
-// each tap and dev: port (worker_read; the plain uplinks' endpoint is read
+// each tap and dev: port (worker_read; the uplinks' endpoint is read
 // the same way, a worker_source) and any worker may send out of one: a tap's,
-// a dev: port's and a plain uplink's send() is safe from any thread
+// a dev: port's and an uplink's send() is safe from any thread (unless relayed or VNI-mapped)
 // (thread_safe_send), counters and the link state are atomics. Nothing here locks.
 #pragma once
 

@@ -184,10 +184,13 @@ udp_endpoint::udp_endpoint(boost::asio::io_context& io, std::vector<unique_fd> f
     for (std::size_t w = 0; w < fds.size(); ++w) {
       worker_rx_.push_back(std::make_unique<receiver>());
       worker_rx_.back()->allocate(sealed_);
+      worker_rx_.back()->passed.endpoint = this;
     }
     for (std::size_t w = 1; w < fds.size(); ++w) rx_fds_.push_back(std::move(fds[w]));
-    passed_.reserve(passed_capacity);  // (swapped with draining_: both keep it)
-    draining_.reserve(passed_capacity);
+    if (sealed_) {
+      passed_.reserve(passed_capacity);  // (swapped with draining_: both keep it)
+      draining_.reserve(passed_capacity);
+    }
   }
   if (sealed_) {
     me_.emplace(settings.identity, settings.keys);

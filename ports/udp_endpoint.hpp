@@ -123,7 +123,7 @@ struct uplink_settings {
   bool relay = true;                                   ///< pass datagrams on between peers (--relay)
   std::optional<boost::asio::ip::address_v4> group;    ///< VXLAN multicast group (plain mode)
   unsigned group_ifindex = 0;                          ///< interface for the group; 0: the route's
-  unsigned workers = 0;  ///< worker threads (--workers above 1): they send and receive on plain uplinks
+  unsigned workers = 0;  ///< worker threads (--workers above 1): they send and receive on the uplinks (without a group)
 };
 
 class udp_endpoint final : public worker_source {
@@ -195,6 +195,15 @@ class udp_endpoint final : public worker_source {
   void hold_senders_with(sender_hold hold) { hold_ = std::move(hold); }
   /// Holds the workers still (nothing without workers or a hold).
   std::shared_ptr<void> hold_senders() const { return hold_ && !round_tx_.empty() ? hold_() : nullptr; }
+  /// Sealed, workers receiving: what runs around the datagrams the workers
+  /// pass to the io_context thread. `before` carries out what the workers
+  /// handed over before (the datapath's handoffs), `after` sends at once what
+  /// receiving them queued; so that a peer's frames keep their order when
+  /// they change threads.
+  void order_passed_with(std::function<void()> before, std::function<void()> after) {
+    before_passed_ = std::move(before);
+    after_passed_ = std::move(after);
+  }
   /// Whether worker threads send on its uplinks themselves (with workers).
   bool worker_sends() const { return !round_tx_.empty(); }
   /// (io_context thread) Sends what the io_context thread batched, now
@@ -268,7 +277,17 @@ class udp_endpoint final : public worker_source {
     single_writer_counter datagrams;  ///< every datagram it received
     single_writer_counter not_peer;   ///< (plain) from no peer's address
     single_writer_counter handed_to_main;   ///< (sealed, a worker's) passed to the io_context thread
-    single_writer_counter main_queue_full;  ///< (sealed, a worker's) not passed: the queue was full
+    single_writer_counter main_queue_full;  ///< (sealed, a worker's) not passed, of no peer: the queue was full
+    /// (sealed, a worker's) At the end of its round, after its output:
+    /// tells the io_context thread what it passed (udp_endpoint::post_drain).
+    struct pass_flush final : drain_flush {
+      udp_endpoint* endpoint = nullptr;
+      bool registered = false;  ///< in this round's round_batches
+      void flush_drained() override {
+        registered = false;
+        endpoint->post_drain();
+      }
+    } passed;
   };
 
   udp_endpoint(boost::asio::io_context& io, std::vector<unique_fd> fds,
@@ -288,11 +307,16 @@ class udp_endpoint final : public worker_source {
   /// (see the top of this file), else passed to the io_context thread.
   void receive_sealed_on_worker(receiver& rx, const boost::asio::ip::udp::endpoint& from,
                                 std::span<std::byte> datagram);
+  /// (A worker) Counts a drop on the peer at `from`, or as not_peer.
+  void drop_on_worker(receiver& rx, const boost::asio::ip::udp::endpoint& from, l2::drop_reason reason);
   /// (A worker) Queues a copy of `datagram` for the io_context thread
-  /// (receive_sealed there); dropped, and counted, when the queue is full.
+  /// (receive_sealed there, once the worker's round ended: post_drain);
+  /// dropped, and counted (rx_queue_full), when the queue is full.
   /// `peer`: the peer its receiver index names, if any (waiting_on_main).
   void pass_to_main(receiver& rx, const boost::asio::ip::udp::endpoint& from, std::span<const std::byte> datagram,
                     uplink_port* peer);
+  /// Has the io_context thread receive what the workers queued (once).
+  void post_drain();
   /// (The io_context thread) Receives what the workers queued.
   void drain_from_workers();
   /// Counts a packet a session opened from `peer` and hands it on from `rx`.
@@ -402,14 +426,19 @@ class udp_endpoint final : public worker_source {
     std::vector<std::byte> bytes;
     uplink_port* peer = nullptr;  ///< counted in its waiting_on_main (remove_peer clears it)
   };
-  /// At most this many wait: a flood of handshakes costs the workers a
-  /// copy each, never memory without end (a full queue drops, counted as
-  /// handshake_limited).
-  static constexpr std::size_t passed_capacity = 256;
-  std::mutex passed_mutex_;  ///< guards the three below
+  /// At most this many, and this many bytes, wait (as much as a socket's
+  /// buffer): a flood of handshakes costs the workers a copy each, never
+  /// memory without end (a full queue drops, counted as rx_queue_full).
+  static constexpr std::size_t passed_capacity = 4096;
+  static constexpr std::size_t passed_bytes_capacity = std::size_t{4} << 20;
+  /// Spare buffers kept for reuse, at most (the rest are freed).
+  static constexpr std::size_t passed_spares = 64;
+  std::mutex passed_mutex_;  ///< guards the four below
   std::vector<passed> passed_;  ///< waiting
+  std::size_t passed_bytes_ = 0;  ///< their bytes
   std::vector<std::vector<std::byte>> passed_spare_;  ///< buffers to reuse
   bool drain_posted_ = false;
+  std::function<void()> before_passed_, after_passed_;  ///< order_passed_with
   std::vector<passed> draining_;  ///< (the io_context thread) being received
   std::shared_ptr<char> alive_ = std::make_shared<char>();  ///< a posted drain finds the endpoint gone
   seal_buffers main_seal_;  ///< the io_context thread's (sealed mode)

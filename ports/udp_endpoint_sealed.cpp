@@ -135,38 +135,57 @@ void udp_endpoint::receive_sealed(const ip::udp::endpoint& from, std::span<std::
 void udp_endpoint::receive_sealed_on_worker(receiver& rx, const ip::udp::endpoint& from,
                                             std::span<std::byte> datagram) {
   const sealed::parsed p = sealed::parse(datagram);
-  if (p.ok && (p.type == sealed::message::data || p.type == sealed::message::offload)) {
-    if (sealed::session* s = me_->find(p.receiver)) {
-      uplink_port& peer = *static_cast<uplink_port*>(s->owner());
-      // Straight from where the peer is (nothing about its path changes;
-      // the path changes only while the workers are held), and nothing of
-      // its waits for the io_context thread (its frames keep their order).
-      if (peer.started() && peer.path() == uplink_port::path_kind::direct && peer.remote() == from &&
-          peer.waiting_on_main().load(std::memory_order_acquire) == 0) {
-        const sealed::opened r = s->open_on_worker(*me_, datagram, p, rx.batch_time, rx.plain);
-        if (!r.not_here) {
-          if (r.abandoned) peer.drop(l2::drop_reason::sealed_incomplete);
-          if (r.drop) peer.drop(*r.drop);
-          if (r.authentic) peer.reach().last_direct_rx = rx.batch_time;
-          if (r.packet) deliver_opened(rx, peer, *r.packet);
-          return;
-        }
-      }
-      flush_run(rx);  // (what it merged of the peer's goes first)
-      pass_to_main(rx, from, datagram, &peer);
+  if (!p.ok) {
+    drop_on_worker(rx, from, p.reason);
+    return;
+  }
+  if (p.type == sealed::message::initiation) {
+    pass_to_main(rx, from, datagram, nullptr);  // (load control, then a session)
+    return;
+  }
+  sealed::session* s = me_->find(p.receiver);
+  if (s == nullptr) {
+    drop_on_worker(rx, from, l2::drop_reason::sealed_unknown_key);
+    return;
+  }
+  uplink_port& peer = *static_cast<uplink_port*>(s->owner());
+  // Straight from where the peer is (nothing about its path changes; the
+  // path changes only while the workers are held), and nothing of its waits
+  // for the io_context thread (its frames keep their order).
+  if ((p.type == sealed::message::data || p.type == sealed::message::offload) && peer.started() &&
+      peer.path() == uplink_port::path_kind::direct && peer.remote() == from &&
+      peer.waiting_on_main().load(std::memory_order_acquire) == 0) {
+    const sealed::opened r = s->open_on_worker(*me_, datagram, p, rx.batch_time, rx.plain);
+    if (!r.not_here) {
+      if (r.abandoned) peer.drop(l2::drop_reason::sealed_incomplete);
+      if (r.drop) peer.drop(*r.drop);
+      if (r.authentic) peer.reach().last_direct_rx = rx.batch_time;
+      if (r.packet) deliver_opened(rx, peer, *r.packet);
       return;
     }
   }
-  pass_to_main(rx, from, datagram, nullptr);
+  flush_run(rx);  // (what it merged of the peer's goes first)
+  pass_to_main(rx, from, datagram, &peer);
+}
+
+void udp_endpoint::drop_on_worker(receiver& rx, const ip::udp::endpoint& from, l2::drop_reason reason) {
+  if (uplink_port* peer = find_peer(from)) {  // (the peers change only while the workers are held)
+    peer->drop(reason);
+  } else {
+    rx.not_peer.bump();
+  }
 }
 
 void udp_endpoint::pass_to_main(receiver& rx, const ip::udp::endpoint& from, std::span<const std::byte> datagram,
                                 uplink_port* peer) {
-  bool post = false;
   {
     const std::lock_guard lock(passed_mutex_);
-    if (passed_.size() >= passed_capacity) {
-      rx.main_queue_full.bump();
+    if (passed_.size() >= passed_capacity || passed_bytes_ + datagram.size() > passed_bytes_capacity) {
+      if (peer != nullptr) {
+        peer->drop(l2::drop_reason::rx_queue_full);
+      } else {
+        rx.main_queue_full.bump();
+      }
       return;
     }
     std::vector<std::byte> bytes;
@@ -176,34 +195,51 @@ void udp_endpoint::pass_to_main(receiver& rx, const ip::udp::endpoint& from, std
     }
     bytes.assign(datagram.begin(), datagram.end());  // (allocates only while the spares are smaller)
     passed_.push_back(passed{from, std::move(bytes), peer});
+    passed_bytes_ += datagram.size();
     if (peer != nullptr) peer->waiting_on_main().fetch_add(1, std::memory_order_relaxed);
-    post = !std::exchange(drain_posted_, true);
   }
   rx.handed_to_main.bump();
-  if (post) {
-    boost::asio::post(io_, [this, alive = std::weak_ptr<char>(alive_)] {
-      if (!alive.expired()) drain_from_workers();
-    });
+  // The io_context thread hears of it when this round ends, after what the
+  // round sent and handed over: those frames came first.
+  if (!rx.passed.registered) {
+    rx.passed.registered = true;
+    round_batches.push_back(&rx.passed);
   }
+}
+
+void udp_endpoint::post_drain() {
+  {
+    const std::lock_guard lock(passed_mutex_);
+    if (passed_.empty() || std::exchange(drain_posted_, true)) return;
+  }
+  boost::asio::post(io_, [this, alive = std::weak_ptr<char>(alive_)] {
+    if (!alive.expired()) drain_from_workers();
+  });
 }
 
 void udp_endpoint::drain_from_workers() {
   {
     const std::lock_guard lock(passed_mutex_);
     std::swap(draining_, passed_);
+    passed_bytes_ = 0;
     drain_posted_ = false;
   }
   if (reader_.fd() >= 0) {  // (not after stop())
+    if (before_passed_) before_passed_();  // what the workers handed over before goes first
     main_rx_.batch_time = std::chrono::steady_clock::now();
     for (passed& d : draining_) receive_sealed(d.from, d.bytes);
     flush_run(main_rx_);
+    flush();
+    if (after_passed_) after_passed_();  // and what it queued leaves before the workers' next frames
   }
-  // Received (and what they carried handed on): the workers may open the
-  // peers' next datagrams themselves again.
+  // Received and sent on: the workers may open the peers' next datagrams
+  // themselves again.
   for (passed& d : draining_)
     if (d.peer != nullptr) d.peer->waiting_on_main().fetch_sub(1, std::memory_order_release);
   const std::lock_guard lock(passed_mutex_);
-  for (passed& d : draining_) passed_spare_.push_back(std::move(d.bytes));
+  for (passed& d : draining_) {
+    if (passed_spare_.size() < passed_spares) passed_spare_.push_back(std::move(d.bytes));
+  }
   draining_.clear();
 }
 

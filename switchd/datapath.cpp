@@ -356,13 +356,17 @@ void datapath::unwatch(frame_observer& o) {
   drain_handoffs();  // frames handed over for it are seen before it goes
   // What the drain queued for a later batch goes now: once resumed, the
   // workers send these flows' next frames themselves, at once.
+  send_queued();
+  std::erase_if(observers_, [&](const auto& w) { return w.second == &o; });
+  observed_.reset();
+  for (const auto& w : observers_) observed_.set(w.first);
+}
+
+void datapath::send_queued() {
   submit_main();
   for (const auto& p : ports_) {
     if (p) p->flush_sends();
   }
-  std::erase_if(observers_, [&](const auto& w) { return w.second == &o; });
-  observed_.reset();
-  for (const auto& w : observers_) observed_.set(w.first);
 }
 
 void datapath::observe(l2::port_id port, const l2::packet& packet) {

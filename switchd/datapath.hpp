@@ -8,7 +8,7 @@
 // With one thread (--workers 1) everything runs on the io_context thread.
 // With N above 1, N worker threads (switchd/worker.hpp) read the tap: and
 // dev: ports (a queue or socket of each per worker, or a port on one
-// worker) and the plain uplinks' sockets (add_source), and forward what they read: the forwarder's decision under
+// worker) and the uplinks' sockets (add_source), and forward what they read: the forwarder's decision under
 // one lock (decide_mutex_), or without it where the worker remembers the
 // decision for the flow (switchd/decision_cache.hpp), the sending on the
 // worker itself for ports whose send() is thread-safe (tap:, dev:,
@@ -158,6 +158,12 @@ class datapath final : public ports::port_listener {
   /// The time as the MAC table sees it.
   l2::time_point now() const { return clock_(); }
 
+  /// (io_context thread) Carries out what the workers handed over so far.
+  void drain_handoffs();
+  /// (io_context thread) Sends now what the io_context thread queued for a
+  /// later batch (before the workers send the same flows' next frames).
+  void send_queued();
+
   static l2::time_point real_clock() { return std::chrono::steady_clock::now(); }
 
  private:
@@ -216,8 +222,6 @@ class datapath final : public ports::port_listener {
   void end_round(worker_slot& w);
   /// (worker) Wakes the io_context thread if frames were handed over.
   void round_end(worker_slot& w);
-  /// (io_context thread) Carries out what the workers handed over.
-  void drain_handoffs();
   void wait_for_handoffs();
   void resume() const;
   /// Starts `p`: on a worker when there are workers and it can be read there.

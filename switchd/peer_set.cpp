@@ -106,8 +106,11 @@ void peer_set::open() {
 void peer_set::start() {
   if (!endpoint_) return;
   endpoint_->start();
-  // Plain with workers: they read the endpoint's sockets, one each.
-  if (endpoint_->worker_receives()) datapath_.add_source(*endpoint_, endpoint_->receive_queues());
+  // With workers: they read the endpoint's sockets, one each (and pass
+  // what they do not open themselves on, in order: see order_passed_with).
+  if (!endpoint_->worker_receives()) return;
+  endpoint_->order_passed_with([this] { datapath_.drain_handoffs(); }, [this] { datapath_.send_queued(); });
+  datapath_.add_source(*endpoint_, endpoint_->receive_queues());
 }
 
 void peer_set::stop() {

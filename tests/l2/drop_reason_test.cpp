@@ -43,6 +43,7 @@ TEST(drop_reason, names_are_the_enumerator_spellings) {
       {drop_reason::sealed_incomplete, "sealed_incomplete"},
       {drop_reason::sealed_no_session, "sealed_no_session"},
       {drop_reason::handshake_limited, "handshake_limited"},
+      {drop_reason::rx_queue_full, "rx_queue_full"},
       {drop_reason::storm_broadcast, "storm_broadcast"},
       {drop_reason::storm_multicast, "storm_multicast"},
       {drop_reason::storm_unknown, "storm_unknown"},

@@ -103,10 +103,8 @@ class socket_port final : public ports::port {
   bytes take(std::chrono::milliseconds wait = 2000ms) const {
     pollfd p{outside_.get(), POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return {};
-    bytes frame(65536);
-    const ssize_t n = ::recv(outside_.get(), frame.data(), frame.size(), MSG_DONTWAIT);
-    frame.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-    return frame;
+    const ssize_t n = ::recv(outside_.get(), taken_.data(), taken_.size(), MSG_DONTWAIT);
+    return bytes(taken_.begin(), taken_.begin() + (n > 0 ? n : 0));
   }
 
   std::atomic<std::thread::id> reader_thread{};
@@ -114,6 +112,7 @@ class socket_port final : public ports::port {
  private:
   ports::unique_fd inside_, outside_;
   std::array<std::byte, 65536> buffer_{};
+  mutable bytes taken_ = bytes(65536);  ///< (the test's thread) take()'s buffer, reused
 };
 
 /// A port only the main thread may send on (as an uplink): it records the
@@ -465,7 +464,10 @@ struct sealed_link {
     dp.add_port(std::move(p));
   }
   /// After dp.start(): A's workers read its sockets (and open what B sealed) themselves.
-  void start() { dp.add_source(*a_end, a_end->receive_queues()); }
+  void start() {
+    a_end->order_passed_with([this] { dp.drain_handoffs(); }, [this] { dp.send_queued(); });  // (as the daemon)
+    dp.add_source(*a_end, a_end->receive_queues());
+  }
   ~sealed_link() {  // (the source and the ports go before their endpoints)
     dp.remove_source(*a_end);
     dp.remove_port(up->id());
@@ -580,6 +582,83 @@ TEST_F(workers_test, super_frames_two_workers_seal_for_one_peer_at_once_arrive_w
   for (const auto& w : dp_.worker_statistics()) sealing_workers += w.frames > 0 ? 1 : 0;
   EXPECT_EQ(sealing_workers, 2u) << "both workers read, and sealed";
   EXPECT_EQ(link.b_up->counters().drops.total(), 0u);
+}
+
+TEST_F(workers_test, a_sealed_peers_frames_keep_their_order_to_a_main_thread_port_while_it_starts_a_new_session) {
+  // B streams from a thread of its own to a port only the main thread sends
+  // on (A's workers open B's frames and hand them over through the ring);
+  // B starts a new session mid-stream, so for a while A's main thread opens
+  // B's datagrams itself (the first on the new session, and those behind
+  // it). No frame overtakes another, none is dropped on the way.
+  namespace ip = boost::asio::ip;
+  const ports::sealed::key first_key = key_of(4), second_key = key_of(160);
+  boost::asio::io_context io_b;
+  ports::uplink_settings settings;
+  settings.underlay_mtu = 1500;
+  settings.keys = {first_key};
+  settings.keepalive = 60s;
+  settings.peer_timeout = 120s;
+  ports::uplink_settings a_settings = settings;
+  a_settings.workers = 2;
+  const ip::udp::endpoint loopback(ip::make_address_v4("127.0.0.1"), 0);
+  const auto a_end = ports::udp_endpoint::open(io_, loopback, a_settings, "test");
+  const auto b_end = ports::udp_endpoint::open(io_b, loopback, settings, "test");
+  a_end->hold_senders_with([this] { return std::shared_ptr<void>(std::make_shared<datapath::pause_guard>(dp_.pause())); });
+  frame_log at_b;
+  ports::uplink_port b_up(1, "A", *b_end, a_end->local());
+  b_up.start(at_b);
+  ports::uplink_port& up = add_uplink(*a_end, "B", b_end->local());
+  auto sink = std::make_unique<testing::fake_port>(dp_.next_id(), "m");
+  testing::fake_port& m = *sink;
+  dp_.add_port(std::move(sink));
+  struct removed_in_order {  // (the source and the ports go before the endpoints, however the test ends)
+    datapath& dp;
+    ports::udp_endpoint& endpoint;
+    l2::port_id up, m;
+    ~removed_in_order() {
+      dp.remove_source(endpoint);
+      dp.remove_port(m);
+      dp.remove_port(up);
+    }
+  } guard{dp_, *a_end, up.id(), m.id()};
+  dp_.start();
+  a_end->order_passed_with([this] { dp_.drain_handoffs(); }, [this] { dp_.send_queued(); });
+  dp_.add_source(*a_end, a_end->receive_queues());
+
+  ASSERT_TRUE(a_end->set_keys({first_key, second_key}));  // (A accepts the second key from the start)
+  constexpr std::uint32_t total = 20000, new_session_at = 6400;
+  std::atomic<std::uint32_t> sent{0};
+  std::thread b([&] {
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    std::uint32_t i = 0;
+    while (i < total && std::chrono::steady_clock::now() < give_up) {
+      if (b_up.is_up()) {
+        for (int k = 0; k < 32 && i < total; ++k) b_up.send(l2::packet{make_frame(mac(1), mac(9), ++i), {}});
+        sent = i;
+        if (i == new_session_at) (void)b_end->set_keys({second_key});  // B initiates a new session now
+      }
+      io_b.poll();
+      io_b.restart();
+      std::this_thread::sleep_for(50us);
+    }
+    for (int k = 0; k < 50; ++k) {  // (its last sends and the handshake's end)
+      io_b.poll();
+      io_b.restart();
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  const bool all = run_until([&] { return sent.load() == total && m.sent.size() >= total; });
+  b.join();
+  io_.run_for(20ms);
+  io_.restart();
+  std::size_t overtaken = 0;
+  for (std::size_t i = 1; i < m.sent.size(); ++i) overtaken += seq_of(m.sent[i]) < seq_of(m.sent[i - 1]) ? 1 : 0;
+  EXPECT_EQ(overtaken, 0u) << "of " << m.sent.size();
+  EXPECT_EQ(up.counters().drops.total(), 0u) << drop_reasons(up);
+  EXPECT_GE(up.state().handshakes_done, 2u) << "B's new session";
+  EXPECT_GT(a_end->counters().handed_to_main, 0u) << "the new session's first message went through the main thread";
+  // (Loopback may drop what overflows A's sockets: the order is what counts.)
+  EXPECT_GT(m.sent.size(), total / 2) << (all ? "" : "not all arrived: ") << m.sent.size() << " of " << sent.load();
 }
 
 TEST_F(workers_test, workers_open_what_a_sealed_peer_sends_in_order_while_it_starts_a_new_session) {
