@@ -121,6 +121,24 @@ struct sealed_pair : ::testing::Test {
     return std::string(reinterpret_cast<const char*>(r.packet->frame.data()), r.packet->frame.size());
   }
 
+  /// Both rekey at once (their rekey time has come): the initiations, then
+  /// the responses, then the keepalives cross; each side promotes both new sessions.
+  void rekey_both_at_once() {
+    const bytes from_a = copy(a->s.tick(a->me, now).initiation);
+    const bytes from_b = copy(b->s.tick(b->me, now).initiation);
+    ASSERT_FALSE(from_a.empty());
+    ASSERT_FALSE(from_b.empty());
+    const opened ra = deliver(*b, from_a);
+    const opened rb = deliver(*a, from_b);
+    ASSERT_FALSE(ra.drop);
+    ASSERT_FALSE(rb.drop);
+    deliver(*a, copy(ra.reply));
+    deliver(*b, copy(rb.reply));
+    const bytes keepalive_a = seal(*a, ""), keepalive_b = seal(*b, "");
+    EXPECT_TRUE(deliver(*b, keepalive_a).new_session);
+    EXPECT_TRUE(deliver(*a, keepalive_b).new_session);
+  }
+
   /// The full handshake, A initiating: initiation, response, A's keepalive.
   void handshake(side& initiator, side& responder) {
     const std::span<const std::byte> greeting = initiator.s.greet(initiator.me, now);
@@ -414,19 +432,7 @@ TEST_F(sealed_pair, BothRekeyingAtOnceKeepsTrafficFlowingBothWays) {
   // the keepalives cross. Each side's own new session has carried nothing
   // yet when the other's is promoted: it must stay, the peer is about to use it.
   now += 126s;
-  const bytes from_a = copy(a->s.tick(a->me, now).initiation);
-  const bytes from_b = copy(b->s.tick(b->me, now).initiation);
-  ASSERT_FALSE(from_a.empty());
-  ASSERT_FALSE(from_b.empty());
-  const opened ra = deliver(*b, from_a);
-  const opened rb = deliver(*a, from_b);
-  ASSERT_FALSE(ra.drop);
-  ASSERT_FALSE(rb.drop);
-  deliver(*a, copy(ra.reply));
-  deliver(*b, copy(rb.reply));
-  const bytes keepalive_a = seal(*a, ""), keepalive_b = seal(*b, "");
-  EXPECT_TRUE(deliver(*b, keepalive_a).new_session);
-  EXPECT_TRUE(deliver(*a, keepalive_b).new_session);
+  ASSERT_NO_FATAL_FAILURE(rekey_both_at_once());
   std::optional<l2::drop_reason> why;
   EXPECT_EQ(carried(*b, seal(*a, "a to b after"), &why), "a to b after") << (why ? l2::to_string(*why) : "");
   EXPECT_EQ(carried(*a, seal(*b, "b to a after"), &why), "b to a after") << (why ? l2::to_string(*why) : "");
@@ -443,15 +449,7 @@ TEST_F(sealed_pair, BothRekeyingAtOnceLosesNoFrameStillInFlightUnderTheOldSessio
   // second promotion lets the old one go.
   now += 126s;
   const bytes straggler_a = seal(*a, "a, old session"), straggler_b = seal(*b, "b, old session");
-  const bytes from_a = copy(a->s.tick(a->me, now).initiation);
-  const bytes from_b = copy(b->s.tick(b->me, now).initiation);
-  const opened ra = deliver(*b, from_a);
-  const opened rb = deliver(*a, from_b);
-  deliver(*a, copy(ra.reply));
-  deliver(*b, copy(rb.reply));
-  const bytes keepalive_a = seal(*a, ""), keepalive_b = seal(*b, "");
-  EXPECT_TRUE(deliver(*b, keepalive_a).new_session);
-  EXPECT_TRUE(deliver(*a, keepalive_b).new_session);
+  ASSERT_NO_FATAL_FAILURE(rekey_both_at_once());
   std::optional<l2::drop_reason> why;
   EXPECT_EQ(carried(*b, straggler_a, &why), "a, old session") << (why ? l2::to_string(*why) : "");
   EXPECT_EQ(carried(*a, straggler_b, &why), "b, old session") << (why ? l2::to_string(*why) : "");
