@@ -42,7 +42,7 @@ udp_endpoint::endpoint_counters udp_endpoint::counters() const {
   const auto add = [&](const receiver& rx) {
     c.rx_datagrams += rx.datagrams.load();
     c.drops.by_reason[static_cast<std::size_t>(l2::drop_reason::not_peer)] += rx.not_peer.load();
-    c.drops.by_reason[static_cast<std::size_t>(l2::drop_reason::handshake_limited)] += rx.main_queue_full.load();
+    c.drops.by_reason[static_cast<std::size_t>(l2::drop_reason::rx_queue_full)] += rx.main_queue_full.load();
     c.handed_to_main += rx.handed_to_main.load();
   };
   add(main_rx_);
