@@ -658,17 +658,22 @@ TEST_F(uplink_test, with_workers_a_peers_path_changes_only_while_the_workers_are
   s.underlay_mtu = 1500;
   s.workers = 2;
   open_pair(s);
-  unsigned holds = 0, held = 0;
-  a_.endpoint->hold_senders_with([&] {
-    ++holds;
-    ++held;
-    return std::shared_ptr<void>(nullptr, [&](void*) { --held; });
+  // (The counts outlive the test's body: the fixture's teardown removes the
+  // peers, which holds the senders once more.)
+  struct counts {
+    unsigned holds = 0, held = 0;
+  };
+  const auto c = std::make_shared<counts>();
+  a_.endpoint->hold_senders_with([c] {
+    ++c->holds;
+    ++c->held;
+    return std::shared_ptr<void>(nullptr, [c](void*) { --c->held; });
   });
   a_.port->set_remote(b_.address);
-  EXPECT_EQ(holds, 1u);
-  EXPECT_EQ(held, 0u) << "released once the path changed";
+  EXPECT_EQ(c->holds, 1u);
+  EXPECT_EQ(c->held, 0u) << "released once the path changed";
   a_.port->set_vni_map({{10, 100}});
-  EXPECT_EQ(holds, 2u);
+  EXPECT_EQ(c->holds, 2u);
   EXPECT_FALSE(a_.port->thread_safe_send()) << "a VNI-mapped peer untags in a buffer of its own: main thread only";
 }
 
@@ -677,13 +682,13 @@ TEST_F(uplink_test, sealed_uplinks_take_frames_from_workers_unless_relayed) {
   a_set.workers = 2;
   open_sealed_pair(a_set, b_set);
   EXPECT_TRUE(a_.port->thread_safe_send()) << "workers seal for a direct peer themselves";
-  unsigned holds = 0;
-  a_.endpoint->hold_senders_with([&] {
-    ++holds;
+  const auto holds = std::make_shared<unsigned>(0);  // (outlives the body: the teardown holds too)
+  a_.endpoint->hold_senders_with([holds] {
+    ++*holds;
     return std::shared_ptr<void>();
   });
   a_.port->set_remote(b_as_seen_by_a());
-  EXPECT_EQ(holds, 1u) << "the workers read its path: held while it changes";
+  EXPECT_EQ(*holds, 1u) << "the workers read its path: held while it changes";
   // Through a relay its frames are sealed twice, in the io_context thread's
   // buffers: the datapath hands them to that thread.
   ports::uplink_port relay(2, "relay", *a_.endpoint, ip::udp::endpoint(ip::make_address_v4("127.0.0.3"), 4789));
@@ -691,7 +696,7 @@ TEST_F(uplink_test, sealed_uplinks_take_frames_from_workers_unless_relayed) {
   EXPECT_FALSE(a_.port->thread_safe_send());
   a_.port->clear_relay();
   EXPECT_TRUE(a_.port->thread_safe_send());
-  EXPECT_EQ(holds, 5u);  // (the relay's address and its place among the peers, then each change of path)
+  EXPECT_EQ(*holds, 5u);  // (the relay's address and its place among the peers, then each change of path)
 }
 
 TEST_F(uplink_test, vni_mapped_super_frame_segments_leave_untagged_in_their_vlans_vni) {
